@@ -1,0 +1,29 @@
+// meridian: regional AI routing gateway. Subcommands are wired here explicitly.
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <iostream>
+
+#include "gateway/cli/policy_cli.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Meridian: a regional AI routing gateway with a data-residency policy engine",
+               "meridian"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  std::function<int()> run;
+  meridian::cli::AddPolicyCommands(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // help() shows the usage of the deepest subcommand the user reached.
+    std::cerr << "meridian: " << e.what() << "\n\n" << app.help();
+    return 2;
+  }
+  return run ? run() : 2;
+}
