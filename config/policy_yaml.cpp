@@ -1,5 +1,6 @@
 #include "config/policy_yaml.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -68,7 +69,9 @@ bool IsSecretKey(std::string_view key) {
   return std::find(kSecretKeys.begin(), kSecretKeys.end(), normalized) != kSecretKeys.end();
 }
 
-std::string Quoted(std::string_view name) { return "'" + std::string(name) + "'"; }
+std::string Quoted(std::string_view name) {
+  return "'" + std::string(name) + "'";
+}
 
 /// One `key: value` of a mapping, with the positions errors about it point at.
 struct Entry {
@@ -115,6 +118,14 @@ class Parser {
   };
   using Fields = std::vector<Field>;
 
+  static std::string KeyList(const Fields& fields) {
+    std::string keys;
+    for (const Field& f : fields) {
+      keys += (keys.empty() ? "" : ", ") + std::string(f.key);
+    }
+    return keys;
+  }
+
   /// Returns true when it reported the key itself (instead of the generic unknown-key error).
   using UnknownKeyHook = std::function<bool(const Entry&)>;
 
@@ -122,8 +133,8 @@ class Parser {
 
   bool CheckTree(const YAML::Node& node, int depth, std::size_t& count);
   void ForEachEntry(const YAML::Node& map, const std::function<void(const Entry&)>& fn);
-  void ReadFields(const YAML::Node& map, SourcePos pos, std::string_view what,
-                  const Fields& fields, const UnknownKeyHook& unknown = {});
+  void ReadFields(const YAML::Node& map, SourcePos pos, std::string_view what, const Fields& fields,
+                  const UnknownKeyHook& unknown = {});
   bool ExpectMapping(const Entry& e);
   void ReadSubFields(const Entry& e, std::string_view what, const Fields& fields);
   void ForEachItem(const Entry& e, const std::function<void(const YAML::Node&, SourcePos)>& fn);
@@ -177,6 +188,10 @@ std::optional<YAML::Node> Parser::Load(std::string_view text, std::string_view f
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(std::string(text));
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this is "bad file", which tells the operator nothing.
+    Error(ToPos(e.mark), "invalid YAML: values are nested too deeply");
+    return std::nullopt;
   } catch (const YAML::ParserException& e) {
     Error(ToPos(e.mark), "invalid YAML: " + e.msg);
     return std::nullopt;
@@ -246,6 +261,10 @@ void Parser::ForEachEntry(const YAML::Node& map, const std::function<void(const 
       Error(e.key_pos, "a key must be a name, not a list, mapping or empty value");
       continue;
     }
+    if (e.name == "<<" && e.key.Tag() == "?") {
+      Error(e.key_pos, "YAML merge keys ('<<') are not supported: write the keys out");
+      continue;
+    }
     if (const auto seen = first_line.find(e.name); seen != first_line.end()) {
       Error(e.key_pos, "duplicate key " + Quoted(e.name) + " (first written at line " +
                            std::to_string(seen->second) + ")");
@@ -260,18 +279,14 @@ void Parser::ReadFields(const YAML::Node& map, SourcePos pos, std::string_view w
                         const Fields& fields, const UnknownKeyHook& unknown) {
   std::vector<bool> present(fields.size(), false);
   ForEachEntry(map, [&](const Entry& e) {
-    const auto field = std::find_if(fields.begin(), fields.end(),
-                                    [&](const Field& f) { return f.key == e.name; });
+    const auto field =
+        std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == e.name; });
     if (field == fields.end()) {
       if (unknown && unknown(e)) {
         return;
       }
-      std::string expected;
-      for (const Field& f : fields) {
-        expected += (expected.empty() ? "" : ", ") + std::string(f.key);
-      }
       Error(e.key_pos, "unknown key " + Quoted(e.name) + " in " + std::string(what) +
-                           " (expected one of: " + expected + ")");
+                           " (expected one of: " + KeyList(fields) + ")");
       return;
     }
     present[static_cast<std::size_t>(field - fields.begin())] = true;
@@ -404,22 +419,20 @@ PolicyDocument Parser::ReadPolicy(const YAML::Node& root) {
       });
     });
   };
-  ReadFields(root, spec.pos, "the policy file",
-             {
-                 {"version", Into(spec.version)},
-                 {"settings", Section([&](const Entry& e) { ReadSettings(e, spec.settings); })},
-                 {"region_groups",
-                  Section([&](const Entry& e) { ReadGroups(e, spec.region_groups); })},
-                 {"city_groups", Section([&](const Entry& e) { ReadGroups(e, spec.city_groups); })},
-                 {"tenant_flags",
-                  Section([&](const Entry& e) { ReadTenantFlags(e, spec.tenant_flags); })},
-                 {"conditions",
-                  Section([&](const Entry& e) { ReadNamedConditions(e, spec.conditions); })},
-                 {"providers", list_of(&Parser::ReadProvider, spec.providers)},
-                 {"guards", list_of(&Parser::ReadGuard, spec.guards)},
-                 {"routes", list_of(&Parser::ReadRoute, spec.routes)},
-                 {"tests", Section([&](const Entry& e) { ReadTests(e, doc.tests); })},
-             });
+  ReadFields(
+      root, spec.pos, "the policy file",
+      {
+          {"version", Into(spec.version)},
+          {"settings", Section([&](const Entry& e) { ReadSettings(e, spec.settings); })},
+          {"region_groups", Section([&](const Entry& e) { ReadGroups(e, spec.region_groups); })},
+          {"city_groups", Section([&](const Entry& e) { ReadGroups(e, spec.city_groups); })},
+          {"tenant_flags", Section([&](const Entry& e) { ReadTenantFlags(e, spec.tenant_flags); })},
+          {"conditions", Section([&](const Entry& e) { ReadNamedConditions(e, spec.conditions); })},
+          {"providers", list_of(&Parser::ReadProvider, spec.providers)},
+          {"guards", list_of(&Parser::ReadGuard, spec.guards)},
+          {"routes", list_of(&Parser::ReadRoute, spec.routes)},
+          {"tests", Section([&](const Entry& e) { ReadTests(e, doc.tests); })},
+      });
   return doc;
 }
 
@@ -485,50 +498,48 @@ ConditionSpec Parser::ReadCondition(const YAML::Node& node, SourcePos pos) {
     Error(pos, "a condition must be a mapping, such as {region: CN} or {ref: NAME}");
     return c;
   }
-  ReadFields(
-      node, pos, "condition",
-      {
-          {"region", Into(c.region)},
-          {"city", Into(c.city)},
-          {"data_class", Into(c.data_class)},
-          {"consent", FlagValues(c.consent)},
-          {"tenant_flags", FlagValues(c.tenant_flags)},
-          {"mechanisms",
-           [&](const Entry& e) {
-             ReadSubFields(e, "mechanisms",
-                           {
-                               {"any_of", Into(c.mechanisms_any_of)},
-                               {"all_of", Into(c.mechanisms_all_of)},
-                               {"none_of", Into(c.mechanisms_none_of)},
-                           });
-           }},
-          {"model", Into(c.model)},
-          {"tenant", Into(c.tenant)},
-          {"meter",
-           [&](const Entry& e) {
-             ReadSubFields(e, "meter",
-                           {
-                               {"non_sensitive", Into(c.meter_non_sensitive)},
-                               {"sensitive", Into(c.meter_sensitive)},
-                           });
-           }},
-          {"requires", Into(c.requires_capability)},
-          {"all", [&](const Entry& e) { ReadConditions(e, c.all); }},
-          {"any",
-           [&](const Entry& e) {
-             c.has_any = true;
-             ReadConditions(e, c.any);
-           }},
-          {"not", [&](const Entry& e) { c.not_.push_back(ReadCondition(e.value, e.pos)); }},
-          {"ref", Into(c.ref)},
-      });
+  ReadFields(node, pos, "condition",
+             {
+                 {"region", Into(c.region)},
+                 {"city", Into(c.city)},
+                 {"data_class", Into(c.data_class)},
+                 {"consent", FlagValues(c.consent)},
+                 {"tenant_flags", FlagValues(c.tenant_flags)},
+                 {"mechanisms",
+                  [&](const Entry& e) {
+                    ReadSubFields(e, "mechanisms",
+                                  {
+                                      {"any_of", Into(c.mechanisms_any_of)},
+                                      {"all_of", Into(c.mechanisms_all_of)},
+                                      {"none_of", Into(c.mechanisms_none_of)},
+                                  });
+                  }},
+                 {"model", Into(c.model)},
+                 {"tenant", Into(c.tenant)},
+                 {"meter",
+                  [&](const Entry& e) {
+                    ReadSubFields(e, "meter",
+                                  {
+                                      {"non_sensitive", Into(c.meter_non_sensitive)},
+                                      {"sensitive", Into(c.meter_sensitive)},
+                                  });
+                  }},
+                 {"requires", Into(c.requires_capability)},
+                 {"all", [&](const Entry& e) { ReadConditions(e, c.all); }},
+                 {"any",
+                  [&](const Entry& e) {
+                    c.has_any = true;
+                    ReadConditions(e, c.any);
+                  }},
+                 {"not", [&](const Entry& e) { c.not_.push_back(ReadCondition(e.value, e.pos)); }},
+                 {"ref", Into(c.ref)},
+             });
   return c;
 }
 
 void Parser::ReadConditions(const Entry& e, std::vector<ConditionSpec>& out) {
-  ForEachItem(e, [&](const YAML::Node& item, SourcePos pos) {
-    out.push_back(ReadCondition(item, pos));
-  });
+  ForEachItem(
+      e, [&](const YAML::Node& item, SourcePos pos) { out.push_back(ReadCondition(item, pos)); });
 }
 
 // `consent:` and `tenant_flags:` of a condition: name → required value.
@@ -552,39 +563,38 @@ void Parser::ReadProvider(const YAML::Node& node, SourcePos pos, std::vector<Pro
   const auto location = [this](std::optional<LocationSpec>& loc) {
     return [this, &loc](const Entry& e) { loc = ReadLocation(e); };
   };
-  ReadFields(
-      node, pos, "provider",
-      {
-          {"id", Into(p.id), kRequired},
-          {"kind", Into(p.kind), kRequired},
-          {"endpoint", Into(p.endpoint)},
-          {"credential_env", Into(p.credential_env)},
-          {"description", Into(p.description)},
-          {"models", [&](const Entry& e) { ReadModels(e, p.models); }},
-          {"capabilities", Into(p.capabilities)},
-          {"processing", location(p.processing)},
-          {"storage", location(p.storage)},
-          {"on_prem", Into(p.on_prem)},
-          {"cn_filing", Into(p.cn_filing)},
-          {"cn_filing_number", Into(p.cn_filing_number)},
-          {"retention_days", Into(p.retention_days)},
-          {"zdr", Into(p.zdr)},
-          {"trains_on_data", Into(p.trains_on_data)},
-          {"eu_transfer_basis", Into(p.eu_transfer_basis)},
-          {"operator_jurisdiction", Into(p.operator_jurisdiction)},
-          {"api_version", Into(p.api_version)},
-          {"dashscope_region", Into(p.dashscope_region)},
-          {"anthropic_version", Into(p.anthropic_version)},
-          {"sim_tokens", Into(p.sim_tokens)},
-          {"sim_delay_ms", Into(p.sim_delay_ms)},
-      },
-      [this](const Entry& e) {
-        if (!IsSecretKey(e.name)) {
-          return false;
-        }
-        Error(e.key_pos, std::string(kSecretMessage));
-        return true;
-      });
+  ReadFields(node, pos, "provider",
+             {
+                 {"id", Into(p.id), kRequired},
+                 {"kind", Into(p.kind), kRequired},
+                 {"endpoint", Into(p.endpoint)},
+                 {"credential_env", Into(p.credential_env)},
+                 {"description", Into(p.description)},
+                 {"models", [&](const Entry& e) { ReadModels(e, p.models); }},
+                 {"capabilities", Into(p.capabilities)},
+                 {"processing", location(p.processing)},
+                 {"storage", location(p.storage)},
+                 {"on_prem", Into(p.on_prem)},
+                 {"cn_filing", Into(p.cn_filing)},
+                 {"cn_filing_number", Into(p.cn_filing_number)},
+                 {"retention_days", Into(p.retention_days)},
+                 {"zdr", Into(p.zdr)},
+                 {"trains_on_data", Into(p.trains_on_data)},
+                 {"eu_transfer_basis", Into(p.eu_transfer_basis)},
+                 {"operator_jurisdiction", Into(p.operator_jurisdiction)},
+                 {"api_version", Into(p.api_version)},
+                 {"dashscope_region", Into(p.dashscope_region)},
+                 {"anthropic_version", Into(p.anthropic_version)},
+                 {"sim_tokens", Into(p.sim_tokens)},
+                 {"sim_delay_ms", Into(p.sim_delay_ms)},
+             },
+             [this](const Entry& e) {
+               if (!IsSecretKey(e.name)) {
+                 return false;
+               }
+               Error(e.key_pos, std::string(kSecretMessage));
+               return true;
+             });
   out.push_back(std::move(p));
 }
 
@@ -667,11 +677,7 @@ std::optional<NarrowSpec> Parser::ReadNarrow(const Entry& e) {
       {"max_retention_days", Into(n.max_retention_days)},
   };
   if (e.value.IsNull() || (e.value.IsMap() && e.value.size() == 0)) {
-    std::string keys;
-    for (const Field& f : fields) {
-      keys += (keys.empty() ? "" : ", ") + std::string(f.key);
-    }
-    Error(e.pos, "narrow has no requirement (write at least one of: " + keys + ")");
+    Error(e.pos, "narrow has no requirement (write at least one of: " + KeyList(fields) + ")");
     return std::nullopt;
   }
   if (!ExpectMapping(e)) {
@@ -703,21 +709,21 @@ void Parser::ReadTests(const Entry& e, std::vector<TestCaseSpec>& out) {
     TestCaseSpec t;
     t.pos = pos;
     t.file = file_;
-    ReadFields(item, pos, "test",
-               {
-                   {"name", Into(t.name), kRequired},
-                   {"request",
-                    [&](const Entry& request) {
-                      t.request_pos = request.pos;
-                      if (ExpectMapping(request)) {
-                        CheckRequestKeys(request.value);
-                        t.request = YamlToJson(request.value);
-                      }
-                    },
-                    kRequired},
-                   {"expect", [&](const Entry& expect) { t.expect = ReadExpect(expect); },
-                    kRequired},
-               });
+    ReadFields(
+        item, pos, "test",
+        {
+            {"name", Into(t.name), kRequired},
+            {"request",
+             [&](const Entry& request) {
+               t.request_pos = request.pos;
+               if (ExpectMapping(request)) {
+                 CheckRequestKeys(request.value);
+                 t.request = YamlToJson(request.value);
+               }
+             },
+             kRequired},
+            {"expect", [&](const Entry& expect) { t.expect = ReadExpect(expect); }, kRequired},
+        });
     out.push_back(std::move(t));
   });
 }

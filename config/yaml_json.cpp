@@ -15,7 +15,9 @@ namespace {
 
 namespace json = boost::json;
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 std::size_t CountDigits(std::string_view s, std::size_t from) {
   std::size_t n = 0;
@@ -203,6 +205,8 @@ class Converter {
 
 }  // namespace
 
-boost::json::value YamlToJson(const YAML::Node& node) { return Converter().Convert(node, 0); }
+boost::json::value YamlToJson(const YAML::Node& node) {
+  return Converter().Convert(node, 0);
+}
 
 }  // namespace meridian::config

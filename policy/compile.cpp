@@ -94,8 +94,8 @@ class Compiler {
     auto snap = std::make_shared<Snapshot>();
     s_ = snap.get();
     if (spec.version && spec.version->value != 1) {
-      Error(spec.version->pos, "unsupported policy version " +
-                                   std::to_string(spec.version->value) + " (this Meridian reads 1)");
+      Error(spec.version->pos, "unsupported policy version " + std::to_string(spec.version->value) +
+                                   " (this Meridian reads 1)");
     }
     CompileRegionGroups(spec.region_groups);
     CompileSettings(spec.settings);
@@ -115,9 +115,7 @@ class Compiler {
   }
 
  private:
-  void Error(SourcePos pos, std::string message) {
-    errors_.push_back({pos, std::move(message)});
-  }
+  void Error(SourcePos pos, std::string message) { errors_.push_back({pos, std::move(message)}); }
 
   // ---- names and sets -------------------------------------------------------------------
 
@@ -135,8 +133,7 @@ class Compiler {
                             "decides which region an unknown one is treated as");
         ok = false;
       } else {
-        Error(item.pos, std::string(what) + ": unknown region code or region group '" +
-                            item.value +
+        Error(item.pos, std::string(what) + ": unknown region code or region group '" + item.value +
                             "' (codes are ISO 3166-1 alpha-2 such as CN, HK, MO, TW, or EU; "
                             "groups are declared under region_groups)");
         ok = false;
@@ -251,14 +248,12 @@ class Compiler {
       if (auto code = RegionCode::Parse(st.unknown_region_as->value)) {
         s_->settings.unknown_region_as = *code;
       } else {
-        Error(st.unknown_region_as->pos,
-              "settings.unknown_region_as: unknown region code '" + st.unknown_region_as->value +
-                  "'");
+        Error(st.unknown_region_as->pos, "settings.unknown_region_as: unknown region code '" +
+                                             st.unknown_region_as->value + "'");
       }
     }
     if (st.default_data_class) {
-      if (auto c = ParseEnum<DataClass>(*st.default_data_class, kDataClassNames,
-                                        "data class")) {
+      if (auto c = ParseEnum<DataClass>(*st.default_data_class, kDataClassNames, "data class")) {
         s_->settings.default_data_class = *c;
       }
     }
@@ -387,7 +382,8 @@ class Compiler {
       if (ps.processing) p.processing = CompileLocation(*ps.processing, where + " processing");
       if (ps.storage) p.storage = CompileLocation(*ps.storage, where + " storage");
       if (ps.on_prem) p.on_prem = ps.on_prem->value;
-      if (ps.cn_filing) p.cn_filing = ParseEnum<CnFiling>(*ps.cn_filing, kCnFilingNames, "cn_filing");
+      if (ps.cn_filing)
+        p.cn_filing = ParseEnum<CnFiling>(*ps.cn_filing, kCnFilingNames, "cn_filing");
       if (ps.cn_filing_number) p.cn_filing_number = ps.cn_filing_number->value;
       if (ps.retention_days) {
         if (ps.retention_days->value < 0) {
@@ -399,9 +395,8 @@ class Compiler {
       if (ps.zdr) p.zdr = ps.zdr->value;
       if (ps.trains_on_data) p.trains_on_data = ps.trains_on_data->value;
       if (ps.eu_transfer_basis) {
-        p.eu_transfer_basis = ParseEnum<EuTransferBasis>(*ps.eu_transfer_basis,
-                                                         kEuTransferBasisNames,
-                                                         "eu_transfer_basis");
+        p.eu_transfer_basis = ParseEnum<EuTransferBasis>(
+            *ps.eu_transfer_basis, kEuTransferBasisNames, "eu_transfer_basis");
       }
       if (ps.operator_jurisdiction) {
         if (!RegionCode::Parse(ps.operator_jurisdiction->value)) {
@@ -439,8 +434,9 @@ class Compiler {
       Error(ps.endpoint->pos, where + ": endpoint '" + p.endpoint + "' has no host");
     } else if (url->has_userinfo()) {
       Error(ps.endpoint->pos,
-            where + ": endpoint must not carry credentials; name an environment variable with "
-                    "credential_env");
+            where +
+                ": endpoint must not carry credentials; name an environment variable with "
+                "credential_env");
     } else if (url->has_query() || url->has_fragment()) {
       Error(ps.endpoint->pos, where + ": endpoint must not have a query or fragment");
     }
@@ -449,13 +445,13 @@ class Compiler {
   void CompileCredential(const ProviderSpec& ps, Provider& p, const std::string& where,
                          std::optional<ProviderKind> kind) {
     if (!ps.credential_env) {
-      const bool needs_key = kind && (*kind == ProviderKind::kOpenAi ||
-                                      *kind == ProviderKind::kAzureOpenAi ||
-                                      *kind == ProviderKind::kDashScope ||
-                                      *kind == ProviderKind::kAnthropic);
+      const bool needs_key =
+          kind && (*kind == ProviderKind::kOpenAi || *kind == ProviderKind::kAzureOpenAi ||
+                   *kind == ProviderKind::kDashScope || *kind == ProviderKind::kAnthropic);
       if (needs_key) {
-        Error(ps.pos, where + " needs credential_env: the name of the environment variable that "
-                              "holds its API key");
+        Error(ps.pos, where +
+                          " needs credential_env: the name of the environment variable that "
+                          "holds its API key");
       }
       return;
     }
@@ -463,8 +459,9 @@ class Compiler {
     if (!IsEnvVarName(value)) {
       // Never echo the value: it may be the secret itself.
       Error(ps.credential_env->pos,
-            where + ": credential_env must be the NAME of an environment variable (upper case, "
-                    "digits and _; e.g. OPENAI_API_KEY), not the secret itself");
+            where +
+                ": credential_env must be the NAME of an environment variable (upper case, "
+                "digits and _; e.g. OPENAI_API_KEY), not the secret itself");
       return;
     }
     p.credential_env = value;
@@ -585,8 +582,10 @@ class Compiler {
     std::uint64_t value = 0;
     auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
     if (ec != std::errc() || end != rest.data() + rest.size() || rest.empty()) {
-      Error(text.pos, "meter: expected a comparison with a whole number such as \"< 100000\", "
-                      "got '" + text.value + "'");
+      Error(text.pos,
+            "meter: expected a comparison with a whole number such as \"< 100000\", "
+            "got '" +
+                text.value + "'");
       return;
     }
     CondNode node;
@@ -614,8 +613,8 @@ class Compiler {
         } else if (IsLowerName(item.value)) {
           ids.push_back(InternCity(item.value));
         } else {
-          Error(item.pos, "city: '" + item.value +
-                              "' is neither a city group nor a lower-case city name");
+          Error(item.pos,
+                "city: '" + item.value + "' is neither a city group nor a lower-case city name");
         }
       }
       parts.push_back(AddNode({CondNode::Kind::kCity, CompareOp::kEq, AddIdList(ids), 0, 0}));
@@ -652,8 +651,8 @@ class Compiler {
         parts.push_back(AddNode(node));
       } else {
         Error(c.data_class->pos, "data_class: expected a class such as \">= personal\" (classes: " +
-                                     JoinNames(kDataClassNames) + "), got '" +
-                                     c.data_class->value + "'");
+                                     JoinNames(kDataClassNames) + "), got '" + c.data_class->value +
+                                     "'");
       }
     }
     if (!c.consent.empty()) CompileConsentLeaf(c.consent, parts);
@@ -703,8 +702,10 @@ class Compiler {
       return false;
     }
     if (auto prev = rule_ids_.find(id.value); prev != rule_ids_.end()) {
-      Error(id.pos, "duplicate id '" + id.value + "' (guard and route ids share one namespace; "
-                    "first used at line " + std::to_string(prev->second.line) + ")");
+      Error(id.pos, "duplicate id '" + id.value +
+                        "' (guard and route ids share one namespace; "
+                        "first used at line " +
+                        std::to_string(prev->second.line) + ")");
       return false;
     }
     rule_ids_.emplace(id.value, id.pos);
@@ -760,9 +761,8 @@ class Compiler {
       auto set = ResolveRegions(*list, "guard '" + g.id + "' " + std::string(label));
       if (!set) return;
       effects.push_back(std::string(label) + " " + ToString(*set));
-      reqs.emplace_back([set = *set, check](const Provider& p, ProviderIndex) {
-        return check(p, set);
-      });
+      reqs.emplace_back(
+          [set = *set, check](const Provider& p, ProviderIndex) { return check(p, set); });
     };
     if (n.providers) {
       auto set = ResolveProviders(*n.providers, "guard '" + g.id + "' providers");
@@ -792,8 +792,7 @@ class Compiler {
       }
     }
     if (n.eu_transfer_basis) {
-      if (auto allowed = ParseEnumList<EuTransferBasis>(*n.eu_transfer_basis,
-                                                        kEuTransferBasisNames,
+      if (auto allowed = ParseEnumList<EuTransferBasis>(*n.eu_transfer_basis, kEuTransferBasisNames,
                                                         "eu_transfer_basis")) {
         effects.push_back("eu_transfer_basis in " + SetText(Values(*n.eu_transfer_basis)));
         reqs.emplace_back([allowed = *allowed](const Provider& p, ProviderIndex) {
@@ -951,7 +950,8 @@ json::value Canonical(const PolicySpec& spec) {
   root["settings"] = std::move(settings);
   auto groups = [](const std::vector<GroupSpec>& gs) {
     json::array a;
-    for (const auto& g : gs) a.push_back(json::array{json::string(g.name.value), Strings(g.members)});
+    for (const auto& g : gs)
+      a.push_back(json::array{json::string(g.name.value), Strings(g.members)});
     return a;
   };
   root["region_groups"] = groups(spec.region_groups);
@@ -972,7 +972,8 @@ json::value Canonical(const PolicySpec& spec) {
     Put(o, "endpoint", p.endpoint);
     Put(o, "credential_env", p.credential_env);
     json::array models;
-    for (const auto& m : p.models) models.push_back(json::array{json::string(m.alias.value), json::string(m.upstream.value)});
+    for (const auto& m : p.models)
+      models.push_back(json::array{json::string(m.alias.value), json::string(m.upstream.value)});
     o["models"] = std::move(models);
     Put(o, "capabilities", p.capabilities);
     o["processing"] = CanonicalLocation(p.processing);

@@ -20,14 +20,14 @@ struct RequestAttributes {
   std::string_view tenant;
   std::optional<RegionCode> region;  ///< nullopt: unknown (settings.unknown_region_as applies)
   RegionSource region_source = RegionSource::kUnknown;
-  std::string_view city;  ///< lower-case city name, empty if unknown
+  std::string_view city;                ///< lower-case city name, empty if unknown
   std::optional<DataClass> data_class;  ///< nullopt: settings.default_data_class
   std::uint32_t consent = 0;            ///< Bit(Consent) mask
   std::span<const std::string> tenant_flags;
-  std::uint32_t mechanisms = 0;  ///< Bit(Mechanism) mask
+  std::uint32_t mechanisms = 0;                      ///< Bit(Mechanism) mask
   std::optional<std::uint64_t> meter_non_sensitive;  ///< individuals exported since 1 Jan
   std::optional<std::uint64_t> meter_sensitive;
-  std::string_view model;     ///< client-facing model alias
+  std::string_view model;                   ///< client-facing model alias
   std::uint32_t required_capabilities = 0;  ///< Bit(Capability) mask the request needs
 };
 
@@ -53,13 +53,13 @@ struct Decision {
   SnapshotPtr snapshot;
   bool allowed = false;
   Reason reason = Reason::kNone;
-  std::optional<std::uint16_t> route;       ///< matched route (index into snapshot->routes)
-  std::optional<std::uint16_t> deny_guard;  ///< the guard that denied
-  std::vector<std::uint16_t> guards_applied;       ///< matching guards, in evaluation order
-  std::vector<ProviderIndex> candidates_before;    ///< the route's allow set in prefer order
-  std::vector<ProviderIndex> candidates_after;     ///< final ordered candidates (allowed only)
-  std::vector<Exclusion> excluded;                 ///< one entry per dropped candidate
-  RegionCode region = *RegionCode::Parse("CN");    ///< the region the policy applied
+  std::optional<std::uint16_t> route;            ///< matched route (index into snapshot->routes)
+  std::optional<std::uint16_t> deny_guard;       ///< the guard that denied
+  std::vector<std::uint16_t> guards_applied;     ///< matching guards, in evaluation order
+  std::vector<ProviderIndex> candidates_before;  ///< the route's allow set in prefer order
+  std::vector<ProviderIndex> candidates_after;   ///< final ordered candidates (allowed only)
+  std::vector<Exclusion> excluded;               ///< one entry per dropped candidate
+  RegionCode region = *RegionCode::Parse("CN");  ///< the region the policy applied
   RegionSource region_source = RegionSource::kUnknown;
   DataClass data_class = DataClass::kPersonal;  ///< the class the policy applied
   bool data_class_defaulted = false;

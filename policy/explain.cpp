@@ -67,7 +67,8 @@ std::string ExplainText(const Decision& d, const std::vector<std::string>& notes
   }
   line("policy", s.version);
   line("region", RegionText(d));
-  line("data class", std::string(Name(d.data_class)) + (d.data_class_defaulted ? " (default)" : ""));
+  line("data class",
+       std::string(Name(d.data_class)) + (d.data_class_defaulted ? " (default)" : ""));
   for (const auto& n : notes) line("note", n);
   if (const Route* r = d.MatchedRoute()) {
     line("rule", r->id + " (line " + std::to_string(r->pos.line) + ")" +

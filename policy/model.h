@@ -62,17 +62,17 @@ inline constexpr std::array<std::string_view, 5> kDataClassNames = {
 inline constexpr std::array<std::string_view, 6> kProviderKindNames = {
     "openai", "azure_openai", "dashscope", "anthropic", "openai_compatible", "sim"};
 inline constexpr std::array<std::string_view, 3> kCnFilingNames = {"filed", "registered", "none"};
-inline constexpr std::array<std::string_view, 4> kEuTransferBasisNames = {"eea", "adequacy",
-                                                                          "scc", "none"};
+inline constexpr std::array<std::string_view, 4> kEuTransferBasisNames = {"eea", "adequacy", "scc",
+                                                                          "none"};
 inline constexpr std::array<std::string_view, 7> kMechanismNames = {
     "cn_sa", "cn_scc_filed", "cn_cert", "gba_sc", "mo_sc", "eu_scc", "eu_bcr"};
 inline constexpr std::array<std::string_view, 2> kConsentNames = {"cross_border_separate",
                                                                   "sensitive_separate"};
-inline constexpr std::array<std::string_view, 5> kCapabilityNames = {
-    "tools", "vision", "thinking", "streaming", "json_mode"};
+inline constexpr std::array<std::string_view, 5> kCapabilityNames = {"tools", "vision", "thinking",
+                                                                     "streaming", "json_mode"};
 inline constexpr std::array<std::string_view, 7> kRegionSourceNames = {
-    "unknown", "tenant_binding", "trusted_proxy", "idp_claim",
-    "ingress", "certificate",    "conflict_most_restrictive"};
+    "unknown",     "tenant_binding",           "trusted_proxy", "idp_claim", "ingress",
+    "certificate", "conflict_most_restrictive"};
 /// Tenant flags every policy knows; policies may declare more under `tenant_flags:`.
 inline constexpr std::array<std::string_view, 3> kBuiltinTenantFlags = {"ciio", "public_facing_cn",
                                                                         "require_zdr"};
@@ -92,11 +92,21 @@ constexpr std::string_view NameOf(const std::array<std::string_view, N>& names, 
   return names[static_cast<std::size_t>(e)];
 }
 
-constexpr std::string_view Name(DataClass c) { return NameOf(kDataClassNames, c); }
-constexpr std::string_view Name(ProviderKind k) { return NameOf(kProviderKindNames, k); }
-constexpr std::string_view Name(CnFiling f) { return NameOf(kCnFilingNames, f); }
-constexpr std::string_view Name(EuTransferBasis b) { return NameOf(kEuTransferBasisNames, b); }
-constexpr std::string_view Name(RegionSource s) { return NameOf(kRegionSourceNames, s); }
+constexpr std::string_view Name(DataClass c) {
+  return NameOf(kDataClassNames, c);
+}
+constexpr std::string_view Name(ProviderKind k) {
+  return NameOf(kProviderKindNames, k);
+}
+constexpr std::string_view Name(CnFiling f) {
+  return NameOf(kCnFilingNames, f);
+}
+constexpr std::string_view Name(EuTransferBasis b) {
+  return NameOf(kEuTransferBasisNames, b);
+}
+constexpr std::string_view Name(RegionSource s) {
+  return NameOf(kRegionSourceNames, s);
+}
 
 /// Comparison operators written in conditions: ">= personal", "< 100000".
 enum class CompareOp : std::uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };

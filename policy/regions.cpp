@@ -48,7 +48,9 @@ std::optional<RegionCode> RegionCode::Parse(std::string_view code) {
   return RegionCode(index);
 }
 
-std::string RegionCode::ToString() const { return IndexToString(index_); }
+std::string RegionCode::ToString() const {
+  return IndexToString(index_);
+}
 
 std::string ToString(const RegionSet& set) {
   std::string out = "{";

@@ -16,9 +16,8 @@ class RequestReader {
     const auto* obj = v.if_object();
     if (obj == nullptr) return Fail("request", "must be a JSON object");
     static constexpr std::array<std::string_view, 12> kKeys = {
-        "tenant",     "region",       "region_signals", "city",  "data_class",
-        "consent",    "tenant_flags", "mechanisms",     "meter", "model",
-        "requires",   "unhealthy"};
+        "tenant",       "region",     "region_signals", "city",  "data_class", "consent",
+        "tenant_flags", "mechanisms", "meter",          "model", "requires",   "unhealthy"};
     for (const auto& kv : *obj) {
       if (std::find(kKeys.begin(), kKeys.end(), kv.key()) == kKeys.end()) {
         return Fail("request." + std::string(kv.key()), "unknown field");

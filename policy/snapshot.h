@@ -68,19 +68,19 @@ struct Provider {
 struct CondNode {
   enum class Kind : std::uint8_t {
     kTrue,
-    kAll,       ///< children [a, a+b) of Snapshot::children
-    kAny,       ///< children [a, a+b)
-    kNot,       ///< child a
-    kRegion,    ///< region in region_sets[a]
-    kCity,      ///< city id in id_lists[a]
-    kTenant,    ///< tenant id in id_lists[a]
-    kModel,     ///< model id in id_lists[a]
-    kDataClass,     ///< class <op> value
-    kConsent,       ///< all bits of a set and no bit of b
-    kFlags,         ///< all bits of a set and no bit of b
-    kMechAnyOf,     ///< some bit of a
-    kMechAllOf,     ///< all bits of a
-    kMechNoneOf,    ///< no bit of a
+    kAll,                ///< children [a, a+b) of Snapshot::children
+    kAny,                ///< children [a, a+b)
+    kNot,                ///< child a
+    kRegion,             ///< region in region_sets[a]
+    kCity,               ///< city id in id_lists[a]
+    kTenant,             ///< tenant id in id_lists[a]
+    kModel,              ///< model id in id_lists[a]
+    kDataClass,          ///< class <op> value
+    kConsent,            ///< all bits of a set and no bit of b
+    kFlags,              ///< all bits of a set and no bit of b
+    kMechAnyOf,          ///< some bit of a
+    kMechAllOf,          ///< all bits of a
+    kMechNoneOf,         ///< no bit of a
     kMeterNonSensitive,  ///< known and meter <op> value
     kMeterSensitive,     ///< known and meter <op> value
     kRequires,           ///< request requires all capability bits of a
@@ -150,9 +150,9 @@ struct Snapshot {
   NameIndex city_ids;    ///< cities named in conditions or city groups
   NameIndex model_ids;   ///< model aliases served by some provider
   std::vector<std::string> model_names;
-  std::vector<ProviderSet> serving_model;  ///< by model id
+  std::vector<ProviderSet> serving_model;   ///< by model id
   std::vector<ProviderSet> has_capability;  ///< by Capability
-  std::vector<std::string> flag_names;       ///< bit i = flag_names[i]
+  std::vector<std::string> flag_names;      ///< bit i = flag_names[i]
   ProviderSet all_providers;
 
   std::optional<ProviderIndex> FindProvider(std::string_view id) const {

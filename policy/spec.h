@@ -42,23 +42,23 @@ struct LocationSpec {
 /// when no meter is known) are false, so write permissions positively.
 struct ConditionSpec {
   SourcePos pos;
-  std::optional<StringList> region;  ///< codes or region-group names
-  std::optional<StringList> city;    ///< city names or city-group names
+  std::optional<StringList> region;         ///< codes or region-group names
+  std::optional<StringList> city;           ///< city names or city-group names
   std::optional<LocatedString> data_class;  ///< e.g. ">= personal", "sensitive_personal"
   std::vector<std::pair<LocatedString, bool>> consent;       ///< consent name -> required value
   std::vector<std::pair<LocatedString, bool>> tenant_flags;  ///< flag name -> required value
-  std::optional<StringList> mechanisms_any_of;   ///< tenant holds at least one of these
-  std::optional<StringList> mechanisms_all_of;   ///< tenant holds all of these
-  std::optional<StringList> mechanisms_none_of;  ///< tenant holds none of these
-  std::optional<StringList> model;               ///< requested model alias in this list
-  std::optional<StringList> tenant;              ///< tenant id in this list
-  std::optional<LocatedString> meter_non_sensitive;  ///< e.g. "< 100000"
-  std::optional<LocatedString> meter_sensitive;      ///< e.g. "< 10000"
-  std::optional<StringList> requires_capability;     ///< request requires all of these
-  std::vector<ConditionSpec> all;  ///< every sub-condition holds
-  std::vector<ConditionSpec> any;  ///< at least one sub-condition holds (empty list: key absent)
-  bool has_any = false;            ///< `any:` was written (an empty `any:` never holds)
-  std::vector<ConditionSpec> not_;  ///< zero or one element: the negated condition
+  std::optional<StringList> mechanisms_any_of;               ///< tenant holds at least one of these
+  std::optional<StringList> mechanisms_all_of;               ///< tenant holds all of these
+  std::optional<StringList> mechanisms_none_of;              ///< tenant holds none of these
+  std::optional<StringList> model;                           ///< requested model alias in this list
+  std::optional<StringList> tenant;                          ///< tenant id in this list
+  std::optional<LocatedString> meter_non_sensitive;          ///< e.g. "< 100000"
+  std::optional<LocatedString> meter_sensitive;              ///< e.g. "< 10000"
+  std::optional<StringList> requires_capability;             ///< request requires all of these
+  std::vector<ConditionSpec> all;                            ///< every sub-condition holds
+  std::vector<ConditionSpec> any;    ///< at least one sub-condition holds (empty list: key absent)
+  bool has_any = false;              ///< `any:` was written (an empty `any:` never holds)
+  std::vector<ConditionSpec> not_;   ///< zero or one element: the negated condition
   std::optional<LocatedString> ref;  ///< name of a condition under top-level `conditions:`
 };
 
@@ -87,24 +87,24 @@ struct ProviderSpec {
   std::optional<LocatedString> operator_jurisdiction;
   std::optional<LocatedString> description;
   // Kind-specific settings.
-  std::optional<LocatedString> api_version;        ///< azure_openai
-  std::optional<LocatedString> dashscope_region;   ///< dashscope: beijing, singapore, ...
-  std::optional<LocatedString> anthropic_version;  ///< anthropic
+  std::optional<LocatedString> api_version;           ///< azure_openai
+  std::optional<LocatedString> dashscope_region;      ///< dashscope: beijing, singapore, ...
+  std::optional<LocatedString> anthropic_version;     ///< anthropic
   std::optional<Located<std::int64_t>> sim_tokens;    ///< sim: tokens per answer
   std::optional<Located<std::int64_t>> sim_delay_ms;  ///< sim: pause between tokens
 };
 
 struct NarrowSpec {
   SourcePos pos;
-  std::optional<StringList> providers;            ///< candidate id in this list
-  std::optional<StringList> processing_within;    ///< processing ⊆ these codes/groups
-  std::optional<StringList> processing_excludes;  ///< processing ∩ these = ∅
-  std::optional<StringList> storage_within;       ///< storage ⊆ these codes/groups
-  std::optional<StringList> cn_filing;            ///< cn_filing ∈ these
-  std::optional<StringList> eu_transfer_basis;    ///< eu_transfer_basis ∈ these
-  std::optional<Located<bool>> zdr;               ///< zdr == value
-  std::optional<Located<bool>> on_prem;           ///< on_prem == value
-  std::optional<Located<bool>> trains_on_data;    ///< trains_on_data == value
+  std::optional<StringList> providers;                      ///< candidate id in this list
+  std::optional<StringList> processing_within;              ///< processing ⊆ these codes/groups
+  std::optional<StringList> processing_excludes;            ///< processing ∩ these = ∅
+  std::optional<StringList> storage_within;                 ///< storage ⊆ these codes/groups
+  std::optional<StringList> cn_filing;                      ///< cn_filing ∈ these
+  std::optional<StringList> eu_transfer_basis;              ///< eu_transfer_basis ∈ these
+  std::optional<Located<bool>> zdr;                         ///< zdr == value
+  std::optional<Located<bool>> on_prem;                     ///< on_prem == value
+  std::optional<Located<bool>> trains_on_data;              ///< trains_on_data == value
   std::optional<Located<std::int64_t>> max_retention_days;  ///< retention_days <= value
 };
 
@@ -113,8 +113,8 @@ struct GuardSpec {
   LocatedString id;
   std::optional<LocatedString> description;
   ConditionSpec when;
-  std::optional<NarrowSpec> narrow;     ///< exactly one of narrow / deny
-  std::optional<LocatedString> deny;    ///< the reason shown to the caller
+  std::optional<NarrowSpec> narrow;   ///< exactly one of narrow / deny
+  std::optional<LocatedString> deny;  ///< the reason shown to the caller
 };
 
 struct RouteSpec {

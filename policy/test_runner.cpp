@@ -50,7 +50,8 @@ TestReport RunTests(const SnapshotPtr& snapshot, const std::vector<TestCaseSpec>
           Check(problems, "decision", e.decision->value, d.allowed ? "allow" : "deny");
         }
       }
-      if (e.provider) Check(problems, "provider", e.provider->value, d.allowed ? d.Chosen()->id : none);
+      if (e.provider)
+        Check(problems, "provider", e.provider->value, d.allowed ? d.Chosen()->id : none);
       if (e.rule) {
         Check(problems, "rule", e.rule->value, d.route ? snapshot->routes[*d.route].id : none);
       }

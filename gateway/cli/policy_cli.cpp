@@ -27,8 +27,7 @@ struct PolicyOptions {
 bool ReportLoad(const config::LoadedPolicy& loaded) {
   for (const auto& e : loaded.errors) std::cerr << config::FormatDiagnostic(e) << '\n';
   if (!loaded.errors.empty()) {
-    std::cerr << loaded.errors.size() << (loaded.errors.size() == 1 ? " error" : " errors")
-              << '\n';
+    std::cerr << loaded.errors.size() << (loaded.errors.size() == 1 ? " error" : " errors") << '\n';
   }
   return loaded.errors.empty();
 }
@@ -131,9 +130,10 @@ void AddPolicyCommands(CLI::App& app, std::function<int()>& run) {
       "explain", "Decide one request and show why: rule, guards, candidates before and after");
   explain->add_option("FILE", opts->file, "Policy file (YAML)")->required();
   explain
-      ->add_option("--request", opts->request,
-                   "Request attributes as JSON, @FILE, or - for stdin. Example: "
-                   R"('{"tenant":"acme","region":"CN","data_class":"personal","model":"qwen-plus"}')")
+      ->add_option(
+          "--request", opts->request,
+          "Request attributes as JSON, @FILE, or - for stdin. Example: "
+          R"('{"tenant":"acme","region":"CN","data_class":"personal","model":"qwen-plus"}')")
       ->required();
   explain->add_flag("--json", opts->json, "Print the decision as JSON");
   explain->callback([opts, &run] { run = [opts] { return Explain(*opts); }; });
