@@ -180,11 +180,15 @@ class Parser {
   TestExpectSpec ReadExpect(const Entry& e);
   void CheckRequestKeys(const YAML::Node& node);
 
+  bool CheckScalar(const YAML::Node& node);
+
   const std::string& file_;
   std::vector<FileDiagnostic>& errors_;
+  std::string_view text_;  ///< the document being loaded (for checks yaml-cpp skips)
 };
 
 std::optional<YAML::Node> Parser::Load(std::string_view text, std::string_view file_kind) {
+  text_ = text;
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(std::string(text));
@@ -247,8 +251,53 @@ bool Parser::CheckTree(const YAML::Node& node, int depth, std::size_t& count) {
         return false;
       }
     }
+  } else if (node.IsScalar()) {
+    return CheckScalar(node);
   }
   return true;
+}
+
+// yaml-cpp 0.7 accepts two things the YAML spec rejects, and both silently change a policy:
+// an unclosed quote swallows the rest of the file into one string (dropping every rule after
+// it), and `!= none` unquoted is read as a tag `!=` on the value `none`.
+bool Parser::CheckScalar(const YAML::Node& node) {
+  const std::string& tag = node.Tag();
+  if (tag != "?" && tag != "!" && tag.rfind("tag:yaml.org,2002:", 0) != 0) {
+    Error(ToPos(node.Mark()),
+          "unexpected YAML tag '" + tag + "': quote values that start with '!' (e.g. \"!= none\")");
+    return false;
+  }
+  const YAML::Mark mark = node.Mark();
+  if (tag != "!" || mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text_.size()) {
+    return true;
+  }
+  const auto start = static_cast<std::size_t>(mark.pos);
+  const char quote = text_[start];
+  if (quote != '"' && quote != '\'') return true;
+  const std::size_t line_start = text_.rfind('\n', start) + 1;  // npos + 1 == 0
+  const std::size_t indent = text_.find_first_not_of(' ', line_start) - line_start;
+  for (std::size_t i = start + 1; i < text_.size(); ++i) {
+    const char c = text_[i];
+    if (quote == '"' && c == '\\') {
+      ++i;  // escaped character
+    } else if (c == quote) {
+      if (quote == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') {
+        ++i;  // '' inside single quotes
+        continue;
+      }
+      return true;
+    } else if (c == '\n') {
+      // A continuation line of a quoted string must be indented deeper than the line the
+      // string started on; one that is not is the next YAML entry after a missing quote.
+      const std::size_t next = text_.find_first_not_of(" \r", i + 1);
+      if (next != std::string_view::npos && text_[next] != '\n' && next - (i + 1) <= indent) {
+        break;
+      }
+    }
+  }
+  Error(ToPos(mark),
+        std::string("quoted string is not closed: a closing ") + quote + " is missing");
+  return false;
 }
 
 // yaml-cpp keeps every occurrence of a repeated key; the first one counts, later ones are

@@ -12,6 +12,23 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   std::function<int()> run;
   meridian::cli::AddPolicyCommands(app, run);
+  // CLI11 reports a mistyped command as "A subcommand is required"; name the word instead.
+  const CLI::App* level = &app;
+  std::string parents;  // "meridian policy" when level is `check`, for the usage line
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-' || level->get_subcommands({}).empty()) break;
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : level->get_subcommands({})) {
+      if (sub->get_name() == word) next = sub;
+    }
+    if (next == nullptr) {
+      std::cerr << "meridian: unknown command '" << word << "'\n\n" << level->help(parents);
+      return 2;
+    }
+    parents += (parents.empty() ? "" : " ") + level->get_name();
+    level = next;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

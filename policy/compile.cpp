@@ -885,8 +885,9 @@ class Compiler {
 };
 
 // ---- canonical content and version ---------------------------------------------------------
-// The version hashes what the policy means, not how it is written: comments, key order,
-// quoting, spacing and tests do not change it.
+// The version hashes what the policy means, not how it is written: comments, descriptions,
+// key order, quoting, spacing and tests do not change it. 64 bits of SHA-256 identify a
+// version; they are not a security boundary.
 
 json::array Strings(const StringList& list) {
   json::array a;

@@ -119,6 +119,9 @@ Decision Decide(const RequestAttributes& request, const SnapshotPtr& snapshot,
       break;
     }
   }
+  // A denial still reports the matched route's candidates, so the explanation shows what the
+  // guard refused rather than suggesting the route allowed nothing.
+  if (d.route) d.candidates_before = s.routes[*d.route].order;
   if (d.reason == Reason::kDeniedByGuard) return d;
   if (!d.route) {
     d.reason = Reason::kNoRuleMatched;
@@ -126,7 +129,6 @@ Decision Decide(const RequestAttributes& request, const SnapshotPtr& snapshot,
   }
 
   const Route& route = s.routes[*d.route];
-  d.candidates_before = route.order;
 
   ProviderSet capable = c.model ? s.serving_model[*c.model] : ProviderSet{};
   for (std::size_t bit = 0; bit < s.has_capability.size(); ++bit) {

@@ -144,7 +144,9 @@ struct DeclaredFlagSpec {
 struct SettingsSpec {
   std::optional<LocatedString> unknown_region_as;   ///< default "CN"
   std::optional<LocatedString> default_data_class;  ///< default "personal"
-  /// Most restrictive first; used when trusted region signals conflict. Default [CN].
+  /// Most restrictive first; used when trusted region signals conflict. When none of the
+  /// conflicting regions is listed, the result is unknown_region_as. Default
+  /// [unknown_region_as].
   std::optional<StringList> region_restrictiveness;
 };
 

@@ -1,5 +1,7 @@
 #include "policy/test_runner.h"
 
+#include <algorithm>
+
 #include "policy/decide.h"
 #include "policy/explain.h"
 #include "policy/request_json.h"
@@ -27,6 +29,57 @@ std::vector<std::string> Values(const StringList& list) {
 }
 
 }  // namespace
+
+Diagnostics ValidateTests(const Snapshot& snapshot, const std::vector<TestCaseSpec>& tests,
+                          std::vector<std::string>* files) {
+  Diagnostics out;
+  auto add = [&](const TestCaseSpec& t, SourcePos pos, std::string message) {
+    out.push_back({pos, "test '" + t.name.value + "': " + std::move(message)});
+    if (files != nullptr) files->push_back(t.file);
+  };
+  auto rule_exists = [&](std::string_view id) {
+    return std::any_of(snapshot.routes.begin(), snapshot.routes.end(),
+                       [&](const Route& r) { return r.id == id; });
+  };
+  auto guard_exists = [&](std::string_view id) {
+    return std::any_of(snapshot.guards.begin(), snapshot.guards.end(),
+                       [&](const Guard& g) { return g.id == id; });
+  };
+  for (const auto& t : tests) {
+    std::string error;
+    if (!ParseRequestJson(t.request, snapshot, error)) add(t, t.request_pos, error);
+    const auto& e = t.expect;
+    if (!e.decision && !e.provider && !e.rule && !e.guards && !e.reason && !e.candidates) {
+      add(t, e.pos.line != 0 ? e.pos : t.pos, "expect states nothing to check");
+    }
+    if (e.decision && e.decision->value != "allow" && e.decision->value != "deny") {
+      add(t, e.decision->pos, "expect.decision must be allow or deny");
+    }
+    if (e.provider && e.provider->value != "(none)" && !snapshot.FindProvider(e.provider->value)) {
+      add(t, e.provider->pos, "expect.provider: unknown provider '" + e.provider->value + "'");
+    }
+    for (const auto& c : e.candidates.value_or(StringList{})) {
+      if (!snapshot.FindProvider(c.value)) {
+        add(t, c.pos, "expect.candidates: unknown provider '" + c.value + "'");
+      }
+    }
+    if (e.rule && e.rule->value != "(none)" && !rule_exists(e.rule->value)) {
+      add(t, e.rule->pos, "expect.rule: unknown route '" + e.rule->value + "'");
+    }
+    for (const auto& g : e.guards.value_or(StringList{})) {
+      if (!guard_exists(g.value)) add(t, g.pos, "expect.guards: unknown guard '" + g.value + "'");
+    }
+    if (e.reason) {
+      const std::string& r = e.reason->value;
+      const bool known = r == "(none)" || r == "no_rule_matched" || r == "empty_after_guards" ||
+                         r == "capability_unavailable_in_allowed_set" ||
+                         (r.rfind("denied_by_guard:", 0) == 0 && guard_exists(r.substr(16)));
+      if (!known)
+        add(t, e.reason->pos, "expect.reason: '" + r + "' is not a reason this policy can give");
+    }
+  }
+  return out;
+}
 
 TestReport RunTests(const SnapshotPtr& snapshot, const std::vector<TestCaseSpec>& tests) {
   TestReport report;

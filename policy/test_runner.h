@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/diagnostic.h"
 #include "policy/snapshot.h"
 #include "policy/test_spec.h"
 
@@ -25,5 +26,11 @@ struct TestReport {
 /// Decides every test's request and compares each stated expectation. A test that states
 /// no expectation fails: it could never catch a regression.
 TestReport RunTests(const SnapshotPtr& snapshot, const std::vector<TestCaseSpec>& tests);
+
+/// Problems a test has whatever the decision: an invalid request, no expectation, or an
+/// expectation naming a provider, route, guard, decision or reason the policy cannot produce.
+/// Each is positioned at the test (or the offending expectation). Used by `policy check`.
+Diagnostics ValidateTests(const Snapshot& snapshot, const std::vector<TestCaseSpec>& tests,
+                          std::vector<std::string>* files = nullptr);
 
 }  // namespace meridian::policy

@@ -1,1 +1,831 @@
-// placeholder: being written
+// Runs the built `meridian` binary the way an operator does and checks what they see: stdout,
+// stderr and the exit status. The unit tests cover the engine; these pin the command-line
+// contract (exit codes 0/1/2, FILE:LINE:COL errors, the test summary line, explain output).
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+extern char** environ;
+
+#include <boost/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr std::string_view kHongKongRequest =
+    R"({"tenant":"acme","region":"HK","data_class":"personal","model":"qwen-plus"})";
+// T18 of the example tests: sensitive data with no consent at all.
+constexpr std::string_view kSensitiveNoConsentRequest =
+    R"({"tenant":"acme","region":"CN","data_class":"sensitive_personal","model":"qwen-plus"})";
+// An unsigned client header claiming the US next to the tenant's binding to the mainland.
+constexpr std::string_view kSpoofedRegionRequest =
+    R"({"tenant":"acme","data_class":"personal","model":"qwen-plus","region_signals":[)"
+    R"({"source":"tenant_binding","region":"CN"},{"source":"client_header","region":"US"}]})";
+
+// Vectors in config/examples/policy.tests.yaml; an operator sees this number in the summary.
+constexpr int kExampleTests = 23;
+
+std::string SourceDir() {
+  return MERIDIAN_SOURCE_DIR;
+}
+std::string ExamplePolicy() {
+  return SourceDir() + "/config/examples/policy.yaml";
+}
+std::string Fixture(std::string_view name) {
+  return SourceDir() + "/tests/testdata/policies/" + std::string(name);
+}
+
+struct RunResult {
+  int exit_code = -1;  // the exit status, or 128 + signal number when the child was killed
+  std::string out;
+  std::string err;
+};
+
+// Attached to assertions so a failure shows everything the operator would have seen.
+std::string Describe(const RunResult& r) {
+  return "exit status " + std::to_string(r.exit_code) + "\n--- stdout\n" + r.out + "--- stderr\n" +
+         r.err + "---";
+}
+
+class Pipe {
+ public:
+  Pipe() {
+    std::array<int, 2> fds{-1, -1};
+    // CLOEXEC keeps every pipe end out of the child except the ones dup2'ed onto 0, 1 and 2.
+    if (pipe2(fds.data(), O_CLOEXEC) != 0) ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+    read_ = fds[0];
+    write_ = fds[1];
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  ~Pipe() {
+    CloseRead();
+    CloseWrite();
+  }
+  int read_end() const { return read_; }
+  int write_end() const { return write_; }
+  void CloseRead() { Close(read_); }
+  void CloseWrite() { Close(write_); }
+
+ private:
+  static void Close(int& fd) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  int read_ = -1;
+  int write_ = -1;
+};
+
+// Runs `meridian args...` without a shell, feeding `stdin_text` on its standard input and
+// collecting stdout and stderr separately. All three pipes are serviced in one poll loop so a
+// child that writes a lot before reading (or the reverse) cannot deadlock the test.
+RunResult RunMeridian(const std::vector<std::string>& args, std::string_view stdin_text = {}) {
+  RunResult result;
+  Pipe in;
+  Pipe out;
+  Pipe err;
+  if (in.read_end() < 0 || out.read_end() < 0 || err.read_end() < 0) return result;
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in.read_end(), STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out.write_end(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err.write_end(), STDERR_FILENO);
+  // The test process ignores SIGPIPE (below); the child must get the default back, as it
+  // would from a shell.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t default_signals;
+  sigemptyset(&default_signals);
+  sigaddset(&default_signals, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &default_signals);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<std::string> argv_storage;
+  argv_storage.reserve(args.size() + 1);
+  argv_storage.emplace_back(MERIDIAN_BINARY);
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  argv.reserve(argv_storage.size() + 1);
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  pid_t pid = -1;
+  const int spawn_error = posix_spawn(&pid, MERIDIAN_BINARY, &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (spawn_error != 0) {
+    ADD_FAILURE() << "posix_spawn " << MERIDIAN_BINARY << ": " << std::strerror(spawn_error);
+    return result;
+  }
+  in.CloseRead();
+  out.CloseWrite();
+  err.CloseWrite();
+
+  // A child that exits without reading its input must not kill the test with SIGPIPE; the
+  // write then fails with EPIPE, which only ends the feeding.
+  static const bool sigpipe_ignored = [] { return signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)sigpipe_ignored;
+  if (stdin_text.empty()) {
+    in.CloseWrite();
+  } else {
+    fcntl(in.write_end(), F_SETFL, fcntl(in.write_end(), F_GETFL) | O_NONBLOCK);
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::size_t written = 0;
+  bool out_open = true;
+  bool err_open = true;
+  bool timed_out = false;
+  while (out_open || err_open) {
+    std::array<pollfd, 3> fds{};
+    nfds_t n = 0;
+    if (out_open) fds[n++] = {out.read_end(), POLLIN, 0};
+    if (err_open) fds[n++] = {err.read_end(), POLLIN, 0};
+    if (in.write_end() >= 0) fds[n++] = {in.write_end(), POLLOUT, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    const int ready = poll(fds.data(), n, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) {
+      ADD_FAILURE() << "poll: " << std::strerror(errno);
+      break;
+    }
+    for (nfds_t i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      if (fds[i].fd == in.write_end()) {
+        const ssize_t w =
+            write(in.write_end(), stdin_text.data() + written, stdin_text.size() - written);
+        if (w > 0) written += static_cast<std::size_t>(w);
+        if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == stdin_text.size()) {
+          in.CloseWrite();
+        }
+        continue;
+      }
+      const bool is_out = fds[i].fd == out.read_end();
+      std::array<char, 4096> buf;
+      const ssize_t r = read(fds[i].fd, buf.data(), buf.size());
+      if (r > 0) {
+        (is_out ? result.out : result.err).append(buf.data(), static_cast<std::size_t>(r));
+      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        (is_out ? out_open : err_open) = false;
+      }
+    }
+  }
+  if (timed_out) {
+    kill(pid, SIGKILL);
+    ADD_FAILURE() << "meridian did not finish within 60 s";
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.exit_code = 128 + WTERMSIG(status);
+    if (!timed_out) ADD_FAILURE() << "meridian killed by signal " << WTERMSIG(status);
+  }
+  return result;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string LastLine(const std::string& text) {
+  const auto lines = Lines(text);
+  return lines.empty() ? std::string() : lines.back();
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+// 1-based number of the first line of `path` containing `needle`: the explain output names
+// the rule's line, which moves whenever the example policy is edited above it.
+int LineOf(const fs::path& path, std::string_view needle) {
+  const auto lines = Lines(ReadFile(path));
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find(needle) != std::string::npos) return static_cast<int>(i) + 1;
+  }
+  return 0;
+}
+
+// The policy version is a content hash that changes with every edit of the policy; the
+// output is compared with it masked, which still requires exactly "sha256:" + 16 hex digits.
+const std::regex& VersionPattern() {
+  static const std::regex pattern("sha256:[0-9a-f]{16}");
+  return pattern;
+}
+std::string MaskVersion(const std::string& text) {
+  return std::regex_replace(text, VersionPattern(), "sha256:<version>");
+}
+std::string VersionIn(const std::string& text) {
+  std::smatch m;
+  return std::regex_search(text, m, VersionPattern()) ? m.str() : std::string();
+}
+
+json::object ParseObject(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    ADD_FAILURE() << "not a JSON object (" << ec.message() << "): " << text;
+    return {};
+  }
+  return v.as_object();
+}
+
+std::vector<std::string> StringArray(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_array()) {
+    ADD_FAILURE() << key << " is not an array in " << json::serialize(o);
+    return out;
+  }
+  for (const json::value& item : v->as_array()) {
+    if (item.is_string()) out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+// The value of a string member, "null" for JSON null, or a marker that fails any comparison.
+std::string StringOrNull(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return "<missing>";
+  if (v->is_null()) return "null";
+  if (v->is_string()) return std::string(v->as_string());
+  return "<not a string: " + json::serialize(*v) + ">";
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!dir_.empty()) {
+      std::error_code ec;
+      fs::remove_all(dir_, ec);
+    }
+  }
+
+  // A fresh directory per test, so the sibling <stem>.tests.yaml lookup only sees what the
+  // test wrote.
+  const fs::path& Dir() {
+    if (dir_.empty()) {
+      std::string pattern = ::testing::TempDir() + "meridian-cli-XXXXXX";
+      if (mkdtemp(pattern.data()) == nullptr) {
+        ADD_FAILURE() << "mkdtemp " << pattern << ": " << std::strerror(errno);
+      }
+      dir_ = pattern;
+    }
+    return dir_;
+  }
+
+  std::string Write(std::string_view name, std::string_view content) {
+    const fs::path path = Dir() / name;
+    std::ofstream(path, std::ios::binary) << content;
+    return path.string();
+  }
+
+  std::string CopyExample() {
+    const fs::path path = Dir() / "policy.yaml";
+    fs::copy_file(ExamplePolicy(), path, fs::copy_options::overwrite_existing);
+    return path.string();
+  }
+
+ private:
+  fs::path dir_;
+};
+
+// ---- policy check ------------------------------------------------------------------------
+
+TEST_F(CliTest, CheckExamplePolicyIsOk) {
+  const RunResult r = RunMeridian({"policy", "check", ExamplePolicy()});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(MaskVersion(r.out), ExamplePolicy() + ": OK (9 providers, 10 guards, 5 routes, " +
+                                    std::to_string(kExampleTests) +
+                                    " tests; version sha256:<version>)\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, CheckReportsEveryProblemWithItsPosition) {
+  const std::string file = Fixture("cli_many_errors.yaml");
+  const RunResult r = RunMeridian({"policy", "check", file});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "");
+
+  struct Expected {
+    std::string position;
+    std::string message;
+  };
+  const std::vector<Expected> expected = {
+      {"5:18", "region group 'apac': unknown region code 'ZZ'"},
+      {"11:5", "secrets must not be written in the policy file"},
+      {"17:21", "provider 'leaky': credential_env must be the NAME of an environment variable"},
+      {"21:15", "provider 'broken-url': endpoint 'not a url' is not a valid absolute URL"},
+      {"24:9", "duplicate provider id 'ds-cn'"},
+      {"32:20", "route 'mainland' allow: unknown provider 'ghost-provider'"},
+      {"33:5", "route 'nowhere': allow must list at least one provider"},
+      {"35:1", "unknown key 'fallback_everywhere' in the policy file"},
+  };
+  const auto lines = Lines(r.err);
+  ASSERT_EQ(lines.size(), expected.size() + 1) << Describe(r);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_THAT(lines[i], StartsWith(file + ":" + expected[i].position + ": "));
+    EXPECT_THAT(lines[i], HasSubstr(expected[i].message));
+  }
+  EXPECT_EQ(lines.back(), "8 errors");
+
+  // Whatever was pasted where a secret does not belong must never reach a terminal or a CI log.
+  for (const char* secret : {"sk-live-abc123", "sk-inline-987654"}) {
+    EXPECT_THAT(r.err, Not(HasSubstr(secret)));
+    EXPECT_THAT(r.out, Not(HasSubstr(secret)));
+  }
+}
+
+TEST_F(CliTest, CheckMalformedYamlGivesOnePositionedError) {
+  // An operator's mis-indented key: not a policy problem but a YAML one.
+  const std::string file = Write("policy.yaml",
+                                 "version: 1\n"
+                                 "providers:\n"
+                                 "  - id: ds-cn\n"
+                                 "    kind: dashscope\n"
+                                 "     endpoint: https://dashscope.aliyuncs.com/api/v1\n");
+  const RunResult r = RunMeridian({"policy", "check", file});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "");
+  const auto lines = Lines(r.err);
+  ASSERT_EQ(lines.size(), 2u) << Describe(r);
+  EXPECT_THAT(lines[0], StartsWith(file + ":5:14: invalid YAML: "));
+  EXPECT_EQ(lines[1], "1 error");
+}
+
+TEST_F(CliTest, CheckMissingFileNamesTheFile) {
+  const std::string file = (Dir() / "no-such-policy.yaml").string();
+  const RunResult r = RunMeridian({"policy", "check", file});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "");
+  const auto lines = Lines(r.err);
+  ASSERT_EQ(lines.size(), 2u) << Describe(r);
+  EXPECT_THAT(lines[0], StartsWith(file + ": cannot read"));
+  EXPECT_EQ(lines[1], "1 error");
+}
+
+TEST_F(CliTest, CheckDirectoryIsRejected) {
+  const RunResult r = RunMeridian({"policy", "check", Dir().string()});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(Dir().string() + ": is a directory"));
+}
+
+TEST_F(CliTest, CheckAlsoValidatesTheSiblingTestsFile) {
+  const std::string policy = CopyExample();
+  const std::string tests = Write("policy.tests.yaml",
+                                  "tests:\n"
+                                  "  - name: typo in expect\n"
+                                  "    request: {tenant: acme, region: CN}\n"
+                                  "    expect: {decison: allow}\n");
+  const RunResult r = RunMeridian({"policy", "check", policy});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "");
+  const auto lines = Lines(r.err);
+  ASSERT_EQ(lines.size(), 2u) << Describe(r);
+  EXPECT_THAT(lines[0], StartsWith(tests + ":4:14: unknown key 'decison' in expect"));
+  EXPECT_EQ(lines[1], "1 error");
+}
+
+// ---- policy test -------------------------------------------------------------------------
+
+TEST_F(CliTest, TestExamplePolicyPassesEveryVector) {
+  const RunResult r = RunMeridian({"policy", "test", ExamplePolicy()});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.out, std::to_string(kExampleTests) + " passed, 0 failed\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, TestVerboseListsPassingVectors) {
+  const RunResult r = RunMeridian({"policy", "test", "-v", ExamplePolicy()});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kExampleTests) + 1) << Describe(r);
+  EXPECT_EQ(lines.front(), "ok   T1 important data from a mainland user stays on the on-prem Qwen");
+  EXPECT_EQ(lines.back(), std::to_string(kExampleTests) + " passed, 0 failed");
+}
+
+TEST_F(CliTest, TestReportsFailuresWithExpectedAndActual) {
+  const std::string policy = CopyExample();
+  const std::string tests =
+      Write("policy.tests.yaml",
+            "tests:\n"
+            "  - name: hong kong goes to singapore\n"
+            "    request: {tenant: acme, region: HK, data_class: personal,\n"
+            "              model: qwen-plus}\n"
+            "    expect: {decision: allow, provider: ds-intl, rule: acme-hk,\n"
+            "             guards: [G7]}\n"
+            "  - name: wrong provider\n"
+            "    request: {tenant: acme, region: HK, data_class: personal,\n"
+            "              model: qwen-plus}\n"
+            "    expect: {decision: allow, provider: ds-hk}\n"
+            "  - name: wrong guards\n"
+            "    request: {tenant: acme, region: CN, data_class: important,\n"
+            "              model: qwen-plus}\n"
+            "    expect:\n"
+            "      provider: onprem-qwen\n"
+            "      guards: [G1]\n");
+  const RunResult r = RunMeridian({"policy", "test", policy});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "FAIL wrong provider (" + tests +
+                       ":7:5)\n"
+                       "  provider: expected ds-hk, got ds-intl\n"
+                       "FAIL wrong guards (" +
+                       tests +
+                       ":11:5)\n"
+                       "  guards: expected [G1], got [G1, G2]\n"
+                       "1 passed, 2 failed\n");
+  EXPECT_EQ(r.err, "");
+}
+
+// A typo in a test vector is a policy-file error at `check` time, with its position.
+TEST_F(CliTest, CheckValidatesTestVectors) {
+  const std::string policy = CopyExample();
+  const std::string tests =
+      Write("policy.tests.yaml",
+            "tests:\n"
+            "  - name: typo in a flag\n"
+            "    request: {tenant: acme, region: CN, tenant_flags: [public_facing]}\n"
+            "    expect: {decision: allow}\n"
+            "  - name: typos in expectations\n"
+            "    request: {tenant: acme, region: CN}\n"
+            "    expect: {provider: ds-beijing, guards: [G9], reason: denied}\n"
+            "  - name: nothing to check\n"
+            "    request: {tenant: acme}\n"
+            "    expect: {}\n");
+  const RunResult r = RunMeridian({"policy", "check", policy});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, tests +
+                       ":3:14: test 'typo in a flag': request.tenant_flags: unknown tenant flag "
+                       "'public_facing'\n" +
+                       tests +
+                       ":7:24: test 'typos in expectations': expect.provider: unknown provider "
+                       "'ds-beijing'\n" +
+                       tests +
+                       ":7:45: test 'typos in expectations': expect.guards: unknown guard 'G9'\n" +
+                       tests +
+                       ":7:58: test 'typos in expectations': expect.reason: 'denied' is not a "
+                       "reason this policy can give\n" +
+                       tests + ":10:13: test 'nothing to check': expect states nothing to check\n" +
+                       "5 errors\n");
+}
+
+// yaml-cpp alone would read an unclosed quote to the end of the file and drop the rules after
+// it; `check` must refuse the file instead of reporting a shorter policy as OK.
+TEST_F(CliTest, CheckRejectsAnUnclosedQuote) {
+  const std::string policy = Write("unclosed.yaml",
+                                   "version: 1\n"
+                                   "providers:\n"
+                                   "  - {id: p, kind: sim, models: {m: m}, processing: [CN]}\n"
+                                   "routes:\n"
+                                   "  - {id: r, allow: [p]}\n"
+                                   "guards:\n"
+                                   "  - id: G7\n"
+                                   "    narrow: {processing_excludes: [US]}\n"
+                                   "    description: \"Hong Kong users\n"
+                                   "  - id: G8\n"
+                                   "    when: {data_class: sensitive_personal}\n"
+                                   "    deny: no consent\n");
+  const RunResult r = RunMeridian({"policy", "check", policy});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.err,
+            policy + ":9:18: quoted string is not closed: a closing \" is missing\n1 error\n");
+}
+
+TEST_F(CliTest, TestRunsInFileVectorsBeforeSiblingOnes) {
+  const std::string policy = CopyExample();
+  // The example has no tests: section, so one can be appended as a last top-level key.
+  std::ofstream(policy, std::ios::app) << "\n"
+                                          "tests:\n"
+                                          "  - name: in-file vector\n"
+                                          "    request: {tenant: newco, region: US}\n"
+                                          "    expect: {decision: allow}\n";
+  Write("policy.tests.yaml",
+        "tests:\n"
+        "  - name: sibling vector\n"
+        "    request: {tenant: newco, region: US}\n"
+        "    expect: {reason: no_rule_matched, rule: acme-hk}\n");
+  const RunResult r = RunMeridian({"policy", "test", policy});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  const auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 5u) << Describe(r);
+  EXPECT_THAT(lines[0], StartsWith("FAIL in-file vector (" + policy + ":"));
+  EXPECT_EQ(lines[1], "  decision: expected allow, got deny");
+  EXPECT_THAT(lines[2],
+              StartsWith("FAIL sibling vector (" + (Dir() / "policy.tests.yaml").string()));
+  EXPECT_EQ(lines[3], "  rule: expected acme-hk, got (none)");
+  EXPECT_EQ(lines[4], "0 passed, 2 failed");
+}
+
+TEST_F(CliTest, TestWithoutAnyVectorsFails) {
+  // Valid, but with nothing to run: a green result would be a false assurance.
+  const std::string policy = Write("bare.yaml",
+                                   "version: 1\n"
+                                   "providers:\n"
+                                   "  - id: local\n"
+                                   "    kind: sim\n"
+                                   "    models: {qwen-plus: qwen}\n"
+                                   "    processing: [CN]\n"
+                                   "routes:\n"
+                                   "  - id: everyone\n"
+                                   "    allow: [local]\n");
+  ASSERT_EQ(RunMeridian({"policy", "check", policy}).exit_code, 0);
+  const RunResult r = RunMeridian({"policy", "test", policy});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "0 passed, 0 failed\n");
+  EXPECT_EQ(r.err, "meridian: no tests in " + policy + " or " +
+                       (Dir() / "bare.tests.yaml").string() + "\n");
+}
+
+// ---- policy explain ----------------------------------------------------------------------
+
+TEST_F(CliTest, ExplainTextShowsRuleGuardsAndDroppedProviders) {
+  const RunResult r = RunMeridian(
+      {"policy", "explain", ExamplePolicy(), "--request", std::string(kHongKongRequest)});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const int rule_line = LineOf(ExamplePolicy(), "- id: acme-hk");
+  ASSERT_GT(rule_line, 0);
+  EXPECT_EQ(MaskVersion(r.out),
+            "decision    ALLOW -> ds-intl\n"
+            "policy      sha256:<version>\n"
+            "region      HK (tenant_binding)\n"
+            "data class  personal\n"
+            "rule        acme-hk (line " +
+                std::to_string(rule_line) +
+                ")\n"
+                "guards      G7: processing excludes {CN}\n"
+                "before      ds-hk, ds-intl, ds-cn\n"
+                "            - ds-hk dropped by guard G7 (processing excludes {CN})\n"
+                "            - ds-cn dropped by guard G7 (processing excludes {CN})\n"
+                "after       ds-intl\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, ExplainJsonAllow) {
+  const RunResult r = RunMeridian(
+      {"policy", "explain", ExamplePolicy(), "--request", std::string(kHongKongRequest), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.err, "");
+  const json::object o = ParseObject(r.out);
+  EXPECT_EQ(StringOrNull(o, "decision"), "allow");
+  EXPECT_EQ(StringOrNull(o, "reason"), "null");
+  EXPECT_EQ(StringOrNull(o, "chosen"), "ds-intl");
+  EXPECT_EQ(StringOrNull(o, "matched_rule"), "acme-hk");
+  EXPECT_THAT(StringArray(o, "guards_applied"), ElementsAre("G7"));
+  EXPECT_THAT(StringArray(o, "candidates_before"), ElementsAre("ds-hk", "ds-intl", "ds-cn"));
+  EXPECT_THAT(StringArray(o, "candidates_after"), ElementsAre("ds-intl"));
+  EXPECT_FALSE(o.contains("deny_message"));
+  EXPECT_TRUE(std::regex_match(StringOrNull(o, "policy_version"), VersionPattern()))
+      << StringOrNull(o, "policy_version");
+}
+
+TEST_F(CliTest, ExplainJsonDenyByGuard) {
+  const RunResult r = RunMeridian({"policy", "explain", ExamplePolicy(), "--json", "--request",
+                                   std::string(kSensitiveNoConsentRequest)});
+  // A deny is a decision, not an error: the command itself succeeded.
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const json::object o = ParseObject(r.out);
+  EXPECT_EQ(StringOrNull(o, "decision"), "deny");
+  EXPECT_EQ(StringOrNull(o, "reason"), "denied_by_guard:G8");
+  EXPECT_EQ(StringOrNull(o, "chosen"), "null");
+  EXPECT_EQ(StringOrNull(o, "matched_rule"), "acme-mainland");
+  EXPECT_THAT(StringArray(o, "guards_applied"), ElementsAre("G2", "G8"));
+  // The route's candidates are still shown, so the operator sees what the guard refused.
+  EXPECT_THAT(StringArray(o, "candidates_before"), ElementsAre("ds-cn", "onprem-qwen", "oai-us"));
+  EXPECT_THAT(StringArray(o, "candidates_after"), IsEmpty());
+  EXPECT_EQ(StringOrNull(o, "deny_message"),
+            "Sensitive personal information requires the individual's separate consent (PIPL "
+            "Art. 29).");
+}
+
+TEST_F(CliTest, ExplainTextDenyShowsTheGuardsReason) {
+  const RunResult r = RunMeridian(
+      {"policy", "explain", ExamplePolicy(), "--request", std::string(kSensitiveNoConsentRequest)});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const auto lines = Lines(r.out);
+  ASSERT_GE(lines.size(), 8u) << Describe(r);
+  EXPECT_EQ(lines[0], "decision    DENY denied_by_guard:G8");
+  EXPECT_THAT(lines, testing::Contains("guards      G2: processing within {CN}"));
+  EXPECT_THAT(lines, testing::Contains("            G8: deny"));
+  EXPECT_THAT(lines, testing::Contains("denied      Sensitive personal information requires the "
+                                       "individual's separate consent (PIPL Art. 29)."));
+}
+
+TEST_F(CliTest, EveryCommandReportsTheSamePolicyVersion) {
+  // Operators correlate a decision with the policy that made it through this hash.
+  const std::string checked = VersionIn(RunMeridian({"policy", "check", ExamplePolicy()}).out);
+  const std::string explained = VersionIn(RunMeridian({"policy", "explain", ExamplePolicy(),
+                                                       "--request", std::string(kHongKongRequest)})
+                                              .out);
+  const json::object o = ParseObject(RunMeridian({"policy", "explain", ExamplePolicy(), "--json",
+                                                  "--request", std::string(kHongKongRequest)})
+                                         .out);
+  ASSERT_FALSE(checked.empty());
+  EXPECT_EQ(explained, checked);
+  EXPECT_EQ(StringOrNull(o, "policy_version"), checked);
+}
+
+TEST_F(CliTest, ExplainReadsTheRequestFromStdinAndFromAFile) {
+  const RunResult inline_request = RunMeridian(
+      {"policy", "explain", ExamplePolicy(), "--request", std::string(kHongKongRequest)});
+  ASSERT_EQ(inline_request.exit_code, 0) << Describe(inline_request);
+
+  const RunResult from_stdin =
+      RunMeridian({"policy", "explain", ExamplePolicy(), "--request", "-"}, kHongKongRequest);
+  EXPECT_EQ(from_stdin.exit_code, 0) << Describe(from_stdin);
+  EXPECT_EQ(from_stdin.out, inline_request.out);
+  EXPECT_EQ(from_stdin.err, "");
+
+  const std::string request_file = Write("request.json", kHongKongRequest);
+  const RunResult from_file =
+      RunMeridian({"policy", "explain", ExamplePolicy(), "--request", "@" + request_file});
+  EXPECT_EQ(from_file.exit_code, 0) << Describe(from_file);
+  EXPECT_EQ(from_file.out, inline_request.out);
+  EXPECT_EQ(from_file.err, "");
+}
+
+TEST_F(CliTest, ExplainMissingRequestFileIsAnError) {
+  const std::string missing = (Dir() / "missing.json").string();
+  const RunResult r =
+      RunMeridian({"policy", "explain", ExamplePolicy(), "--request", "@" + missing});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "meridian: cannot read request file " + missing + "\n");
+}
+
+TEST_F(CliTest, ExplainRejectsInvalidJson) {
+  const RunResult r =
+      RunMeridian({"policy", "explain", ExamplePolicy(), "--request", R"({"tenant":"acme",)"});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, StartsWith("meridian: --request is not valid JSON"));
+}
+
+TEST_F(CliTest, ExplainEmptyStdinIsInvalidJson) {
+  const RunResult r = RunMeridian({"policy", "explain", ExamplePolicy(), "--request", "-"});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, StartsWith("meridian: --request is not valid JSON"));
+}
+
+TEST_F(CliTest, ExplainNamesTheBadRequestField) {
+  // A misspelt field must not be dropped silently: the request would be decided without it.
+  const RunResult typo = RunMeridian(
+      {"policy", "explain", ExamplePolicy(), "--request", R"({"tenant":"acme","regoin":"CN"})"});
+  EXPECT_EQ(typo.exit_code, 1) << Describe(typo);
+  EXPECT_EQ(typo.out, "");
+  EXPECT_EQ(typo.err, "meridian: request.regoin: unknown field\n");
+
+  const RunResult region = RunMeridian(
+      {"policy", "explain", ExamplePolicy(), "--request", R"({"tenant":"acme","region":"XX"})"});
+  EXPECT_EQ(region.exit_code, 1) << Describe(region);
+  EXPECT_EQ(region.out, "");
+  EXPECT_THAT(region.err, StartsWith("meridian: request.region: "));
+  EXPECT_THAT(region.err, HasSubstr("'XX'"));
+
+  const RunResult not_object =
+      RunMeridian({"policy", "explain", ExamplePolicy(), "--request", "[]"});
+  EXPECT_EQ(not_object.exit_code, 1) << Describe(not_object);
+  EXPECT_THAT(not_object.err, StartsWith("meridian: request: "));
+}
+
+TEST_F(CliTest, ExplainOnABrokenPolicyReportsThePolicyErrors) {
+  const std::string file = Fixture("cli_many_errors.yaml");
+  const RunResult r =
+      RunMeridian({"policy", "explain", file, "--request", std::string(kHongKongRequest)});
+  ASSERT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(LastLine(r.err), "8 errors");
+}
+
+TEST_F(CliTest, ExplainIgnoresAnUnsignedClientRegionHeader) {
+  const RunResult r = RunMeridian(
+      {"policy", "explain", ExamplePolicy(), "--request", std::string(kSpoofedRegionRequest)});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  const auto lines = Lines(r.out);
+  ASSERT_GE(lines.size(), 5u) << Describe(r);
+  EXPECT_EQ(lines[0], "decision    ALLOW -> ds-cn");
+  EXPECT_EQ(lines[2], "region      CN (tenant_binding)");
+  EXPECT_EQ(lines[4], "note        client_header US (untrusted)");
+
+  const RunResult j = RunMeridian({"policy", "explain", ExamplePolicy(), "--json", "--request",
+                                   std::string(kSpoofedRegionRequest)});
+  ASSERT_EQ(j.exit_code, 0) << Describe(j);
+  const json::object o = ParseObject(j.out);
+  EXPECT_EQ(StringOrNull(o, "chosen"), "ds-cn");
+  EXPECT_THAT(StringArray(o, "notes"), ElementsAre("client_header US (untrusted)"));
+  const json::value* region = o.if_contains("region");
+  ASSERT_TRUE(region != nullptr && region->is_object()) << j.out;
+  EXPECT_EQ(StringOrNull(region->as_object(), "effective"), "CN");
+  EXPECT_EQ(StringOrNull(region->as_object(), "source"), "tenant_binding");
+}
+
+// ---- usage -------------------------------------------------------------------------------
+
+TEST_F(CliTest, WrongInvocationPrintsUsageAndExits2) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string usage;  // the usage line of the deepest command reached
+  };
+  const std::vector<Case> cases = {
+      {{}, "Usage: meridian [OPTIONS] SUBCOMMAND"},
+      {{"policy"}, "Usage: meridian policy [OPTIONS] SUBCOMMAND"},
+      {{"policy", "frobnicate"}, "Usage: meridian policy [OPTIONS] SUBCOMMAND"},
+      {{"policy", "check"}, "Usage: meridian policy check [OPTIONS] FILE"},
+      {{"policy", "check", ExamplePolicy(), ExamplePolicy()},
+       "Usage: meridian policy check [OPTIONS] FILE"},
+      {{"policy", "explain", ExamplePolicy()}, "Usage: meridian policy explain [OPTIONS] FILE"},
+      {{"policy", "test", "--bogus", ExamplePolicy()},
+       "Usage: meridian policy test [OPTIONS] FILE"},
+  };
+  for (const Case& c : cases) {
+    std::string command = "meridian";
+    for (const auto& a : c.args) command += " " + a;
+    SCOPED_TRACE(command);
+    const RunResult r = RunMeridian(c.args);
+    EXPECT_EQ(r.exit_code, 2) << Describe(r);
+    EXPECT_EQ(r.out, "");
+    EXPECT_THAT(r.err, StartsWith("meridian: "));
+    EXPECT_THAT(r.err, HasSubstr(c.usage));
+  }
+}
+
+TEST_F(CliTest, UsageErrorsSayWhatIsMissing) {
+  EXPECT_THAT(RunMeridian({"policy", "check"}).err, HasSubstr("FILE is required"));
+  EXPECT_THAT(RunMeridian({"policy", "explain", ExamplePolicy()}).err,
+              HasSubstr("--request is required"));
+  EXPECT_THAT(RunMeridian({"policy", "test", "--bogus", ExamplePolicy()}).err,
+              HasSubstr("--bogus"));
+  EXPECT_THAT(RunMeridian({"policy", "frobnicate"}).err,
+              HasSubstr("meridian: unknown command 'frobnicate'"));
+  EXPECT_THAT(RunMeridian({"serve"}).err, HasSubstr("meridian: unknown command 'serve'"));
+}
+
+TEST_F(CliTest, HelpPrintsUsageOnStdoutAndExits0) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string usage;
+  };
+  const std::vector<Case> cases = {
+      {{"--help"}, "Usage: meridian [OPTIONS] SUBCOMMAND"},
+      {{"-h"}, "Usage: meridian [OPTIONS] SUBCOMMAND"},
+      {{"policy", "--help"}, "Usage: meridian policy [OPTIONS] SUBCOMMAND"},
+      {{"policy", "check", "--help"}, "Usage: meridian policy check [OPTIONS] FILE"},
+      {{"policy", "explain", "--help"}, "Usage: meridian policy explain [OPTIONS] FILE"},
+      {{"policy", "test", "--help"}, "Usage: meridian policy test [OPTIONS] FILE"},
+  };
+  for (const Case& c : cases) {
+    std::string command = "meridian";
+    for (const auto& a : c.args) command += " " + a;
+    SCOPED_TRACE(command);
+    const RunResult r = RunMeridian(c.args);
+    EXPECT_EQ(r.exit_code, 0) << Describe(r);
+    EXPECT_THAT(r.out, HasSubstr(c.usage));
+    EXPECT_EQ(r.err, "");
+  }
+  EXPECT_THAT(RunMeridian({"policy", "explain", "--help"}).out, HasSubstr("--request"));
+  EXPECT_THAT(RunMeridian({"policy", "explain", "--help"}).out, HasSubstr("--json"));
+}
+
+}  // namespace

@@ -276,8 +276,12 @@ TEST_F(PolicyYamlExampleTest, ReadsNamedConditionsAndRoutes) {
   EXPECT_EQ(band.name.value, "mechanism_covers_band");
   EXPECT_EQ(band.name.pos, (policy::SourcePos{LineOf(text_, "  mechanism_covers_band:"), 3}));
   EXPECT_TRUE(band.condition.has_any);
-  ASSERT_EQ(band.condition.any.size(), 3u);
-  const policy::ConditionSpec& exemption = band.condition.any[1];
+  ASSERT_EQ(band.condition.any.size(), 4u);
+  const policy::ConditionSpec& contract = band.condition.any[1];
+  ASSERT_EQ(contract.all.size(), 2u);
+  ASSERT_TRUE(contract.all[1].meter_sensitive.has_value());
+  EXPECT_EQ(contract.all[1].meter_sensitive->value, "< 10000");
+  const policy::ConditionSpec& exemption = band.condition.any[2];
   ASSERT_EQ(exemption.all.size(), 3u);
   ASSERT_TRUE(exemption.all[1].meter_non_sensitive.has_value());
   EXPECT_EQ(exemption.all[1].meter_non_sensitive->value, "< 100000");
@@ -798,6 +802,47 @@ TEST(PolicyYamlJsonTest, StopsAtSelfReferencingAlias) {
   // Must terminate: the cycle is cut at kMaxYamlDepth.
   const boost::json::value v = YamlToJson(YAML::Load("&a [*a]"));
   EXPECT_TRUE(v.is_array());
+}
+
+}  // namespace
+}  // namespace meridian::config
+
+namespace meridian::config {
+namespace {
+
+// yaml-cpp reads an unclosed quote to the end of the file; without this check the guards after
+// it would silently disappear from the policy.
+TEST(PolicyYamlErrorTest, UnclosedQuoteIsAnErrorNotASilentlyShorterPolicy) {
+  const auto errors = PolicyErrors(R"(version: 1
+guards:
+  - id: G7
+    narrow: {processing_excludes: [US]}
+    description: "Hong Kong users
+  - id: G8
+    when: {data_class: sensitive_personal}
+    deny: no consent
+)");
+  EXPECT_EQ(errors, (Strings{"p.yaml:5:18: quoted string is not closed: a closing \" is missing"}));
+  EXPECT_EQ(PolicyErrors("settings:\n  unknown_region_as: 'CN\n  default_data_class: personal\n"),
+            (Strings{"p.yaml:2:22: quoted string is not closed: a closing ' is missing"}));
+}
+
+TEST(PolicyYamlTest, MultiLineQuotedStringsIndentedDeeperAreFine) {
+  EXPECT_EQ(PolicyErrors(R"(version: 1
+guards:
+  - id: g
+    description: "a long text that
+      continues here, with an escaped \" quote"
+    deny: 'it''s denied'
+)"),
+            Strings{});
+}
+
+// `data_class: != none` unquoted is a YAML tag `!=` on `none`: it would silently mean `none`.
+TEST(PolicyYamlErrorTest, UnexpectedTagIsAnError) {
+  EXPECT_EQ(PolicyErrors("conditions:\n  c: {data_class: != none}\n"),
+            (Strings{"p.yaml:2:19: unexpected YAML tag '!=': quote values that start with '!' "
+                     "(e.g. \"!= none\")"}));
 }
 
 }  // namespace
