@@ -1,0 +1,42 @@
+// What providers emit and front ends encode: one transport-independent stream element.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "gateway/core/status.h"
+
+namespace meridian::core {
+
+struct Usage {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t total_tokens = 0;
+  std::optional<std::int64_t> reasoning_tokens;
+  std::optional<std::int64_t> cached_tokens;
+};
+
+/// One element of a completion stream, in order:
+///   kStart (once: upstream id/model/created known), kDelta*, kFinish (once),
+///   kUsage (at most once), or kError (terminal, instead of or after deltas).
+struct Chunk {
+  enum class Kind : std::uint8_t { kStart, kDelta, kFinish, kUsage, kError };
+  Kind kind = Kind::kDelta;
+  // kStart
+  std::string id;       ///< upstream completion id (the front end may replace it)
+  std::string model;    ///< upstream model name
+  std::int64_t created = 0;
+  // kDelta: any combination
+  std::string content;
+  std::string reasoning;        ///< reasoning_content / reasoning / thinking delta
+  std::string tool_calls_json;  ///< raw JSON array of delta.tool_calls items
+  // kFinish
+  std::string finish_reason;  ///< OpenAI vocabulary: stop, length, tool_calls, content_filter
+  // kUsage
+  Usage usage;
+  // kError
+  Status error;
+};
+
+}  // namespace meridian::core

@@ -1,0 +1,1 @@
+// Being written: see the module's header once it exists.
