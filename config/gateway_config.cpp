@@ -1,1 +1,505 @@
-// Being written: see the module's header once it exists.
+#include "config/gateway_config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "config/yaml_reader.h"
+#include "policy/snapshot.h"
+
+namespace meridian::config {
+namespace {
+
+using policy::LocatedString;
+using policy::SourcePos;
+using policy::StringList;
+
+using Entry = YamlEntry;
+
+constexpr std::int64_t kMaxTimeoutMs = 3'600'000;
+constexpr std::int64_t kKiB = 1024;
+constexpr std::int64_t kMiB = 1024 * kKiB;
+constexpr std::int64_t kGiB = 1024 * kMiB;
+
+constexpr std::string_view kRawKeyMessage =
+    "store the SHA-256 of the key, not the key: echo -n KEY | sha256sum";
+// What `echo KEY | sha256sum` without -n cannot be told apart from, but an empty key can.
+constexpr std::string_view kEmptyStringSha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+// The rule policies apply to tenant ids in conditions (policy/compile.cpp), so every id a
+// config can declare can also be named by a policy.
+bool IsTenantId(std::string_view s) {
+  if (s.empty() || s.size() > 128 || std::isalnum(static_cast<unsigned char>(s[0])) == 0) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
+  });
+}
+
+bool IsHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
+  return out;
+}
+
+// An HTTP field name is an RFC 9110 token.
+bool IsHeaderName(std::string_view s) {
+  constexpr std::string_view kTokenPunct = "!#$%&'*+-.^_`|~";
+  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           kTokenPunct.find(c) != std::string_view::npos;
+  });
+}
+
+template <std::size_t N>
+std::string JoinNames(const std::array<std::string_view, N>& names) {
+  std::string out;
+  for (const std::string_view n : names) {
+    out += (out.empty() ? "" : ", ") + std::string(n);
+  }
+  return out;
+}
+
+constexpr std::string_view kListenUsage =
+    "write HOST:PORT with an IP address, e.g. 127.0.0.1:8080, or \"[::1]:8080\" for IPv6";
+
+// Returns why `text` is not a listen address, or nothing (and fills `out`).
+std::optional<std::string> ParseListen(std::string_view text, ListenAddress& out) {
+  std::string_view host;
+  std::string_view port;
+  bool ipv6 = false;
+  if (text.starts_with('[')) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || text.substr(close + 1, 1) != ":") {
+      return std::string(kListenUsage);
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    ipv6 = true;
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return std::string(kListenUsage);
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return "an IPv6 address must be written in brackets, e.g. \"[::1]:8080\"";
+    }
+  }
+  const std::string host_str(host);
+  std::array<unsigned char, sizeof(in6_addr)> buf{};
+  if (inet_pton(ipv6 ? AF_INET6 : AF_INET, host_str.c_str(), buf.data()) != 1) {
+    return "'" + host_str + "' is not an IP" + (ipv6 ? "v6" : "v4") +
+           " address (host names are not resolved): " + std::string(kListenUsage);
+  }
+  std::uint16_t value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size()) {
+    return "the port must be a number between 0 and 65535";
+  }
+  out = {host_str, value, ipv6};
+  return std::nullopt;
+}
+
+// Why `path` cannot be read, or nothing. Opening is the only honest test: permission bits do
+// not tell what ACLs, mounts or the process's identity allow.
+std::optional<std::string> Unreadable(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return "is a directory";
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return std::strerror(errno);
+  }
+  return std::nullopt;
+}
+
+/// Reads a gateway config's YAML tree; the generic reading is YamlReader's, this class adds
+/// the gateway schema and its cross-checks.
+class GatewayReader : public YamlReader {
+ public:
+  GatewayReader(const std::string& file, std::vector<FileDiagnostic>& errors)
+      : YamlReader(file, errors), dir_(std::filesystem::path(file).parent_path()) {}
+
+  GatewayConfig ReadConfig(const YAML::Node& root);
+
+ private:
+  Handler ReadablePath(std::string& out, SourcePos* key_pos = nullptr);
+  Handler Millis(std::chrono::milliseconds& out);
+  void ReadListen(const Entry& e, ListenAddress& out);
+  void ReadTls(const Entry& e, std::optional<TlsConfig>& out);
+  void ReadTrustedProxies(const Entry& e, TrustedProxiesConfig& out);
+  void ReadTenants(const Entry& e, std::vector<TenantConfig>& out);
+  void ReadTenant(const YAML::Node& node, SourcePos pos, std::vector<TenantConfig>& out);
+  void ReadKeyHashes(const Entry& e, TenantConfig& t);
+  void ReadRegions(const Entry& e, TenantConfig& t);
+  void ReadMechanisms(const Entry& e, TenantConfig& t);
+  void ReadConsent(const Entry& e, TenantConfig& t);
+  void CheckAcrossTenants(const std::vector<TenantConfig>& tenants);
+
+  std::filesystem::path dir_;  ///< the config file's directory
+};
+
+GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
+  GatewayConfig c;
+  LimitsConfig& l = c.limits;
+  UpstreamConfig& u = c.upstream;
+  ReadFields(root, ToPos(root.Mark()), "the gateway config",
+             {
+                 {"listen", [&](const Entry& e) { ReadListen(e, c.listen); }},
+                 {"workers", IntIn(c.workers, 1, 64)},
+                 {"tls", [&](const Entry& e) { ReadTls(e, c.tls); }},
+                 {"policy_file", ReadablePath(c.policy_file, &c.policy_file_pos), kRequired},
+                 {"limits", Section([&](const Entry& e) {
+                    ReadSubFields(e, "limits",
+                                  {
+                                      {"max_body_bytes", IntIn(l.max_body_bytes, 1, kGiB)},
+                                      {"max_header_bytes", IntIn(l.max_header_bytes, kKiB, kMiB)},
+                                      {"header_timeout_ms", Millis(l.header_timeout)},
+                                      {"body_timeout_ms", Millis(l.body_timeout)},
+                                      {"idle_timeout_ms", Millis(l.idle_timeout)},
+                                      {"max_concurrent_streams",
+                                       IntIn(l.max_concurrent_streams, 1, 1'000'000)},
+                                      {"retry_after_s", IntIn(l.retry_after_s, 0, 3600)},
+                                  });
+                  })},
+                 {"upstream", Section([&](const Entry& e) {
+                    ReadSubFields(e, "upstream",
+                                  {
+                                      {"connect_timeout_ms", Millis(u.connect_timeout)},
+                                      {"first_byte_timeout_ms", Millis(u.first_byte_timeout)},
+                                      {"idle_timeout_ms", Millis(u.idle_timeout)},
+                                      {"max_response_bytes", IntIn(u.max_response_bytes, 1, kGiB)},
+                                      {"ca_file", ReadablePath(u.ca_file)},
+                                  });
+                  })},
+                 {"trusted_proxies",
+                  Section([&](const Entry& e) { ReadTrustedProxies(e, c.trusted_proxies); })},
+                 {"tenants", [&](const Entry& e) { ReadTenants(e, c.tenants); }, kRequired},
+             });
+  CheckAcrossTenants(c.tenants);
+  return c;
+}
+
+// A path resolved against the config's directory, which must name a readable file. The error
+// points at the key: the value is a path the operator may have to look up elsewhere.
+YamlReader::Handler GatewayReader::ReadablePath(std::string& out, SourcePos* key_pos) {
+  return [this, &out, key_pos](const Entry& e) {
+    LocatedString path;
+    if (!Read(e, path)) {
+      return;
+    }
+    if (key_pos != nullptr) {
+      *key_pos = e.key_pos;
+    }
+    if (path.value.empty()) {
+      Error(e.pos, Quoted(e.name) + " must not be empty");
+      return;
+    }
+    const std::filesystem::path p(path.value);
+    out = p.is_absolute() ? p.string() : (dir_ / p).string();
+    if (const auto why = Unreadable(out)) {
+      Error(e.key_pos, Quoted(e.name) + ": cannot read '" + out + "': " + *why);
+    }
+  };
+}
+
+YamlReader::Handler GatewayReader::Millis(std::chrono::milliseconds& out) {
+  return [this, &out](const Entry& e) {
+    std::int64_t ms = 0;
+    if (ReadInt(e, 1, kMaxTimeoutMs, ms)) {
+      out = std::chrono::milliseconds(ms);
+    }
+  };
+}
+
+void GatewayReader::ReadListen(const Entry& e, ListenAddress& out) {
+  if (!e.value.IsScalar()) {
+    // Unquoted, `[::1]:8080` starts a YAML list.
+    Error(e.pos, "'listen' must be a string: " + std::string(kListenUsage));
+    return;
+  }
+  if (const auto why = ParseListen(e.value.Scalar(), out)) {
+    Error(e.pos, "'listen': " + *why);
+  }
+}
+
+void GatewayReader::ReadTls(const Entry& e, std::optional<TlsConfig>& out) {
+  if (!ExpectMapping(e)) {
+    return;
+  }
+  TlsConfig tls;
+  ReadFields(e.value, e.pos, "tls",
+             {
+                 {"cert_file", ReadablePath(tls.cert_file), kRequired},
+                 {"key_file", ReadablePath(tls.key_file), kRequired},
+             });
+  out = std::move(tls);
+}
+
+void GatewayReader::ReadTrustedProxies(const Entry& e, TrustedProxiesConfig& out) {
+  ReadSubFields(e, "trusted_proxies",
+                {
+                    {"cidrs", Into(out.cidrs)},
+                    {"region_header",
+                     [&](const Entry& h) {
+                       LocatedString name;
+                       if (!Read(h, name)) {
+                         return;
+                       }
+                       if (!IsHeaderName(name.value)) {
+                         Error(h.pos,
+                               "'region_header': '" + name.value + "' is not an HTTP header name");
+                         return;
+                       }
+                       out.region_header = Lower(name.value);
+                     }},
+                });
+}
+
+void GatewayReader::ReadTenants(const Entry& e, std::vector<TenantConfig>& out) {
+  if (e.value.IsNull() || (e.value.IsSequence() && e.value.size() == 0)) {
+    Error(e.pos,
+          "'tenants' must list at least one tenant (without one, every request is "
+          "refused)");
+    return;
+  }
+  ForEachItem(e, [&](const YAML::Node& item, SourcePos pos) {
+    if (ExpectMappingItem(e, item, pos)) {
+      ReadTenant(item, pos, out);
+    }
+  });
+}
+
+void GatewayReader::ReadTenant(const YAML::Node& node, SourcePos pos,
+                               std::vector<TenantConfig>& out) {
+  TenantConfig t;
+  t.pos = pos;
+  std::optional<LocatedString> default_region;
+  ReadFields(
+      node, pos, "tenant",
+      {
+          {"id",
+           [&](const Entry& e) {
+             if (Read(e, t.id) && !IsTenantId(t.id.value)) {
+               Error(e.pos, "tenant id '" + t.id.value +
+                                "' must be 1 to 128 letters, digits, '_', '-' or '.', starting "
+                                "with a letter or digit");
+             }
+           },
+           kRequired},
+          {"api_key_sha256", [&](const Entry& e) { ReadKeyHashes(e, t); }, kRequired},
+          {"regions", [&](const Entry& e) { ReadRegions(e, t); }},
+          {"default_region", Into(default_region)},
+          {"default_data_class",
+           [&](const Entry& e) {
+             LocatedString name;
+             if (!Read(e, name)) {
+               return;
+             }
+             t.default_data_class =
+                 policy::ParseName<policy::DataClass>(policy::kDataClassNames, name.value);
+             if (!t.default_data_class) {
+               Error(e.pos, "unknown data class '" + name.value +
+                                "' (expected one of: " + JoinNames(policy::kDataClassNames) + ")");
+             }
+           }},
+          {"tenant_flags", Into(t.tenant_flags)},
+          {"mechanisms", [&](const Entry& e) { ReadMechanisms(e, t); }},
+          {"consent", [&](const Entry& e) { ReadConsent(e, t); }},
+      },
+      [this](const Entry& e) {
+        if (!IsSecretKeyName(e.name)) {
+          return false;
+        }
+        Error(e.key_pos, "API keys must not be written in the gateway config: " +
+                             std::string(kRawKeyMessage) + ", and list it under api_key_sha256");
+        return true;
+      });
+  if (default_region) {
+    t.default_region = policy::RegionCode::Parse(default_region->value);
+    if (!t.default_region) {
+      Error(default_region->pos,
+            "default_region: unknown region code '" + default_region->value + "'");
+    } else if (std::find(t.regions.begin(), t.regions.end(), *t.default_region) ==
+               t.regions.end()) {
+      Error(default_region->pos, "default_region '" + default_region->value +
+                                     "' is not one of this tenant's regions (add it to "
+                                     "'regions')");
+    }
+  }
+  out.push_back(std::move(t));
+}
+
+// Only digests are stored, so a leaked config does not leak keys. A value that is not hex is
+// most likely the key itself; the message never repeats the value, which may be a secret.
+void GatewayReader::ReadKeyHashes(const Entry& e, TenantConfig& t) {
+  StringList hashes;
+  if (!Read(e, hashes)) {
+    return;
+  }
+  if (hashes.empty()) {
+    Error(e.pos, "'api_key_sha256' must list at least one key digest");
+  }
+  for (LocatedString& h : hashes) {
+    if (!IsHex(h.value)) {
+      Error(h.pos, "'api_key_sha256' is not a SHA-256 digest: " + std::string(kRawKeyMessage));
+      continue;
+    }
+    if (h.value.size() != 64) {
+      Error(h.pos, "'api_key_sha256' must be exactly 64 hex digits (this one has " +
+                       std::to_string(h.value.size()) + ")");
+      continue;
+    }
+    h.value = Lower(h.value);
+    if (h.value == kEmptyStringSha256) {
+      Error(h.pos, "'api_key_sha256' is the SHA-256 of an empty key");
+      continue;
+    }
+    t.api_key_sha256.push_back(std::move(h));
+  }
+}
+
+void GatewayReader::ReadRegions(const Entry& e, TenantConfig& t) {
+  StringList codes;
+  if (!Read(e, codes)) {
+    return;
+  }
+  for (const LocatedString& code : codes) {
+    const auto region = policy::RegionCode::Parse(code.value);
+    if (!region) {
+      Error(code.pos, "regions: unknown region code '" + code.value + "'");
+    } else if (std::find(t.regions.begin(), t.regions.end(), *region) == t.regions.end()) {
+      t.regions.push_back(*region);
+    }
+  }
+}
+
+void GatewayReader::ReadMechanisms(const Entry& e, TenantConfig& t) {
+  StringList names;
+  if (!Read(e, names)) {
+    return;
+  }
+  for (const LocatedString& name : names) {
+    const auto m = policy::ParseName<policy::Mechanism>(policy::kMechanismNames, name.value);
+    if (!m) {
+      Error(name.pos, "unknown mechanism '" + name.value +
+                          "' (expected one of: " + JoinNames(policy::kMechanismNames) + ")");
+      continue;
+    }
+    t.mechanisms |= policy::Bit(*m);
+  }
+}
+
+void GatewayReader::ReadConsent(const Entry& e, TenantConfig& t) {
+  Fields fields;
+  for (std::size_t i = 0; i < policy::kConsentNames.size(); ++i) {
+    const auto bit = policy::Bit(static_cast<policy::Consent>(i));
+    fields.push_back({policy::kConsentNames[i], [this, &t, bit](const Entry& flag) {
+                        bool value = false;
+                        if (Read(flag, value) && value) {
+                          t.consent |= bit;
+                        }
+                      }});
+  }
+  ReadSubFields(e, "consent", fields);
+}
+
+void GatewayReader::CheckAcrossTenants(const std::vector<TenantConfig>& tenants) {
+  std::map<std::string, const TenantConfig*, std::less<>> ids;
+  std::map<std::string, std::pair<const TenantConfig*, SourcePos>, std::less<>> hashes;
+  for (const TenantConfig& t : tenants) {
+    if (!t.id.value.empty()) {
+      if (const auto [it, fresh] = ids.emplace(t.id.value, &t); !fresh) {
+        Error(t.id.pos, "duplicate tenant id '" + t.id.value + "' (first at line " +
+                            std::to_string(it->second->id.pos.line) + ")");
+      }
+    }
+    for (const LocatedString& h : t.api_key_sha256) {
+      const auto [it, fresh] = hashes.emplace(h.value, std::pair(&t, h.pos));
+      if (fresh) {
+        continue;
+      }
+      const auto& [owner, first] = it->second;
+      Error(h.pos, "this key digest is already listed at line " + std::to_string(first.line) +
+                       (owner == &t ? "" : " for tenant '" + owner->id.value + "'") +
+                       ": a key must identify exactly one tenant");
+    }
+  }
+}
+
+}  // namespace
+
+std::string ListenAddress::ToString() const {
+  return ipv6 ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);
+}
+
+GatewayConfig LoadGatewayConfigYaml(std::string_view text, const std::string& file,
+                                    std::vector<FileDiagnostic>& errors) {
+  GatewayReader reader(file, errors);
+  GatewayConfig config;
+  reader.ReadDocument(text, "gateway config",
+                      [&](const YAML::Node& root) { config = reader.ReadConfig(root); });
+  return config;
+}
+
+GatewayConfig LoadGatewayConfigFile(const std::string& path, std::vector<FileDiagnostic>& errors) {
+  std::string text;
+  if (!ReadFileText(path, "gateway config", text, errors)) {
+    return {};
+  }
+  return LoadGatewayConfigYaml(text, path, errors);
+}
+
+std::vector<FileDiagnostic> CheckTenantFlags(const GatewayConfig& config,
+                                             const policy::Snapshot& snapshot,
+                                             const std::string& file) {
+  std::vector<FileDiagnostic> errors;
+  for (const TenantConfig& t : config.tenants) {
+    for (const LocatedString& flag : t.tenant_flags) {
+      if (snapshot.FlagBit(flag.value)) {
+        continue;
+      }
+      std::string known;
+      for (const std::string& name : snapshot.flag_names) {
+        known += (known.empty() ? "" : ", ") + name;
+      }
+      errors.push_back({file, flag.pos,
+                        "tenant '" + t.id.value + "': unknown tenant flag '" + flag.value +
+                            "' (the policy knows: " + known +
+                            "; declare others under tenant_flags: in the policy file)"});
+    }
+  }
+  return errors;
+}
+
+}  // namespace meridian::config

@@ -37,6 +37,20 @@ std::string SiblingTestsPath(const std::string& policy_path) {
   return (p.parent_path() / (p.stem().string() + ".tests.yaml")).string();
 }
 
+namespace {
+
+/// Compiles a parsed document into `out` (errors sorted by position).
+void CompileInto(const PolicyDocument& doc, const std::string& path, LoadedPolicy& out);
+
+}  // namespace
+
+LoadedPolicy LoadPolicyText(std::string_view text, const std::string& name) {
+  LoadedPolicy out;
+  PolicyDocument doc = ParsePolicyYaml(text, name, out.errors);
+  CompileInto(doc, name, out);
+  return out;
+}
+
 LoadedPolicy LoadPolicyFile(const std::string& path, bool with_tests) {
   LoadedPolicy out;
   std::string text;
@@ -57,6 +71,13 @@ LoadedPolicy LoadPolicyFile(const std::string& path, bool with_tests) {
       }
     }
   }
+  CompileInto(doc, path, out);
+  return out;
+}
+
+namespace {
+
+void CompileInto(const PolicyDocument& doc, const std::string& path, LoadedPolicy& out) {
   // Compile even after structural errors so one run reports everything. A compile error
   // without a position comes from a value the loader already reported as missing: skip it.
   const bool structural_errors = !out.errors.empty();
@@ -69,7 +90,8 @@ LoadedPolicy LoadPolicyFile(const std::string& path, bool with_tests) {
     return std::tie(a.file, a.pos.line, a.pos.column) < std::tie(b.file, b.pos.line, b.pos.column);
   });
   if (out.errors.empty()) out.snapshot = std::move(compiled.snapshot);
-  return out;
 }
+
+}  // namespace
 
 }  // namespace meridian::config

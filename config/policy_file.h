@@ -21,6 +21,10 @@ struct LoadedPolicy {
 /// sibling `<stem>.tests.yaml` (when it exists) and reports their structural errors too.
 LoadedPolicy LoadPolicyFile(const std::string& path, bool with_tests = false);
 
+/// Compiles policy text that did not come from a file (e.g. the embedded default); `name`
+/// is used in error messages.
+LoadedPolicy LoadPolicyText(std::string_view text, const std::string& name);
+
 /// The sibling tests file of a policy file: "dir/policy.yaml" -> "dir/policy.tests.yaml".
 std::string SiblingTestsPath(const std::string& policy_path);
 

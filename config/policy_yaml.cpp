@@ -1,15 +1,9 @@
 #include "config/policy_yaml.h"
 
-#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <array>
-#include <cstddef>
 #include <cstdint>
-#include <exception>
-#include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +11,7 @@
 #include <vector>
 
 #include "config/yaml_json.h"
+#include "config/yaml_reader.h"
 
 namespace meridian::config {
 namespace {
@@ -39,130 +34,22 @@ using policy::StringList;
 using policy::TestCaseSpec;
 using policy::TestExpectSpec;
 
-constexpr bool kRequired = true;
-
-// Names under which operators habitually paste credentials. Compared after lower-casing and
-// dropping '_' and '-', so API_KEY, apiKey and api-key are all caught.
-constexpr std::array<std::string_view, 7> kSecretKeys = {
-    "apikey", "key", "secret", "token", "password", "authorization", "bearer"};
+using Entry = YamlEntry;
 
 constexpr std::string_view kSecretMessage =
     "secrets must not be written in the policy file: put the secret in an environment variable "
     "and name it with credential_env";
 
-SourcePos ToPos(const YAML::Mark& mark) {
-  // yaml-cpp marks are 0-based; a null mark (-1) has no position.
-  if (mark.line < 0 || mark.column < 0) {
-    return {};
-  }
-  return {static_cast<std::uint32_t>(mark.line) + 1, static_cast<std::uint32_t>(mark.column) + 1};
-}
-
-bool IsSecretKey(std::string_view key) {
-  std::string normalized;
-  for (const char c : key) {
-    if (c == '_' || c == '-') {
-      continue;
-    }
-    normalized += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  }
-  return std::find(kSecretKeys.begin(), kSecretKeys.end(), normalized) != kSecretKeys.end();
-}
-
-std::string Quoted(std::string_view name) {
-  return "'" + std::string(name) + "'";
-}
-
-/// One `key: value` of a mapping, with the positions errors about it point at.
-struct Entry {
-  YAML::Node key;
-  YAML::Node value;
-  std::string name;
-  SourcePos key_pos;
-  /// The value's position; an empty value (`id:`) has no text of its own, and yaml-cpp marks
-  /// it at the next token, possibly lines further down, so it points at the key instead.
-  SourcePos pos;
-};
-
-Entry MakeEntry(const YAML::Node& key, const YAML::Node& value) {
-  Entry e{key, value, key.IsScalar() ? key.Scalar() : std::string(), ToPos(key.Mark()), {}};
-  e.pos = value.IsNull() ? e.key_pos : ToPos(value.Mark());
-  return e;
-}
-
-/// Reads one file's YAML tree into specs, collecting every error instead of stopping at the
-/// first. Each mapping is read through a table of Fields, which is the single list of keys
-/// that mapping accepts: it drives unknown-key errors, required-key checks and the reading.
-class Parser {
+/// Reads a policy or tests file's YAML tree into specs; the generic reading (keys, types,
+/// positions, safety checks) is YamlReader's, this class adds only the policy schema.
+class Parser : public YamlReader {
  public:
-  Parser(const std::string& file, std::vector<FileDiagnostic>& errors)
-      : file_(file), errors_(errors) {}
-
-  /// The document's root, or nothing (with errors reported) when it cannot be read.
-  std::optional<YAML::Node> Load(std::string_view text, std::string_view file_kind);
+  using YamlReader::YamlReader;
 
   PolicyDocument ReadPolicy(const YAML::Node& root);
   std::vector<TestCaseSpec> ReadTestsFile(const YAML::Node& root);
 
-  void Error(SourcePos pos, std::string message) {
-    errors_.push_back({file_, pos, std::move(message)});
-  }
-
  private:
-  using Handler = std::function<void(const Entry&)>;
-
-  struct Field {
-    std::string_view key;
-    Handler read;
-    bool required = false;
-  };
-  using Fields = std::vector<Field>;
-
-  static std::string KeyList(const Fields& fields) {
-    std::string keys;
-    for (const Field& f : fields) {
-      keys += (keys.empty() ? "" : ", ") + std::string(f.key);
-    }
-    return keys;
-  }
-
-  /// Returns true when it reported the key itself (instead of the generic unknown-key error).
-  using UnknownKeyHook = std::function<bool(const Entry&)>;
-
-  // --- Generic machinery ---
-
-  bool CheckTree(const YAML::Node& node, int depth, std::size_t& count);
-  void ForEachEntry(const YAML::Node& map, const std::function<void(const Entry&)>& fn);
-  void ReadFields(const YAML::Node& map, SourcePos pos, std::string_view what, const Fields& fields,
-                  const UnknownKeyHook& unknown = {});
-  bool ExpectMapping(const Entry& e);
-  void ReadSubFields(const Entry& e, std::string_view what, const Fields& fields);
-  void ForEachItem(const Entry& e, const std::function<void(const YAML::Node&, SourcePos)>& fn);
-  bool ExpectMappingItem(const Entry& list, const YAML::Node& item, SourcePos pos);
-
-  bool Read(const Entry& e, LocatedString& out);
-  bool Read(const Entry& e, std::optional<LocatedString>& out);
-  bool Read(const Entry& e, std::optional<Located<bool>>& out);
-  bool Read(const Entry& e, std::optional<Located<std::int64_t>>& out);
-  bool Read(const Entry& e, StringList& out);
-  bool Read(const Entry& e, std::optional<StringList>& out);
-
-  template <class T>
-  Handler Into(T& out) {
-    return [this, &out](const Entry& e) { Read(e, out); };
-  }
-
-  /// A top-level section left empty (all its items commented out) is an empty section.
-  static Handler Section(Handler read) {
-    return [read = std::move(read)](const Entry& e) {
-      if (!e.value.IsNull()) {
-        read(e);
-      }
-    };
-  }
-
-  // --- The policy schema ---
-
   void ReadSettings(const Entry& e, policy::SettingsSpec& settings);
   void ReadGroups(const Entry& e, std::vector<GroupSpec>& out);
   void ReadTenantFlags(const Entry& e, std::vector<DeclaredFlagSpec>& out);
@@ -179,281 +66,7 @@ class Parser {
   void ReadTests(const Entry& e, std::vector<TestCaseSpec>& out);
   TestExpectSpec ReadExpect(const Entry& e);
   void CheckRequestKeys(const YAML::Node& node);
-
-  bool CheckScalar(const YAML::Node& node);
-
-  const std::string& file_;
-  std::vector<FileDiagnostic>& errors_;
-  std::string_view text_;  ///< the document being loaded (for checks yaml-cpp skips)
 };
-
-std::optional<YAML::Node> Parser::Load(std::string_view text, std::string_view file_kind) {
-  text_ = text;
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(text));
-  } catch (const YAML::DeepRecursion& e) {
-    // yaml-cpp's own message for this is "bad file", which tells the operator nothing.
-    Error(ToPos(e.mark), "invalid YAML: values are nested too deeply");
-    return std::nullopt;
-  } catch (const YAML::ParserException& e) {
-    Error(ToPos(e.mark), "invalid YAML: " + e.msg);
-    return std::nullopt;
-  }
-  const std::string kind(file_kind);
-  if (docs.empty() || docs.front().IsNull()) {
-    Error({}, "the " + kind + " is empty");
-    return std::nullopt;
-  }
-  for (std::size_t i = 1; i < docs.size(); ++i) {
-    // A trailing `---` yields an empty document, which is harmless.
-    if (!docs[i].IsNull()) {
-      Error(ToPos(docs[i].Mark()), "the " + kind +
-                                       " must hold a single YAML document, but a second one "
-                                       "starts here (after '---')");
-      return std::nullopt;
-    }
-  }
-  const YAML::Node& root = docs.front();
-  if (!root.IsMap()) {
-    Error(ToPos(root.Mark()), "expected a mapping at the top level");
-    return std::nullopt;
-  }
-  std::size_t count = 0;
-  if (!CheckTree(root, 0, count)) {
-    return std::nullopt;
-  }
-  return root;
-}
-
-// Bounds every later walk (see kMaxYamlDepth): with this checked, reading conditions and
-// converting requests cannot loop on a self-referencing alias or expand without limit.
-bool Parser::CheckTree(const YAML::Node& node, int depth, std::size_t& count) {
-  if (depth > kMaxYamlDepth) {
-    Error(ToPos(node.Mark()), "values are nested more than " + std::to_string(kMaxYamlDepth) +
-                                  " levels deep (does an alias refer to a node containing it?)");
-    return false;
-  }
-  if (++count > kMaxYamlNodes) {
-    Error(ToPos(node.Mark()), "the file expands to more than " + std::to_string(kMaxYamlNodes) +
-                                  " values (check aliases that repeat large nodes)");
-    return false;
-  }
-  if (node.IsMap()) {
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      if (!CheckTree(it->first, depth + 1, count) || !CheckTree(it->second, depth + 1, count)) {
-        return false;
-      }
-    }
-  } else if (node.IsSequence()) {
-    for (const YAML::Node& item : node) {
-      if (!CheckTree(item, depth + 1, count)) {
-        return false;
-      }
-    }
-  } else if (node.IsScalar()) {
-    return CheckScalar(node);
-  }
-  return true;
-}
-
-// yaml-cpp 0.7 accepts two things the YAML spec rejects, and both silently change a policy:
-// an unclosed quote swallows the rest of the file into one string (dropping every rule after
-// it), and `!= none` unquoted is read as a tag `!=` on the value `none`.
-bool Parser::CheckScalar(const YAML::Node& node) {
-  const std::string& tag = node.Tag();
-  if (tag != "?" && tag != "!" && tag.rfind("tag:yaml.org,2002:", 0) != 0) {
-    Error(ToPos(node.Mark()),
-          "unexpected YAML tag '" + tag + "': quote values that start with '!' (e.g. \"!= none\")");
-    return false;
-  }
-  const YAML::Mark mark = node.Mark();
-  if (tag != "!" || mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text_.size()) {
-    return true;
-  }
-  const auto start = static_cast<std::size_t>(mark.pos);
-  const char quote = text_[start];
-  if (quote != '"' && quote != '\'') return true;
-  const std::size_t line_start = text_.rfind('\n', start) + 1;  // npos + 1 == 0
-  const std::size_t indent = text_.find_first_not_of(' ', line_start) - line_start;
-  for (std::size_t i = start + 1; i < text_.size(); ++i) {
-    const char c = text_[i];
-    if (quote == '"' && c == '\\') {
-      ++i;  // escaped character
-    } else if (c == quote) {
-      if (quote == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') {
-        ++i;  // '' inside single quotes
-        continue;
-      }
-      return true;
-    } else if (c == '\n') {
-      // A continuation line of a quoted string must be indented deeper than the line the
-      // string started on; one that is not is the next YAML entry after a missing quote.
-      const std::size_t next = text_.find_first_not_of(" \r", i + 1);
-      if (next != std::string_view::npos && text_[next] != '\n' && next - (i + 1) <= indent) {
-        break;
-      }
-    }
-  }
-  Error(ToPos(mark),
-        std::string("quoted string is not closed: a closing ") + quote + " is missing");
-  return false;
-}
-
-// yaml-cpp keeps every occurrence of a repeated key; the first one counts, later ones are
-// reported.
-void Parser::ForEachEntry(const YAML::Node& map, const std::function<void(const Entry&)>& fn) {
-  std::map<std::string, std::uint32_t, std::less<>> first_line;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    const Entry e = MakeEntry(it->first, it->second);
-    if (!e.key.IsScalar()) {
-      Error(e.key_pos, "a key must be a name, not a list, mapping or empty value");
-      continue;
-    }
-    if (e.name == "<<" && e.key.Tag() == "?") {
-      Error(e.key_pos, "YAML merge keys ('<<') are not supported: write the keys out");
-      continue;
-    }
-    if (const auto seen = first_line.find(e.name); seen != first_line.end()) {
-      Error(e.key_pos, "duplicate key " + Quoted(e.name) + " (first written at line " +
-                           std::to_string(seen->second) + ")");
-      continue;
-    }
-    first_line.emplace(e.name, e.key_pos.line);
-    fn(e);
-  }
-}
-
-void Parser::ReadFields(const YAML::Node& map, SourcePos pos, std::string_view what,
-                        const Fields& fields, const UnknownKeyHook& unknown) {
-  std::vector<bool> present(fields.size(), false);
-  ForEachEntry(map, [&](const Entry& e) {
-    const auto field =
-        std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.key == e.name; });
-    if (field == fields.end()) {
-      if (unknown && unknown(e)) {
-        return;
-      }
-      Error(e.key_pos, "unknown key " + Quoted(e.name) + " in " + std::string(what) +
-                           " (expected one of: " + KeyList(fields) + ")");
-      return;
-    }
-    present[static_cast<std::size_t>(field - fields.begin())] = true;
-    field->read(e);
-  });
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (fields[i].required && !present[i]) {
-      Error(pos, std::string(what) + " is missing required key " + Quoted(fields[i].key));
-    }
-  }
-}
-
-bool Parser::ExpectMapping(const Entry& e) {
-  if (!e.value.IsMap()) {
-    Error(e.pos, Quoted(e.name) + " must be a mapping");
-    return false;
-  }
-  return true;
-}
-
-void Parser::ReadSubFields(const Entry& e, std::string_view what, const Fields& fields) {
-  if (ExpectMapping(e)) {
-    ReadFields(e.value, e.pos, what, fields);
-  }
-}
-
-void Parser::ForEachItem(const Entry& e,
-                         const std::function<void(const YAML::Node&, SourcePos)>& fn) {
-  if (!e.value.IsSequence()) {
-    Error(e.pos, Quoted(e.name) + " must be a list");
-    return;
-  }
-  for (const YAML::Node& item : e.value) {
-    fn(item, ToPos(item.Mark()));
-  }
-}
-
-bool Parser::ExpectMappingItem(const Entry& list, const YAML::Node& item, SourcePos pos) {
-  if (!item.IsMap()) {
-    Error(pos, "each item of " + Quoted(list.name) + " must be a mapping");
-    return false;
-  }
-  return true;
-}
-
-// String fields take any scalar as written, so `api_version: 2024-10-21` and
-// `meter: {sensitive: 10000}` read as text without quoting.
-bool Parser::Read(const Entry& e, LocatedString& out) {
-  if (!e.value.IsScalar()) {
-    Error(e.pos, Quoted(e.name) + " must be a string");
-    return false;
-  }
-  out = {e.value.Scalar(), e.pos};
-  return true;
-}
-
-bool Parser::Read(const Entry& e, std::optional<LocatedString>& out) {
-  LocatedString value;
-  if (!Read(e, value)) {
-    return false;
-  }
-  out = std::move(value);
-  return true;
-}
-
-// Booleans and integers follow YamlToJson's typing, so a policy value and a test request
-// value written the same way mean the same thing (`"true"` is text in both).
-bool Parser::Read(const Entry& e, std::optional<Located<bool>>& out) {
-  const boost::json::value v = e.value.IsScalar() ? YamlToJson(e.value) : nullptr;
-  if (!v.is_bool()) {
-    Error(e.pos, Quoted(e.name) + " must be true or false");
-    return false;
-  }
-  out = Located<bool>{v.get_bool(), e.pos};
-  return true;
-}
-
-bool Parser::Read(const Entry& e, std::optional<Located<std::int64_t>>& out) {
-  const boost::json::value v = e.value.IsScalar() ? YamlToJson(e.value) : nullptr;
-  if (!v.is_int64()) {
-    Error(e.pos, Quoted(e.name) + " must be an integer");
-    return false;
-  }
-  out = Located<std::int64_t>{v.get_int64(), e.pos};
-  return true;
-}
-
-// A list of names, or a single name standing for a one-item list.
-bool Parser::Read(const Entry& e, StringList& out) {
-  const std::string message = Quoted(e.name) + " must be a list of strings";
-  if (e.value.IsScalar()) {
-    out.push_back({e.value.Scalar(), e.pos});
-    return true;
-  }
-  if (!e.value.IsSequence()) {
-    Error(e.pos, message);
-    return false;
-  }
-  bool ok = true;
-  for (const YAML::Node& item : e.value) {
-    if (!item.IsScalar()) {
-      Error(ToPos(item.Mark()), message);
-      ok = false;
-      continue;
-    }
-    out.push_back({item.Scalar(), ToPos(item.Mark())});
-  }
-  return ok;
-}
-
-bool Parser::Read(const Entry& e, std::optional<StringList>& out) {
-  StringList list;
-  if (!Read(e, list)) {
-    return false;
-  }
-  out = std::move(list);
-  return true;
-}
 
 PolicyDocument Parser::ReadPolicy(const YAML::Node& root) {
   PolicyDocument doc;
@@ -638,7 +251,7 @@ void Parser::ReadProvider(const YAML::Node& node, SourcePos pos, std::vector<Pro
                  {"sim_delay_ms", Into(p.sim_delay_ms)},
              },
              [this](const Entry& e) {
-               if (!IsSecretKey(e.name)) {
+               if (!IsSecretKeyName(e.name)) {
                  return false;
                }
                Error(e.key_pos, std::string(kSecretMessage));
@@ -757,7 +370,7 @@ void Parser::ReadTests(const Entry& e, std::vector<TestCaseSpec>& out) {
     }
     TestCaseSpec t;
     t.pos = pos;
-    t.file = file_;
+    t.file = file();
     ReadFields(
         item, pos, "test",
         {
@@ -804,59 +417,24 @@ void Parser::CheckRequestKeys(const YAML::Node& node) {
   }
 }
 
-// Errors come from several passes (keys, then required keys, then effects); sorting them by
-// position makes the report read top to bottom like the file.
-void SortByPosition(std::vector<FileDiagnostic>& errors, std::size_t first) {
-  std::stable_sort(errors.begin() + static_cast<std::ptrdiff_t>(first), errors.end(),
-                   [](const FileDiagnostic& a, const FileDiagnostic& b) {
-                     return std::pair(a.pos.line, a.pos.column) <
-                            std::pair(b.pos.line, b.pos.column);
-                   });
-}
-
-// yaml-cpp reports misuse by throwing; nothing may escape the loader, so any exception that
-// gets this far is reported as an error of the file.
-template <class Result, class Read>
-Result Guarded(std::string_view text, const std::string& file, std::string_view file_kind,
-               std::vector<FileDiagnostic>& errors, Read read) {
-  const std::size_t first = errors.size();
-  Parser parser(file, errors);
-  Result result{};
-  try {
-    if (const std::optional<YAML::Node> root = parser.Load(text, file_kind)) {
-      result = read(parser, *root);
-    }
-  } catch (const std::exception& e) {
-    parser.Error({}, std::string("internal error while reading the file: ") + e.what());
-  } catch (...) {
-    parser.Error({}, "internal error while reading the file");
-  }
-  SortByPosition(errors, first);
-  return result;
-}
-
 }  // namespace
-
-std::string FormatDiagnostic(const FileDiagnostic& d) {
-  if (d.pos.line == 0) {
-    return d.file + ": " + d.message;
-  }
-  return d.file + ":" + std::to_string(d.pos.line) + ":" + std::to_string(d.pos.column) + ": " +
-         d.message;
-}
 
 PolicyDocument ParsePolicyYaml(std::string_view text, const std::string& file,
                                std::vector<FileDiagnostic>& errors) {
-  return Guarded<PolicyDocument>(
-      text, file, "policy file", errors,
-      [](Parser& parser, const YAML::Node& root) { return parser.ReadPolicy(root); });
+  Parser parser(file, errors);
+  PolicyDocument doc;
+  parser.ReadDocument(text, "policy file",
+                      [&](const YAML::Node& root) { doc = parser.ReadPolicy(root); });
+  return doc;
 }
 
 std::vector<policy::TestCaseSpec> ParseTestsYaml(std::string_view text, const std::string& file,
                                                  std::vector<FileDiagnostic>& errors) {
-  return Guarded<std::vector<TestCaseSpec>>(
-      text, file, "tests file", errors,
-      [](Parser& parser, const YAML::Node& root) { return parser.ReadTestsFile(root); });
+  Parser parser(file, errors);
+  std::vector<TestCaseSpec> tests;
+  parser.ReadDocument(text, "tests file",
+                      [&](const YAML::Node& root) { tests = parser.ReadTestsFile(root); });
+  return tests;
 }
 
 }  // namespace meridian::config

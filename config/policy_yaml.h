@@ -7,20 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "config/file_diagnostic.h"
 #include "policy/spec.h"
 #include "policy/test_spec.h"
 
 namespace meridian::config {
-
-/// An error in a named file. `pos.line == 0` means the whole file.
-struct FileDiagnostic {
-  std::string file;
-  policy::SourcePos pos;
-  std::string message;
-};
-
-/// "FILE:LINE:COL: message" (or "FILE: message" without a position).
-std::string FormatDiagnostic(const FileDiagnostic& d);
 
 struct PolicyDocument {
   policy::PolicySpec spec;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "gateway/cli/policy_cli.h"
+#include "gateway/cli/serve_cli.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Meridian: a regional AI routing gateway with a data-residency policy engine",
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   std::function<int()> run;
+  meridian::cli::AddServeCommand(app, run);
   meridian::cli::AddPolicyCommands(app, run);
   // CLI11 reports a mistyped command as "A subcommand is required"; name the word instead.
   const CLI::App* level = &app;

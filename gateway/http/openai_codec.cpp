@@ -1,1 +1,976 @@
-// Being written: see the module's header once it exists.
+#include "gateway/http/openai_codec.h"
+
+#include <array>
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "gateway/http/error_mapping.h"
+
+namespace meridian::http {
+namespace {
+
+namespace json = boost::json;
+using core::Status;
+using core::StatusCode;
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+template <typename Int>
+void AppendInt(std::string& out, Int v) {
+  std::array<char, 24> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  out.append(buf.data(), end);
+}
+
+// Shortest round-trip form, keeping a decimal point so floats stay floats upstream.
+// Returns false for infinities (the parser yields them for literals like 1e400), which JSON
+// cannot spell; "null" is written in their place.
+bool AppendDouble(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out += "null";
+    return false;
+  }
+  std::array<char, 32> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
+  std::string_view text(buf.data(), static_cast<std::size_t>(end - buf.data()));
+  out += text;
+  if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
+  return true;
+}
+
+std::string_view Sv(json::string_view s) {
+  return {s.data(), s.size()};
+}
+std::string_view Sv(const json::string& s) {
+  return {s.data(), s.size()};
+}
+
+[[nodiscard]] bool AppendJsonValue(std::string& out, const json::value& v);
+
+[[nodiscard]] bool AppendJsonArray(std::string& out, const json::array& a) {
+  bool finite = true;
+  out += '[';
+  bool first = true;
+  for (const auto& e : a) {
+    if (!first) out += ',';
+    first = false;
+    finite &= AppendJsonValue(out, e);
+  }
+  out += ']';
+  return finite;
+}
+
+// Compact JSON for pass-through values. Own writer rather than json::serialize so numbers
+// keep a conventional form (serialize prints 0.7 as "7E-1") and escaping matches ours.
+// Returns false if a number could not be represented (see AppendDouble).
+bool AppendJsonValue(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      out += "null";
+      return true;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return true;
+    case json::kind::int64:
+      AppendInt(out, v.get_int64());
+      return true;
+    case json::kind::uint64:
+      AppendInt(out, v.get_uint64());
+      return true;
+    case json::kind::double_:
+      return AppendDouble(out, v.get_double());
+    case json::kind::string:
+      AppendJsonString(out, Sv(v.get_string()));
+      return true;
+    case json::kind::array:
+      return AppendJsonArray(out, v.get_array());
+    case json::kind::object: {
+      bool finite = true;
+      out += '{';
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        AppendJsonString(out, Sv(kv.key()));
+        out += ':';
+        finite &= AppendJsonValue(out, kv.value());
+      }
+      out += '}';
+      return finite;
+    }
+  }
+  return true;
+}
+
+void AppendUsage(std::string& out, const core::Usage& u) {
+  out += "{\"prompt_tokens\":";
+  AppendInt(out, u.prompt_tokens);
+  out += ",\"completion_tokens\":";
+  AppendInt(out, u.completion_tokens);
+  out += ",\"total_tokens\":";
+  // Some providers omit the total; clients expect it to be the sum.
+  AppendInt(out, u.total_tokens != 0 ? u.total_tokens : u.prompt_tokens + u.completion_tokens);
+  if (u.cached_tokens) {
+    out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
+    AppendInt(out, *u.cached_tokens);
+    out += '}';
+  }
+  if (u.reasoning_tokens) {
+    out += ",\"completion_tokens_details\":{\"reasoning_tokens\":";
+    AppendInt(out, *u.reasoning_tokens);
+    out += '}';
+  }
+  out += '}';
+}
+
+// Length of the well-formed UTF-8 sequence at p (Unicode Table 3-7), or 0 if ill-formed.
+std::size_t Utf8SequenceLength(const unsigned char* p, std::size_t avail) {
+  const unsigned char c = p[0];
+  std::size_t len = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;  // no UTF-16 surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (avail < len) return 0;
+  if (p[1] < lo || p[1] > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k) {
+    if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+  }
+  return len;
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding helpers
+
+Status Invalid(std::string param, std::string message, std::string reason) {
+  return Status::Error(StatusCode::kInvalidArgument, std::move(message), std::move(reason),
+                       std::move(param));
+}
+
+const char* Describe(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+      return "an integer";
+    case json::kind::double_:
+      return "a decimal number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
+  }
+  return "a value";
+}
+
+Status Missing(std::string param) {
+  std::string msg = "Missing required parameter: '" + param + "'.";
+  return Invalid(std::move(param), std::move(msg), "missing_required_parameter");
+}
+
+Status WrongType(std::string param, std::string_view expected, const json::value& got) {
+  std::string msg = "Invalid type for '" + param + "': expected " + std::string(expected) +
+                    ", but got " + Describe(got) + " instead.";
+  return Invalid(std::move(param), std::move(msg), "invalid_type");
+}
+
+Status BadValue(std::string param, std::string_view why) {
+  std::string msg = "Invalid value for '" + param + "': " + std::string(why);
+  return Invalid(std::move(param), std::move(msg), "invalid_value");
+}
+
+Status NumberTooLarge(std::string param) {
+  std::string msg = "Invalid value for '" + param + "': contains a number too large to represent.";
+  return Invalid(std::move(param), std::move(msg), "invalid_value");
+}
+
+Status EmptyArray(std::string param) {
+  std::string msg = "Invalid '" + param +
+                    "': empty array. Expected an array with minimum length 1, but got an empty "
+                    "array instead.";
+  return Invalid(std::move(param), std::move(msg), "empty_array");
+}
+
+Status TooLong(std::string param, std::size_t max, std::size_t got) {
+  std::string msg =
+      "Invalid '" + param + "': array too long. Expected an array with maximum length " +
+      std::to_string(max) + ", but got an array with length " + std::to_string(got) + " instead.";
+  return Invalid(std::move(param), std::move(msg), "array_above_max_length");
+}
+
+std::string Index(std::string_view base, std::size_t i) {
+  std::string s(base);
+  s += '[';
+  s += std::to_string(i);
+  s += ']';
+  return s;
+}
+
+std::string Member(std::string_view base, std::string_view name) {
+  std::string s(base);
+  s += '.';
+  s += name;
+  return s;
+}
+
+// Integral JSON numbers, including 1e3 or 5.0 that a client's serializer produced.
+bool AsInteger(const json::value& v, std::int64_t& out) {
+  if (v.is_int64()) {
+    out = v.get_int64();
+    return true;
+  }
+  if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return false;
+    }
+    out = static_cast<std::int64_t>(v.get_uint64());
+    return true;
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    // 2^63 is exact as a double; anything at or beyond it does not fit.
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || std::trunc(d) != d) {
+      return false;
+    }
+    out = static_cast<std::int64_t>(d);
+    return true;
+  }
+  return false;
+}
+
+bool AsNumber(const json::value& v, double& out) {
+  if (v.is_int64()) {
+    out = static_cast<double>(v.get_int64());
+  } else if (v.is_uint64()) {
+    out = static_cast<double>(v.get_uint64());
+  } else if (v.is_double()) {
+    out = v.get_double();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string FormatBound(double d) {
+  std::string s;
+  std::array<char, 32> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
+  s.assign(buf.data(), end);
+  return s;
+}
+
+Status IntegerIn(const json::value& v, std::string param, std::int64_t min, std::int64_t max,
+                 std::int64_t& out) {
+  if (!AsInteger(v, out)) return WrongType(std::move(param), "an integer", v);
+  if (out < min || out > max) {
+    const std::string why =
+        max == std::numeric_limits<std::int64_t>::max()
+            ? "must be at least " + std::to_string(min) + "."
+            : "must be between " + std::to_string(min) + " and " + std::to_string(max) + ".";
+    return BadValue(std::move(param), why);
+  }
+  return Status::Ok();
+}
+
+Status NumberIn(const json::value& v, std::string param, double min, double max, double& out) {
+  if (!AsNumber(v, out)) return WrongType(std::move(param), "a number", v);
+  if (!(out >= min && out <= max)) {
+    return BadValue(std::move(param),
+                    "must be between " + FormatBound(min) + " and " + FormatBound(max) + ".");
+  }
+  return Status::Ok();
+}
+
+// Shape checks for fields we forward verbatim, so OpenAI-style 400s come from the gateway
+// instead of an upstream-specific error after routing.
+enum class Shape : std::uint8_t { kInteger, kNumber, kBool, kString, kObject, kArray };
+
+struct PassthroughRule {
+  std::string_view name;
+  Shape shape;
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  std::size_t max_length = 0;  ///< strings only; 0 = unlimited
+};
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+constexpr std::array kPassthroughRules = {
+    // One choice per request: core::Chunk carries no choice index, so n > 1 cannot be served.
+    PassthroughRule{"n", Shape::kInteger, 1, 1},
+    PassthroughRule{"seed", Shape::kInteger, -kInf, kInf},
+    PassthroughRule{"frequency_penalty", Shape::kNumber, -2, 2},
+    PassthroughRule{"presence_penalty", Shape::kNumber, -2, 2},
+    PassthroughRule{"logprobs", Shape::kBool},
+    PassthroughRule{"top_logprobs", Shape::kInteger, 0, 20},
+    PassthroughRule{"parallel_tool_calls", Shape::kBool},
+    PassthroughRule{"store", Shape::kBool},
+    PassthroughRule{"response_format", Shape::kObject},
+    PassthroughRule{"logit_bias", Shape::kObject},
+    PassthroughRule{"metadata", Shape::kObject},
+    PassthroughRule{"prediction", Shape::kObject},
+    PassthroughRule{"audio", Shape::kObject},
+    PassthroughRule{"web_search_options", Shape::kObject},
+    PassthroughRule{"modalities", Shape::kArray},
+    PassthroughRule{"reasoning_effort", Shape::kString},
+    PassthroughRule{"verbosity", Shape::kString},
+    PassthroughRule{"service_tier", Shape::kString},
+    PassthroughRule{"prompt_cache_key", Shape::kString},
+    PassthroughRule{"safety_identifier", Shape::kString, -kInf, kInf, 64},
+};
+
+Status CheckPassthrough(std::string_view key, const json::value& v) {
+  for (const auto& rule : kPassthroughRules) {
+    if (rule.name != key) continue;
+    std::string param(key);
+    switch (rule.shape) {
+      case Shape::kInteger: {
+        std::int64_t n = 0;
+        if (!AsInteger(v, n)) return WrongType(std::move(param), "an integer", v);
+        const auto d = static_cast<double>(n);
+        if (d < rule.min || d > rule.max) {
+          return BadValue(std::move(param), "must be between " + FormatBound(rule.min) + " and " +
+                                                FormatBound(rule.max) + ".");
+        }
+        return Status::Ok();
+      }
+      case Shape::kNumber: {
+        double d = 0;
+        return NumberIn(v, std::move(param), rule.min, rule.max, d);
+      }
+      case Shape::kBool:
+        if (!v.is_bool()) return WrongType(std::move(param), "a boolean", v);
+        return Status::Ok();
+      case Shape::kString:
+        if (!v.is_string()) return WrongType(std::move(param), "a string", v);
+        if (rule.max_length != 0 && v.get_string().size() > rule.max_length) {
+          return BadValue(std::move(param), "string too long, expected at most " +
+                                                std::to_string(rule.max_length) + " characters.");
+        }
+        return Status::Ok();
+      case Shape::kObject:
+        if (!v.is_object()) return WrongType(std::move(param), "an object", v);
+        return Status::Ok();
+      case Shape::kArray:
+        if (!v.is_array()) return WrongType(std::move(param), "an array", v);
+        return Status::Ok();
+    }
+  }
+  return Status::Ok();  // unknown to us: an engine extension, forwarded unchecked
+}
+
+// Optional string member of a message: absent and null both mean "not given".
+Status OptionalString(const json::object& o, std::string_view key, const std::string& path,
+                      std::string& out) {
+  const json::value* v = o.if_contains(json::string_view(key.data(), key.size()));
+  if (v == nullptr || v->is_null()) return Status::Ok();
+  if (!v->is_string()) return WrongType(Member(path, key), "a string", *v);
+  out.assign(Sv(v->get_string()));
+  return Status::Ok();
+}
+
+bool IsRole(std::string_view r) {
+  return r == "system" || r == "developer" || r == "user" || r == "assistant" || r == "tool" ||
+         r == "function";
+}
+
+Status DecodeContentParts(const json::array& parts, const std::string& path, core::Message& m) {
+  if (parts.empty()) return EmptyArray(path);
+  bool any_text = false;
+  for (std::size_t j = 0; j < parts.size(); ++j) {
+    const std::string part_path = Index(path, j);
+    const json::object* part = parts[j].if_object();
+    if (part == nullptr) return WrongType(part_path, "an object", parts[j]);
+    const json::value* type = part->if_contains("type");
+    if (type == nullptr) return Missing(Member(part_path, "type"));
+    if (!type->is_string()) return WrongType(Member(part_path, "type"), "a string", *type);
+    // Other part types (image_url, input_audio, file, refusal, engine extensions such as
+    // video_url) travel only in content_parts_json; the adapter decides what it supports.
+    if (type->get_string() == "text") {
+      const json::value* text = part->if_contains("text");
+      if (text == nullptr) return Missing(Member(part_path, "text"));
+      if (!text->is_string()) return WrongType(Member(part_path, "text"), "a string", *text);
+      if (any_text) m.text += '\n';
+      m.text += Sv(text->get_string());
+      any_text = true;
+    } else if (type->get_string().empty()) {
+      return BadValue(Member(part_path, "type"), "must not be empty.");
+    }
+  }
+  if (!AppendJsonArray(m.content_parts_json, parts)) return NumberTooLarge(path);
+  return Status::Ok();
+}
+
+Status DecodeMessage(const json::value& v, const std::string& path, core::Message& m) {
+  const json::object* o = v.if_object();
+  if (o == nullptr) return WrongType(path, "an object", v);
+
+  const json::value* role = o->if_contains("role");
+  if (role == nullptr) return Missing(Member(path, "role"));
+  if (!role->is_string()) return WrongType(Member(path, "role"), "a string", *role);
+  m.role.assign(Sv(role->get_string()));
+  if (!IsRole(m.role)) {
+    return BadValue(Member(path, "role"),
+                    "'" + m.role +
+                        "'. Supported values are: 'system', 'developer', 'user', 'assistant', "
+                        "'tool', and 'function'.");
+  }
+  const bool null_content_ok = m.role == "assistant" || m.role == "function";
+
+  const std::string content_path = Member(path, "content");
+  const json::value* content = o->if_contains("content");
+  if (content == nullptr || content->is_null()) {
+    if (!null_content_ok) {
+      if (content == nullptr) return Missing(content_path);
+      return WrongType(content_path, "a string or an array of content parts", *content);
+    }
+    m.content_null = true;
+  } else if (content->is_string()) {
+    m.text.assign(Sv(content->get_string()));
+  } else if (content->is_array()) {
+    if (auto s = DecodeContentParts(content->get_array(), content_path, m); !s.ok()) return s;
+  } else {
+    return WrongType(content_path, "a string or an array of content parts", *content);
+  }
+
+  if (auto s = OptionalString(*o, "name", path, m.name); !s.ok()) return s;
+  if (auto s = OptionalString(*o, "tool_call_id", path, m.tool_call_id); !s.ok()) return s;
+  if (const json::value* id = o->if_contains("tool_call_id");
+      m.role == "tool" && (id == nullptr || id->is_null())) {
+    return Missing(Member(path, "tool_call_id"));
+  }
+
+  if (const json::value* calls = o->if_contains("tool_calls");
+      calls != nullptr && !calls->is_null()) {
+    const std::string calls_path = Member(path, "tool_calls");
+    if (!calls->is_array()) return WrongType(calls_path, "an array", *calls);
+    const json::array& arr = calls->get_array();
+    for (std::size_t j = 0; j < arr.size(); ++j) {
+      if (!arr[j].is_object()) return WrongType(Index(calls_path, j), "an object", arr[j]);
+    }
+    if (!arr.empty() && !AppendJsonArray(m.tool_calls_json, arr)) {
+      return NumberTooLarge(calls_path);
+    }
+  }
+  return Status::Ok();
+}
+
+Status DecodeMessages(const json::value& v, std::vector<core::Message>& out) {
+  if (!v.is_array()) return WrongType("messages", "an array", v);
+  const json::array& arr = v.get_array();
+  if (arr.empty()) return EmptyArray("messages");
+  if (arr.size() > kMaxMessages) return TooLong("messages", kMaxMessages, arr.size());
+  out.resize(arr.size());
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    if (auto s = DecodeMessage(arr[i], Index("messages", i), out[i]); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status DecodeStop(const json::value& v, std::vector<std::string>& out) {
+  if (v.is_string()) {
+    out.emplace_back(Sv(v.get_string()));
+    return Status::Ok();
+  }
+  if (!v.is_array()) return WrongType("stop", "a string or an array of strings", v);
+  const json::array& arr = v.get_array();
+  if (arr.size() > kMaxStopSequences) return TooLong("stop", kMaxStopSequences, arr.size());
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    if (!arr[i].is_string()) return WrongType(Index("stop", i), "a string", arr[i]);
+    out.emplace_back(Sv(arr[i].get_string()));
+  }
+  return Status::Ok();
+}
+
+Status DecodeTools(const json::value& v, std::string& out) {
+  if (!v.is_array()) return WrongType("tools", "an array", v);
+  const json::array& arr = v.get_array();
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    const std::string path = Index("tools", i);
+    const json::object* tool = arr[i].if_object();
+    if (tool == nullptr) return WrongType(path, "an object", arr[i]);
+    const json::value* type = tool->if_contains("type");
+    if (type == nullptr) return Missing(Member(path, "type"));
+    if (!type->is_string()) return WrongType(Member(path, "type"), "a string", *type);
+    // Only function tools have a schema every upstream shares; others (custom, ...) are
+    // forwarded for the upstream to judge.
+    if (type->get_string() != "function") continue;
+    const std::string fn_path = Member(path, "function");
+    const json::value* fn = tool->if_contains("function");
+    if (fn == nullptr) return Missing(fn_path);
+    if (!fn->is_object()) return WrongType(fn_path, "an object", *fn);
+    const json::value* name = fn->get_object().if_contains("name");
+    if (name == nullptr) return Missing(Member(fn_path, "name"));
+    if (!name->is_string()) return WrongType(Member(fn_path, "name"), "a string", *name);
+  }
+  if (!arr.empty() && !AppendJsonArray(out, arr)) return NumberTooLarge("tools");
+  return Status::Ok();
+}
+
+Status DecodeToolChoice(const json::value& v, std::string& out) {
+  if (v.is_string()) {
+    const auto& s = v.get_string();
+    if (s != "none" && s != "auto" && s != "required") {
+      return BadValue("tool_choice", "'" + std::string(Sv(s)) +
+                                         "'. Supported values are: 'none', 'auto', and "
+                                         "'required'.");
+    }
+  } else if (!v.is_object()) {
+    return WrongType("tool_choice", "a string or an object", v);
+  }
+  if (!AppendJsonValue(out, v)) return NumberTooLarge("tool_choice");
+  return Status::Ok();
+}
+
+Status OptionalBool(const json::value& v, std::string param, std::optional<bool>& out) {
+  if (v.is_null()) return Status::Ok();
+  if (!v.is_bool()) return WrongType(std::move(param), "a boolean", v);
+  out = v.get_bool();
+  return Status::Ok();
+}
+
+Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
+  bool have_model = false;
+  bool have_messages = false;
+  const json::value* stream_options = nullptr;
+  std::optional<bool> top_level_thinking;
+  std::optional<bool> kwargs_thinking;
+
+  for (const auto& kv : body) {
+    const std::string_view key = Sv(kv.key());
+    const json::value& v = kv.value();
+
+    if (key == "model") {
+      if (!v.is_string()) return WrongType("model", "a string", v);
+      if (v.get_string().empty()) return BadValue("model", "must not be empty.");
+      out.model.assign(Sv(v.get_string()));
+      have_model = true;
+    } else if (key == "messages") {
+      if (auto s = DecodeMessages(v, out.messages); !s.ok()) return s;
+      have_messages = true;
+    } else if (v.is_null()) {
+      // Null means "use the default" for every optional field; nothing to record or forward.
+      continue;
+    } else if (key == "stream") {
+      if (!v.is_bool()) return WrongType("stream", "a boolean", v);
+      out.stream = v.get_bool();
+    } else if (key == "stream_options") {
+      if (!v.is_object()) return WrongType("stream_options", "an object", v);
+      stream_options = &v;
+    } else if (key == "max_tokens" || key == "max_completion_tokens") {
+      std::int64_t n = 0;
+      if (auto s = IntegerIn(v, std::string(key), 1, std::numeric_limits<std::int64_t>::max(), n);
+          !s.ok()) {
+        return s;
+      }
+      (key == "max_tokens" ? out.max_tokens : out.max_completion_tokens) = n;
+    } else if (key == "temperature") {
+      double d = 0;
+      if (auto s = NumberIn(v, "temperature", 0, 2, d); !s.ok()) return s;
+      out.temperature = d;
+    } else if (key == "top_p") {
+      double d = 0;
+      if (auto s = NumberIn(v, "top_p", 0, 1, d); !s.ok()) return s;
+      out.top_p = d;
+    } else if (key == "stop") {
+      if (auto s = DecodeStop(v, out.stop); !s.ok()) return s;
+    } else if (key == "tools") {
+      if (auto s = DecodeTools(v, out.tools_json); !s.ok()) return s;
+    } else if (key == "tool_choice") {
+      if (auto s = DecodeToolChoice(v, out.tool_choice_json); !s.ok()) return s;
+    } else if (key == "user") {
+      if (!v.is_string()) return WrongType("user", "a string", v);
+      out.user.assign(Sv(v.get_string()));
+    } else if (key == "enable_thinking") {
+      if (auto s = OptionalBool(v, "enable_thinking", top_level_thinking); !s.ok()) return s;
+    } else if (key == "chat_template_kwargs") {
+      if (!v.is_object()) return WrongType("chat_template_kwargs", "an object", v);
+      if (const json::value* t = v.get_object().if_contains("enable_thinking")) {
+        if (auto s = OptionalBool(*t, "chat_template_kwargs.enable_thinking", kwargs_thinking);
+            !s.ok()) {
+          return s;
+        }
+      }
+    } else {
+      if (auto s = CheckPassthrough(key, v); !s.ok()) return s;
+      if (!out.passthrough_members_json.empty()) out.passthrough_members_json += ',';
+      AppendJsonString(out.passthrough_members_json, key);
+      out.passthrough_members_json += ':';
+      if (!AppendJsonValue(out.passthrough_members_json, v)) {
+        return NumberTooLarge(std::string(key));
+      }
+    }
+  }
+
+  if (!have_model) return Missing("model");
+  if (!have_messages) return Missing("messages");
+
+  if (stream_options != nullptr) {
+    if (!out.stream) {
+      return Invalid("stream_options",
+                     "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                     "invalid_value");
+    }
+    // include_obfuscation is accepted and ignored: the gateway never obfuscates.
+    if (const json::value* iu = stream_options->get_object().if_contains("include_usage")) {
+      std::optional<bool> include;
+      if (auto s = OptionalBool(*iu, "stream_options.include_usage", include); !s.ok()) return s;
+      out.include_usage = include.value_or(false);
+    }
+  }
+  out.enable_thinking = kwargs_thinking ? kwargs_thinking : top_level_thinking;
+  return Status::Ok();
+}
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------
+
+core::Status DecodeChatRequest(std::string_view body, core::CompletionRequest& out) {
+  out = core::CompletionRequest{};
+  // Every node of the DOM dies with this call, so a bump allocator seeded from the stack
+  // avoids a malloc per node; large bodies spill into heap blocks it frees at once.
+  std::array<unsigned char, 4096> initial{};
+  json::monotonic_resource arena(initial.data(), initial.size());
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+
+  boost::system::error_code ec;
+  const json::value root =
+      json::parse(json::string_view(body.data(), body.size()), ec, &arena, options);
+  if (ec) {
+    if (ec == json::error::too_deep) {
+      return Invalid({},
+                     "request body is not valid JSON: nesting deeper than " +
+                         std::to_string(kMaxJsonDepth) + " levels",
+                     "invalid_json");
+    }
+    return Invalid({}, "request body is not valid JSON: " + ec.message(), "invalid_json");
+  }
+  const json::object* obj = root.if_object();
+  if (obj == nullptr) {
+    return Invalid(
+        {},
+        std::string("request body must be a JSON object, but got ") + Describe(root) + " instead.",
+        "invalid_type");
+  }
+  Status s = DecodeBody(*obj, out);
+  if (!s.ok()) out = core::CompletionRequest{};  // never hand back half a request
+  return s;
+}
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 2);
+  out += '"';
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t run = 0;  // start of bytes not yet copied
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      if (const std::size_t len = Utf8SequenceLength(p + i, n - i); len != 0) {
+        i += len;
+        continue;
+      }
+    }
+    out.append(s.data() + run, i - run);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += "\xEF\xBF\xBD";  // U+FFFD for a byte that starts no valid sequence
+        }
+    }
+    ++i;
+    run = i;
+  }
+  out.append(s.data() + run, n - run);
+  out += '"';
+}
+
+// -----------------------------------------------------------------------------------------
+// Streaming
+
+ChatStreamEncoder::ChatStreamEncoder(std::string_view id, std::int64_t created,
+                                     std::string_view model, bool include_usage)
+    : include_usage_(include_usage) {
+  prefix_ = "data: {\"id\":";
+  AppendJsonString(prefix_, id);
+  prefix_ += ",\"object\":\"chat.completion.chunk\",\"created\":";
+  AppendInt(prefix_, created);
+  prefix_ += ",\"model\":";
+  AppendJsonString(prefix_, model);
+  prefix_ += ',';
+}
+
+void ChatStreamEncoder::AppendPrefix(std::string& out) const {
+  out += prefix_;
+}
+
+void ChatStreamEncoder::AppendSuffix(std::string& out) const {
+  out += include_usage_ ? ",\"usage\":null}\n\n" : "}\n\n";
+}
+
+void ChatStreamEncoder::EnsureStarted(std::string& out) {
+  if (started_) return;
+  started_ = true;
+  AppendPrefix(out);
+  out +=
+      "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+      "\"logprobs\":null,\"finish_reason\":null}]";
+  AppendSuffix(out);
+}
+
+void ChatStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
+  if (finished_) return;
+  switch (c.kind) {
+    case core::Chunk::Kind::kStart:
+      EnsureStarted(out);
+      return;
+    case core::Chunk::Kind::kDelta: {
+      if (c.content.empty() && c.reasoning.empty() && c.tool_calls_json.empty()) return;
+      EnsureStarted(out);
+      AppendPrefix(out);
+      out += "\"choices\":[{\"index\":0,\"delta\":{";
+      bool first = true;
+      auto sep = [&] {
+        if (!first) out += ',';
+        first = false;
+      };
+      if (!c.reasoning.empty()) {
+        sep();
+        out += "\"reasoning_content\":";
+        AppendJsonString(out, c.reasoning);
+      }
+      if (!c.content.empty()) {
+        sep();
+        out += "\"content\":";
+        AppendJsonString(out, c.content);
+      }
+      if (!c.tool_calls_json.empty()) {
+        sep();
+        out += "\"tool_calls\":";
+        out += c.tool_calls_json;
+      }
+      out += "},\"logprobs\":null,\"finish_reason\":null}]";
+      AppendSuffix(out);
+      return;
+    }
+    case core::Chunk::Kind::kFinish:
+      EnsureStarted(out);
+      AppendPrefix(out);
+      out += "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":";
+      AppendJsonString(out, c.finish_reason.empty() ? std::string_view("stop")
+                                                    : std::string_view(c.finish_reason));
+      out += "}]";
+      AppendSuffix(out);
+      return;
+    case core::Chunk::Kind::kUsage:
+      if (!include_usage_) return;
+      AppendPrefix(out);
+      out += "\"choices\":[],\"usage\":";
+      AppendUsage(out, c.usage);
+      out += "}\n\n";
+      return;
+    case core::Chunk::Kind::kError:
+      Error(c.error, out);
+      return;
+  }
+}
+
+void ChatStreamEncoder::Done(std::string& out) {
+  if (finished_) return;
+  finished_ = true;
+  out += "data: [DONE]\n\n";
+}
+
+void ChatStreamEncoder::Error(const core::Status& status, std::string& out) {
+  if (finished_) return;
+  finished_ = true;
+  out += "data: ";
+  AppendErrorJson(status, out);
+  out += "\n\n";
+}
+
+// -----------------------------------------------------------------------------------------
+// Non-streaming
+
+void ChatCompletionAggregator::Add(const core::Chunk& c) {
+  switch (c.kind) {
+    case core::Chunk::Kind::kStart:
+      return;
+    case core::Chunk::Kind::kDelta:
+      content_ += c.content;
+      reasoning_ += c.reasoning;
+      if (!c.tool_calls_json.empty()) MergeToolCalls(c.tool_calls_json);
+      return;
+    case core::Chunk::Kind::kFinish:
+      if (!c.finish_reason.empty()) finish_reason_ = c.finish_reason;
+      return;
+    case core::Chunk::Kind::kUsage:
+      usage_ = c.usage;
+      return;
+    case core::Chunk::Kind::kError:
+      if (!error_) error_ = c.error;
+      return;
+  }
+}
+
+void ChatCompletionAggregator::MergeToolCalls(std::string_view text) {
+  auto malformed = [this] {
+    if (!error_) {
+      error_ = Status::Error(StatusCode::kBadUpstream, "upstream sent malformed tool_calls",
+                             "malformed_tool_calls");
+    }
+  };
+  boost::system::error_code ec;
+  const json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec || !v.is_array()) return malformed();
+  const json::array& items = v.get_array();
+  for (std::size_t pos = 0; pos < items.size(); ++pos) {
+    const json::object* item = items[pos].if_object();
+    if (item == nullptr) return malformed();
+    // `index` is required by OpenAI; engines that omit it send one call per position.
+    std::int64_t index = static_cast<std::int64_t>(pos);
+    if (const json::value* idx = item->if_contains("index")) {
+      if (!AsInteger(*idx, index)) return malformed();
+    }
+    ToolCall& call = tool_calls_[index];
+    auto set_once = [](std::string& field, const json::value* src) {
+      if (field.empty() && src != nullptr && src->is_string()) field.assign(Sv(src->get_string()));
+    };
+    set_once(call.id, item->if_contains("id"));
+    set_once(call.type, item->if_contains("type"));
+    if (const json::value* fn = item->if_contains("function"); fn != nullptr && fn->is_object()) {
+      set_once(call.name, fn->get_object().if_contains("name"));
+      if (const json::value* args = fn->get_object().if_contains("arguments");
+          args != nullptr && !args->is_null()) {
+        // Some engines send parsed arguments; clients always expect a JSON string.
+        if (args->is_string()) {
+          call.arguments += Sv(args->get_string());
+        } else {
+          if (!AppendJsonValue(call.arguments, *args)) return malformed();
+        }
+      }
+    }
+  }
+}
+
+std::string ChatCompletionAggregator::Render(std::string_view id, std::int64_t created,
+                                             std::string_view model) const {
+  std::string out;
+  out.reserve(256 + content_.size() + reasoning_.size());
+  out += "{\"id\":";
+  AppendJsonString(out, id);
+  out += ",\"object\":\"chat.completion\",\"created\":";
+  AppendInt(out, created);
+  out += ",\"model\":";
+  AppendJsonString(out, model);
+  out += ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":";
+  if (content_.empty() && !tool_calls_.empty()) {
+    out += "null";
+  } else {
+    AppendJsonString(out, content_);
+  }
+  if (!reasoning_.empty()) {
+    out += ",\"reasoning_content\":";
+    AppendJsonString(out, reasoning_);
+  }
+  if (!tool_calls_.empty()) {
+    out += ",\"tool_calls\":[";
+    bool first = true;
+    for (const auto& [index, call] : tool_calls_) {
+      if (!first) out += ',';
+      first = false;
+      out += "{\"id\":";
+      // Clients echo the id back in the tool message; give them one if the engine did not.
+      AppendJsonString(out, call.id.empty() ? "call_" + std::to_string(index) : call.id);
+      out += ",\"type\":";
+      AppendJsonString(out, call.type.empty() ? std::string_view("function") : call.type);
+      out += ",\"function\":{\"name\":";
+      AppendJsonString(out, call.name);
+      out += ",\"arguments\":";
+      AppendJsonString(out, call.arguments);
+      out += "}}";
+    }
+    out += ']';
+  }
+  out += ",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":";
+  if (!finish_reason_.empty()) {
+    AppendJsonString(out, finish_reason_);
+  } else {
+    AppendJsonString(out, tool_calls_.empty() ? "stop" : "tool_calls");
+  }
+  out += "}],\"usage\":";
+  AppendUsage(out, usage_);
+  out += '}';
+  return out;
+}
+
+std::string ModelsListJson(const std::vector<std::string>& aliases, std::int64_t created) {
+  std::string out = "{\"object\":\"list\",\"data\":[";
+  for (std::size_t i = 0; i < aliases.size(); ++i) {
+    if (i != 0) out += ',';
+    out += "{\"id\":";
+    AppendJsonString(out, aliases[i]);
+    out += ",\"object\":\"model\",\"created\":";
+    AppendInt(out, created);
+    out += ",\"owned_by\":\"meridian\"}";
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace meridian::http

@@ -1,1 +1,903 @@
-// Being written: see the module's header once it exists.
+#include "providers/openai/openai_codec.h"
+
+#include <algorithm>
+#include <array>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <utility>
+
+namespace meridian::providers::openai {
+namespace {
+
+namespace json = boost::json;
+using core::Chunk;
+using core::Status;
+using core::StatusCode;
+
+constexpr std::size_t kMaxMessageBytes = 512;
+constexpr std::size_t kMaxParamBytes = 128;
+
+// Chunk payloads are shallow; the default depth (32) would still do, this leaves room for
+// verbose non-streaming bodies without allowing unbounded recursion.
+json::parse_options ParseOptions() {
+  json::parse_options opt;
+  opt.max_depth = 64;
+  return opt;
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON writing
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.substr(run, i - run));
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+        break;
+    }
+  }
+  out.append(s.substr(run));
+  out.push_back('"');
+}
+
+void AppendInt(std::string& out, std::int64_t v) {
+  std::array<char, 24> buf{};
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  out.append(buf.data(), r.ptr);
+}
+
+// Shortest round-trip form; JSON has no NaN/Infinity, so those are left out by the caller.
+void AppendDouble(std::string& out, double v) {
+  std::array<char, 32> buf{};
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  out.append(buf.data(), r.ptr);
+}
+
+void AppendKey(std::string& out, std::string_view key) {
+  out.push_back(',');
+  AppendJsonString(out, key);
+  out.push_back(':');
+}
+
+void AppendMessage(std::string& out, const core::Message& m) {
+  out += "{\"role\":";
+  AppendJsonString(out, m.role);
+  out += ",\"content\":";
+  if (!m.content_parts_json.empty()) {
+    out += m.content_parts_json;
+  } else if (m.content_null) {
+    out += "null";
+  } else {
+    AppendJsonString(out, m.text);
+  }
+  if (!m.name.empty()) {
+    AppendKey(out, "name");
+    AppendJsonString(out, m.name);
+  }
+  if (!m.tool_call_id.empty()) {
+    AppendKey(out, "tool_call_id");
+    AppendJsonString(out, m.tool_call_id);
+  }
+  if (!m.tool_calls_json.empty()) {
+    AppendKey(out, "tool_calls");
+    out += m.tool_calls_json;
+  }
+  out.push_back('}');
+}
+
+// Keys this codec writes itself (or deliberately does not forward); a passthrough member
+// with one of these names would be a duplicate key.
+bool IsOwnKey(std::string_view key) {
+  static constexpr std::array<std::string_view, 14> kOwn = {"model",
+                                                            "messages",
+                                                            "stream",
+                                                            "stream_options",
+                                                            "max_tokens",
+                                                            "max_completion_tokens",
+                                                            "temperature",
+                                                            "top_p",
+                                                            "stop",
+                                                            "tools",
+                                                            "tool_choice",
+                                                            "user",
+                                                            "enable_thinking",
+                                                            "chat_template_kwargs"};
+  for (auto k : kOwn) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON reading
+
+const json::value* Member(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return (v == nullptr || v->is_null()) ? nullptr : v;
+}
+
+std::string_view StringMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  if (v == nullptr || !v->is_string()) return {};
+  const json::string& s = v->get_string();
+  return {s.data(), s.size()};
+}
+
+std::optional<std::int64_t> ToInt(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    const std::uint64_t u = v.get_uint64();
+    return u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+               ? std::numeric_limits<std::int64_t>::max()
+               : static_cast<std::int64_t>(u);
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    // Some engines print counters as 12.0; anything else is not a count.
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) {
+      return static_cast<std::int64_t>(d);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> IntMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? std::nullopt : ToInt(*v);
+}
+
+const json::object* ObjectMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? nullptr : v->if_object();
+}
+
+const json::array* ArrayMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? nullptr : v->if_array();
+}
+
+// Choice index 0; a choice without `index` counts as 0 (some engines leave it out).
+const json::object* FirstChoice(const json::array& choices) {
+  for (const auto& c : choices) {
+    const json::object* o = c.if_object();
+    if (o == nullptr) continue;
+    const auto index = IntMember(*o, "index");
+    if (!index || *index == 0) return o;
+  }
+  return nullptr;
+}
+
+core::Usage ParseUsage(const json::object& u) {
+  core::Usage usage;
+  usage.prompt_tokens = IntMember(u, "prompt_tokens").value_or(0);
+  usage.completion_tokens = IntMember(u, "completion_tokens").value_or(0);
+  usage.total_tokens =
+      IntMember(u, "total_tokens").value_or(usage.prompt_tokens + usage.completion_tokens);
+  if (const auto* d = ObjectMember(u, "completion_tokens_details")) {
+    usage.reasoning_tokens = IntMember(*d, "reasoning_tokens");
+  }
+  if (const auto* d = ObjectMember(u, "prompt_tokens_details")) {
+    usage.cached_tokens = IntMember(*d, "cached_tokens");
+  }
+  return usage;
+}
+
+// Reasoning arrives as reasoning_content (DashScope, llama.cpp, older vLLM, SGLang) or
+// reasoning (current vLLM, Ollama, MLX-LM).
+std::string_view Reasoning(const json::object& o) {
+  std::string_view r = StringMember(o, "reasoning_content");
+  return r.empty() ? StringMember(o, "reasoning") : r;
+}
+
+std::string ToolCalls(const json::object& o) {
+  const json::array* calls = ArrayMember(o, "tool_calls");
+  return (calls == nullptr || calls->empty()) ? std::string() : json::serialize(*calls);
+}
+
+std::string_view TrimWs(std::string_view s) {
+  constexpr std::string_view kWs = " \t\r\n";
+  const std::size_t b = s.find_first_not_of(kWs);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(kWs) - b + 1);
+}
+
+bool IsSafeId(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+/// The error members of the shapes the OpenAI family uses.
+struct UpstreamError {
+  bool found = false;
+  std::string message;
+  std::string type;
+  std::string code;  ///< string code, or an integer code printed
+  std::optional<std::int64_t> numeric_code;
+  std::string param;
+};
+
+void ReadErrorFields(const json::object& e, UpstreamError& out) {
+  out.found = true;
+  out.message = std::string(StringMember(e, "message"));
+  out.type = std::string(StringMember(e, "type"));
+  out.param = std::string(StringMember(e, "param"));
+  if (const json::value* code = Member(e, "code")) {
+    if (code->is_string()) {
+      out.code = std::string(code->get_string().data(), code->get_string().size());
+    } else if (auto n = ToInt(*code)) {
+      out.numeric_code = n;
+      out.code = std::to_string(*n);
+    }
+  }
+}
+
+UpstreamError ExtractError(const json::object& obj) {
+  UpstreamError e;
+  if (const json::value* err = Member(obj, "error")) {
+    if (const json::object* eo = err->if_object()) {
+      ReadErrorFields(*eo, e);
+    } else if (err->is_string()) {
+      e.found = true;  // Ollama native: {"error":"..."}
+      e.message = std::string(err->get_string().data(), err->get_string().size());
+    } else {
+      e.found = true;
+    }
+  } else if (Member(obj, "message") != nullptr &&
+             (StringMember(obj, "object") == "error" || Member(obj, "code") != nullptr)) {
+    ReadErrorFields(obj, e);  // vLLM (old): {"object":"error","message":...,"code":400}
+  }
+  return e;
+}
+
+std::string ReasonFrom(const UpstreamError& e, std::string_view fallback) {
+  if (IsSafeId(e.code) && !e.numeric_code) return e.code;
+  if (IsSafeId(e.type)) return e.type;
+  return std::string(fallback);
+}
+
+Status ChunkError(std::string message, std::string reason) {
+  return Status::Error(StatusCode::kBadUpstream, std::move(message), std::move(reason));
+}
+
+Status StreamErrorStatus(const UpstreamError& e) {
+  std::string message = SanitizeUpstreamText(e.message, kMaxMessageBytes);
+  if (message.empty()) message = "upstream reported an error mid-stream";
+  Status s = ChunkError(std::move(message), ReasonFrom(e, "upstream_stream_error"));
+  bool retryable = e.type == "server_error" || e.type == "unavailable_error" ||
+                   e.type.find("overloaded") != std::string::npos;
+  if (e.numeric_code) {
+    const std::int64_t c = *e.numeric_code;
+    retryable = retryable || c == 408 || c == 429 || (c >= 500 && c <= 599);
+  }
+  s.retryable = retryable;
+  return s;
+}
+
+Chunk ErrorChunk(const Status& s) {
+  Chunk c;
+  c.kind = Chunk::Kind::kError;
+  c.error = s;
+  return c;
+}
+
+Chunk UsageChunk(const core::Usage& u) {
+  Chunk c;
+  c.kind = Chunk::Kind::kUsage;
+  c.usage = u;
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------
+// Text sanitising
+
+bool IsAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool IsTokenChar(char c) {
+  return IsAlnum(c) || c == '-' || c == '_' || c == '*' || c == '+' || c == '/' || c == '=' ||
+         c == '.';
+}
+
+// Key material shows up as "sk-..." (OpenAI, also masked "sk-proj-****abcd") or as long
+// random alphanumerics (Azure's 32 hex digits, org ids, JWTs). Model names and URLs have
+// short alphanumeric runs between separators, so they survive.
+bool LooksLikeSecret(std::string_view token) {
+  if (token.size() >= 3 && (token[0] == 's' || token[0] == 'S') &&
+      (token[1] == 'k' || token[1] == 'K') && (token[2] == '-' || token[2] == '_')) {
+    return true;
+  }
+  std::size_t run = 0;
+  bool digit = false;
+  bool alpha = false;
+  for (std::size_t i = 0; i <= token.size(); ++i) {
+    if (i < token.size() && IsAlnum(token[i])) {
+      ++run;
+      if (token[i] >= '0' && token[i] <= '9') {
+        digit = true;
+      } else {
+        alpha = true;
+      }
+      continue;
+    }
+    if (run >= 32 || (run >= 20 && digit && alpha)) return true;
+    run = 0;
+    digit = alpha = false;
+  }
+  return false;
+}
+
+// Valid UTF-8 in, control characters and whitespace runs folded to one space, invalid bytes
+// replaced by '?', so whatever encodes the message later cannot be broken by it.
+std::string CleanText(std::string_view text) {
+  std::string out;
+  out.reserve(std::min(text.size(), std::size_t{4096}));
+  bool space = true;  // drops leading whitespace
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c <= 0x20 || c == 0x7F) {
+        if (!space) out.push_back(' ');
+        space = true;
+      } else {
+        out.push_back(static_cast<char>(c));
+        space = false;
+      }
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07u;
+    }
+    bool valid = len != 0 && i + len <= text.size();
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      valid = (cc & 0xC0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if (valid) {
+      static constexpr std::array<std::uint32_t, 5> kMin = {0, 0, 0x80, 0x800, 0x10000};
+      valid = cp >= kMin[len] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (valid) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
+    space = false;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+std::string Redact(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!IsTokenChar(text[i])) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    std::size_t end = i;
+    while (end < text.size() && IsTokenChar(text[end])) ++end;
+    std::size_t token_end = end;
+    while (token_end > i && text[token_end - 1] == '.') --token_end;  // sentence full stop
+    const std::string_view token = text.substr(i, token_end - i);
+    if (!token.empty() && LooksLikeSecret(token)) {
+      out += "[redacted]";
+    } else {
+      out.append(token);
+    }
+    out.append(text.substr(token_end, end - token_end));
+    i = end;
+  }
+  return out;
+}
+
+void TruncateUtf8(std::string& s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return;
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
+}
+
+// ---------------------------------------------------------------------------------------
+// Paths
+
+std::string_view TrimTrailingSlashes(std::string_view s) {
+  while (!s.empty() && s.back() == '/') s.remove_suffix(1);
+  return s;
+}
+
+void AppendPercentEncoded(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char ch : s) {
+    if (IsAlnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out.push_back(ch);
+    } else {
+      const auto c = static_cast<unsigned char>(ch);
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+}
+
+std::optional<double> ParseSeconds(std::string_view s) {
+  s = TrimWs(s);
+  if (s.empty()) return std::nullopt;
+  double v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::fixed);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v) || v < 0) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::uint32_t CeilSeconds(double v) {
+  const double c = std::ceil(v);
+  constexpr double kMax = std::numeric_limits<std::uint32_t>::max();
+  return c >= kMax ? std::numeric_limits<std::uint32_t>::max() : static_cast<std::uint32_t>(c);
+}
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------
+// Request
+
+std::string BuildChatRequestBody(const core::CompletionRequest& req,
+                                 std::string_view upstream_model, OpenAiFlavor flavor,
+                                 bool stream) {
+  const bool compatible = flavor == OpenAiFlavor::kCompatible;
+
+  // The passthrough members are small; parsing them is what lets us avoid duplicate keys.
+  std::optional<json::object> extra;
+  if (!TrimWs(req.passthrough_members_json).empty()) {
+    try {
+      std::string wrapped;
+      wrapped.reserve(req.passthrough_members_json.size() + 2);
+      wrapped.push_back('{');
+      wrapped += req.passthrough_members_json;
+      wrapped.push_back('}');
+      json::error_code ec;
+      json::value v = json::parse(wrapped, ec, {}, ParseOptions());
+      if (!ec && v.is_object()) extra = std::move(v.get_object());
+    } catch (const std::exception&) {
+      extra.reset();
+    }
+  }
+
+  std::size_t estimate = 256 + req.passthrough_members_json.size() + req.tools_json.size();
+  for (const auto& m : req.messages) {
+    estimate += 48 + m.text.size() + m.content_parts_json.size() + m.tool_calls_json.size();
+  }
+  std::string out;
+  out.reserve(estimate + estimate / 8);
+
+  out += "{\"model\":";
+  AppendJsonString(out, upstream_model);
+  out += ",\"messages\":[";
+  for (std::size_t i = 0; i < req.messages.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendMessage(out, req.messages[i]);
+  }
+  out.push_back(']');
+
+  if (stream) {
+    out += ",\"stream\":true";
+    json::object options;
+    if (extra) {
+      if (const json::object* o = ObjectMember(*extra, "stream_options")) options = *o;
+    }
+    options["include_usage"] = true;
+    AppendKey(out, "stream_options");
+    out += json::serialize(options);
+  }
+  if (const auto limit = req.TokenLimit()) {
+    AppendKey(out, compatible ? "max_tokens" : "max_completion_tokens");
+    AppendInt(out, *limit);
+  }
+  if (req.temperature && std::isfinite(*req.temperature)) {
+    AppendKey(out, "temperature");
+    AppendDouble(out, *req.temperature);
+  }
+  if (req.top_p && std::isfinite(*req.top_p)) {
+    AppendKey(out, "top_p");
+    AppendDouble(out, *req.top_p);
+  }
+  if (!req.stop.empty()) {
+    AppendKey(out, "stop");
+    out.push_back('[');
+    for (std::size_t i = 0; i < req.stop.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      AppendJsonString(out, req.stop[i]);
+    }
+    out.push_back(']');
+  }
+  if (!req.tools_json.empty()) {
+    AppendKey(out, "tools");
+    out += req.tools_json;
+  }
+  if (!req.tool_choice_json.empty()) {
+    AppendKey(out, "tool_choice");
+    out += req.tool_choice_json;
+  }
+  if (!compatible && !req.user.empty()) {
+    AppendKey(out, "user");
+    AppendJsonString(out, req.user);
+  }
+  if (compatible) {
+    json::object kwargs;
+    if (extra) {
+      if (const json::object* o = ObjectMember(*extra, "chat_template_kwargs")) kwargs = *o;
+    }
+    if (req.enable_thinking) kwargs["enable_thinking"] = *req.enable_thinking;
+    if (!kwargs.empty()) {
+      AppendKey(out, "chat_template_kwargs");
+      out += json::serialize(kwargs);
+    }
+  }
+
+  if (extra) {
+    for (const auto& kv : *extra) {
+      if (IsOwnKey(kv.key())) continue;
+      AppendKey(out, kv.key());
+      out += json::serialize(kv.value());
+    }
+  } else if (!TrimWs(req.passthrough_members_json).empty()) {
+    out.push_back(',');
+    out += req.passthrough_members_json;
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string ChatPath(OpenAiFlavor flavor, std::string_view base_path,
+                     std::string_view upstream_model, std::string_view api_version) {
+  std::string_view base = TrimTrailingSlashes(base_path);
+  constexpr std::string_view kSuffix = "/chat/completions";
+  std::string out;
+  if (flavor != OpenAiFlavor::kAzure || base.ends_with("/openai/v1")) {
+    out.reserve(base.size() + kSuffix.size());
+    out.append(base);
+    out.append(kSuffix);
+    return out;
+  }
+  // Classic Azure: the resource root may have been configured with its "/openai" segment.
+  if (base.ends_with("/openai")) base.remove_suffix(std::string_view("/openai").size());
+  out.append(base);
+  out.append("/openai/deployments/");
+  AppendPercentEncoded(out, upstream_model);
+  out.append(kSuffix);
+  if (!api_version.empty()) {
+    out.append("?api-version=");
+    AppendPercentEncoded(out, api_version);
+  }
+  return out;
+}
+
+// -----------------------------------------------------------------------------------------
+// Streaming
+
+Status OpenAiStreamDecoder::Fail(Status status, std::vector<Chunk>& out) {
+  done_ = true;
+  out.push_back(ErrorChunk(status));
+  return status;
+}
+
+void OpenAiStreamDecoder::EmitPendingUsage(std::vector<Chunk>& out) {
+  if (pending_usage_ && !usage_emitted_) {
+    out.push_back(UsageChunk(*pending_usage_));
+    usage_emitted_ = true;
+  }
+  pending_usage_.reset();
+}
+
+Status OpenAiStreamDecoder::Decode(std::string_view data, std::vector<Chunk>& out) {
+  if (done_) return Status::Ok();
+  const std::string_view payload = TrimWs(data);
+  if (payload.empty()) return Status::Ok();
+  if (payload.starts_with("[DONE]")) {
+    EmitPendingUsage(out);
+    done_ = true;
+    return Status::Ok();
+  }
+  try {
+    // Most chunks are a few hundred bytes: parse into a stack arena, no heap traffic.
+    std::array<unsigned char, 4096> arena;
+    json::monotonic_resource mr(arena.data(), arena.size());
+    json::error_code ec;
+    const json::value v = json::parse(payload, ec, &mr, ParseOptions());
+    const json::object* obj = ec ? nullptr : v.if_object();
+    if (obj == nullptr) {
+      return Fail(ChunkError("upstream sent invalid JSON in stream", "upstream_invalid_json"), out);
+    }
+    if (Member(*obj, "error") != nullptr) return Fail(StreamErrorStatus(ExtractError(*obj)), out);
+
+    if (id_.empty()) id_ = std::string(StringMember(*obj, "id"));
+    if (model_.empty()) model_ = std::string(StringMember(*obj, "model"));
+    if (created_ == 0) created_ = IntMember(*obj, "created").value_or(0);
+
+    const json::array* choices = ArrayMember(*obj, "choices");
+    const bool has_choices = choices != nullptr && !choices->empty();
+    const json::object* usage = ObjectMember(*obj, "usage");
+    // Azure's prompt-annotation chunk has neither, and empty id/model.
+    if (!has_choices && usage == nullptr) return Status::Ok();
+
+    if (!started_) {
+      Chunk start;
+      start.kind = Chunk::Kind::kStart;
+      start.id = id_;
+      start.model = model_;
+      start.created = created_;
+      out.push_back(std::move(start));
+      started_ = true;
+    }
+
+    const json::object* choice = has_choices ? FirstChoice(*choices) : nullptr;
+    if (choice != nullptr && !finished_) {
+      if (const json::object* delta = ObjectMember(*choice, "delta")) {
+        Chunk d;
+        d.content = std::string(StringMember(*delta, "content"));
+        d.reasoning = std::string(Reasoning(*delta));
+        d.tool_calls_json = ToolCalls(*delta);
+        if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls_json.empty()) {
+          d.kind = Chunk::Kind::kDelta;
+          out.push_back(std::move(d));
+        }
+      }
+      if (const std::string_view reason = StringMember(*choice, "finish_reason"); !reason.empty()) {
+        Chunk f;
+        f.kind = Chunk::Kind::kFinish;
+        f.finish_reason = std::string(reason);
+        out.push_back(std::move(f));
+        finished_ = true;
+      }
+    }
+
+    if (usage != nullptr && !usage_emitted_) {
+      pending_usage_ = ParseUsage(*usage);
+      if (!has_choices) EmitPendingUsage(out);
+    }
+    return Status::Ok();
+  } catch (const std::exception&) {
+    return Fail(Status::Error(StatusCode::kInternal, "failed to decode upstream stream chunk"),
+                out);
+  }
+}
+
+Status OpenAiStreamDecoder::Finish(std::vector<Chunk>& out) {
+  if (done_) return Status::Ok();
+  if (finished_) {
+    EmitPendingUsage(out);
+    done_ = true;
+    return Status::Ok();
+  }
+  Status s =
+      ChunkError("upstream closed the stream before it finished", "upstream_truncated_stream");
+  s.retryable = !started_;
+  return Fail(std::move(s), out);
+}
+
+// -----------------------------------------------------------------------------------------
+// Non-streaming
+
+Status DecodeChatResponse(std::string_view body, std::vector<Chunk>& out) {
+  auto fail = [&out](Status s) {
+    out.push_back(ErrorChunk(s));
+    return s;
+  };
+  try {
+    json::error_code ec;
+    const json::value v = json::parse(body, ec, {}, ParseOptions());
+    const json::object* obj = ec ? nullptr : v.if_object();
+    if (obj == nullptr) {
+      return fail(ChunkError("upstream sent invalid JSON", "upstream_invalid_json"));
+    }
+    if (Member(*obj, "error") != nullptr) return fail(StreamErrorStatus(ExtractError(*obj)));
+    const json::array* choices = ArrayMember(*obj, "choices");
+    const json::object* choice = choices == nullptr ? nullptr : FirstChoice(*choices);
+    if (choice == nullptr) {
+      return fail(ChunkError("upstream response has no choices", "upstream_no_choices"));
+    }
+
+    Chunk start;
+    start.kind = Chunk::Kind::kStart;
+    start.id = std::string(StringMember(*obj, "id"));
+    start.model = std::string(StringMember(*obj, "model"));
+    start.created = IntMember(*obj, "created").value_or(0);
+    out.push_back(std::move(start));
+
+    if (const json::object* message = ObjectMember(*choice, "message")) {
+      Chunk d;
+      d.kind = Chunk::Kind::kDelta;
+      d.content = std::string(StringMember(*message, "content"));
+      d.reasoning = std::string(Reasoning(*message));
+      d.tool_calls_json = ToolCalls(*message);
+      if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls_json.empty()) {
+        out.push_back(std::move(d));
+      }
+    }
+    Chunk f;
+    f.kind = Chunk::Kind::kFinish;
+    f.finish_reason = std::string(StringMember(*choice, "finish_reason"));
+    if (f.finish_reason.empty()) f.finish_reason = "stop";
+    out.push_back(std::move(f));
+
+    if (const json::object* usage = ObjectMember(*obj, "usage")) {
+      out.push_back(UsageChunk(ParseUsage(*usage)));
+    }
+    return Status::Ok();
+  } catch (const std::exception&) {
+    return fail(Status::Error(StatusCode::kInternal, "failed to decode upstream response"));
+  }
+}
+
+// -----------------------------------------------------------------------------------------
+// Errors
+
+std::string SanitizeUpstreamText(std::string_view text, std::size_t max_bytes) {
+  std::string s = Redact(CleanText(text));
+  TruncateUtf8(s, max_bytes);
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+Status MapUpstreamError(int http_status, std::string_view body, std::string_view retry_after,
+                        std::string_view retry_after_ms, std::string_view x_should_retry) {
+  UpstreamError e;
+  const std::string_view trimmed = TrimWs(body);
+  if (!trimmed.empty() && trimmed.front() == '{') {
+    try {
+      json::error_code ec;
+      const json::value v = json::parse(trimmed, ec, {}, ParseOptions());
+      if (!ec && v.is_object()) e = ExtractError(v.get_object());
+    } catch (const std::exception&) {
+      e = UpstreamError{};
+    }
+  } else if (!trimmed.empty() && trimmed.front() != '<') {
+    e.message = std::string(trimmed);  // plain text (MLX "Not Found"); HTML is never quoted
+  }
+  const std::string upstream_message = SanitizeUpstreamText(e.message, kMaxMessageBytes);
+
+  Status s;
+  s.code = StatusCode::kBadUpstream;
+  bool detailed = true;  // "upstream returned HTTP N (code): message"
+  switch (http_status) {
+    case 400:
+      detailed = false;
+      s.code = StatusCode::kInvalidArgument;
+      s.message =
+          upstream_message.empty() ? "upstream rejected the request as invalid" : upstream_message;
+      s.reason = ReasonFrom(e, "upstream_invalid_request");
+      s.param = SanitizeUpstreamText(e.param, kMaxParamBytes);
+      if (e.code == "content_filter") {
+        s.reason = "content_filter";
+        if (s.param.empty()) s.param = "prompt";
+      }
+      break;
+    case 401:
+    case 403:
+      // Upstream auth messages quote key fragments; the client cannot act on them anyway.
+      detailed = false;
+      s.message = "upstream rejected the gateway's credentials for this provider";
+      s.reason = http_status == 401 ? "upstream_unauthorized" : "upstream_forbidden";
+      break;
+    case 404:
+      detailed = false;
+      s.message = "upstream does not know the model or route";
+      s.reason = "upstream_not_found";
+      break;
+    case 408:
+    case 504:
+      s.code = StatusCode::kUpstreamTimeout;
+      s.reason = "upstream_timeout";
+      s.retryable = true;
+      break;
+    case 409:
+      s.code = StatusCode::kUnavailable;
+      s.reason = "upstream_conflict";
+      s.retryable = true;
+      break;
+    case 429:
+      s.code = StatusCode::kRateLimited;
+      s.reason = "upstream_rate_limited";
+      s.retryable = true;
+      break;
+    case 500:
+    case 502:
+    case 503:
+    case 529:
+      s.code = StatusCode::kUnavailable;
+      s.reason = "upstream_unavailable";
+      s.retryable = true;
+      break;
+    default:
+      if (http_status >= 400 && http_status <= 499) {
+        s.reason = "upstream_client_error";
+      } else if (http_status >= 500 && http_status <= 599) {
+        s.reason = "upstream_server_error";
+        s.retryable = true;
+      } else {
+        s.reason = "upstream_unexpected_status";
+      }
+      break;
+  }
+  if (detailed) {
+    s.message = "upstream returned HTTP " + std::to_string(http_status);
+    const std::string code = ReasonFrom(e, "");
+    if (!code.empty()) s.message += " (" + code + ")";
+    if (!upstream_message.empty()) s.message += ": " + upstream_message;
+    TruncateUtf8(s.message, kMaxMessageBytes);
+  }
+
+  const std::string_view should_retry = TrimWs(x_should_retry);
+  if (EqualsIgnoreCase(should_retry, "true")) s.retryable = true;
+  if (EqualsIgnoreCase(should_retry, "false")) s.retryable = false;
+
+  if (const auto ms = ParseSeconds(retry_after_ms)) {
+    s.retry_after_s = CeilSeconds(*ms / 1000.0);
+  } else if (const auto sec = ParseSeconds(retry_after)) {
+    s.retry_after_s = CeilSeconds(*sec);
+  }
+  return s;
+}
+
+}  // namespace meridian::providers::openai

@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)policy::RunTests(compiled.snapshot, doc.tests);
   policy::RequestAttributes request;
   request.tenant = "acme";
-  request.model = compiled.snapshot->model_names.empty() ? "" : compiled.snapshot->model_names[0];
+  if (!compiled.snapshot->model_names.empty()) request.model = compiled.snapshot->model_names[0];
   (void)policy::Decide(request, compiled.snapshot);
   return 0;
 }

@@ -799,7 +799,7 @@ TEST_F(CliTest, UsageErrorsSayWhatIsMissing) {
               HasSubstr("--bogus"));
   EXPECT_THAT(RunMeridian({"policy", "frobnicate"}).err,
               HasSubstr("meridian: unknown command 'frobnicate'"));
-  EXPECT_THAT(RunMeridian({"serve"}).err, HasSubstr("meridian: unknown command 'serve'"));
+  EXPECT_THAT(RunMeridian({"srve"}).err, HasSubstr("meridian: unknown command 'srve'"));
 }
 
 TEST_F(CliTest, HelpPrintsUsageOnStdoutAndExits0) {

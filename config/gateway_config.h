@@ -1,0 +1,152 @@
+// The gateway config read by `meridian serve --config FILE`: listener, TLS, limits, upstream
+// timeouts, trusted proxies, tenants and the path of the policy file (a separate file, loaded
+// with config/policy_file.h). Errors are reported as FILE:LINE:COL like the policy file's, and
+// every error of a file is reported in one run.
+//
+// The file, with every key and its default:
+//
+//   listen: 127.0.0.1:8080       # HOST:PORT; HOST is an IP address, IPv6 in brackets and the
+//                                # value quoted ("[::1]:8080"); port 0 picks a free port
+//   workers: 1                   # I/O threads, 1..64
+//   tls:                         # optional; without it the listener speaks plain HTTP
+//     cert_file: server.pem      # both required; PEM files that must exist and be readable
+//     key_file: server.key
+//   policy_file: policy.yaml     # REQUIRED; must exist and be readable
+//   limits:
+//     max_body_bytes: 1048576        # request body; 413 beyond            (1..1 GiB)
+//     max_header_bytes: 16384        # request line + headers; 431 beyond  (1 KiB..1 MiB)
+//     header_timeout_ms: 10000       # to receive a request's headers (slowloris)
+//     body_timeout_ms: 30000         # to receive a request's body
+//     idle_timeout_ms: 60000         # keep-alive connection with no request in progress
+//     max_concurrent_streams: 1000   # requests in flight; 503 + Retry-After beyond
+//     retry_after_s: 1               # the Retry-After sent with that 503   (0..3600)
+//   upstream:
+//     connect_timeout_ms: 5000       # TCP + TLS handshake to a provider
+//     first_byte_timeout_ms: 60000   # request sent -> first response byte
+//     idle_timeout_ms: 60000         # between bytes of a streamed response
+//     max_response_bytes: 16777216   # a provider's whole response         (1..1 GiB)
+//     ca_file: ca.pem                # optional CA bundle; default: the system's CAs
+//   trusted_proxies:
+//     cidrs: [10.0.0.0/8, "::1/128"] # peers allowed to assert the user's region; default none
+//     region_header: x-meridian-user-region   # the header they assert it in (default shown)
+//   tenants:                     # REQUIRED, at least one
+//     - id: demo                 # REQUIRED; letters, digits, _ - . (as tenant ids in policies)
+//       api_key_sha256: [<64 hex>]   # REQUIRED; SHA-256 of each accepted key, never the key
+//       regions: [CN, HK]        # user regions a trusted proxy may assert; default none
+//       default_region: CN       # the tenant's binding, within regions; default unknown
+//       default_data_class: personal # when a request declares none; default: the policy's
+//       tenant_flags: [public_facing_cn] # checked against the policy by CheckTenantFlags
+//       mechanisms: [cn_scc_filed]       # transfer mechanisms the tenant holds; default none
+//       consent: {cross_border_separate: false, sensitive_separate: false}  # default false
+//
+// All timeouts are in milliseconds, 1..3600000. Relative paths (policy_file, tls files,
+// ca_file) resolve against the directory of the config file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/file_diagnostic.h"
+#include "policy/model.h"
+#include "policy/regions.h"
+#include "policy/spec.h"
+
+namespace meridian::policy {
+struct Snapshot;
+}  // namespace meridian::policy
+
+namespace meridian::config {
+
+/// `listen:`, parsed.
+struct ListenAddress {
+  std::string host = "127.0.0.1";  ///< an IP literal without brackets ("::1")
+  std::uint16_t port = 8080;
+  bool ipv6 = false;
+
+  /// "127.0.0.1:8080" or "[::1]:8080".
+  std::string ToString() const;
+};
+
+/// `tls:`. Paths are resolved and were readable when the config was loaded.
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+};
+
+/// `limits:`: what one client may cost the gateway.
+struct LimitsConfig {
+  std::uint64_t max_body_bytes = 1'048'576;
+  std::uint64_t max_header_bytes = 16'384;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::uint32_t max_concurrent_streams = 1'000;
+  std::uint32_t retry_after_s = 1;
+};
+
+/// `upstream:`: how the gateway talks to providers.
+struct UpstreamConfig {
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds first_byte_timeout{60'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::uint64_t max_response_bytes = 16'777'216;
+  std::string ca_file;  ///< resolved; empty: the system's CAs
+};
+
+/// `trusted_proxies:`.
+struct TrustedProxiesConfig {
+  /// As written, with positions. They are parsed (and errors reported at these positions)
+  /// by identity::ParseTrustedProxies, which owns the CIDR syntax.
+  policy::StringList cidrs;
+  std::string region_header = "x-meridian-user-region";  ///< lower case
+};
+
+/// One item of `tenants:`, validated except for the flag names (see CheckTenantFlags).
+struct TenantConfig {
+  policy::LocatedString id;
+  /// Lower-case hex, 64 digits each, unique across all tenants.
+  std::vector<policy::LocatedString> api_key_sha256;
+  std::vector<policy::RegionCode> regions;  ///< in file order, without repeats
+  std::optional<policy::RegionCode> default_region;
+  std::optional<policy::DataClass> default_data_class;
+  policy::StringList tenant_flags;  ///< names with positions, for CheckTenantFlags
+  std::uint32_t mechanisms = 0;     ///< Bit(policy::Mechanism) mask
+  std::uint32_t consent = 0;        ///< Bit(policy::Consent) mask
+  policy::SourcePos pos;
+};
+
+struct GatewayConfig {
+  ListenAddress listen;
+  std::uint32_t workers = 1;
+  std::optional<TlsConfig> tls;
+  std::string policy_file;            ///< resolved against the config file's directory
+  policy::SourcePos policy_file_pos;  ///< of the `policy_file:` key, to point errors at
+  LimitsConfig limits;
+  UpstreamConfig upstream;
+  TrustedProxiesConfig trusted_proxies;
+  std::vector<TenantConfig> tenants;
+};
+
+/// Parses the text of a gateway config named `file` (relative paths in it resolve against
+/// the directory of `file`; the files it names are checked to be readable). Appends every
+/// error to `errors`; the result holds whatever could be read, so callers stop when errors is
+/// non-empty. Never throws.
+GatewayConfig LoadGatewayConfigYaml(std::string_view text, const std::string& file,
+                                    std::vector<FileDiagnostic>& errors);
+
+/// Reads and parses the gateway config at `path`.
+GatewayConfig LoadGatewayConfigFile(const std::string& path, std::vector<FileDiagnostic>& errors);
+
+/// The second pass over tenants, once the policy is compiled: every tenant flag must be known
+/// to the policy (built in or declared under its `tenant_flags:`). Errors point into `file`,
+/// the gateway config. Run it again on every policy reload: a reload that drops a flag a
+/// tenant still uses must be refused.
+std::vector<FileDiagnostic> CheckTenantFlags(const GatewayConfig& config,
+                                             const policy::Snapshot& snapshot,
+                                             const std::string& file);
+
+}  // namespace meridian::config

@@ -1,0 +1,43 @@
+#include "gateway/gateway_state.h"
+
+#include <string>
+
+namespace meridian::gateway {
+
+std::string RenderMetrics(const GatewayState& state) {
+  const Counters& c = state.counters;
+  std::string out;
+  auto counter = [&](std::string_view name, std::string_view help,
+                     const std::atomic<std::uint64_t>& value) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += " counter\n";
+    out += name;
+    out += ' ';
+    out += std::to_string(value.load(std::memory_order_relaxed));
+    out += '\n';
+  };
+  counter("meridian_http_requests_total", "HTTP requests received.", c.requests);
+  counter("meridian_policy_denials_total", "Requests denied by the policy.", c.policy_denials);
+  counter("meridian_region_header_ignored_total",
+          "Region headers ignored because the peer is not a trusted proxy.",
+          c.region_header_ignored_untrusted);
+  counter("meridian_region_header_rejected_total",
+          "Region headers from trusted proxies outside the tenant's allowed regions.",
+          c.region_header_rejected);
+  counter("meridian_client_disconnects_total", "Clients that went away mid-request.",
+          c.client_disconnects);
+  counter("meridian_concurrency_rejections_total",
+          "Requests rejected with 503 because max_concurrent_streams was reached.",
+          c.concurrency_rejections);
+  out += "# HELP meridian_in_flight_requests Completions being served.\n";
+  out += "# TYPE meridian_in_flight_requests gauge\n";
+  out += "meridian_in_flight_requests " + std::to_string(state.in_flight.load()) + "\n";
+  return out;
+}
+
+}  // namespace meridian::gateway

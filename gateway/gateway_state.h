@@ -1,0 +1,50 @@
+// State shared by every worker thread of `meridian serve`: the routing table (swapped
+// atomically as a whole), the tenant registry, and counters. Everything here is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "config/gateway_config.h"
+#include "gateway/identity.h"
+#include "gateway/routing_table.h"
+
+namespace meridian::gateway {
+
+/// Monotonic counters exposed on GET /metrics (Prometheus text format).
+struct Counters {
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> responses_2xx{0};
+  std::atomic<std::uint64_t> responses_4xx{0};
+  std::atomic<std::uint64_t> responses_5xx{0};
+  std::atomic<std::uint64_t> policy_denials{0};
+  std::atomic<std::uint64_t> upstream_attempts{0};
+  std::atomic<std::uint64_t> fallbacks{0};
+  std::atomic<std::uint64_t> region_header_ignored_untrusted{0};
+  std::atomic<std::uint64_t> region_header_rejected{0};
+  std::atomic<std::uint64_t> client_disconnects{0};
+  std::atomic<std::uint64_t> concurrency_rejections{0};
+};
+
+struct GatewayState {
+  config::GatewayConfig config;
+  identity::TenantRegistry tenants;
+  std::vector<identity::Cidr> trusted_proxies;
+  std::atomic<std::shared_ptr<const RoutingTable>> table;
+  std::atomic<std::int64_t> in_flight{0};  ///< completions being served
+  std::atomic<bool> ready{false};
+  Counters counters;
+
+  RoutingTablePtr Table() const { return table.load(std::memory_order_acquire); }
+};
+
+}  // namespace meridian::gateway
+
+namespace meridian::gateway {
+
+/// The counters in Prometheus text exposition format.
+std::string RenderMetrics(const GatewayState& state);
+
+}  // namespace meridian::gateway

@@ -1,0 +1,142 @@
+// OpenAI Chat Completions on the client side of the gateway: decodes what any OpenAI SDK
+// sends to POST /v1/chat/completions and re-encodes provider chunks in OpenAI's exact
+// response shapes (wire-protocols.md §1.4, §1.5; reasoning per §6). Pure: no I/O, no clocks
+// (`created` is passed in), no exceptions escape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/core/chunk.h"
+#include "gateway/core/request.h"
+#include "gateway/core/status.h"
+
+namespace meridian::http {
+
+/// Deepest JSON nesting accepted in a request body (objects and arrays count one level each).
+/// Real requests need about 10; the cap bounds parser work on hostile input.
+inline constexpr std::size_t kMaxJsonDepth = 64;
+/// Most messages accepted in one request; the same cap OpenAI enforces.
+inline constexpr std::size_t kMaxMessages = 2048;
+/// Most `stop` sequences, as in OpenAI.
+inline constexpr std::size_t kMaxStopSequences = 4;
+
+/// Decodes and validates a Chat Completions request body into `out` (which is overwritten).
+///
+/// Every rejection is kInvalidArgument with `param` naming the field as OpenAI does
+/// ("messages[2].content", "stream_options", ...) and `reason` an OpenAI-style code
+/// ("missing_required_parameter", "invalid_type", "invalid_value", "empty_array",
+/// "array_above_max_length", "invalid_json"); malformed JSON has an empty `param`.
+///
+/// Field handling:
+/// - Consumed into typed fields: model, messages, stream, stream_options.include_usage,
+///   max_tokens, max_completion_tokens, temperature, top_p, stop, tools, tool_choice, user,
+///   enable_thinking (top level) and chat_template_kwargs (only `enable_thinking` is read; the
+///   rest of that object is dropped; when both spellings are given chat_template_kwargs wins).
+/// - Every other member, known to OpenAI or not (seed, n, response_format, top_k, min_p,
+///   repetition_penalty, ...), goes to passthrough_members_json in body order. Unlike OpenAI,
+///   unknown fields are NOT rejected: local engines have useful extensions. A few known
+///   fields are type/range-checked first (n, seed, penalties, logprobs, top_logprobs, ...).
+///   Members whose value is null are dropped (null means "default" everywhere).
+/// - Message members other than role/content/name/tool_call_id/tool_calls are dropped; this
+///   strips earlier turns' `reasoning_content`/`reasoning`, as §6 recommends.
+/// - An empty `tools` array or `tool_calls` array is treated as absent.
+core::Status DecodeChatRequest(std::string_view body, core::CompletionRequest& out);
+
+/// Appends `s` as a quoted JSON string. Escapes `"`, `\` and control characters (short forms
+/// where JSON has them, else \u00XX); other bytes, including UTF-8, are copied. Invalid UTF-8
+/// is replaced by U+FFFD per offending byte, so the output is always valid JSON and UTF-8.
+void AppendJsonString(std::string& out, std::string_view s);
+
+/// Re-encodes a provider's chunk stream as OpenAI `chat.completion.chunk` SSE events.
+/// Writes straight into the caller's buffer; no JSON DOM per chunk.
+class ChatStreamEncoder {
+ public:
+  /// `id` is what the client sees (e.g. "chatcmpl-" + request id), `created` unix seconds
+  /// fixed for the whole response, `model` the alias the client asked for (not the upstream
+  /// model). `include_usage` is the request's stream_options.include_usage: it adds
+  /// `"usage":null` to every chunk and lets the final usage chunk through.
+  ChatStreamEncoder(std::string_view id, std::int64_t created, std::string_view model,
+                    bool include_usage);
+
+  /// Appends zero or more complete `data: {...}\n\n` events for `c`:
+  /// - kStart: the role chunk (once; its upstream id/model/created are not shown).
+  /// - kDelta: one chunk with any of reasoning_content, content, tool_calls (raw array,
+  ///   written verbatim: the provider codec must hand over valid JSON); nothing if all empty.
+  /// - kFinish: `delta:{}` plus finish_reason ("stop" if the provider left it empty).
+  /// - kUsage: the `choices:[]` usage chunk, only when include_usage.
+  /// - kError: same as Error().
+  /// If a delta or finish comes before any kStart the role chunk is written first, so the
+  /// client always sees OpenAI's order.
+  void Encode(const core::Chunk& c, std::string& out);
+
+  /// Appends the `data: [DONE]\n\n` terminator.
+  void Done(std::string& out);
+
+  /// Appends a terminal `data: {"error":{...}}\n\n` event (openai-python raises APIError on
+  /// it). The caller must close the stream afterwards; no [DONE] follows an error.
+  void Error(const core::Status& status, std::string& out);
+
+  /// True once Done() or Error() (or a kError chunk) was written. From then on every call
+  /// appends nothing, so a stream has exactly one terminal event even if both the provider
+  /// (kError chunk) and the router (Error()) report the same failure.
+  bool finished() const { return finished_; }
+
+ private:
+  void AppendPrefix(std::string& out) const;
+  void AppendSuffix(std::string& out) const;
+  void EnsureStarted(std::string& out);
+
+  std::string prefix_;  ///< `data: {"id":..,"object":..,"created":..,"model":..,`
+  bool include_usage_;
+  bool started_ = false;
+  bool finished_ = false;
+};
+
+/// Collects a provider's chunk stream into one non-streaming `chat.completion` response.
+/// Assign a fresh instance to start over (e.g. when falling back to another provider).
+class ChatCompletionAggregator {
+ public:
+  /// Accumulates one chunk. Tool-call fragments are merged by `index`: id, type and
+  /// function.name are taken from the first fragment that has them, function.arguments are
+  /// concatenated; a call that never got an id is rendered as "call_<index>". A kError chunk
+  /// (or malformed tool_calls JSON, as kBadUpstream) records error().
+  void Add(const core::Chunk& c);
+
+  /// The first failure seen; when set, answer with ToHttpError(*error()) instead of Render(),
+  /// even if the router reported success.
+  const std::optional<core::Status>& error() const { return error_; }
+
+  /// The `chat.completion` JSON (§1.4) with the client-facing `id`, `created` (unix seconds)
+  /// and `model` alias. `content` is null when the answer is only tool calls;
+  /// `reasoning_content` appears when any reasoning arrived. Without a kFinish the
+  /// finish_reason is "tool_calls" if tool calls arrived, else "stop". `usage` is always
+  /// present; unknown counts are 0 and the *_details objects appear only when known.
+  std::string Render(std::string_view id, std::int64_t created, std::string_view model) const;
+
+ private:
+  struct ToolCall {
+    std::string id;
+    std::string type;
+    std::string name;
+    std::string arguments;
+  };
+  void MergeToolCalls(std::string_view json);
+
+  std::string content_;
+  std::string reasoning_;
+  std::map<std::int64_t, ToolCall> tool_calls_;  ///< keyed and ordered by delta index
+  std::string finish_reason_;
+  core::Usage usage_;
+  std::optional<core::Status> error_;
+};
+
+/// The GET /v1/models body: every alias, owned_by "meridian", with the given `created`.
+std::string ModelsListJson(const std::vector<std::string>& aliases, std::int64_t created);
+
+}  // namespace meridian::http

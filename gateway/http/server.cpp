@@ -1,0 +1,781 @@
+#include "gateway/http/server.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <chrono>
+#include <random>
+
+#include "gateway/http/error_mapping.h"
+#include "gateway/http/openai_codec.h"
+#include "gateway/log.h"
+#include "gateway/router.h"
+#include "policy/explain.h"
+
+namespace meridian::gateway {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace codec = meridian::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+namespace {
+
+std::int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Appends one HTTP/1.1 chunk holding `data`.
+void AppendChunk(std::string& out, std::string_view data) {
+  if (data.empty()) return;
+  char size[24];
+  const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  out.append(size, static_cast<std::size_t>(n));
+  out.append(data);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+class Worker {
+ public:
+  Worker(GatewayState& state, std::shared_ptr<ssl::context> server_tls,
+         std::shared_ptr<ssl::context> client_tls, providers::ClientLimits limits)
+      : state_(state),
+        io_(1),
+        acceptor_(io_),
+        server_tls_(std::move(server_tls)),
+        adapters_(io_.get_executor(), std::move(client_tls), limits),
+        rng_(std::random_device{}()) {}
+
+  core::Status Listen(const tcp::endpoint& endpoint) {
+    beast::error_code ec;
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) {
+      const int one = 1;
+      if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) !=
+          0) {
+        ec = beast::error_code(errno, boost::system::system_category());
+      }
+    }
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return core::Status::Error(core::StatusCode::kInternal,
+                                 "cannot listen on " + endpoint.address().to_string() + ":" +
+                                     std::to_string(endpoint.port()) + ": " + ec.message());
+    }
+    return core::Status::Ok();
+  }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+
+  void Start() { asio::co_spawn(io_, Accept(), asio::detached); }
+  void Run() { io_.run(); }
+  void Stop() {
+    asio::post(io_, [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+      io_.stop();
+    });
+  }
+
+  GatewayState& state() { return state_; }
+  AdapterSet& adapters() { return adapters_; }
+  std::string NewRequestId() {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "req_%016llx",
+                  static_cast<unsigned long long>(rng_()));  // NOLINT
+    return buf;
+  }
+
+ private:
+  asio::awaitable<void> Accept();
+
+  GatewayState& state_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<ssl::context> server_tls_;
+  AdapterSet adapters_;
+  std::mt19937_64 rng_;
+};
+
+namespace {
+
+/// Shared between a request and the coroutine watching its client for a disconnect.
+struct DisconnectWatch {
+  providers::CancelToken cancel;
+  asio::cancellation_signal stop;
+};
+
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Worker& worker, Stream stream, tcp::endpoint peer)
+      : worker_(worker),
+        state_(worker.state()),
+        limits_(state_.config.limits),
+        stream_(std::move(stream)),
+        peer_(std::move(peer)) {}
+
+  asio::awaitable<void> Run();
+
+ private:
+  tcp::socket& Socket() { return beast::get_lowest_layer(stream_).socket(); }
+  void Expire(std::chrono::milliseconds after) {
+    beast::get_lowest_layer(stream_).expires_after(after);
+  }
+
+  asio::awaitable<bool> Handshake();
+  asio::awaitable<bool> Handle(Request& req, const std::string& request_id);
+  asio::awaitable<bool> HandleChat(Request& req, Headers& headers);
+  asio::awaitable<bool> HandleModels(Request& req, Headers& headers);
+  asio::awaitable<bool> SendError(const core::Status& status, Headers headers, bool keep_alive);
+  asio::awaitable<bool> Send(unsigned status, std::string body, std::string_view content_type,
+                             const Headers& headers, bool keep_alive);
+  asio::awaitable<bool> WriteRaw(const std::string& bytes);
+  asio::awaitable<void> WatchDisconnect(std::shared_ptr<DisconnectWatch> watch);
+  void Count(unsigned status) {
+    auto& c = state_.counters;
+    (status < 300   ? c.responses_2xx
+     : status < 500 ? c.responses_4xx
+                    : c.responses_5xx)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
+
+  friend class StreamSink;
+  template <class S>
+  friend class SseSink;
+
+ public:
+  Worker& worker_;
+  GatewayState& state_;
+  const config::LimitsConfig& limits_;
+  Stream stream_;
+  tcp::endpoint peer_;
+  beast::flat_buffer buffer_;
+};
+
+/// Streams an answer to the client as OpenAI SSE over chunked transfer encoding. The status
+/// line and headers go out with the first chunk: that is the moment the answer commits.
+template <class Stream>
+class SseSink final : public providers::ChunkSink {
+ public:
+  SseSink(Session<Stream>& session, codec::ChatStreamEncoder encoder, Headers headers,
+          DisconnectWatch& watch)
+      : session_(session),
+        encoder_(std::move(encoder)),
+        headers_(std::move(headers)),
+        watch_(watch) {}
+
+  void BeginAttempt(const policy::Provider& provider) override { provider_ = provider.id; }
+  bool committed() const override { return committed_; }
+  void Reset() override {}
+
+  asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
+    if (failed_ || watch_.cancel.cancelled()) co_return false;
+    out_.clear();
+    if (!committed_) {
+      out_ =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+          "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
+      for (const auto& [k, v] : headers_) out_ += k + ": " + v + "\r\n";
+      out_ += "x-meridian-provider: " + provider_ + "\r\n\r\n";
+      committed_ = true;
+    }
+    events_.clear();
+    encoder_.Encode(chunk, events_);
+    AppendChunk(out_, events_);
+    if (out_.empty()) co_return true;
+    co_return co_await Write();
+  }
+
+  /// Ends a committed stream: `data: [DONE]` on success, an error event (and no [DONE])
+  /// otherwise. Returns whether the connection is still usable.
+  asio::awaitable<bool> Finish(const core::Status& status) {
+    if (failed_) co_return false;
+    out_.clear();
+    events_.clear();
+    if (status.ok()) {
+      encoder_.Done(events_);
+    } else {
+      encoder_.Error(status, events_);
+    }
+    AppendChunk(out_, events_);
+    out_ += "0\r\n\r\n";
+    co_return co_await Write();
+  }
+  const std::string& provider() const { return provider_; }
+
+ private:
+  asio::awaitable<bool> Write() {
+    // A client that stops reading blocks this write; the idle timeout then ends the request
+    // and cancels the upstream, so a slow reader cannot pin memory.
+    session_.Expire(session_.limits_.idle_timeout);
+    auto [ec, n] = co_await asio::async_write(session_.stream_, asio::buffer(out_), kTuple);
+    (void)n;
+    if (ec) {
+      failed_ = true;
+      watch_.cancel.Cancel();
+      co_return false;
+    }
+    co_return true;
+  }
+
+  Session<Stream>& session_;
+  codec::ChatStreamEncoder encoder_;
+  Headers headers_;
+  DisconnectWatch& watch_;
+  std::string provider_;
+  std::string out_;
+  std::string events_;
+  bool committed_ = false;
+  bool failed_ = false;
+};
+
+/// Collects an answer for a non-streaming response. Never commits, so any retryable failure
+/// may fall back to the next candidate.
+class AggregateSink final : public providers::ChunkSink {
+ public:
+  explicit AggregateSink(DisconnectWatch& watch) : watch_(watch) {}
+  void BeginAttempt(const policy::Provider& provider) override { provider_ = provider.id; }
+  bool committed() const override { return false; }
+  void Reset() override { aggregator_ = codec::ChatCompletionAggregator{}; }
+  asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
+    aggregator_.Add(chunk);
+    co_return !watch_.cancel.cancelled();
+  }
+  codec::ChatCompletionAggregator& aggregator() { return aggregator_; }
+  const std::string& provider() const { return provider_; }
+
+ private:
+  DisconnectWatch& watch_;
+  codec::ChatCompletionAggregator aggregator_;
+  std::string provider_;
+};
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::Handshake() {
+  if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+    Expire(limits_.header_timeout);
+    auto [ec] = co_await stream_.async_handshake(ssl::stream_base::server, kTuple);
+    co_return !ec;
+  } else {
+    co_return true;
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> Session<Stream>::Run() {
+  auto self = this->shared_from_this();
+  if (!co_await Handshake()) co_return;
+  bool first = true;
+  for (;;) {
+    // Wait for the first byte of the next request under the idle timeout, then give the
+    // whole header a fixed budget: a client trickling bytes (slowloris) is cut off.
+    if (buffer_.size() == 0) {
+      Expire(first ? limits_.header_timeout : limits_.idle_timeout);
+      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), kTuple);
+      if (ec) break;
+      buffer_.commit(n);
+    }
+    first = false;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    parser.body_limit(limits_.max_body_bytes);
+    Expire(limits_.header_timeout);
+    auto [hec, hn] = co_await bhttp::async_read_header(stream_, buffer_, parser, kTuple);
+    (void)hn;
+    const std::string request_id = worker_.NewRequestId();
+    Headers headers{{"x-request-id", request_id}};
+    if (hec == bhttp::error::header_limit) {
+      co_await SendError(
+          core::Status::Error(
+              core::StatusCode::kHeadersTooLarge,
+              "request headers exceed " + std::to_string(limits_.max_header_bytes) + " bytes",
+              "headers_too_large"),
+          headers, false);
+      break;
+    }
+    if (hec) {
+      if (hec != beast::error::timeout && hec != bhttp::error::end_of_stream) {
+        co_await SendError(
+            core::Status::Error(core::StatusCode::kInvalidArgument,
+                                "malformed HTTP request: " + hec.message(), "bad_request"),
+            headers, false);
+      }
+      break;
+    }
+    auto& head = parser.get();
+    if (const auto len = parser.content_length(); len && *len > limits_.max_body_bytes) {
+      co_await SendError(core::Status::Error(core::StatusCode::kPayloadTooLarge,
+                                             "request body exceeds " +
+                                                 std::to_string(limits_.max_body_bytes) + " bytes",
+                                             "body_too_large"),
+                         headers, false);
+      break;
+    }
+    if (beast::iequals(head[bhttp::field::expect], "100-continue")) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (!co_await WriteRaw(kContinue)) break;
+    }
+    Expire(limits_.body_timeout);
+    auto [bec, bn] = co_await bhttp::async_read(stream_, buffer_, parser, kTuple);
+    (void)bn;
+    if (bec == bhttp::error::body_limit) {
+      co_await SendError(core::Status::Error(core::StatusCode::kPayloadTooLarge,
+                                             "request body exceeds " +
+                                                 std::to_string(limits_.max_body_bytes) + " bytes",
+                                             "body_too_large"),
+                         headers, false);
+      break;
+    }
+    if (bec) break;
+    Request req = parser.release();
+    state_.counters.requests.fetch_add(1, std::memory_order_relaxed);
+    if (!co_await Handle(req, request_id)) break;
+  }
+  beast::error_code ec;
+  Socket().shutdown(tcp::socket::shutdown_both, ec);
+  Socket().close(ec);
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::WriteRaw(const std::string& bytes) {
+  Expire(limits_.idle_timeout);
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kTuple);
+  (void)n;
+  co_return !ec;
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::Send(unsigned status, std::string body,
+                                            std::string_view content_type, const Headers& headers,
+                                            bool keep_alive) {
+  Response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, content_type);
+  for (const auto& [k, v] : headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  Count(status);
+  Expire(limits_.idle_timeout);
+  auto [ec, n] = co_await bhttp::async_write(stream_, res, kTuple);
+  (void)n;
+  co_return !ec && keep_alive;
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::SendError(const core::Status& status, Headers headers,
+                                                 bool keep_alive) {
+  codec::HttpError e = codec::ToHttpError(status);
+  headers.insert(headers.end(), e.headers.begin(), e.headers.end());
+  co_return co_await Send(e.status, std::move(e.body), "application/json", headers, keep_alive);
+}
+
+template <class Stream>
+asio::awaitable<void> Session<Stream>::WatchDisconnect(std::shared_ptr<DisconnectWatch> watch) {
+  auto self = this->shared_from_this();
+  for (;;) {
+    auto [ec] = co_await Socket().async_wait(
+        tcp::socket::wait_read, asio::bind_cancellation_slot(watch->stop.slot(), kTuple));
+    if (ec) co_return;  // the request finished first
+    char c;
+    const ssize_t n = ::recv(Socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      state_.counters.client_disconnects.fetch_add(1, std::memory_order_relaxed);
+      watch->cancel.Cancel();
+      co_return;
+    }
+    if (n > 0) co_return;  // the client sent more (a pipelined request): stop watching
+  }
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& request_id) {
+  Headers headers{{"x-request-id", request_id}};
+  const bool keep_alive = req.keep_alive();
+  const std::string_view target(req.target().data(), req.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
+  auto method_not_allowed = [&](std::string_view allow) -> asio::awaitable<bool> {
+    headers.emplace_back("allow", std::string(allow));
+    co_return co_await SendError(
+        core::Status::Error(core::StatusCode::kMethodNotAllowed,
+                            std::string(req.method_string()) + " is not allowed on " +
+                                std::string(path) + "; use " + std::string(allow),
+                            "method_not_allowed"),
+        headers, keep_alive);
+  };
+  if (path == "/v1/chat/completions" || path == "/chat/completions") {
+    if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
+    co_return co_await HandleChat(req, headers);
+  }
+  if (path == "/v1/models" || path == "/models") {
+    if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
+    co_return co_await HandleModels(req, headers);
+  }
+  if (path == "/healthz") {
+    if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
+    co_return co_await Send(200, "{\"status\":\"ok\"}", "application/json", headers, keep_alive);
+  }
+  if (path == "/readyz") {
+    if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
+    auto table = state_.Table();
+    if (!state_.ready.load() || !table) {
+      co_return co_await Send(503, "{\"status\":\"not ready\"}", "application/json", headers,
+                              keep_alive);
+    }
+    co_return co_await Send(
+        200, "{\"status\":\"ready\",\"policy_version\":\"" + table->policy->version + "\"}",
+        "application/json", headers, keep_alive);
+  }
+  if (path == "/metrics") {
+    if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
+    co_return co_await Send(200, RenderMetrics(state_), "text/plain; version=0.0.4", headers,
+                            keep_alive);
+  }
+  co_return co_await SendError(
+      core::Status::Error(core::StatusCode::kNotFound, "no route for " + std::string(path),
+                          "not_found"),
+      headers, keep_alive);
+}
+
+}  // namespace
+
+namespace {
+
+/// The policy attributes a tenant contributes: its defaults, flags and mechanisms. The
+/// vectors it points into live in the tenant registry, which outlives every request.
+policy::RequestAttributes AttributesOf(const identity::Tenant& t) {
+  policy::RequestAttributes a;
+  a.tenant = t.id;
+  a.data_class = t.default_data_class;
+  a.consent = t.consent;
+  a.tenant_flags = t.flags;
+  a.mechanisms = t.mechanisms;
+  return a;
+}
+
+identity::IpAddress PeerIp(const tcp::endpoint& peer) {
+  const auto address = peer.address();
+  if (address.is_v4()) {
+    const auto bytes = address.to_v4().to_bytes();
+    return *identity::IpAddress::FromBytes(bytes);
+  }
+  const auto bytes = address.to_v6().to_bytes();
+  return *identity::IpAddress::FromBytes(bytes);
+}
+
+std::string DenyMessage(const policy::Decision& d, const core::CompletionRequest& request) {
+  const policy::Snapshot& s = *d.snapshot;
+  const std::string route = d.route ? "route '" + s.routes[*d.route].id + "'" : "";
+  auto guards = [&] {
+    std::string out;
+    for (const auto& g : policy::GuardIds(d)) out += (out.empty() ? "" : ", ") + g;
+    return out;
+  };
+  switch (d.reason) {
+    case policy::Reason::kDeniedByGuard:
+      return s.guards[*d.deny_guard].deny_reason + " (guard " + s.guards[*d.deny_guard].id + ")";
+    case policy::Reason::kNoRuleMatched:
+      return "no routing rule allows this request (region " + d.region.ToString() +
+             "); requests are denied by default";
+    case policy::Reason::kEmptyAfterGuards:
+      return "guards " + guards() + " leave none of the providers " + route + " allows";
+    case policy::Reason::kCapabilityUnavailable:
+      return "model '" + request.model + "' is not available from the providers " + route +
+             " allows" + (d.guards_applied.empty() ? "" : " after guards " + guards());
+    case policy::Reason::kNone:
+      break;
+  }
+  return "denied by policy";
+}
+
+}  // namespace
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& headers) {
+  const bool keep_alive = req.keep_alive();
+  auto table = state_.Table();
+  const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
+  if (tenant == nullptr) {
+    co_return co_await SendError(
+        core::Status::Error(core::StatusCode::kUnauthenticated,
+                            "missing or unknown API key (send Authorization: Bearer <key>)",
+                            "invalid_api_key"),
+        headers, keep_alive);
+  }
+  // The aliases this caller could be routed to with its tenant defaults.
+  const auto region = identity::EstablishRegion(*tenant, PeerIp(peer_), std::nullopt, {});
+  std::vector<std::string> aliases;
+  const auto unhealthy = policy::ProviderSet{};
+  for (const auto& alias : table->policy->model_names) {
+    policy::RequestAttributes a = AttributesOf(*tenant);
+    a.region = region.region;
+    a.region_source = region.source;
+    a.model = alias;
+    if (policy::Decide(a, table->policy, unhealthy).allowed) aliases.push_back(alias);
+  }
+  headers.emplace_back("x-meridian-policy-version", table->policy->version);
+  co_return co_await Send(200, codec::ModelsListJson(aliases, UnixNow()), "application/json",
+                          headers, keep_alive);
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers) {
+  const bool keep_alive = req.keep_alive();
+  auto table = state_.Table();
+  auto fail = [&](core::Status st) { return SendError(st, headers, keep_alive); };
+  if (!table) {
+    co_return co_await fail(
+        core::Status::Error(core::StatusCode::kUnavailable, "no policy loaded", "not_ready"));
+  }
+
+  // Identity: the API key names the tenant; the region comes from trusted sources only.
+  const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
+  if (tenant == nullptr) {
+    const bool missing = req[bhttp::field::authorization].empty();
+    co_return co_await fail(core::Status::Error(
+        core::StatusCode::kUnauthenticated,
+        missing ? "missing API key: send Authorization: Bearer <key>" : "unknown API key",
+        missing ? "missing_api_key" : "invalid_api_key"));
+  }
+  std::optional<std::string_view> region_header;
+  if (auto it = req.find(state_.config.trusted_proxies.region_header); it != req.end()) {
+    region_header = std::string_view(it->value().data(), it->value().size());
+  }
+  const identity::RegionDecision region =
+      identity::EstablishRegion(*tenant, PeerIp(peer_), region_header, state_.trusted_proxies);
+  if (region.header_ignored_untrusted) {
+    state_.counters.region_header_ignored_untrusted.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (region.header_rejected_not_allowed) {
+    state_.counters.region_header_rejected.fetch_add(1, std::memory_order_relaxed);
+  }
+  policy::RequestAttributes attrs = AttributesOf(*tenant);
+  attrs.region = region.region;
+  attrs.region_source = region.source;
+  if (auto it = req.find("x-meridian-data-class"); it != req.end()) {
+    auto st = identity::ParseDataClassHeader(
+        std::string_view(it->value().data(), it->value().size()), attrs.data_class);
+    if (!st.ok()) co_return co_await fail(st);
+  }
+  if (auto it = req.find("x-meridian-consent"); it != req.end()) {
+    auto st = identity::ParseConsentHeader(std::string_view(it->value().data(), it->value().size()),
+                                           attrs.consent);
+    if (!st.ok()) co_return co_await fail(st);
+  }
+
+  core::CompletionRequest request;
+  if (auto st = codec::DecodeChatRequest(req.body(), request); !st.ok()) {
+    co_return co_await fail(st);
+  }
+  attrs.model = request.model;
+  if (!request.tools_json.empty())
+    attrs.required_capabilities |= policy::Bit(policy::Capability::kTools);
+  // Classifier hook: a later stage may raise attrs.data_class from the message text (never
+  // lower it).
+
+  const policy::Decision decision = policy::Decide(
+      attrs, table->policy, table->health->Unhealthy(std::chrono::steady_clock::now()));
+  headers.emplace_back("x-meridian-policy-version", table->policy->version);
+  if (const policy::Route* route = decision.MatchedRoute()) {
+    headers.emplace_back("x-meridian-policy-rule", route->id);
+  }
+  if (!decision.guards_applied.empty()) {
+    std::string guards;
+    for (const auto& g : policy::GuardIds(decision)) guards += (guards.empty() ? "" : ",") + g;
+    headers.emplace_back("x-meridian-policy-guards", guards);
+  }
+  if (!decision.allowed) {
+    if (!policy::Lookup(table->policy->model_ids, request.model)) {
+      co_return co_await fail(core::Status::Error(
+          core::StatusCode::kNotFound, "The model '" + request.model + "' does not exist",
+          "model_not_found", "model"));
+    }
+    if (decision.Unavailable()) {
+      auto st = core::Status::Error(core::StatusCode::kUnavailable,
+                                    "every provider the policy allows is currently unavailable",
+                                    "no_healthy_candidate");
+      st.retry_after_s = limits_.retry_after_s;
+      co_return co_await fail(st);
+    }
+    state_.counters.policy_denials.fetch_add(1, std::memory_order_relaxed);
+    co_return co_await fail(core::Status::Error(core::StatusCode::kPermissionDenied,
+                                                DenyMessage(decision, request),
+                                                decision.ReasonCode()));
+  }
+
+  // Admission: bound the completions in flight.
+  if (state_.in_flight.fetch_add(1, std::memory_order_acq_rel) >=
+      static_cast<std::int64_t>(limits_.max_concurrent_streams)) {
+    state_.in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    state_.counters.concurrency_rejections.fetch_add(1, std::memory_order_relaxed);
+    auto st = core::Status::Error(core::StatusCode::kUnavailable,
+                                  "too many concurrent requests; retry shortly", "overloaded");
+    st.retry_after_s = limits_.retry_after_s;
+    co_return co_await fail(st);
+  }
+  struct InFlight {
+    std::atomic<std::int64_t>& n;
+    ~InFlight() { n.fetch_sub(1, std::memory_order_acq_rel); }
+  } in_flight{state_.in_flight};
+
+  auto watch = std::make_shared<DisconnectWatch>();
+  asio::co_spawn(stream_.get_executor(), WatchDisconnect(watch), asio::detached);
+  struct StopWatch {
+    DisconnectWatch& w;
+    ~StopWatch() { w.stop.emit(asio::cancellation_type::terminal); }
+  } stop_watch{*watch};
+
+  const std::string request_id = headers.front().second;  // a copy: headers grows below
+  if (request.stream) {
+    SseSink<Stream> sink(*this,
+                         codec::ChatStreamEncoder("chatcmpl-" + request_id, UnixNow(),
+                                                  request.model, request.include_usage),
+                         headers, *watch);
+    RouteOutcome outcome =
+        co_await Route(decision, *table, request, worker_.adapters(), sink, watch->cancel);
+    if (watch->cancel.cancelled()) co_return false;
+    if (sink.committed()) {
+      Count(200);
+      co_return co_await sink.Finish(outcome.status) && keep_alive;
+    }
+    headers.emplace_back("x-meridian-provider", sink.provider());
+    co_return co_await fail(outcome.status);
+  }
+  AggregateSink sink(*watch);
+  RouteOutcome outcome =
+      co_await Route(decision, *table, request, worker_.adapters(), sink, watch->cancel);
+  if (watch->cancel.cancelled()) co_return false;
+  headers.emplace_back("x-meridian-provider", sink.provider());
+  if (!outcome.status.ok()) co_return co_await fail(outcome.status);
+  // The answer can still be unusable (an error chunk, malformed tool-call fragments).
+  if (const auto& bad = sink.aggregator().error()) co_return co_await fail(*bad);
+  co_return co_await Send(
+      200, sink.aggregator().Render("chatcmpl-" + request_id, UnixNow(), request.model),
+      "application/json", headers, keep_alive);
+}
+
+asio::awaitable<void> Worker::Accept() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of descriptors or similar: back off briefly instead of spinning.
+      asio::steady_timer t(io_, std::chrono::milliseconds(50));
+      co_await t.async_wait(kTuple);
+      continue;
+    }
+    beast::error_code opt_ec;
+    socket.set_option(tcp::no_delay(true), opt_ec);
+    const tcp::endpoint peer = socket.remote_endpoint(opt_ec);
+    if (opt_ec) continue;
+    if (server_tls_) {
+      using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+      auto s = std::make_shared<Session<TlsStream>>(
+          *this, TlsStream(beast::tcp_stream(std::move(socket)), *server_tls_), peer);
+      asio::co_spawn(io_, s->Run(), asio::detached);
+    } else {
+      auto s = std::make_shared<Session<beast::tcp_stream>>(
+          *this, beast::tcp_stream(std::move(socket)), peer);
+      asio::co_spawn(io_, s->Run(), asio::detached);
+    }
+  }
+}
+
+HttpServer::HttpServer(GatewayState& state) : state_(state) {}
+
+HttpServer::~HttpServer() {
+  Stop();
+}
+
+core::Status HttpServer::Start() {
+  const auto& cfg = state_.config;
+  std::shared_ptr<ssl::context> server_tls;
+  if (cfg.tls) {
+    server_tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+    beast::error_code ec;
+    server_tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                                ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                                ssl::context::no_tlsv1_1,
+                            ec);
+    server_tls->use_certificate_chain_file(cfg.tls->cert_file, ec);
+    if (!ec) server_tls->use_private_key_file(cfg.tls->key_file, ssl::context::pem, ec);
+    if (ec) {
+      return core::Status::Error(core::StatusCode::kInternal,
+                                 "cannot load TLS certificate/key: " + ec.message());
+    }
+  }
+  std::string tls_error;
+  auto client_tls = providers::HttpClient::MakeTlsContext(cfg.upstream.ca_file, tls_error);
+  if (!client_tls) return core::Status::Error(core::StatusCode::kInternal, tls_error);
+  providers::ClientLimits limits;
+  limits.connect_timeout = cfg.upstream.connect_timeout;
+  limits.first_byte_timeout = cfg.upstream.first_byte_timeout;
+  limits.idle_timeout = cfg.upstream.idle_timeout;
+  limits.max_response_bytes = cfg.upstream.max_response_bytes;
+
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(cfg.listen.host, ec);
+  if (ec) {
+    return core::Status::Error(core::StatusCode::kInternal,
+                               "invalid listen address '" + cfg.listen.host + "'");
+  }
+  tcp::endpoint endpoint(address, cfg.listen.port);
+  for (unsigned i = 0; i < cfg.workers; ++i) {
+    auto w = std::make_unique<Worker>(state_, server_tls, client_tls, limits);
+    auto st = w->Listen(endpoint);
+    if (!st.ok()) return st;
+    // Port 0: the first listener picks the port, the others share it.
+    endpoint.port(w->port());
+    workers_.push_back(std::move(w));
+  }
+  port_ = endpoint.port();
+  for (auto& w : workers_) w->Start();
+  return core::Status::Ok();
+}
+
+void HttpServer::Run() {
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    threads_.emplace_back([w = workers_[i].get()] { w->Run(); });
+  }
+  if (!workers_.empty()) workers_.front()->Run();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void HttpServer::RunInBackground() {
+  for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->Run(); });
+}
+
+void HttpServer::Stop() {
+  for (auto& w : workers_) w->Stop();
+  for (auto& t : threads_) {
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace meridian::gateway

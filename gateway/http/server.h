@@ -1,0 +1,42 @@
+// The HTTP/1.1 front end: OpenAI-compatible /v1/chat/completions (JSON and SSE), /v1/models,
+// /healthz, /readyz, /metrics. One io_context per worker thread, each with its own acceptor on
+// the same port (SO_REUSEPORT) and its own upstream connection pool: a connection and every
+// upstream request it causes stay on one thread, so the request path takes no locks.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/core/status.h"
+#include "gateway/gateway_state.h"
+
+namespace meridian::gateway {
+
+class Worker;
+
+class HttpServer {
+ public:
+  explicit HttpServer(GatewayState& state);
+  ~HttpServer();
+
+  /// Binds the listeners (port 0 picks a free port). Errors are returned, not thrown.
+  core::Status Start();
+  /// The bound port.
+  unsigned short port() const { return port_; }
+  /// Runs the workers until Stop(); returns when all have finished.
+  void Run();
+  /// Runs the workers on background threads (tests); Stop() joins them.
+  void RunInBackground();
+  /// Stops accepting and closes connections; safe from any thread or a signal handler thread.
+  void Stop();
+
+ private:
+  GatewayState& state_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  unsigned short port_ = 0;
+};
+
+}  // namespace meridian::gateway

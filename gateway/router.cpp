@@ -1,0 +1,74 @@
+#include "gateway/router.h"
+
+#include "providers/openai/openai_adapter.h"
+#include "providers/sim/sim_provider.h"
+
+namespace meridian::gateway {
+
+AdapterSet::AdapterSet(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
+                       providers::ClientLimits limits)
+    : client_(std::make_unique<providers::HttpClient>(executor, std::move(tls), limits)),
+      sim_(std::make_unique<providers::SimProvider>(executor)),
+      openai_(std::make_unique<providers::OpenAiAdapter>(*client_)) {}
+
+AdapterSet::~AdapterSet() = default;
+
+providers::Provider& AdapterSet::For(policy::ProviderKind kind) {
+  switch (kind) {
+    case policy::ProviderKind::kSim:
+      return *sim_;
+    case policy::ProviderKind::kOpenAi:
+    case policy::ProviderKind::kAzureOpenAi:
+    case policy::ProviderKind::kOpenAiCompatible:
+      return *openai_;
+    case policy::ProviderKind::kDashScope:
+    case policy::ProviderKind::kAnthropic:
+      break;
+  }
+  return *openai_;  // unreachable for loaded tables: see RoutingTable::Build
+}
+
+asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const RoutingTable& table,
+                                    const core::CompletionRequest& request, AdapterSet& adapters,
+                                    providers::ChunkSink& sink, providers::CancelToken& cancel) {
+  RouteOutcome out;
+  const policy::Snapshot& snapshot = *decision.snapshot;
+  for (policy::ProviderIndex p : decision.candidates_after) {
+    const policy::Provider& provider = snapshot.providers[p];
+    providers::Target target;
+    target.provider = &provider;
+    if (const std::string* upstream = provider.UpstreamModel(request.model)) {
+      target.upstream_model = *upstream;
+    }
+    target.credential = table.credentials[p];
+    if (table.endpoints[p]) target.endpoint = &*table.endpoints[p];
+    sink.BeginAttempt(provider);
+    const auto started = std::chrono::steady_clock::now();
+    providers::AttemptResult r =
+        co_await adapters.For(provider.kind).Complete(request, target, sink, cancel);
+    const auto now = std::chrono::steady_clock::now();
+    out.attempts.push_back(
+        {p, r.status, std::chrono::duration_cast<std::chrono::microseconds>(now - started)});
+    if (r.status.ok()) {
+      table.health->RecordSuccess(p);
+      out.status = core::Status::Ok();
+      out.served_by = p;
+      co_return out;
+    }
+    out.status = r.status;
+    if (r.status.code == core::StatusCode::kCancelled || cancel.cancelled()) co_return out;
+    // Only upstream-side failures count against a provider's health; a request the upstream
+    // rejected as invalid says nothing about the provider.
+    if (r.status.retryable) table.health->RecordFailure(p, now);
+    if (sink.committed() || !r.status.retryable) co_return out;
+    sink.Reset();
+  }
+  if (out.attempts.empty()) {
+    out.status = core::Status::Error(core::StatusCode::kUnavailable,
+                                     "no healthy candidate among the providers the policy allows",
+                                     "no_healthy_candidate");
+  }
+  co_return out;
+}
+
+}  // namespace meridian::gateway

@@ -1,0 +1,313 @@
+#include "providers/common/http_client.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/url/parse.hpp>
+
+namespace meridian::providers {
+
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct Connection {
+  std::string key;
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  void Close() {
+    beast::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().socket().close(ec);
+  }
+};
+
+namespace {
+
+core::Status Cancelled() {
+  return core::Status::Error(core::StatusCode::kCancelled, "request cancelled", "cancelled");
+}
+
+core::Status Retryable(core::StatusCode code, std::string message, std::string reason) {
+  auto s = core::Status::Error(code, std::move(message), std::move(reason));
+  s.retryable = true;
+  return s;
+}
+
+bool IsIpLiteral(const std::string& host) {
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+/// Runs one Beast/Asio operation on whichever stream the connection has.
+template <class Op>
+auto OnStream(Connection& c, Op&& op) {
+  return c.tls ? op(*c.tls) : op(*c.plain);
+}
+
+}  // namespace
+
+std::optional<Endpoint> Endpoint::Parse(std::string_view url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) return std::nullopt;
+  Endpoint e;
+  e.tls = parsed->scheme() == "https";
+  if (!e.tls && parsed->scheme() != "http") return std::nullopt;
+  e.host = std::string(parsed->host_address());
+  if (e.host.empty()) return std::nullopt;
+  e.port = parsed->has_port() ? std::string(parsed->port()) : (e.tls ? "443" : "80");
+  e.base_path = std::string(parsed->encoded_path());
+  while (!e.base_path.empty() && e.base_path.back() == '/') e.base_path.pop_back();
+  return e;
+}
+
+HttpClient::HttpClient(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
+                       ClientLimits limits)
+    : executor_(std::move(executor)), tls_(std::move(tls)), limits_(limits) {}
+
+HttpClient::~HttpClient() = default;
+
+std::shared_ptr<asio::ssl::context> HttpClient::MakeTlsContext(const std::string& ca_file,
+                                                               std::string& error) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  beast::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1,
+                   ec);
+  if (ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+  } else {
+    ctx->load_verify_file(ca_file, ec);
+  }
+  if (ec) {
+    error = "cannot load CA certificates" + (ca_file.empty() ? "" : " from " + ca_file) + ": " +
+            ec.message();
+    return nullptr;
+  }
+  ctx->set_verify_mode(asio::ssl::verify_peer);
+  return ctx;
+}
+
+asio::awaitable<core::Status> HttpClient::Connect(const Endpoint& endpoint,
+                                                  std::unique_ptr<Connection>& out,
+                                                  CancelToken& cancel) {
+  auto c = std::make_unique<Connection>();
+  c->key = endpoint.Key();
+  if (endpoint.tls) {
+    if (!tls_) co_return core::Status::Error(core::StatusCode::kInternal, "TLS is not configured");
+    c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(executor_, *tls_);
+  } else {
+    c->plain = std::make_unique<beast::tcp_stream>(executor_);
+  }
+  tcp::resolver resolver(executor_);
+  cancel.OnCancel([&resolver] { resolver.cancel(); });
+  auto [rec, results] = co_await resolver.async_resolve(endpoint.host, endpoint.port, kTuple);
+  cancel.Clear();
+  if (cancel.cancelled()) co_return Cancelled();
+  if (rec) {
+    co_return Retryable(core::StatusCode::kUnavailable,
+                        "cannot resolve upstream host " + endpoint.host + ": " + rec.message(),
+                        "upstream_connect_failed");
+  }
+  Connection* raw = c.get();
+  cancel.OnCancel([raw] { raw->Close(); });
+  c->lowest().expires_after(limits_.connect_timeout);
+  auto [cec, ep] = co_await c->lowest().async_connect(results, kTuple);
+  (void)ep;
+  if (!cec && c->tls) {
+    SSL* ssl = c->tls->native_handle();
+    // SSL_set_tlsext_host_name is a macro with a C cast inside; call what it expands to.
+    if (!IsIpLiteral(endpoint.host) &&
+        SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(endpoint.host.c_str())) != 1) {
+      cancel.Clear();
+      co_return Retryable(core::StatusCode::kUnavailable, "cannot set TLS server name",
+                          "upstream_tls_failed");
+    }
+    c->tls->set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
+    auto [hec] = co_await c->tls->async_handshake(asio::ssl::stream_base::client, kTuple);
+    if (hec) {
+      cancel.Clear();
+      if (cancel.cancelled()) co_return Cancelled();
+      co_return Retryable(
+          core::StatusCode::kUnavailable,
+          "TLS handshake with upstream " + endpoint.host + " failed: " + hec.message(),
+          "upstream_tls_failed");
+    }
+  }
+  cancel.Clear();
+  if (cancel.cancelled()) co_return Cancelled();
+  if (cec == beast::error::timeout) {
+    co_return Retryable(core::StatusCode::kUpstreamTimeout,
+                        "connecting to upstream " + endpoint.host + " timed out",
+                        "upstream_connect_timeout");
+  }
+  if (cec) {
+    co_return Retryable(
+        core::StatusCode::kUnavailable,
+        "cannot connect to upstream " + endpoint.host + ":" + endpoint.port + ": " + cec.message(),
+        "upstream_connect_failed");
+  }
+  out = std::move(c);
+  co_return core::Status::Ok();
+}
+
+asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
+                                               http::request<http::string_body>& request,
+                                               std::unique_ptr<UpstreamResponse>& response,
+                                               CancelToken& cancel) {
+  request.set(http::field::host, endpoint.host);
+  request.keep_alive(true);
+  request.prepare_payload();
+  // A pooled connection the upstream closed meanwhile fails before any response byte; such a
+  // request never reached the application, so one retry on a fresh connection is safe.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (cancel.cancelled()) co_return Cancelled();
+    std::unique_ptr<Connection> c;
+    bool reused = false;
+    if (auto it = idle_.find(endpoint.Key()); it != idle_.end() && !it->second.empty()) {
+      c = std::move(it->second.back());
+      it->second.pop_back();
+      reused = true;
+    } else {
+      auto st = co_await Connect(endpoint, c, cancel);
+      if (!st.ok()) co_return st;
+    }
+    Connection* raw = c.get();
+    cancel.OnCancel([raw] { raw->Close(); });
+    c->lowest().expires_after(limits_.first_byte_timeout);
+    auto [wec, written] =
+        co_await OnStream(*c, [&](auto& s) { return http::async_write(s, request, kTuple); });
+    (void)written;
+    beast::error_code ec = wec;
+    if (!ec) {
+      c->parser.emplace();
+      c->parser->body_limit(limits_.max_response_bytes);
+      c->parser->header_limit(64 * 1024);
+      auto [rec, n] = co_await OnStream(
+          *c, [&](auto& s) { return http::async_read_header(s, c->buffer, *c->parser, kTuple); });
+      (void)n;
+      ec = rec;
+    }
+    cancel.Clear();
+    if (cancel.cancelled()) co_return Cancelled();
+    if (!ec) {
+      response = std::make_unique<UpstreamResponse>(*this, std::move(c));
+      co_return core::Status::Ok();
+    }
+    const bool stale =
+        reused && (ec == http::error::end_of_stream || ec == asio::error::eof ||
+                   ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+    if (stale) continue;
+    if (ec == beast::error::timeout) {
+      co_return Retryable(core::StatusCode::kUpstreamTimeout,
+                          "upstream " + endpoint.host + " sent no response in time",
+                          "upstream_timeout");
+    }
+    co_return Retryable(core::StatusCode::kUnavailable,
+                        "upstream " + endpoint.host + " failed before responding: " + ec.message(),
+                        "upstream_connection_failed");
+  }
+  co_return Retryable(core::StatusCode::kUnavailable, "upstream closed the connection",
+                      "upstream_connection_failed");
+}
+
+void HttpClient::Release(std::unique_ptr<Connection> connection) {
+  auto& pool = idle_[connection->key];
+  if (pool.size() >= limits_.max_idle_per_upstream) return;  // closes
+  connection->lowest().expires_never();
+  connection->parser.reset();
+  pool.push_back(std::move(connection));
+}
+
+UpstreamResponse::UpstreamResponse(HttpClient& client, std::unique_ptr<Connection> connection)
+    : client_(client), connection_(std::move(connection)) {}
+
+UpstreamResponse::~UpstreamResponse() {
+  if (!connection_) return;
+  if (done() && connection_->parser->keep_alive()) {
+    client_.Release(std::move(connection_));
+  } else {
+    connection_->Close();
+  }
+}
+
+unsigned UpstreamResponse::status() const {
+  return connection_->parser->get().result_int();
+}
+
+std::string_view UpstreamResponse::header(std::string_view name) const {
+  const auto& h = connection_->parser->get();
+  auto it = h.find(name);
+  if (it == h.end()) return {};
+  return {it->value().data(), it->value().size()};
+}
+
+bool UpstreamResponse::done() const {
+  return connection_->parser->is_done();
+}
+
+asio::awaitable<core::Status> UpstreamResponse::ReadSome(
+    std::string& out, CancelToken& cancel, std::optional<std::chrono::milliseconds> timeout) {
+  if (done()) co_return core::Status::Ok();
+  if (cancel.cancelled()) co_return Cancelled();
+  Connection& c = *connection_;
+  constexpr std::size_t kChunk = 16 * 1024;
+  const std::size_t old = out.size();
+  out.resize(old + kChunk);
+  auto& body = c.parser->get().body();
+  body.data = out.data() + old;
+  body.size = kChunk;
+  c.lowest().expires_after(timeout.value_or(client_.limits().idle_timeout));
+  Connection* raw = &c;
+  cancel.OnCancel([raw] { raw->Close(); });
+  auto [ec, n] = co_await OnStream(
+      c, [&](auto& s) { return http::async_read_some(s, c.buffer, *c.parser, kTuple); });
+  (void)n;
+  cancel.Clear();
+  const std::size_t got = kChunk - body.size;
+  out.resize(old + got);
+  body_bytes_ += got;
+  if (ec == http::error::need_buffer) ec = {};
+  if (cancel.cancelled()) co_return Cancelled();
+  if (!ec) co_return core::Status::Ok();
+  if (ec == http::error::body_limit) {
+    co_return core::Status::Error(core::StatusCode::kBadUpstream,
+                                  "upstream response exceeds max_response_bytes",
+                                  "upstream_response_too_large");
+  }
+  if (ec == beast::error::timeout) {
+    co_return Retryable(core::StatusCode::kUpstreamTimeout, "upstream stalled mid-response",
+                        "upstream_timeout");
+  }
+  co_return Retryable(core::StatusCode::kBadUpstream,
+                      "upstream connection failed mid-response: " + ec.message(),
+                      "upstream_connection_failed");
+}
+
+asio::awaitable<core::Status> UpstreamResponse::ReadAll(std::string& out, CancelToken& cancel) {
+  while (!done()) {
+    auto st = co_await ReadSome(out, cancel);
+    if (!st.ok()) co_return st;
+  }
+  co_return core::Status::Ok();
+}
+
+}  // namespace meridian::providers

@@ -1,0 +1,93 @@
+// The provider interface: translate a CompletionRequest to a vendor's wire format, stream the
+// answer back as core::Chunks. Adapters are created per worker thread (one io_context each) and
+// are not thread-safe; they never outlive their io_context.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "gateway/core/chunk.h"
+#include "gateway/core/request.h"
+#include "gateway/core/status.h"
+#include "policy/snapshot.h"
+
+namespace meridian::providers {
+
+namespace asio = boost::asio;
+
+/// Cancellation of one request, owned by the front end. When the client goes away (or a
+/// deadline passes) the front end calls Cancel(): the hook an adapter installed closes its
+/// upstream connection or stops its timer, so the upstream request ends promptly.
+/// Single-threaded: used only on the request's io_context.
+class CancelToken {
+ public:
+  bool cancelled() const { return cancelled_; }
+  void Cancel() {
+    if (cancelled_) return;
+    cancelled_ = true;
+    if (hook_) std::exchange(hook_, nullptr)();
+  }
+  /// Installs the action that aborts the current upstream work (replacing any previous one).
+  /// Runs at once if already cancelled.
+  void OnCancel(std::function<void()> hook) {
+    if (cancelled_) {
+      hook();
+      return;
+    }
+    hook_ = std::move(hook);
+  }
+  void Clear() { hook_ = nullptr; }
+
+ private:
+  bool cancelled_ = false;
+  std::function<void()> hook_;
+};
+
+/// Where chunks go. Awaiting Emit is backpressure: a slow client slows the upstream read.
+class ChunkSink {
+ public:
+  virtual ~ChunkSink() = default;
+  /// Delivers one chunk; false when the consumer is gone (the adapter stops and returns
+  /// kCancelled).
+  virtual asio::awaitable<bool> Emit(const core::Chunk& chunk) = 0;
+  /// True once any byte of the answer has reached the client: from then on no other provider
+  /// may be tried.
+  virtual bool committed() const = 0;
+  /// Discards what an uncommitted sink collected from a failed attempt, before the next one.
+  virtual void Reset() = 0;
+  /// The router is about to try `provider` (front ends name it in their response headers).
+  virtual void BeginAttempt(const policy::Provider& provider) { (void)provider; }
+};
+
+struct Endpoint;
+
+/// One attempt against one provider of the decision.
+struct Target {
+  const policy::Provider* provider = nullptr;
+  const Endpoint* endpoint = nullptr;  ///< parsed provider URL (null for sim)
+  std::string upstream_model;          ///< the provider's name for the requested alias
+  std::string credential;              ///< resolved secret; never logged
+};
+
+/// Result of an attempt. `status.retryable` says whether the router may try the next
+/// candidate (it does so only if the sink is not committed).
+struct AttemptResult {
+  core::Status status;
+  bool emitted = false;  ///< the adapter emitted at least one chunk
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  /// Runs the request against `target` and emits chunks in order: kStart, kDelta*, kFinish,
+  /// kUsage?. Emits nothing before the upstream has accepted the request (HTTP 200 and a
+  /// first event), so a failure up to then can fall back. Never emits kError: failures are
+  /// returned.
+  virtual asio::awaitable<AttemptResult> Complete(const core::CompletionRequest& request,
+                                                  const Target& target, ChunkSink& sink,
+                                                  CancelToken& cancel) = 0;
+};
+
+}  // namespace meridian::providers
