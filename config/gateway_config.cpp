@@ -45,17 +45,6 @@ constexpr std::string_view kRawKeyMessage =
 constexpr std::string_view kEmptyStringSha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-// The rule policies apply to tenant ids in conditions (policy/compile.cpp), so every id a
-// config can declare can also be named by a policy.
-bool IsTenantId(std::string_view s) {
-  if (s.empty() || s.size() > 128 || std::isalnum(static_cast<unsigned char>(s[0])) == 0) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
-  });
-}
-
 bool IsHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
@@ -310,7 +299,7 @@ void GatewayReader::ReadTenant(const YAML::Node& node, SourcePos pos,
       {
           {"id",
            [&](const Entry& e) {
-             if (Read(e, t.id) && !IsTenantId(t.id.value)) {
+             if (Read(e, t.id) && !policy::IsValidId(t.id.value)) {
                Error(e.pos, "tenant id '" + t.id.value +
                                 "' must be 1 to 128 letters, digits, '_', '-' or '.', starting "
                                 "with a letter or digit");
@@ -458,6 +447,17 @@ void GatewayReader::CheckAcrossTenants(const std::vector<TenantConfig>& tenants)
 }
 
 }  // namespace
+
+std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::string* why) {
+  ListenAddress out;
+  if (auto error = ParseListen(text, out)) {
+    if (why != nullptr) {
+      *why = std::move(*error);
+    }
+    return std::nullopt;
+  }
+  return out;
+}
 
 std::string ListenAddress::ToString() const {
   return ipv6 ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);

@@ -71,6 +71,11 @@ struct ListenAddress {
   std::string ToString() const;
 };
 
+/// Parses a listen address as `listen:` takes it ("127.0.0.1:8080", "[::1]:0"); for command
+/// line overrides, so they follow the file's syntax. nullopt for anything else, with the
+/// reason (phrased for the operator) in `*why` when given.
+std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::string* why = nullptr);
+
 /// `tls:`. Paths are resolved and were readable when the config was loaded.
 struct TlsConfig {
   std::string cert_file;

@@ -8,30 +8,10 @@
 #include <sstream>
 #include <tuple>
 
+#include "config/yaml_reader.h"
 #include "policy/compile.h"
 
 namespace meridian::config {
-namespace {
-
-bool ReadFile(const std::string& path, std::string& out, std::vector<FileDiagnostic>& errors) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    errors.push_back({path, {}, "is a directory, not a policy file"});
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    errors.push_back({path, {}, std::string("cannot read: ") + std::strerror(errno)});
-    return false;
-  }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  out = std::move(buf).str();
-  return true;
-}
-
-}  // namespace
-
 std::string SiblingTestsPath(const std::string& policy_path) {
   std::filesystem::path p(policy_path);
   return (p.parent_path() / (p.stem().string() + ".tests.yaml")).string();
@@ -54,7 +34,7 @@ LoadedPolicy LoadPolicyText(std::string_view text, const std::string& name) {
 LoadedPolicy LoadPolicyFile(const std::string& path, bool with_tests) {
   LoadedPolicy out;
   std::string text;
-  if (!ReadFile(path, text, out.errors)) return out;
+  if (!ReadFileText(path, "policy file", text, out.errors)) return out;
   PolicyDocument doc = ParsePolicyYaml(text, path, out.errors);
   if (with_tests) {
     if (!doc.tests.empty()) out.test_files.push_back(path);
@@ -63,7 +43,7 @@ LoadedPolicy LoadPolicyFile(const std::string& path, bool with_tests) {
     std::error_code ec;
     if (sibling != path && std::filesystem::exists(sibling, ec)) {
       std::string tests_text;
-      if (ReadFile(sibling, tests_text, out.errors)) {
+      if (ReadFileText(sibling, "tests file", tests_text, out.errors)) {
         auto more = ParseTestsYaml(tests_text, sibling, out.errors);
         out.test_files.push_back(sibling);
         out.tests.insert(out.tests.end(), std::make_move_iterator(more.begin()),

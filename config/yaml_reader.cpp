@@ -130,11 +130,56 @@ void YamlReader::ReadDocument(std::string_view text, std::string_view file_kind,
                    });
 }
 
+namespace {
+
+bool IsBlankOrComment(std::string_view line) {
+  const auto first = line.find_first_not_of(" \t\r");
+  return first == std::string_view::npos || line[first] == '#';
+}
+
+bool IsDocumentMarker(std::string_view line) {
+  return line.starts_with("---") &&
+         (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+}
+
+/// Where a second YAML document starts: the first content after a `---` marker that follows
+/// content. A `---` line at column 0 is always a document marker in YAML.
+std::optional<SourcePos> SecondDocument(std::string_view text) {
+  bool content = false;
+  bool after_marker = false;
+  std::uint32_t line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    const auto nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (IsDocumentMarker(line)) {
+      if (content) after_marker = true;
+      continue;
+    }
+    if (IsBlankOrComment(line) || line.starts_with("%")) continue;
+    if (after_marker) return SourcePos{line_no, 1};
+    content = true;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<YAML::Node> YamlReader::Load(std::string_view text, std::string_view file_kind) {
   text_ = text;
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    // Not YAML::LoadAll: yaml-cpp 0.7's LoadAll never returns on some malformed input (a file
+    // holding just ",") while allocating without bound. Load reads the first document only;
+    // a second one is found by its marker below.
+    docs.push_back(YAML::Load(std::string(text)));
+    if (auto second = SecondDocument(text)) {
+      Error(*second, "the " + std::string(file_kind) +
+                         " must hold a single YAML document, but a second one starts here "
+                         "(after '---')");
+      return std::nullopt;
+    }
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own message for this is "bad file", which tells the operator nothing.
     Error(ToPos(e.mark), "invalid YAML: values are nested too deeply");
@@ -145,17 +190,21 @@ std::optional<YAML::Node> YamlReader::Load(std::string_view text, std::string_vi
   }
   const std::string kind(file_kind);
   if (docs.empty() || docs.front().IsNull()) {
+    // yaml-cpp reads some malformed text (e.g. a leading ",") as an empty document; say where
+    // the content is rather than calling a non-empty file empty.
+    std::uint32_t line_no = 0;
+    for (std::string_view rest = text; !rest.empty();) {
+      ++line_no;
+      const auto nl = rest.find('\n');
+      const std::string_view line = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+      if (!IsBlankOrComment(line) && !IsDocumentMarker(line) && !line.starts_with("%")) {
+        Error({line_no, 1}, "invalid YAML: no value could be read here");
+        return std::nullopt;
+      }
+    }
     Error({}, "the " + kind + " is empty");
     return std::nullopt;
-  }
-  for (std::size_t i = 1; i < docs.size(); ++i) {
-    // A trailing `---` yields an empty document, which is harmless.
-    if (!docs[i].IsNull()) {
-      Error(ToPos(docs[i].Mark()), "the " + kind +
-                                       " must hold a single YAML document, but a second one "
-                                       "starts here (after '---')");
-      return std::nullopt;
-    }
   }
   const YAML::Node& root = docs.front();
   if (!root.IsMap()) {

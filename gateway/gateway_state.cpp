@@ -22,6 +22,14 @@ std::string RenderMetrics(const GatewayState& state) {
     out += '\n';
   };
   counter("meridian_http_requests_total", "HTTP requests received.", c.requests);
+  out += "# HELP meridian_http_responses_total HTTP responses sent, by status class.\n";
+  out += "# TYPE meridian_http_responses_total counter\n";
+  out += "meridian_http_responses_total{class=\"2xx\"} " +
+         std::to_string(c.responses_2xx.load(std::memory_order_relaxed)) + "\n";
+  out += "meridian_http_responses_total{class=\"4xx\"} " +
+         std::to_string(c.responses_4xx.load(std::memory_order_relaxed)) + "\n";
+  out += "meridian_http_responses_total{class=\"5xx\"} " +
+         std::to_string(c.responses_5xx.load(std::memory_order_relaxed)) + "\n";
   counter("meridian_policy_denials_total", "Requests denied by the policy.", c.policy_denials);
   counter("meridian_region_header_ignored_total",
           "Region headers ignored because the peer is not a trusted proxy.",

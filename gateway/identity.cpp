@@ -262,7 +262,7 @@ std::optional<Cidr> Cidr::Parse(std::string_view text, std::string* why) {
   c.v4_ = v4;
   const auto& bytes = c.network_.bytes();
   for (unsigned bit = c.prefix_; bit < 128; ++bit) {
-    if ((bytes[bit / 8] >> (7 - bit % 8)) & 1u) {
+    if (((static_cast<unsigned>(bytes[bit / 8]) >> (7 - bit % 8)) & 1u) != 0) {
       return fail("'" + std::string(text) + "' has address bits set beyond the /" +
                   std::to_string(length) + " prefix: write the network address, or the host " +
                   "address alone");

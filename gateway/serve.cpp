@@ -1,7 +1,6 @@
 #include "gateway/serve.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "config/gateway_config.h"
 #include "config/policy_file.h"
@@ -16,26 +15,6 @@ std::string Report(const std::vector<config::FileDiagnostic>& errors) {
   out += std::to_string(errors.size()) + (errors.size() == 1 ? " error" : " errors") +
          ": the gateway did not start\n";
   return out;
-}
-
-/// "HOST:PORT" or "[V6]:PORT" for --listen.
-bool ParseListen(const std::string& text, config::ListenAddress& out) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::string host = text.substr(0, colon);
-  const std::string port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    out.ipv6 = true;
-  }
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || end != port.data() + port.size() || value > 65535 || host.empty()) {
-    return false;
-  }
-  out.host = host;
-  out.port = static_cast<std::uint16_t>(value);
-  return true;
 }
 
 }  // namespace
@@ -56,8 +35,13 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
       return e.pos == cfg.policy_file_pos && e.pos.line != 0;
     });
   }
-  if (!in.listen_override.empty() && !ParseListen(in.listen_override, cfg.listen)) {
-    errors.push_back({"--listen", {}, "expected HOST:PORT, got '" + in.listen_override + "'"});
+  if (!in.listen_override.empty()) {
+    std::string why;
+    if (auto listen = config::ParseListenAddress(in.listen_override, &why)) {
+      cfg.listen = *listen;
+    } else {
+      errors.push_back({"--listen", {}, why});
+    }
   }
   if (!errors.empty()) {
     error = Report(errors);

@@ -24,15 +24,6 @@ bool IsLowerName(std::string_view s) {
   });
 }
 
-bool IsId(std::string_view s) {
-  if (s.empty() || s.size() > 128 || std::isalnum(static_cast<unsigned char>(s[0])) == 0) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
-  });
-}
-
 bool IsEnvVarName(std::string_view s) {
   if (s.empty() || s.size() > 128 || std::isdigit(static_cast<unsigned char>(s[0])) != 0) {
     return false;
@@ -334,7 +325,7 @@ class Compiler {
       p.pos = ps.pos;
       p.id = ps.id.value;
       const std::string where = "provider '" + p.id + "'";
-      if (!IsId(p.id)) {
+      if (!IsValidId(p.id)) {
         Error(ps.id.pos, "provider id '" + p.id +
                              "' must start with a letter or digit and use only letters, digits, "
                              "'.', '_' or '-'");
@@ -622,7 +613,7 @@ class Compiler {
     if (c.tenant) {
       std::vector<std::uint32_t> ids;
       for (const auto& t : *c.tenant) {
-        if (!IsId(t.value)) {
+        if (!IsValidId(t.value)) {
           Error(t.pos, "tenant: '" + t.value + "' is not a valid tenant id");
           continue;
         }
@@ -695,7 +686,7 @@ class Compiler {
   // ---- guards and routes -----------------------------------------------------------------
 
   bool ClaimRuleId(const LocatedString& id, std::string_view what) {
-    if (!IsId(id.value)) {
+    if (!IsValidId(id.value)) {
       Error(id.pos, std::string(what) + " id '" + id.value +
                         "' must start with a letter or digit and use only letters, digits, "
                         "'.', '_' or '-'");

@@ -108,6 +108,20 @@ constexpr std::string_view Name(RegionSource s) {
   return NameOf(kRegionSourceNames, s);
 }
 
+/// The rule for ids (providers, guards, routes, tenants): 1-128 characters, letters, digits,
+/// '.', '_' or '-', starting with a letter or digit. Tenant ids in gateway configs follow it
+/// too, so every tenant a config declares can be named by a policy.
+constexpr bool IsValidId(std::string_view s) {
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (s.empty() || s.size() > 128 || !alnum(s[0])) return false;
+  for (char c : s) {
+    if (!alnum(c) && c != '_' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
 /// Comparison operators written in conditions: ">= personal", "< 100000".
 enum class CompareOp : std::uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
 

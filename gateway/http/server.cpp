@@ -309,6 +309,17 @@ asio::awaitable<void> Session<Stream>::Run() {
     (void)hn;
     const std::string request_id = worker_.NewRequestId();
     Headers headers{{"x-request-id", request_id}};
+    auto body_too_large = [&] {
+      return core::Status::Error(
+          core::StatusCode::kPayloadTooLarge,
+          "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes",
+          "body_too_large");
+    };
+    // Beast checks Content-Length against the body limit while parsing the header.
+    if (hec == bhttp::error::body_limit) {
+      co_await SendError(body_too_large(), headers, false);
+      break;
+    }
     if (hec == bhttp::error::header_limit) {
       co_await SendError(
           core::Status::Error(
@@ -329,11 +340,7 @@ asio::awaitable<void> Session<Stream>::Run() {
     }
     auto& head = parser.get();
     if (const auto len = parser.content_length(); len && *len > limits_.max_body_bytes) {
-      co_await SendError(core::Status::Error(core::StatusCode::kPayloadTooLarge,
-                                             "request body exceeds " +
-                                                 std::to_string(limits_.max_body_bytes) + " bytes",
-                                             "body_too_large"),
-                         headers, false);
+      co_await SendError(body_too_large(), headers, false);
       break;
     }
     if (beast::iequals(head[bhttp::field::expect], "100-continue")) {
@@ -344,11 +351,7 @@ asio::awaitable<void> Session<Stream>::Run() {
     auto [bec, bn] = co_await bhttp::async_read(stream_, buffer_, parser, kTuple);
     (void)bn;
     if (bec == bhttp::error::body_limit) {
-      co_await SendError(core::Status::Error(core::StatusCode::kPayloadTooLarge,
-                                             "request body exceeds " +
-                                                 std::to_string(limits_.max_body_bytes) + " bytes",
-                                             "body_too_large"),
-                         headers, false);
+      co_await SendError(body_too_large(), headers, false);
       break;
     }
     if (bec) break;
@@ -576,12 +579,12 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   policy::RequestAttributes attrs = AttributesOf(*tenant);
   attrs.region = region.region;
   attrs.region_source = region.source;
-  if (auto it = req.find("x-meridian-data-class"); it != req.end()) {
+  if (auto it = req.find(identity::kDataClassHeader); it != req.end()) {
     auto st = identity::ParseDataClassHeader(
         std::string_view(it->value().data(), it->value().size()), attrs.data_class);
     if (!st.ok()) co_return co_await fail(st);
   }
-  if (auto it = req.find("x-meridian-consent"); it != req.end()) {
+  if (auto it = req.find(identity::kConsentHeader); it != req.end()) {
     auto st = identity::ParseConsentHeader(std::string_view(it->value().data(), it->value().size()),
                                            attrs.consent);
     if (!st.ok()) co_return co_await fail(st);

@@ -847,3 +847,24 @@ TEST(PolicyYamlErrorTest, UnexpectedTagIsAnError) {
 
 }  // namespace
 }  // namespace meridian::config
+
+namespace meridian::config {
+namespace {
+
+// yaml-cpp 0.7's LoadAll loops forever, allocating, on a document that is just ","; found by
+// the policy_yaml_fuzz target. The loader must answer promptly with an error instead.
+TEST(PolicyYamlErrorTest, StrayCommaDocumentDoesNotHang) {
+  EXPECT_EQ(PolicyErrors(","), (Strings{"p.yaml:1:1: invalid YAML: no value could be read here"}));
+  EXPECT_EQ(PolicyErrors("# header\n,# a comment\nversion: 1\n"),
+            (Strings{"p.yaml:2:1: invalid YAML: no value could be read here"}));
+}
+
+TEST(PolicyYamlErrorTest, SecondDocumentAfterCommentsAndDirectives) {
+  EXPECT_EQ(PolicyErrors("%YAML 1.2\n---\nversion: 1\n# note\n---\n\nversion: 2\n"),
+            (Strings{"p.yaml:7:1: the policy file must hold a single YAML document, but a "
+                     "second one starts here (after '---')"}));
+  EXPECT_EQ(PolicyErrors("---\nversion: 1\n---\n# only a comment\n"), (Strings{}));
+}
+
+}  // namespace
+}  // namespace meridian::config

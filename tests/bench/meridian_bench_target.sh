@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs `meridian serve` as the `ours` target of the shared benchmark harness, in front of its
+# fake OpenAI upstream. The harness exports PORT and UPSTREAM_URL; the harness sends
+# "Authorization: Bearer sk-bench" and model "fake-model".
+#
+#   OURS_CMD="exec tests/bench/meridian_bench_target.sh" OURS_PORT=18890 ../shared/bench/run.sh
+#
+# MERIDIAN_BIN (default build/release/meridian) and MERIDIAN_WORKERS (default 1) may be set.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${MERIDIAN_BIN:-$here/build/release/meridian}"
+dir="$(mktemp -d)"
+cat > "$dir/policy.yaml" <<YAML
+version: 1
+providers:
+  - id: upstream
+    kind: openai_compatible
+    endpoint: ${UPSTREAM_URL:?UPSTREAM_URL not set}
+    models: {fake-model: fake-model}
+    processing: [US]
+    storage: [US]
+routes:
+  - id: bench
+    when: {tenant: bench}
+    allow: [upstream]
+YAML
+cat > "$dir/gateway.yaml" <<YAML
+listen: 127.0.0.1:${PORT:?PORT not set}
+workers: ${MERIDIAN_WORKERS:-1}
+policy_file: policy.yaml
+limits: {max_concurrent_streams: 20000}
+tenants:
+  - id: bench
+    # SHA-256 of "sk-bench", the key the harness sends.
+    api_key_sha256: [c00397de4384b5bbaf14c02fe1ec7020d28d1eeab6a722c576c84b6678c41c29]
+    regions: [US]
+    default_region: US
+YAML
+exec "$bin" serve --config "$dir/gateway.yaml"
