@@ -63,25 +63,25 @@ class Worker {
   Worker(GatewayState& state, std::shared_ptr<ssl::context> server_tls,
          std::shared_ptr<ssl::context> client_tls, providers::ClientLimits limits)
       : state_(state),
-        io_(1),
-        acceptor_(io_),
+        io_(std::make_unique<asio::io_context>(1)),
+        acceptor_(std::make_unique<tcp::acceptor>(*io_)),
         server_tls_(std::move(server_tls)),
-        adapters_(io_.get_executor(), std::move(client_tls), limits),
+        adapters_(std::make_unique<AdapterSet>(io_->get_executor(), std::move(client_tls), limits)),
         rng_(std::random_device{}()) {}
 
   core::Status Listen(const tcp::endpoint& endpoint) {
     beast::error_code ec;
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    tcp::acceptor& acceptor = *acceptor_;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) {
       const int one = 1;
-      if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) !=
-          0) {
+      if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
         ec = beast::error_code(errno, boost::system::system_category());
       }
     }
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return core::Status::Error(core::StatusCode::kInternal,
                                  "cannot listen on " + endpoint.address().to_string() + ":" +
@@ -89,20 +89,31 @@ class Worker {
     }
     return core::Status::Ok();
   }
-  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  unsigned short port() const { return acceptor_->local_endpoint().port(); }
 
-  void Start() { asio::co_spawn(io_, Accept(), asio::detached); }
-  void Run() { io_.run(); }
+  /// Teardown order matters: coroutine frames still owned by the io_context (sessions,
+  /// upstream reads) point into the adapters, so the pool is closed first, then the
+  /// io_context (destroying those frames, whose finished responses now close instead of
+  /// pooling), and only then the adapters.
+  ~Worker() {
+    adapters_->client().Shutdown();
+    acceptor_.reset();
+    io_.reset();
+    adapters_.reset();
+  }
+
+  void Start() { asio::co_spawn(*io_, Accept(), asio::detached); }
+  void Run() { io_->run(); }
   void Stop() {
-    asio::post(io_, [this] {
+    asio::post(*io_, [this] {
       beast::error_code ec;
-      acceptor_.close(ec);
-      io_.stop();
+      acceptor_->close(ec);
+      io_->stop();
     });
   }
 
   GatewayState& state() { return state_; }
-  AdapterSet& adapters() { return adapters_; }
+  AdapterSet& adapters() { return *adapters_; }
   std::string NewRequestId() {
     char buf[40];
     std::snprintf(buf, sizeof buf, "req_%016llx",
@@ -114,10 +125,10 @@ class Worker {
   asio::awaitable<void> Accept();
 
   GatewayState& state_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
+  std::unique_ptr<asio::io_context> io_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
   std::shared_ptr<ssl::context> server_tls_;
-  AdapterSet adapters_;
+  std::unique_ptr<AdapterSet> adapters_;
   std::mt19937_64 rng_;
 };
 
@@ -359,8 +370,19 @@ asio::awaitable<void> Session<Stream>::Run() {
     state_.counters.requests.fetch_add(1, std::memory_order_relaxed);
     if (!co_await Handle(req, request_id)) break;
   }
+  // Lingering close: stop sending, then drain what the client still sends for a moment. Closing
+  // with unread bytes queued (a 413's rejected body, say) makes the kernel send a reset, and
+  // the client could lose the error response it has not read yet.
   beast::error_code ec;
-  Socket().shutdown(tcp::socket::shutdown_both, ec);
+  Socket().shutdown(tcp::socket::shutdown_send, ec);
+  beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(500));
+  std::array<char, 4096> scratch;
+  for (std::size_t drained = 0; drained < 256 * 1024;) {
+    auto [rec, n] =
+        co_await beast::get_lowest_layer(stream_).async_read_some(asio::buffer(scratch), kTuple);
+    if (rec) break;
+    drained += n;
+  }
   Socket().close(ec);
 }
 
@@ -521,12 +543,19 @@ template <class Stream>
 asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& headers) {
   const bool keep_alive = req.keep_alive();
   auto table = state_.Table();
+  if (!table) {
+    co_return co_await SendError(
+        core::Status::Error(core::StatusCode::kUnavailable, "no policy loaded", "not_ready"),
+        headers, keep_alive);
+  }
   const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
   if (tenant == nullptr) {
+    const bool missing = req[bhttp::field::authorization].empty();
     co_return co_await SendError(
-        core::Status::Error(core::StatusCode::kUnauthenticated,
-                            "missing or unknown API key (send Authorization: Bearer <key>)",
-                            "invalid_api_key"),
+        core::Status::Error(
+            core::StatusCode::kUnauthenticated,
+            missing ? "missing API key: send Authorization: Bearer <key>" : "unknown API key",
+            missing ? "missing_api_key" : "invalid_api_key"),
         headers, keep_alive);
   }
   // The aliases this caller could be routed to with its tenant defaults.
@@ -683,11 +712,11 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
 
 asio::awaitable<void> Worker::Accept() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+    auto [ec, socket] = co_await acceptor_->async_accept(kTuple);
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Out of descriptors or similar: back off briefly instead of spinning.
-      asio::steady_timer t(io_, std::chrono::milliseconds(50));
+      asio::steady_timer t(*io_, std::chrono::milliseconds(50));
       co_await t.async_wait(kTuple);
       continue;
     }
@@ -699,11 +728,11 @@ asio::awaitable<void> Worker::Accept() {
       using TlsStream = beast::ssl_stream<beast::tcp_stream>;
       auto s = std::make_shared<Session<TlsStream>>(
           *this, TlsStream(beast::tcp_stream(std::move(socket)), *server_tls_), peer);
-      asio::co_spawn(io_, s->Run(), asio::detached);
+      asio::co_spawn(*io_, s->Run(), asio::detached);
     } else {
       auto s = std::make_shared<Session<beast::tcp_stream>>(
           *this, beast::tcp_stream(std::move(socket)), peer);
-      asio::co_spawn(io_, s->Run(), asio::detached);
+      asio::co_spawn(*io_, s->Run(), asio::detached);
     }
   }
 }

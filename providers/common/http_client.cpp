@@ -229,7 +229,19 @@ asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
                       "upstream_connection_failed");
 }
 
+void HttpClient::Shutdown() {
+  closing_ = true;
+  for (auto& [key, pool] : idle_) {
+    for (auto& c : pool) c->Close();
+  }
+  idle_.clear();
+}
+
 void HttpClient::Release(std::unique_ptr<Connection> connection) {
+  if (closing_) {
+    connection->Close();
+    return;
+  }
   auto& pool = idle_[connection->key];
   if (pool.size() >= limits_.max_idle_per_upstream) return;  // closes
   connection->lowest().expires_never();

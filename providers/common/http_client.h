@@ -89,6 +89,11 @@ class HttpClient {
 
   const ClientLimits& limits() const { return limits_; }
 
+  /// Closes every pooled connection; from then on finished responses close their connection
+  /// instead of pooling it. Call before the io_context is destroyed, so coroutine frames torn
+  /// down with it never hand a connection to a pool that is about to disappear.
+  void Shutdown();
+
   /// A TLS context verifying peers with the system CAs, or with `ca_file` when non-empty.
   static std::shared_ptr<asio::ssl::context> MakeTlsContext(const std::string& ca_file,
                                                             std::string& error);
@@ -103,6 +108,7 @@ class HttpClient {
   std::shared_ptr<asio::ssl::context> tls_;
   ClientLimits limits_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  bool closing_ = false;
 };
 
 }  // namespace meridian::providers

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -252,6 +251,18 @@ TEST_F(ServeTest, AzureAdapterUsesTheClassicDeploymentPathApiVersionAndApiKeyHea
   EXPECT_EQ(seen->query, "api-version=2024-10-21");
   EXPECT_EQ(seen->header("api-key"), fake.api_key());
   EXPECT_FALSE(seen->has_header("authorization"));
+}
+
+TEST_F(ServeTest, AzureContentFilterRejectionIs400NamingThePrompt) {
+  FakeOpenAiServer fake({.profile = Profile::kAzure});
+  SetEnv(kUpstreamKeyEnv, fake.api_key());
+  ProviderYaml azure =
+      Upstream("az", "azure_openai", fake.origin(), "[EU]", "{chat: fake-deployment}");
+  azure.extra = {"api_version: \"2024-10-21\""};
+  ASSERT_NO_FATAL_FAILURE(StartGateway(SingleProviderPolicy(azure)));
+  const HttpResult r = Chat({.text = "hi <<fake:content_filter_400>>", .stream = true});
+  ExpectOpenAiError(r, 400, "invalid_request_error", "content_filter", "prompt");
+  EXPECT_EQ(r.header("x-meridian-provider"), "az");
 }
 
 TEST_F(ServeTest, AzureEmptyChoicesFirstChunkIsTolerated) {
@@ -688,6 +699,20 @@ TEST_F(ErrorStatusTest, BodyOverTheLimitIs413) {
   EXPECT_EQ(Chat({.text = std::string(1500, 'a')}).status, 200u);  // under the limit
   const HttpResult r = Chat({.text = std::string(4096, 'a')});
   ExpectOpenAiError(r, 413, "invalid_request_error", "body_too_large");
+
+  // A chunked body has no Content-Length to check up front; it is cut off while being read.
+  RawConnection chunked(gateway_->port());
+  ASSERT_TRUE(
+      chunked.Send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                   std::string(kTenantKey) + "\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" +
+                   std::string(4096, 'a') + "\r\n0\r\n\r\n"));
+  std::string answer;
+  const auto t0 = steady_clock::now();
+  while (chunked.Read(1s, answer) == RawConnection::ReadResult::kData &&
+         steady_clock::now() - t0 < 5s) {
+  }
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 413 "));
+  EXPECT_THAT(answer, HasSubstr("\"code\":\"body_too_large\""));
 }
 
 TEST_F(ErrorStatusTest, HeadersOverTheLimitIs431) {
@@ -924,7 +949,9 @@ TEST_F(ServeTest, ModelsListsTheAliasesTheCallerCanBeRoutedTo) {
   }
   EXPECT_THAT(ids, UnorderedElementsAre("chat", "code"));  // not us-only: another region's
 
-  ExpectOpenAiError(Client().Get("/v1/models"), 401, "authentication_error", "invalid_api_key");
+  ExpectOpenAiError(Client().Get("/v1/models"), 401, "authentication_error", "missing_api_key");
+  ExpectOpenAiError(Client().Get("/v1/models", Auth("sk-not-a-tenant-key")), 401,
+                    "authentication_error", "invalid_api_key");
 }
 
 TEST_F(ServeTest, HealthzAndReadyzReportLivenessAndThePolicyVersion) {
