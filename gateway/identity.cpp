@@ -75,9 +75,13 @@ std::uint64_t BucketOf(const Sha256Digest& digest) {
 // --- Digests ---
 
 Sha256Digest Sha256(std::string_view data) {
+  // Fetched once: with EVP_sha256() OpenSSL 3 looks the implementation up again on every
+  // digest (provider iteration, locks, name comparisons) — most of the cost of hashing a key.
+  static const EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (kSha256 == nullptr) std::abort();
   Sha256Digest out{};
   unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 ||
+  if (EVP_Digest(data.data(), data.size(), out.data(), &size, kSha256, nullptr) != 1 ||
       size != out.size()) {
     std::abort();
   }

@@ -23,7 +23,11 @@ using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 struct Connection {
+  static constexpr std::size_t kReadChunk = 16 * 1024;
   std::string key;
+  /// Body bytes land here, then are appended to the caller's string: reused for the
+  /// connection's life instead of growing (and zero-filling) the caller's buffer per read.
+  std::unique_ptr<char[]> read_buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
@@ -281,11 +285,9 @@ asio::awaitable<core::Status> UpstreamResponse::ReadSome(
   if (done()) co_return core::Status::Ok();
   if (cancel.cancelled()) co_return Cancelled();
   Connection& c = *connection_;
-  constexpr std::size_t kChunk = 16 * 1024;
-  const std::size_t old = out.size();
-  out.resize(old + kChunk);
+  constexpr std::size_t kChunk = Connection::kReadChunk;
   auto& body = c.parser->get().body();
-  body.data = out.data() + old;
+  body.data = c.read_buffer.get();
   body.size = kChunk;
   c.lowest().expires_after(timeout.value_or(client_.limits().idle_timeout));
   Connection* raw = &c;
@@ -295,7 +297,7 @@ asio::awaitable<core::Status> UpstreamResponse::ReadSome(
   (void)n;
   cancel.Clear();
   const std::size_t got = kChunk - body.size;
-  out.resize(old + got);
+  out.append(c.read_buffer.get(), got);
   body_bytes_ += got;
   if (ec == http::error::need_buffer) ec = {};
   if (cancel.cancelled()) co_return Cancelled();

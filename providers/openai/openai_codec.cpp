@@ -745,8 +745,11 @@ Status DecodeChatResponse(std::string_view body, std::vector<Chunk>& out) {
     return s;
   };
   try {
+    // A typical completion fits the stack arena; larger ones spill to the heap in blocks.
+    std::array<unsigned char, 16384> arena;
+    json::monotonic_resource mr(arena.data(), arena.size());
     json::error_code ec;
-    const json::value v = json::parse(body, ec, {}, ParseOptions());
+    const json::value v = json::parse(body, ec, &mr, ParseOptions());
     const json::object* obj = ec ? nullptr : v.if_object();
     if (obj == nullptr) {
       return fail(ChunkError("upstream sent invalid JSON", "upstream_invalid_json"));
