@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/core/chunk.h"
+#include "gateway/core/json_text.h"
 #include "gateway/core/request.h"
 #include "gateway/core/status.h"
 
@@ -48,10 +49,8 @@ inline constexpr std::size_t kMaxStopSequences = 4;
 /// - An empty `tools` array or `tool_calls` array is treated as absent.
 core::Status DecodeChatRequest(std::string_view body, core::CompletionRequest& out);
 
-/// Appends `s` as a quoted JSON string. Escapes `"`, `\` and control characters (short forms
-/// where JSON has them, else \u00XX); other bytes, including UTF-8, are copied. Invalid UTF-8
-/// is replaced by U+FFFD per offending byte, so the output is always valid JSON and UTF-8.
-void AppendJsonString(std::string& out, std::string_view s);
+/// Appends `s` as a JSON string literal (shared with the provider codecs).
+using core::AppendJsonString;
 
 /// Re-encodes a provider's chunk stream as OpenAI `chat.completion.chunk` SSE events.
 /// Writes straight into the caller's buffer; no JSON DOM per chunk.

@@ -9,8 +9,12 @@
 #include <limits>
 #include <utility>
 
+#include "gateway/core/json_text.h"
+
 namespace meridian::providers::openai {
 namespace {
+
+using core::AppendJsonString;
 
 namespace json = boost::json;
 using core::Chunk;
@@ -30,42 +34,6 @@ json::parse_options ParseOptions() {
 
 // ---------------------------------------------------------------------------------------
 // JSON writing
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.substr(run, i - run));
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 0xF]);
-        break;
-    }
-  }
-  out.append(s.substr(run));
-  out.push_back('"');
-}
 
 void AppendInt(std::string& out, std::int64_t v) {
   std::array<char, 24> buf{};
