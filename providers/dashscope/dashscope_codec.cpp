@@ -1,0 +1,473 @@
+#include "providers/dashscope/dashscope_codec.h"
+
+#include <array>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <utility>
+
+#include "gateway/core/json_text.h"
+#include "providers/openai/openai_codec.h"
+
+namespace meridian::providers::dashscope {
+namespace {
+
+namespace json = boost::json;
+using core::AppendJsonString;
+using core::Chunk;
+using core::Status;
+using core::StatusCode;
+using openai::SanitizeUpstreamText;
+
+json::parse_options ParseOptions() {
+  json::parse_options opt;
+  opt.max_depth = 64;
+  return opt;
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON writing
+
+void AppendInt(std::string& out, std::int64_t v) {
+  std::array<char, 24> buf{};
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  out.append(buf.data(), r.ptr);
+}
+
+void AppendDouble(std::string& out, double v) {
+  std::array<char, 32> buf{};
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  out.append(buf.data(), r.ptr);
+}
+
+void AppendKey(std::string& out, std::string_view key) {
+  out.push_back(',');
+  AppendJsonString(out, key);
+  out.push_back(':');
+}
+
+void AppendMessage(std::string& out, const core::Message& m) {
+  out += "{\"role\":";
+  AppendJsonString(out, m.role);
+  // Text generation takes string content only: parts arrays are reduced to their text and
+  // content:null becomes "" (Message::text is empty then).
+  AppendKey(out, "content");
+  AppendJsonString(out, m.text);
+  if (!m.name.empty()) {
+    AppendKey(out, "name");
+    AppendJsonString(out, m.name);
+  }
+  if (!m.tool_call_id.empty()) {
+    AppendKey(out, "tool_call_id");
+    AppendJsonString(out, m.tool_call_id);
+  }
+  if (!m.tool_calls_json.empty()) {
+    AppendKey(out, "tool_calls");
+    out += m.tool_calls_json;
+  }
+  out.push_back('}');
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON reading
+
+const json::value* Member(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return (v == nullptr || v->is_null()) ? nullptr : v;
+}
+
+std::string_view StringMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  if (v == nullptr || !v->is_string()) return {};
+  const json::string& s = v->get_string();
+  return {s.data(), s.size()};
+}
+
+std::optional<std::int64_t> ToInt(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    const std::uint64_t u = v.get_uint64();
+    return u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+               ? std::numeric_limits<std::int64_t>::max()
+               : static_cast<std::int64_t>(u);
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) {
+      return static_cast<std::int64_t>(d);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> IntMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? std::nullopt : ToInt(*v);
+}
+
+const json::object* ObjectMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? nullptr : v->if_object();
+}
+
+const json::array* ArrayMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? nullptr : v->if_array();
+}
+
+std::string_view TrimWs(std::string_view s) {
+  constexpr std::string_view kWs = " \t\r\n";
+  const std::size_t b = s.find_first_not_of(kWs);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(kWs) - b + 1);
+}
+
+core::Usage ParseUsage(const json::object& u) {
+  core::Usage usage;
+  usage.prompt_tokens = IntMember(u, "input_tokens").value_or(0);
+  usage.completion_tokens = IntMember(u, "output_tokens").value_or(0);
+  usage.total_tokens =
+      IntMember(u, "total_tokens").value_or(usage.prompt_tokens + usage.completion_tokens);
+  if (const auto* d = ObjectMember(u, "output_tokens_details")) {
+    usage.reasoning_tokens = IntMember(*d, "reasoning_tokens");
+  }
+  if (const auto* d = ObjectMember(u, "prompt_tokens_details")) {
+    usage.cached_tokens = IntMember(*d, "cached_tokens");
+  }
+  return usage;
+}
+
+// finish_reason is the STRING "null" until the last frame (§2.4); JSON null or missing too.
+std::string_view RealFinishReason(std::string_view r) {
+  return r == "null" ? std::string_view{} : r;
+}
+
+// What one frame/body carries, result_format "message" or "text".
+struct Output {
+  std::string_view content;
+  std::string_view reasoning;
+  std::string tool_calls_json;
+  std::string_view finish_reason;
+};
+
+// nullopt when there is no usable output object.
+std::optional<Output> ReadOutput(const json::object& root) {
+  const json::object* output = ObjectMember(root, "output");
+  if (output == nullptr) return std::nullopt;
+  Output o;
+  if (const json::array* choices = ArrayMember(*output, "choices")) {
+    if (choices->empty()) return o;
+    const json::object* choice = choices->front().if_object();
+    if (choice == nullptr) return o;
+    if (const json::object* msg = ObjectMember(*choice, "message")) {
+      o.content = StringMember(*msg, "content");
+      o.reasoning = StringMember(*msg, "reasoning_content");
+      if (const json::array* calls = ArrayMember(*msg, "tool_calls"); calls && !calls->empty()) {
+        o.tool_calls_json = json::serialize(*calls);
+      }
+    }
+    o.finish_reason = RealFinishReason(StringMember(*choice, "finish_reason"));
+    return o;
+  }
+  o.content = StringMember(*output, "text");  // result_format "text"
+  o.finish_reason = RealFinishReason(StringMember(*output, "finish_reason"));
+  return o;
+}
+
+bool IsErrorObject(const json::object& root) {
+  return !StringMember(root, "code").empty() && Member(root, "output") == nullptr;
+}
+
+Chunk ErrorChunk(const Status& s) {
+  Chunk c;
+  c.kind = Chunk::Kind::kError;
+  c.error = s;
+  return c;
+}
+
+Chunk StartChunk(std::string_view request_id) {
+  Chunk c;
+  c.kind = Chunk::Kind::kStart;
+  c.id = std::string(request_id);
+  return c;
+}
+
+Status InvalidJson(std::string_view what) {
+  return Status::Error(StatusCode::kBadUpstream, std::string(what), "upstream_invalid_json");
+}
+
+Status Make(StatusCode code, std::string message, std::string reason, bool retryable) {
+  Status s = Status::Error(code, std::move(message), std::move(reason));
+  s.retryable = retryable;
+  return s;
+}
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------
+// Request
+
+std::string BuildGenerationRequestBody(const core::CompletionRequest& req,
+                                       std::string_view upstream_model, bool stream) {
+  std::string out;
+  out.reserve(256);
+  out += "{\"model\":";
+  AppendJsonString(out, upstream_model);
+  out += ",\"input\":{\"messages\":[";
+  for (std::size_t i = 0; i < req.messages.size(); ++i) {
+    if (i != 0) out.push_back(',');
+    AppendMessage(out, req.messages[i]);
+  }
+  out += "]},\"parameters\":{\"result_format\":\"message\"";
+  if (stream) out += ",\"incremental_output\":true";
+  if (const auto limit = req.TokenLimit()) {
+    AppendKey(out, "max_tokens");
+    AppendInt(out, *limit);
+  }
+  if (req.temperature && std::isfinite(*req.temperature)) {
+    AppendKey(out, "temperature");
+    AppendDouble(out, *req.temperature);
+  }
+  if (req.top_p && std::isfinite(*req.top_p)) {
+    AppendKey(out, "top_p");
+    AppendDouble(out, *req.top_p);
+  }
+  if (!req.stop.empty()) {
+    AppendKey(out, "stop");
+    out.push_back('[');
+    for (std::size_t i = 0; i < req.stop.size(); ++i) {
+      if (i != 0) out.push_back(',');
+      AppendJsonString(out, req.stop[i]);
+    }
+    out.push_back(']');
+  }
+  if (req.enable_thinking) {
+    AppendKey(out, "enable_thinking");
+    out += *req.enable_thinking ? "true" : "false";
+  }
+  if (!req.tools_json.empty()) {
+    AppendKey(out, "tools");
+    out += req.tools_json;
+  }
+  if (!req.tool_choice_json.empty()) {
+    AppendKey(out, "tool_choice");
+    out += req.tool_choice_json;
+  }
+  if (!req.passthrough_members_json.empty()) {
+    try {
+      json::error_code ec;
+      const json::value v =
+          json::parse("{" + req.passthrough_members_json + "}", ec, {}, ParseOptions());
+      if (const json::object* o = ec ? nullptr : v.if_object()) {
+        for (std::string_view key : {std::string_view("seed"), std::string_view("enable_search")}) {
+          if (const json::value* m = o->if_contains(key)) {
+            AppendKey(out, key);
+            out += json::serialize(*m);
+          }
+        }
+      }
+    } catch (const std::exception&) {
+      // Unusable passthrough members are dropped (documented).
+    }
+  }
+  out += "}}";
+  return out;
+}
+
+// -----------------------------------------------------------------------------------------
+// Errors
+
+Status MapDashScopeError(int http_status, std::string_view body) {
+  std::string code;
+  std::string message;
+  try {
+    json::error_code ec;
+    const json::value v = json::parse(body, ec, {}, ParseOptions());
+    if (const json::object* o = ec ? nullptr : v.if_object()) {
+      code = std::string(StringMember(*o, "code"));
+      message = std::string(StringMember(*o, "message"));
+    }
+  } catch (const std::exception&) {
+  }
+  const std::string safe_code = SanitizeUpstreamText(code, 128);
+  const std::string safe_msg = SanitizeUpstreamText(message);
+  auto detailed = [&] {
+    std::string m = http_status > 0 ? "upstream returned HTTP " + std::to_string(http_status)
+                                    : std::string("upstream error");
+    if (!safe_code.empty()) m += " (" + safe_code + ")";
+    if (!safe_msg.empty()) m += ": " + safe_msg;
+    return m;
+  };
+  const std::string_view c = code;
+
+  if (c == "Throttling" || c.starts_with("Throttling.") || (c.empty() && http_status == 429)) {
+    return Make(StatusCode::kRateLimited, detailed(), "upstream_rate_limited", true);
+  }
+  if (c == "InvalidApiKey" || http_status == 401) {
+    return Make(StatusCode::kBadUpstream, "upstream rejected the gateway's credentials",
+                "upstream_unauthorized", false);
+  }
+  if (c == "AccessDenied" || c.starts_with("AccessDenied.") || (c.empty() && http_status == 403)) {
+    return Make(StatusCode::kBadUpstream, "upstream denied access to the gateway's account",
+                "upstream_forbidden", false);
+  }
+  if (c == "Arrearage") {
+    return Make(StatusCode::kBadUpstream, "upstream account of the gateway is not in good standing",
+                "upstream_arrearage", false);
+  }
+  if (c == "DataInspectionFailed" || c == "data_inspection_failed") {
+    Status s = Make(StatusCode::kInvalidArgument,
+                    "upstream content moderation rejected the request" +
+                        (safe_msg.empty() ? std::string() : ": " + safe_msg),
+                    "data_inspection_failed", false);
+    s.param = "messages";
+    return s;
+  }
+  if (c == "BadRequest.TooLarge" || (c.empty() && http_status == 413)) {
+    return Make(StatusCode::kPayloadTooLarge, detailed(), "upstream_payload_too_large", false);
+  }
+  if (c == "RequestTimeOut" || http_status == 408 || http_status == 504) {
+    return Make(StatusCode::kUpstreamTimeout, detailed(), "upstream_timeout", true);
+  }
+  if (c == "InternalError" || c.starts_with("InternalError.") ||
+      (http_status >= 500 && http_status <= 599)) {
+    return Make(StatusCode::kUnavailable, detailed(), "upstream_unavailable", true);
+  }
+  if (c == "InvalidParameter" || c == "invalid_parameter_error") {
+    return Make(StatusCode::kInvalidArgument, detailed(), "invalid_parameter", false);
+  }
+  if (http_status == 400) {
+    return Make(StatusCode::kInvalidArgument, detailed(), "upstream_invalid_request", false);
+  }
+  if (http_status == 404) {
+    return Make(StatusCode::kBadUpstream, "upstream endpoint or model not found",
+                "upstream_not_found", false);
+  }
+  if (http_status >= 400 && http_status <= 499) {
+    return Make(StatusCode::kBadUpstream, detailed(), "upstream_client_error", false);
+  }
+  return Make(StatusCode::kBadUpstream, detailed(), "upstream_error", false);
+}
+
+// -----------------------------------------------------------------------------------------
+// Streaming
+
+Status DashScopeStreamDecoder::Fail(Status status, std::vector<Chunk>& out) {
+  done_ = true;
+  emitted_ = true;
+  out.push_back(ErrorChunk(status));
+  return status;
+}
+
+std::string DashScopeStreamDecoder::Fresh(std::string& previous, std::string_view text) const {
+  if (incremental_) return std::string(text);
+  if (text.empty()) return {};  // a cumulative frame never shrinks; "" carries nothing new
+  std::string fresh =
+      text.starts_with(previous) ? std::string(text.substr(previous.size())) : std::string(text);
+  previous.assign(text);
+  return fresh;
+}
+
+Status DashScopeStreamDecoder::Decode(const SseEvent& event, std::vector<Chunk>& out) {
+  if (done_) return Status::Ok();
+  const std::string_view payload = TrimWs(event.data);
+  if (event.event == "error") return Fail(MapDashScopeError(0, payload), out);
+  if (payload.empty()) return Status::Ok();
+  try {
+    json::error_code ec;
+    const json::value v = json::parse(payload, ec, {}, ParseOptions());
+    const json::object* obj = ec ? nullptr : v.if_object();
+    if (obj == nullptr) return Fail(InvalidJson("upstream sent invalid JSON in stream"), out);
+    if (IsErrorObject(*obj)) return Fail(MapDashScopeError(0, payload), out);
+    const std::optional<Output> o = ReadOutput(*obj);
+    if (!o) return Status::Ok();  // neither output nor error: nothing to forward
+
+    if (!started_) {
+      out.push_back(StartChunk(StringMember(*obj, "request_id")));
+      started_ = true;
+      emitted_ = true;
+    }
+    Chunk d;
+    d.kind = Chunk::Kind::kDelta;
+    d.content = Fresh(prev_content_, o->content);
+    d.reasoning = Fresh(prev_reasoning_, o->reasoning);
+    d.tool_calls_json = o->tool_calls_json;
+    if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls_json.empty()) {
+      out.push_back(std::move(d));
+    }
+    if (!o->finish_reason.empty()) {
+      Chunk f;
+      f.kind = Chunk::Kind::kFinish;
+      f.finish_reason = std::string(o->finish_reason);
+      out.push_back(std::move(f));
+      if (const json::object* usage = ObjectMember(*obj, "usage")) {
+        Chunk u;
+        u.kind = Chunk::Kind::kUsage;
+        u.usage = ParseUsage(*usage);
+        out.push_back(std::move(u));
+      }
+      done_ = true;
+    }
+    return Status::Ok();
+  } catch (const std::exception&) {
+    return Fail(Status::Error(StatusCode::kInternal, "failed to decode upstream stream frame"),
+                out);
+  }
+}
+
+Status DashScopeStreamDecoder::Finish(std::vector<Chunk>& out) {
+  if (done_) return Status::Ok();
+  Status s = Status::Error(StatusCode::kBadUpstream, "upstream stream ended before the final frame",
+                           "upstream_truncated_stream");
+  s.retryable = !emitted_;
+  return Fail(std::move(s), out);
+}
+
+// -----------------------------------------------------------------------------------------
+// Non-streaming
+
+Status DecodeGenerationResponse(std::string_view body, std::vector<Chunk>& out) {
+  auto fail = [&out](Status s) {
+    out.push_back(ErrorChunk(s));
+    return s;
+  };
+  try {
+    json::error_code ec;
+    const json::value v = json::parse(body, ec, {}, ParseOptions());
+    const json::object* obj = ec ? nullptr : v.if_object();
+    if (obj == nullptr) return fail(InvalidJson("upstream sent invalid JSON"));
+    if (IsErrorObject(*obj)) return fail(MapDashScopeError(0, body));
+    const std::optional<Output> o = ReadOutput(*obj);
+    if (!o) {
+      return fail(Status::Error(StatusCode::kBadUpstream, "upstream response has no output",
+                                "upstream_no_output"));
+    }
+    out.push_back(StartChunk(StringMember(*obj, "request_id")));
+    Chunk d;
+    d.kind = Chunk::Kind::kDelta;
+    d.content = std::string(o->content);
+    d.reasoning = std::string(o->reasoning);
+    d.tool_calls_json = o->tool_calls_json;
+    if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls_json.empty()) {
+      out.push_back(std::move(d));
+    }
+    Chunk f;
+    f.kind = Chunk::Kind::kFinish;
+    f.finish_reason = o->finish_reason.empty() ? "stop" : std::string(o->finish_reason);
+    out.push_back(std::move(f));
+    if (const json::object* usage = ObjectMember(*obj, "usage")) {
+      Chunk u;
+      u.kind = Chunk::Kind::kUsage;
+      u.usage = ParseUsage(*usage);
+      out.push_back(std::move(u));
+    }
+    return Status::Ok();
+  } catch (const std::exception&) {
+    return fail(Status::Error(StatusCode::kInternal, "failed to decode upstream response"));
+  }
+}
+
+}  // namespace meridian::providers::dashscope
