@@ -10,11 +10,12 @@
 #include <utility>
 
 #include "gateway/core/json_text.h"
+#include "providers/common/json_util.h"
 
 namespace meridian::providers::openai {
 namespace {
 
-using core::AppendJsonString;
+using namespace jsonutil;  // NOLINT(google-build-using-namespace): shared helpers
 
 namespace json = boost::json;
 using core::Chunk;
@@ -24,35 +25,10 @@ using core::StatusCode;
 constexpr std::size_t kMaxMessageBytes = 512;
 constexpr std::size_t kMaxParamBytes = 128;
 
-// Chunk payloads are shallow; the default depth (32) would still do, this leaves room for
-// verbose non-streaming bodies without allowing unbounded recursion.
-json::parse_options ParseOptions() {
-  json::parse_options opt;
-  opt.max_depth = 64;
-  return opt;
-}
-
 // ---------------------------------------------------------------------------------------
 // JSON writing
 
-void AppendInt(std::string& out, std::int64_t v) {
-  std::array<char, 24> buf{};
-  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
-  out.append(buf.data(), r.ptr);
-}
-
 // Shortest round-trip form; JSON has no NaN/Infinity, so those are left out by the caller.
-void AppendDouble(std::string& out, double v) {
-  std::array<char, 32> buf{};
-  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
-  out.append(buf.data(), r.ptr);
-}
-
-void AppendKey(std::string& out, std::string_view key) {
-  out.push_back(',');
-  AppendJsonString(out, key);
-  out.push_back(':');
-}
 
 void AppendMessage(std::string& out, const core::Message& m) {
   out += "{\"role\":";
@@ -106,51 +82,6 @@ bool IsOwnKey(std::string_view key) {
 // ---------------------------------------------------------------------------------------
 // JSON reading
 
-const json::value* Member(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return (v == nullptr || v->is_null()) ? nullptr : v;
-}
-
-std::string_view StringMember(const json::object& o, std::string_view key) {
-  const json::value* v = Member(o, key);
-  if (v == nullptr || !v->is_string()) return {};
-  const json::string& s = v->get_string();
-  return {s.data(), s.size()};
-}
-
-std::optional<std::int64_t> ToInt(const json::value& v) {
-  if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) {
-    const std::uint64_t u = v.get_uint64();
-    return u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-               ? std::numeric_limits<std::int64_t>::max()
-               : static_cast<std::int64_t>(u);
-  }
-  if (v.is_double()) {
-    const double d = v.get_double();
-    // Some engines print counters as 12.0; anything else is not a count.
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) {
-      return static_cast<std::int64_t>(d);
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<std::int64_t> IntMember(const json::object& o, std::string_view key) {
-  const json::value* v = Member(o, key);
-  return v == nullptr ? std::nullopt : ToInt(*v);
-}
-
-const json::object* ObjectMember(const json::object& o, std::string_view key) {
-  const json::value* v = Member(o, key);
-  return v == nullptr ? nullptr : v->if_object();
-}
-
-const json::array* ArrayMember(const json::object& o, std::string_view key) {
-  const json::value* v = Member(o, key);
-  return v == nullptr ? nullptr : v->if_array();
-}
-
 // Choice index 0; a choice without `index` counts as 0 (some engines leave it out).
 const json::object* FirstChoice(const json::array& choices) {
   for (const auto& c : choices) {
@@ -187,13 +118,6 @@ std::string_view Reasoning(const json::object& o) {
 std::string ToolCalls(const json::object& o) {
   const json::array* calls = ArrayMember(o, "tool_calls");
   return (calls == nullptr || calls->empty()) ? std::string() : json::serialize(*calls);
-}
-
-std::string_view TrimWs(std::string_view s) {
-  constexpr std::string_view kWs = " \t\r\n";
-  const std::size_t b = s.find_first_not_of(kWs);
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(kWs) - b + 1);
 }
 
 bool IsSafeId(std::string_view s) {
@@ -518,27 +442,7 @@ std::string BuildChatRequestBody(const core::CompletionRequest& req,
     AppendKey(out, "stream_options");
     out += json::serialize(options);
   }
-  if (const auto limit = req.TokenLimit()) {
-    AppendKey(out, compatible ? "max_tokens" : "max_completion_tokens");
-    AppendInt(out, *limit);
-  }
-  if (req.temperature && std::isfinite(*req.temperature)) {
-    AppendKey(out, "temperature");
-    AppendDouble(out, *req.temperature);
-  }
-  if (req.top_p && std::isfinite(*req.top_p)) {
-    AppendKey(out, "top_p");
-    AppendDouble(out, *req.top_p);
-  }
-  if (!req.stop.empty()) {
-    AppendKey(out, "stop");
-    out.push_back('[');
-    for (std::size_t i = 0; i < req.stop.size(); ++i) {
-      if (i > 0) out.push_back(',');
-      AppendJsonString(out, req.stop[i]);
-    }
-    out.push_back(']');
-  }
+  AppendSampling(out, req, compatible ? "max_tokens" : "max_completion_tokens");
   if (!req.tools_json.empty()) {
     AppendKey(out, "tools");
     out += req.tools_json;

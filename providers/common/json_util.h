@@ -1,0 +1,128 @@
+// JSON helpers shared by the provider codecs (pure): bounded parse options, tolerant member
+// access (null counts as absent; integral doubles count as integers), and small writers.
+#pragma once
+
+#include <array>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gateway/core/json_text.h"
+#include "gateway/core/request.h"
+
+namespace meridian::providers::jsonutil {
+
+namespace json = boost::json;
+using core::AppendJsonString;
+
+// Chunk payloads are shallow; the default depth (32) would still do, this leaves room for
+// verbose non-streaming bodies without allowing unbounded recursion.
+inline json::parse_options ParseOptions() {
+  json::parse_options opt;
+  opt.max_depth = 64;
+  return opt;
+}
+
+inline void AppendInt(std::string& out, std::int64_t v) {
+  std::array<char, 24> buf{};
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  out.append(buf.data(), r.ptr);
+}
+
+inline void AppendKey(std::string& out, std::string_view key) {
+  out.push_back(',');
+  AppendJsonString(out, key);
+  out.push_back(':');
+}
+
+inline const json::value* Member(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return (v == nullptr || v->is_null()) ? nullptr : v;
+}
+
+inline std::string_view StringMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  if (v == nullptr || !v->is_string()) return {};
+  const json::string& s = v->get_string();
+  return {s.data(), s.size()};
+}
+
+inline std::optional<std::int64_t> ToInt(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    const std::uint64_t u = v.get_uint64();
+    return u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+               ? std::numeric_limits<std::int64_t>::max()
+               : static_cast<std::int64_t>(u);
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    // Some engines print counters as 12.0; anything else is not a count.
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) {
+      return static_cast<std::int64_t>(d);
+    }
+  }
+  return std::nullopt;
+}
+
+inline std::optional<std::int64_t> IntMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? std::nullopt : ToInt(*v);
+}
+
+inline const json::object* ObjectMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? nullptr : v->if_object();
+}
+
+inline const json::array* ArrayMember(const json::object& o, std::string_view key) {
+  const json::value* v = Member(o, key);
+  return v == nullptr ? nullptr : v->if_array();
+}
+
+inline std::string_view TrimWs(std::string_view s) {
+  constexpr std::string_view kWs = " \t\r\n";
+  const std::size_t b = s.find_first_not_of(kWs);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(kWs) - b + 1);
+}
+
+inline void AppendDouble(std::string& out, double v) {
+  std::array<char, 32> buf{};
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  out.append(buf.data(), r.ptr);
+}
+
+/// Writes `,"<token_limit_key>":N,"temperature":T,"top_p":P,"stop":[...]` for the fields the
+/// request sets (non-finite numbers are left out; stop is always an array).
+inline void AppendSampling(std::string& out, const core::CompletionRequest& req,
+                           std::string_view token_limit_key) {
+  if (const auto limit = req.TokenLimit()) {
+    AppendKey(out, token_limit_key);
+    AppendInt(out, *limit);
+  }
+  if (req.temperature && std::isfinite(*req.temperature)) {
+    AppendKey(out, "temperature");
+    AppendDouble(out, *req.temperature);
+  }
+  if (req.top_p && std::isfinite(*req.top_p)) {
+    AppendKey(out, "top_p");
+    AppendDouble(out, *req.top_p);
+  }
+  if (!req.stop.empty()) {
+    AppendKey(out, "stop");
+    out.push_back('[');
+    for (std::size_t i = 0; i < req.stop.size(); ++i) {
+      if (i != 0) out.push_back(',');
+      AppendJsonString(out, req.stop[i]);
+    }
+    out.push_back(']');
+  }
+}
+
+}  // namespace meridian::providers::jsonutil
