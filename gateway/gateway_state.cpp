@@ -31,6 +31,8 @@ std::string RenderMetrics(const GatewayState& state) {
   out += "meridian_http_responses_total{class=\"5xx\"} " +
          std::to_string(c.responses_5xx.load(std::memory_order_relaxed)) + "\n";
   counter("meridian_policy_denials_total", "Requests denied by the policy.", c.policy_denials);
+  counter("meridian_classifier_raises_total",
+          "Requests whose data class the PII classifier raised.", c.classifier_raises);
   counter("meridian_region_header_ignored_total",
           "Region headers ignored because the peer is not a trusted proxy.",
           c.region_header_ignored_untrusted);

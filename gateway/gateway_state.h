@@ -20,6 +20,7 @@ struct Counters {
   std::atomic<std::uint64_t> responses_4xx{0};
   std::atomic<std::uint64_t> responses_5xx{0};
   std::atomic<std::uint64_t> policy_denials{0};
+  std::atomic<std::uint64_t> classifier_raises{0};
   std::atomic<std::uint64_t> region_header_ignored_untrusted{0};
   std::atomic<std::uint64_t> region_header_rejected{0};
   std::atomic<std::uint64_t> client_disconnects{0};

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <random>
 
+#include "gateway/classifier.h"
 #include "gateway/http/error_mapping.h"
 #include "gateway/http/openai_codec.h"
 #include "gateway/log.h"
@@ -626,8 +627,24 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   attrs.model = request.model;
   if (!request.tools_json.empty())
     attrs.required_capabilities |= policy::Bit(policy::Capability::kTools);
-  // Classifier hook: a later stage may raise attrs.data_class from the message text (never
-  // lower it).
+  // The classifier may raise the declared class (header, else tenant default, else the
+  // policy's default) when the messages hold personal data; it never lowers it. The client is
+  // told which kinds of data raised it, never the values.
+  const policy::DataClass declared =
+      attrs.data_class.value_or(table->policy->settings.default_data_class);
+  const classifier::Classification classified = classifier::Classify(declared, request.messages);
+  if (classified.raised) {
+    attrs.data_class = classified.effective;
+    std::string kinds;
+    for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
+      if ((classified.detectors_mask & (1u << d)) == 0) continue;
+      kinds += (kinds.empty() ? "" : ",") +
+               std::string(classifier::Name(static_cast<classifier::Detector>(d)));
+    }
+    headers.emplace_back("x-meridian-data-class-raised",
+                         std::string(policy::Name(classified.effective)) + "; by=" + kinds);
+    state_.counters.classifier_raises.fetch_add(1, std::memory_order_relaxed);
+  }
 
   const policy::Decision decision = policy::Decide(
       attrs, table->policy, table->health->Unhealthy(std::chrono::steady_clock::now()));

@@ -882,6 +882,30 @@ TEST_F(ServeTest, DataClassAndConsentHeadersDriveTheGuards) {
   ExpectOpenAiError(withdrawn, 403, "policy_denied", "denied_by_guard:needs-consent");
 }
 
+// Undeclared personal data in the messages raises the class before the policy decides: a bank
+// card number (Luhn-valid, synthetic) makes the request sensitive_personal, so the consent guard
+// applies although the tenant declared nothing. The response names the detector kind only.
+TEST_F(ServeTest, ClassifierRaisesTheDataClassFromTheMessages) {
+  ASSERT_NO_FATAL_FAILURE(StartGateway(RegionPolicy()));
+  ChatRequest with_card;
+  with_card.text = "please charge card 4111 1111 1111 1111 for the order";
+  const HttpResult denied = Chat(with_card);
+  ExpectOpenAiError(denied, 403, "policy_denied", "denied_by_guard:needs-consent");
+  EXPECT_EQ(denied.header("x-meridian-data-class-raised"), "sensitive_personal; by=bank_card");
+  EXPECT_THAT(denied.body, Not(HasSubstr("4111")));
+  const HttpResult consented = Chat(with_card, {{"x-meridian-consent", "sensitive_separate"}});
+  ASSERT_EQ(consented.status, 200u) << consented.error << consented.body;
+  // Nothing to find: the class stays as declared and the header is absent.
+  const HttpResult plain = Chat({});
+  ASSERT_EQ(plain.status, 200u) << plain.error << plain.body;
+  EXPECT_EQ(plain.header("x-meridian-data-class-raised"), "");
+  // A higher declared class is never lowered by the classifier.
+  const HttpResult declared = Chat(with_card, {{"x-meridian-data-class", "core"}});
+  EXPECT_EQ(declared.header("x-meridian-data-class-raised"), "");
+  const HttpResult metrics = Client().Get("/metrics");
+  EXPECT_THAT(metrics.body, HasSubstr("meridian_classifier_raises_total 2"));
+}
+
 TEST_F(ServeTest, InvalidDataClassOrConsentHeaderIs400NamingTheHeader) {
   ASSERT_NO_FATAL_FAILURE(StartGateway(RegionPolicy()));
   const HttpResult bad_class = Chat({}, {{"x-meridian-data-class", "top_secret"}});
