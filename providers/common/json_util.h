@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/core/chunk.h"
 #include "gateway/core/json_text.h"
 #include "gateway/core/request.h"
 
@@ -123,6 +124,38 @@ inline void AppendSampling(std::string& out, const core::CompletionRequest& req,
     }
     out.push_back(']');
   }
+}
+
+/// The names a vendor gives the token counts of its usage object.
+struct UsageKeys {
+  std::string_view prompt;              ///< "prompt_tokens" / "input_tokens"
+  std::string_view completion;          ///< "completion_tokens" / "output_tokens"
+  std::string_view completion_details;  ///< object holding reasoning_tokens
+};
+
+/// A usage object as core::Usage; total_tokens defaults to prompt + completion, and the
+/// reasoning / cached counts are set only when the vendor reports them.
+inline core::Usage ParseUsage(const UsageKeys& keys, const json::object& u) {
+  core::Usage usage;
+  usage.prompt_tokens = IntMember(u, keys.prompt).value_or(0);
+  usage.completion_tokens = IntMember(u, keys.completion).value_or(0);
+  usage.total_tokens =
+      IntMember(u, "total_tokens").value_or(usage.prompt_tokens + usage.completion_tokens);
+  if (const auto* d = ObjectMember(u, keys.completion_details)) {
+    usage.reasoning_tokens = IntMember(*d, "reasoning_tokens");
+  }
+  if (const auto* d = ObjectMember(u, "prompt_tokens_details")) {
+    usage.cached_tokens = IntMember(*d, "cached_tokens");
+  }
+  return usage;
+}
+
+/// The terminal kError chunk carrying `s`.
+inline core::Chunk ErrorChunk(const core::Status& s) {
+  core::Chunk c;
+  c.kind = core::Chunk::Kind::kError;
+  c.error = s;
+  return c;
 }
 
 }  // namespace meridian::providers::jsonutil

@@ -18,6 +18,8 @@ namespace {
 
 using namespace jsonutil;  // NOLINT(google-build-using-namespace): shared helpers
 
+constexpr UsageKeys kDashScopeUsage{"input_tokens", "output_tokens", "output_tokens_details"};
+
 namespace json = boost::json;
 using core::Chunk;
 using core::Status;
@@ -51,21 +53,6 @@ void AppendMessage(std::string& out, const core::Message& m) {
 
 // ---------------------------------------------------------------------------------------
 // JSON reading
-
-core::Usage ParseUsage(const json::object& u) {
-  core::Usage usage;
-  usage.prompt_tokens = IntMember(u, "input_tokens").value_or(0);
-  usage.completion_tokens = IntMember(u, "output_tokens").value_or(0);
-  usage.total_tokens =
-      IntMember(u, "total_tokens").value_or(usage.prompt_tokens + usage.completion_tokens);
-  if (const auto* d = ObjectMember(u, "output_tokens_details")) {
-    usage.reasoning_tokens = IntMember(*d, "reasoning_tokens");
-  }
-  if (const auto* d = ObjectMember(u, "prompt_tokens_details")) {
-    usage.cached_tokens = IntMember(*d, "cached_tokens");
-  }
-  return usage;
-}
 
 // finish_reason is the STRING "null" until the last frame (§2.4); JSON null or missing too.
 std::string_view RealFinishReason(std::string_view r) {
@@ -106,13 +93,6 @@ std::optional<Output> ReadOutput(const json::object& root) {
 
 bool IsErrorObject(const json::object& root) {
   return !StringMember(root, "code").empty() && Member(root, "output") == nullptr;
-}
-
-Chunk ErrorChunk(const Status& s) {
-  Chunk c;
-  c.kind = Chunk::Kind::kError;
-  c.error = s;
-  return c;
 }
 
 Chunk StartChunk(std::string_view request_id) {
@@ -313,7 +293,7 @@ Status DashScopeStreamDecoder::Decode(const SseEvent& event, std::vector<Chunk>&
       if (const json::object* usage = ObjectMember(*obj, "usage")) {
         Chunk u;
         u.kind = Chunk::Kind::kUsage;
-        u.usage = ParseUsage(*usage);
+        u.usage = ParseUsage(kDashScopeUsage, *usage);
         out.push_back(std::move(u));
       }
       done_ = true;
@@ -368,7 +348,7 @@ Status DecodeGenerationResponse(std::string_view body, std::vector<Chunk>& out) 
     if (const json::object* usage = ObjectMember(*obj, "usage")) {
       Chunk u;
       u.kind = Chunk::Kind::kUsage;
-      u.usage = ParseUsage(*usage);
+      u.usage = ParseUsage(kDashScopeUsage, *usage);
       out.push_back(std::move(u));
     }
     return Status::Ok();

@@ -17,6 +17,8 @@ namespace {
 
 using namespace jsonutil;  // NOLINT(google-build-using-namespace): shared helpers
 
+constexpr UsageKeys kOpenAiUsage{"prompt_tokens", "completion_tokens", "completion_tokens_details"};
+
 namespace json = boost::json;
 using core::Chunk;
 using core::Status;
@@ -91,21 +93,6 @@ const json::object* FirstChoice(const json::array& choices) {
     if (!index || *index == 0) return o;
   }
   return nullptr;
-}
-
-core::Usage ParseUsage(const json::object& u) {
-  core::Usage usage;
-  usage.prompt_tokens = IntMember(u, "prompt_tokens").value_or(0);
-  usage.completion_tokens = IntMember(u, "completion_tokens").value_or(0);
-  usage.total_tokens =
-      IntMember(u, "total_tokens").value_or(usage.prompt_tokens + usage.completion_tokens);
-  if (const auto* d = ObjectMember(u, "completion_tokens_details")) {
-    usage.reasoning_tokens = IntMember(*d, "reasoning_tokens");
-  }
-  if (const auto* d = ObjectMember(u, "prompt_tokens_details")) {
-    usage.cached_tokens = IntMember(*d, "cached_tokens");
-  }
-  return usage;
 }
 
 // Reasoning arrives as reasoning_content (DashScope, llama.cpp, older vLLM, SGLang) or
@@ -207,13 +194,6 @@ Status StreamErrorStatus(const UpstreamError& e) {
   }
   s.retryable = retryable;
   return s;
-}
-
-Chunk ErrorChunk(const Status& s) {
-  Chunk c;
-  c.kind = Chunk::Kind::kError;
-  c.error = s;
-  return c;
 }
 
 Chunk UsageChunk(const core::Usage& u) {
@@ -585,7 +565,7 @@ Status OpenAiStreamDecoder::Decode(std::string_view data, std::vector<Chunk>& ou
     }
 
     if (usage != nullptr && !usage_emitted_) {
-      pending_usage_ = ParseUsage(*usage);
+      pending_usage_ = ParseUsage(kOpenAiUsage, *usage);
       if (!has_choices) EmitPendingUsage(out);
     }
     return Status::Ok();
@@ -657,7 +637,7 @@ Status DecodeChatResponse(std::string_view body, std::vector<Chunk>& out) {
     out.push_back(std::move(f));
 
     if (const json::object* usage = ObjectMember(*obj, "usage")) {
-      out.push_back(UsageChunk(ParseUsage(*usage)));
+      out.push_back(UsageChunk(ParseUsage(kOpenAiUsage, *usage)));
     }
     return Status::Ok();
   } catch (const std::exception&) {
