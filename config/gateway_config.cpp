@@ -146,6 +146,7 @@ class GatewayReader : public YamlReader {
   Handler Millis(std::chrono::milliseconds& out);
   void ReadListen(const Entry& e, ListenAddress& out);
   void ReadTls(const Entry& e, std::optional<TlsConfig>& out);
+  void ReadGrpc(const Entry& e, std::optional<GrpcConfig>& out);
   void ReadTrustedProxies(const Entry& e, TrustedProxiesConfig& out);
   void ReadTenants(const Entry& e, std::vector<TenantConfig>& out);
   void ReadTenant(const YAML::Node& node, SourcePos pos, std::vector<TenantConfig>& out);
@@ -167,6 +168,7 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
                  {"listen", [&](const Entry& e) { ReadListen(e, c.listen); }},
                  {"workers", IntIn(c.workers, 1, 64)},
                  {"tls", [&](const Entry& e) { ReadTls(e, c.tls); }},
+                 {"grpc", [&](const Entry& e) { ReadGrpc(e, c.grpc); }},
                  {"policy_file", ReadablePath(c.policy_file, &c.policy_file_pos), kRequired},
                  {"limits", Section([&](const Entry& e) {
                     ReadSubFields(e, "limits",
@@ -255,6 +257,66 @@ void GatewayReader::ReadTls(const Entry& e, std::optional<TlsConfig>& out) {
   out = std::move(tls);
 }
 
+void GatewayReader::ReadGrpc(const Entry& e, std::optional<GrpcConfig>& out) {
+  if (!ExpectMapping(e)) {
+    return;
+  }
+  GrpcConfig g;
+  std::optional<SourcePos> ca_pos;
+  std::optional<SourcePos> require_pos;
+  std::optional<SourcePos> plaintext_pos;
+  ReadFields(e.value, e.pos, "grpc",
+             {
+                 {"listen", [&](const Entry& l) { ReadListen(l, g.listen); }, kRequired},
+                 {"tls",
+                  [&](const Entry& t) {
+                    if (!ExpectMapping(t)) {
+                      return;
+                    }
+                    GrpcTlsConfig tls;
+                    ReadFields(t.value, t.pos, "grpc.tls",
+                               {
+                                   {"cert_file", ReadablePath(tls.cert_file), kRequired},
+                                   {"key_file", ReadablePath(tls.key_file), kRequired},
+                                   {"client_ca_file",
+                                    [&](const Entry& c) {
+                                      ca_pos = c.key_pos;
+                                      ReadablePath(tls.client_ca_file)(c);
+                                    }},
+                                   {"require_client_cert",
+                                    [&](const Entry& r) {
+                                      require_pos = r.key_pos;
+                                      (void)Read(r, tls.require_client_cert);
+                                    }},
+                               });
+                    if (require_pos && !ca_pos && tls.require_client_cert) {
+                      Error(
+                          *require_pos,
+                          "'require_client_cert' needs 'client_ca_file' (the CA that signs client "
+                          "certificates)");
+                    }
+                    if (!ca_pos) {
+                      tls.require_client_cert = false;
+                    }
+                    g.tls = std::move(tls);
+                  }},
+                 {"plaintext",
+                  [&](const Entry& p) {
+                    plaintext_pos = p.key_pos;
+                    (void)Read(p, g.plaintext);
+                  }},
+                 {"max_message_bytes", IntIn(g.max_message_bytes, kKiB, 64 * kMiB)},
+             });
+  if (g.plaintext && g.tls) {
+    Error(*plaintext_pos, "'plaintext: true' and 'tls' exclude each other");
+  } else if (!g.plaintext && !g.tls) {
+    Error(e.key_pos,
+          "'grpc' needs 'tls' (cert_file, key_file, and client_ca_file for mTLS), or "
+          "'plaintext: true' for development");
+  }
+  out = std::move(g);
+}
+
 void GatewayReader::ReadTrustedProxies(const Entry& e, TrustedProxiesConfig& out) {
   ReadSubFields(e, "trusted_proxies",
                 {
@@ -306,7 +368,10 @@ void GatewayReader::ReadTenant(const YAML::Node& node, SourcePos pos,
              }
            },
            kRequired},
-          {"api_key_sha256", [&](const Entry& e) { ReadKeyHashes(e, t); }, kRequired},
+          {"api_key_sha256", [&](const Entry& e) { ReadKeyHashes(e, t); }},
+          {"client_cert_uris", Into(t.client_cert_uris)},
+          {"client_cert_cns", Into(t.client_cert_cns)},
+          {"trust_region_claim", Into(t.trust_region_claim)},
           {"regions", [&](const Entry& e) { ReadRegions(e, t); }},
           {"default_region", Into(default_region)},
           {"default_data_class",
@@ -334,6 +399,23 @@ void GatewayReader::ReadTenant(const YAML::Node& node, SourcePos pos,
                              std::string(kRawKeyMessage) + ", and list it under api_key_sha256");
         return true;
       });
+  if (t.api_key_sha256.empty() && t.client_cert_uris.empty() && t.client_cert_cns.empty() &&
+      !node["api_key_sha256"]) {
+    Error(pos, "tenant '" + t.id.value +
+                   "' needs 'api_key_sha256' or client certificate identities "
+                   "('client_cert_uris', 'client_cert_cns'): otherwise nobody can call as it");
+  }
+  for (const LocatedString& uri : t.client_cert_uris) {
+    if (uri.value.find("://") == std::string::npos) {
+      Error(uri.pos, "client_cert_uris: '" + uri.value +
+                         "' is not a URI (e.g. spiffe://example.org/ns/prod/sa/backend)");
+    }
+  }
+  for (const LocatedString& cn : t.client_cert_cns) {
+    if (cn.value.empty()) {
+      Error(cn.pos, "client_cert_cns: a common name must not be empty");
+    }
+  }
   if (default_region) {
     t.default_region = policy::RegionCode::Parse(default_region->value);
     if (!t.default_region) {
@@ -426,7 +508,22 @@ void GatewayReader::ReadConsent(const Entry& e, TenantConfig& t) {
 void GatewayReader::CheckAcrossTenants(const std::vector<TenantConfig>& tenants) {
   std::map<std::string, const TenantConfig*, std::less<>> ids;
   std::map<std::string, std::pair<const TenantConfig*, SourcePos>, std::less<>> hashes;
+  std::map<std::string, std::pair<const TenantConfig*, SourcePos>, std::less<>> cert_ids;
   for (const TenantConfig& t : tenants) {
+    for (const auto* list : {&t.client_cert_uris, &t.client_cert_cns}) {
+      const std::string kind = list == &t.client_cert_uris ? "uri:" : "cn:";
+      for (const LocatedString& id : *list) {
+        const auto [it, fresh] = cert_ids.emplace(kind + id.value, std::pair(&t, id.pos));
+        if (fresh) {
+          continue;
+        }
+        const auto& [owner, first] = it->second;
+        Error(id.pos, "certificate identity '" + id.value + "' is already listed at line " +
+                          std::to_string(first.line) +
+                          (owner == &t ? "" : " for tenant '" + owner->id.value + "'") +
+                          ": a certificate must identify exactly one tenant");
+      }
+    }
     if (!t.id.value.empty()) {
       if (const auto [it, fresh] = ids.emplace(t.id.value, &t); !fresh) {
         Error(t.id.pos, "duplicate tenant id '" + t.id.value + "' (first at line " +

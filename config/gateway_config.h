@@ -29,9 +29,27 @@
 //   trusted_proxies:
 //     cidrs: [10.0.0.0/8, "::1/128"] # peers allowed to assert the user's region; default none
 //     region_header: x-meridian-user-region   # the header they assert it in (default shown)
+//   grpc:                        # optional: the gRPC front end (docs/api-grpc.md)
+//     listen: 127.0.0.1:9090     # REQUIRED; as `listen:` above; its own port
+//     tls:                       # REQUIRED unless plaintext: true
+//       cert_file: server.pem    # server certificate chain and key (PEM)
+//       key_file: server.key
+//       client_ca_file: ca.pem   # optional: request client certificates and verify them
+//                                # against this CA (mTLS); without it, API keys only
+//       require_client_cert: true  # with client_ca_file: refuse clients without a
+//                                # certificate (default); false also accepts API keys
+//     plaintext: false           # true: no TLS at all (development only; logged as a warning)
+//     max_message_bytes: 4194304 # largest request message (1 KiB..64 MiB)
 //   tenants:                     # REQUIRED, at least one
 //     - id: demo                 # REQUIRED; letters, digits, _ - . (as tenant ids in policies)
-//       api_key_sha256: [<64 hex>]   # REQUIRED; SHA-256 of each accepted key, never the key
+//       api_key_sha256: [<64 hex>]   # SHA-256 of each accepted key, never the key; REQUIRED
+//                                # unless the tenant has client certificate identities
+//       client_cert_uris: [spiffe://example.org/ns/prod/sa/backend]  # gRPC mTLS identities:
+//                                # URI SANs (e.g. SPIFFE ids) of this tenant's certificates
+//       client_cert_cns: [backend.example.org]  # or their subject CNs (URI SANs win)
+//       trust_region_claim: false  # true: this tenant's mTLS clients may state the user's
+//                                # region per request (metadata x-meridian-user-region),
+//                                # restricted to `regions`
 //       regions: [CN, HK]        # user regions a trusted proxy may assert; default none
 //       default_region: CN       # the tenant's binding, within regions; default unknown
 //       default_data_class: personal # when a request declares none; default: the policy's
@@ -110,11 +128,30 @@ struct TrustedProxiesConfig {
   std::string region_header = "x-meridian-user-region";  ///< lower case
 };
 
+/// `grpc.tls:`. Paths are resolved and were readable when the config was loaded.
+struct GrpcTlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  ///< empty: no client certificates requested
+  bool require_client_cert = true;
+};
+
+/// `grpc:`: the gRPC front end, beside the HTTP one.
+struct GrpcConfig {
+  ListenAddress listen;
+  std::optional<GrpcTlsConfig> tls;  ///< absent only with plaintext
+  bool plaintext = false;
+  std::uint64_t max_message_bytes = 4'194'304;
+};
+
 /// One item of `tenants:`, validated except for the flag names (see CheckTenantFlags).
 struct TenantConfig {
   policy::LocatedString id;
   /// Lower-case hex, 64 digits each, unique across all tenants.
   std::vector<policy::LocatedString> api_key_sha256;
+  policy::StringList client_cert_uris;  ///< unique across tenants
+  policy::StringList client_cert_cns;   ///< unique across tenants
+  bool trust_region_claim = false;
   std::vector<policy::RegionCode> regions;  ///< in file order, without repeats
   std::optional<policy::RegionCode> default_region;
   std::optional<policy::DataClass> default_data_class;
@@ -128,6 +165,7 @@ struct GatewayConfig {
   ListenAddress listen;
   std::uint32_t workers = 1;
   std::optional<TlsConfig> tls;
+  std::optional<GrpcConfig> grpc;
   std::string policy_file;            ///< resolved against the config file's directory
   policy::SourcePos policy_file_pos;  ///< of the `policy_file:` key, to point errors at
   LimitsConfig limits;

@@ -247,6 +247,7 @@ void Parser::ReadProvider(const YAML::Node& node, SourcePos pos, std::vector<Pro
                  {"api_version", Into(p.api_version)},
                  {"dashscope_region", Into(p.dashscope_region)},
                  {"anthropic_version", Into(p.anthropic_version)},
+                 {"max_tokens_default", Into(p.max_tokens_default)},
                  {"sim_tokens", Into(p.sim_tokens)},
                  {"sim_delay_ms", Into(p.sim_delay_ms)},
              },

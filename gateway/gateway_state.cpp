@@ -1,6 +1,8 @@
 #include "gateway/gateway_state.h"
 
+#include <array>
 #include <string>
+#include <string_view>
 
 namespace meridian::gateway {
 
@@ -44,6 +46,31 @@ std::string RenderMetrics(const GatewayState& state) {
   counter("meridian_concurrency_rejections_total",
           "Requests rejected with 503 because max_concurrent_streams was reached.",
           c.concurrency_rejections);
+  counter("meridian_grpc_requests_total", "gRPC calls received.", c.grpc_requests);
+  static constexpr std::array<std::string_view, 17> kGrpcCodes = {"OK",
+                                                                  "CANCELLED",
+                                                                  "UNKNOWN",
+                                                                  "INVALID_ARGUMENT",
+                                                                  "DEADLINE_EXCEEDED",
+                                                                  "NOT_FOUND",
+                                                                  "ALREADY_EXISTS",
+                                                                  "PERMISSION_DENIED",
+                                                                  "RESOURCE_EXHAUSTED",
+                                                                  "FAILED_PRECONDITION",
+                                                                  "ABORTED",
+                                                                  "OUT_OF_RANGE",
+                                                                  "UNIMPLEMENTED",
+                                                                  "INTERNAL",
+                                                                  "UNAVAILABLE",
+                                                                  "DATA_LOSS",
+                                                                  "UNAUTHENTICATED"};
+  out += "# HELP meridian_grpc_responses_total gRPC calls finished, by status code.\n";
+  out += "# TYPE meridian_grpc_responses_total counter\n";
+  for (std::size_t i = 0; i < kGrpcCodes.size(); ++i) {
+    out += "meridian_grpc_responses_total{code=\"";
+    out += kGrpcCodes[i];
+    out += "\"} " + std::to_string(c.grpc_responses[i].load(std::memory_order_relaxed)) + "\n";
+  }
   out += "# HELP meridian_in_flight_requests Completions being served.\n";
   out += "# TYPE meridian_in_flight_requests gauge\n";
   out += "meridian_in_flight_requests " + std::to_string(state.in_flight.load()) + "\n";

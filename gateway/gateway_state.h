@@ -2,6 +2,7 @@
 // atomically as a whole), the tenant registry, and counters. Everything here is thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -25,6 +26,9 @@ struct Counters {
   std::atomic<std::uint64_t> region_header_rejected{0};
   std::atomic<std::uint64_t> client_disconnects{0};
   std::atomic<std::uint64_t> concurrency_rejections{0};
+  std::atomic<std::uint64_t> grpc_requests{0};
+  /// gRPC calls finished, by status code (0 OK .. 16 UNAUTHENTICATED).
+  std::array<std::atomic<std::uint64_t>, 17> grpc_responses{};
 };
 
 struct GatewayState {

@@ -132,7 +132,14 @@ TenantRegistry::TenantRegistry(const std::vector<config::TenantConfig>& tenants)
     }
     t.mechanisms = c.mechanisms;
     t.consent = c.consent;
+    t.trust_region_claim = c.trust_region_claim;
     const std::size_t index = tenants_.size();
+    for (const policy::LocatedString& uri : c.client_cert_uris) {
+      by_cert_uri_.emplace(uri.value, static_cast<std::uint32_t>(index));
+    }
+    for (const policy::LocatedString& cn : c.client_cert_cns) {
+      by_cert_cn_.emplace(cn.value, static_cast<std::uint32_t>(index));
+    }
     for (const policy::LocatedString& hex : c.api_key_sha256) {
       if (const auto digest = ParseSha256Hex(hex.value)) {
         keys_.emplace(BucketOf(*digest), Key{*digest, index});
@@ -141,6 +148,20 @@ TenantRegistry::TenantRegistry(const std::vector<config::TenantConfig>& tenants)
     by_id_.emplace(t.id, static_cast<std::uint32_t>(index));
     tenants_.push_back(std::move(t));
   }
+}
+
+const Tenant* TenantRegistry::AuthenticateCertificate(const std::vector<std::string>& uri_sans,
+                                                      std::string_view common_name) const {
+  for (const std::string& uri : uri_sans) {
+    if (const auto index = policy::Lookup(by_cert_uri_, uri)) {
+      return &tenants_[*index];
+    }
+  }
+  if (common_name.empty()) {
+    return nullptr;
+  }
+  const auto index = policy::Lookup(by_cert_cn_, common_name);
+  return index ? &tenants_[*index] : nullptr;
 }
 
 const Tenant* TenantRegistry::Authenticate(std::string_view authorization_header_value) const {
@@ -325,16 +346,19 @@ bool IsTrusted(const IpAddress& peer, const std::vector<Cidr>& trusted) {
 
 // --- Region ---
 
-RegionDecision EstablishRegion(const Tenant& tenant, const IpAddress& peer,
-                               std::optional<std::string_view> region_header,
-                               const std::vector<Cidr>& trusted) {
+namespace {
+
+// The region part shared by both front ends: `value` is asserted by a trusted source
+// (`who`, for the note); falls back to the tenant binding.
+RegionDecision FromTrustedValue(const Tenant& tenant, std::optional<std::string_view> value,
+                                bool trusted, std::string_view what, const std::string& who) {
   RegionDecision d;
-  if (region_header) {
-    if (!IsTrusted(peer, trusted)) {
+  if (value) {
+    if (!trusted) {
       d.header_ignored_untrusted = true;
-      d.note = "region header from untrusted peer " + peer.ToString() + " ignored; ";
+      d.note = std::string(what) + " from untrusted " + who + " ignored; ";
     } else {
-      std::string code(Trim(*region_header));
+      std::string code(Trim(*value));
       std::transform(code.begin(), code.end(), code.begin(), [](char c) {
         return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
       });
@@ -342,12 +366,12 @@ RegionDecision EstablishRegion(const Tenant& tenant, const IpAddress& peer,
       if (region && tenant.regions.test(region->index())) {
         d.region = region;
         d.source = policy::RegionSource::kTrustedProxy;
-        d.note = "region " + code + " from trusted proxy " + peer.ToString();
+        d.note = "region " + code + " from trusted " + who;
         return d;
       }
       d.header_rejected_not_allowed = true;
       d.note =
-          "region header '" + Echo(*region_header) + "' from trusted proxy " + peer.ToString() +
+          std::string(what) + " '" + Echo(*value) + "' from trusted " + who +
           (region ? " is not one of tenant '" + tenant.id + "' regions" : " is not a region code") +
           "; ";
     }
@@ -361,6 +385,22 @@ RegionDecision EstablishRegion(const Tenant& tenant, const IpAddress& peer,
     d.note += "region unknown";
   }
   return d;
+}
+
+}  // namespace
+
+RegionDecision EstablishRegion(const Tenant& tenant, const IpAddress& peer,
+                               std::optional<std::string_view> region_header,
+                               const std::vector<Cidr>& trusted) {
+  const bool is_trusted = region_header && IsTrusted(peer, trusted);
+  return FromTrustedValue(tenant, region_header, is_trusted, "region header",
+                          std::string(is_trusted ? "proxy " : "peer ") + peer.ToString());
+}
+
+RegionDecision EstablishClaimedRegion(const Tenant& tenant, std::optional<std::string_view> claim,
+                                      bool claim_trusted) {
+  return FromTrustedValue(tenant, claim, claim_trusted, "region claim",
+                          "client certificate of tenant '" + tenant.id + "'");
 }
 
 // --- Per-request headers ---

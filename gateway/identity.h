@@ -51,6 +51,8 @@ struct Tenant {
   std::vector<std::string> flags;  ///< tenant flag names (RequestAttributes::tenant_flags)
   std::uint32_t mechanisms = 0;    ///< Bit(policy::Mechanism) mask
   std::uint32_t consent = 0;       ///< Bit(policy::Consent) mask: the tenant's default
+  /// Its mTLS clients may state the user's region per request (gRPC), within `regions`.
+  bool trust_region_claim = false;
 };
 
 /// The tenants of a gateway config and their API key digests. Immutable after construction,
@@ -77,6 +79,12 @@ class TenantRegistry {
   /// The tenant of a raw API key (e.g. from gRPC metadata); nullptr if empty or unknown.
   const Tenant* AuthenticateKey(std::string_view key) const;
 
+  /// The tenant bound to a client certificate that the TLS layer has already verified: the
+  /// first of its URI SANs (certificate order) that a tenant lists in client_cert_uris, else
+  /// its subject CN in client_cert_cns. nullptr when neither is bound to a tenant.
+  const Tenant* AuthenticateCertificate(const std::vector<std::string>& uri_sans,
+                                        std::string_view common_name) const;
+
   /// The tenant with this id, or nullptr.
   const Tenant* Find(std::string_view id) const;
   const std::vector<Tenant>& tenants() const { return tenants_; }
@@ -91,6 +99,8 @@ class TenantRegistry {
   /// Bucketed by the digest's first 8 bytes (already uniformly distributed).
   std::unordered_multimap<std::uint64_t, Key> keys_;
   policy::NameIndex by_id_;
+  policy::NameIndex by_cert_uri_;
+  policy::NameIndex by_cert_cn_;
 };
 
 // --- Addresses and trusted proxies ---
@@ -173,6 +183,15 @@ struct RegionDecision {
 RegionDecision EstablishRegion(const Tenant& tenant, const IpAddress& peer,
                                std::optional<std::string_view> region_header,
                                const std::vector<Cidr>& trusted);
+
+/// The region of a caller that is its own trusted source (a gRPC device backend holding a
+/// client certificate): a per-request `claim` counts only when `claim_trusted` (the tenant has
+/// trust_region_claim and the caller authenticated with its certificate) and only when it is
+/// one of tenant.regions -> kTrustedProxy. Otherwise as EstablishRegion: the binding, else
+/// unknown; an untrusted claim sets header_ignored_untrusted, an unusable trusted one
+/// header_rejected_not_allowed.
+RegionDecision EstablishClaimedRegion(const Tenant& tenant, std::optional<std::string_view> claim,
+                                      bool claim_trusted);
 
 // --- Per-request headers ---
 

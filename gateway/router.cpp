@@ -1,5 +1,7 @@
 #include "gateway/router.h"
 
+#include "providers/anthropic/anthropic_adapter.h"
+#include "providers/dashscope/dashscope_adapter.h"
 #include "providers/openai/openai_adapter.h"
 #include "providers/sim/sim_provider.h"
 
@@ -9,7 +11,9 @@ AdapterSet::AdapterSet(asio::any_io_executor executor, std::shared_ptr<asio::ssl
                        providers::ClientLimits limits)
     : client_(std::make_unique<providers::HttpClient>(executor, std::move(tls), limits)),
       sim_(std::make_unique<providers::SimProvider>(executor)),
-      openai_(std::make_unique<providers::OpenAiAdapter>(*client_)) {}
+      openai_(std::make_unique<providers::OpenAiAdapter>(*client_)),
+      dashscope_(std::make_unique<providers::DashScopeAdapter>(*client_)),
+      anthropic_(std::make_unique<providers::AnthropicAdapter>(*client_)) {}
 
 AdapterSet::~AdapterSet() = default;
 
@@ -22,10 +26,11 @@ providers::Provider& AdapterSet::For(policy::ProviderKind kind) {
     case policy::ProviderKind::kOpenAiCompatible:
       return *openai_;
     case policy::ProviderKind::kDashScope:
+      return *dashscope_;
     case policy::ProviderKind::kAnthropic:
-      break;
+      return *anthropic_;
   }
-  return *openai_;  // unreachable for loaded tables: see RoutingTable::Build
+  return *openai_;
 }
 
 asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const RoutingTable& table,

@@ -44,6 +44,8 @@ class AdapterSet {
   std::unique_ptr<providers::HttpClient> client_;
   std::unique_ptr<providers::Provider> sim_;
   std::unique_ptr<providers::Provider> openai_;
+  std::unique_ptr<providers::Provider> dashscope_;
+  std::unique_ptr<providers::Provider> anthropic_;
 };
 
 /// Tries `decision.candidates_after` in order. A failure moves on to the next candidate only

@@ -51,13 +51,6 @@ std::shared_ptr<const RoutingTable> RoutingTable::Build(policy::SnapshotPtr snap
     const policy::Provider& p = snapshot->providers[i];
     const auto index = static_cast<policy::ProviderIndex>(i);
     if (p.kind == policy::ProviderKind::kSim) continue;
-    if (p.kind == policy::ProviderKind::kDashScope || p.kind == policy::ProviderKind::kAnthropic) {
-      table->warnings.push_back("provider '" + p.id + "': kind " +
-                                std::string(policy::Name(p.kind)) +
-                                " has no adapter in this build yet; the provider is unavailable");
-      table->health->Disable(index);
-      continue;
-    }
     table->endpoints[i] = providers::Endpoint::Parse(p.endpoint);
     if (!p.credential_env.empty()) {
       const char* value = std::getenv(p.credential_env.c_str());

@@ -20,6 +20,13 @@ std::string Report(const std::vector<config::FileDiagnostic>& errors) {
 }  // namespace
 
 Gateway::~Gateway() {
+  Stop();
+}
+
+void Gateway::Stop() {
+  if (state_) state_->ready.store(false);
+  // In-flight gRPC calls get a moment to finish, then are cancelled (upstreams too).
+  if (grpc_) grpc_->Shutdown(std::chrono::milliseconds(1000));
   if (server_) server_->Stop();
 }
 
@@ -77,6 +84,14 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     error = st.message + "\n";
     return nullptr;
   }
+  if (state.config.grpc) {
+    g->grpc_ = std::make_unique<GrpcServer>(state, *g->server_);
+    if (auto st = g->grpc_->Start(); !st.ok()) {
+      error = st.message + "\n";
+      g->grpc_.reset();
+      return nullptr;
+    }
+  }
   state.ready.store(true);
   Log(LogLevel::kInfo, "policy " + table->policy->version + " loaded (" +
                            std::to_string(table->policy->providers.size()) + " providers, " +
@@ -86,6 +101,16 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
                            (state.config.listen.ipv6 ? "[" + state.config.listen.host + "]"
                                                      : state.config.listen.host) +
                            ":" + std::to_string(g->port()));
+  if (g->grpc_) {
+    const auto& grpc = *state.config.grpc;
+    Log(LogLevel::kInfo,
+        std::string("gRPC listening on ") + (grpc.plaintext ? "" : "TLS ") +
+            (grpc.tls && !grpc.tls->client_ca_file.empty()
+                 ? (grpc.tls->require_client_cert ? "(mTLS required) " : "(mTLS optional) ")
+                 : "") +
+            (grpc.listen.ipv6 ? "[" + grpc.listen.host + "]" : grpc.listen.host) + ":" +
+            std::to_string(g->grpc_port()));
+  }
   return g;
 }
 

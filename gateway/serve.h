@@ -1,12 +1,13 @@
 // Assembles a running gateway from its configuration: gateway config + policy, tenants,
-// trusted proxies, routing table, HTTP server. Used by `meridian serve` and by integration
-// tests, which run the real server in-process on port 0.
+// trusted proxies, routing table, HTTP server and (when configured) gRPC server. Used by `meridian
+// serve` and by integration tests, which run the real server in-process on port 0.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "gateway/gateway_state.h"
+#include "gateway/grpc/server.h"
 #include "gateway/http/server.h"
 
 namespace meridian::gateway {
@@ -28,17 +29,22 @@ class Gateway {
   ~Gateway();
 
   unsigned short port() const { return server_->port(); }
+  /// The gRPC listener's port; 0 when the config has no `grpc:` section.
+  unsigned short grpc_port() const { return grpc_ ? grpc_->port() : 0; }
   GatewayState& state() { return *state_; }
   /// Serves until Stop().
   void Run() { server_->Run(); }
   /// Serves on background threads (tests).
   void RunInBackground() { server_->RunInBackground(); }
-  void Stop() { server_->Stop(); }
+  /// gRPC first (its calls run on the HTTP workers and must finish while those still run),
+  /// then HTTP. Safe from any thread.
+  void Stop();
 
  private:
   Gateway() = default;
   std::unique_ptr<GatewayState> state_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<GrpcServer> grpc_;
 };
 
 }  // namespace meridian::gateway

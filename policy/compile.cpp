@@ -489,6 +489,14 @@ class Compiler {
     if (kind == ProviderKind::kAnthropic && p.anthropic_version.empty()) {
       p.anthropic_version = "2023-06-01";
     }
+    if (only_for(ps.max_tokens_default, "max_tokens_default", ProviderKind::kAnthropic)) {
+      if (ps.max_tokens_default->value < 1 || ps.max_tokens_default->value > 1000000) {
+        Error(ps.max_tokens_default->pos,
+              where + ": max_tokens_default must be between 1 and 1000000");
+      } else {
+        p.max_tokens_default = ps.max_tokens_default->value;
+      }
+    }
     if (only_for(ps.sim_tokens, "sim_tokens", ProviderKind::kSim)) {
       if (ps.sim_tokens->value < 1 || ps.sim_tokens->value > 100000) {
         Error(ps.sim_tokens->pos, where + ": sim_tokens must be between 1 and 100000");
@@ -981,6 +989,7 @@ json::value Canonical(const PolicySpec& spec) {
     Put(o, "api_version", p.api_version);
     Put(o, "dashscope_region", p.dashscope_region);
     Put(o, "anthropic_version", p.anthropic_version);
+    Put(o, "max_tokens_default", p.max_tokens_default);
     Put(o, "sim_tokens", p.sim_tokens);
     Put(o, "sim_delay_ms", p.sim_delay_ms);
     providers.push_back(std::move(o));

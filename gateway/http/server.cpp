@@ -24,6 +24,7 @@
 #include "gateway/http/error_mapping.h"
 #include "gateway/http/openai_codec.h"
 #include "gateway/log.h"
+#include "gateway/pipeline.h"
 #include "gateway/router.h"
 #include "policy/explain.h"
 
@@ -59,7 +60,7 @@ void AppendChunk(std::string& out, std::string_view data) {
 
 }  // namespace
 
-class Worker {
+class Worker final : public WorkerContext {
  public:
   Worker(GatewayState& state, std::shared_ptr<ssl::context> server_tls,
          std::shared_ptr<ssl::context> client_tls, providers::ClientLimits limits)
@@ -114,8 +115,9 @@ class Worker {
   }
 
   GatewayState& state() { return state_; }
-  AdapterSet& adapters() { return *adapters_; }
-  std::string NewRequestId() {
+  asio::any_io_executor executor() override { return io_->get_executor(); }
+  AdapterSet& adapters() override { return *adapters_; }
+  std::string NewRequestId() override {
     char buf[40];
     std::snprintf(buf, sizeof buf, "req_%016llx",
                   static_cast<unsigned long long>(rng_()));  // NOLINT
@@ -491,18 +493,6 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
 
 namespace {
 
-/// The policy attributes a tenant contributes: its defaults, flags and mechanisms. The
-/// vectors it points into live in the tenant registry, which outlives every request.
-policy::RequestAttributes AttributesOf(const identity::Tenant& t) {
-  policy::RequestAttributes a;
-  a.tenant = t.id;
-  a.data_class = t.default_data_class;
-  a.consent = t.consent;
-  a.tenant_flags = t.flags;
-  a.mechanisms = t.mechanisms;
-  return a;
-}
-
 identity::IpAddress PeerIp(const tcp::endpoint& peer) {
   const auto address = peer.address();
   if (address.is_v4()) {
@@ -513,31 +503,6 @@ identity::IpAddress PeerIp(const tcp::endpoint& peer) {
   return *identity::IpAddress::FromBytes(bytes);
 }
 
-std::string DenyMessage(const policy::Decision& d, const core::CompletionRequest& request) {
-  const policy::Snapshot& s = *d.snapshot;
-  const std::string route = d.route ? "route '" + s.routes[*d.route].id + "'" : "";
-  auto guards = [&] {
-    std::string out;
-    for (const auto& g : policy::GuardIds(d)) out += (out.empty() ? "" : ", ") + g;
-    return out;
-  };
-  switch (d.reason) {
-    case policy::Reason::kDeniedByGuard:
-      return s.guards[*d.deny_guard].deny_reason + " (guard " + s.guards[*d.deny_guard].id + ")";
-    case policy::Reason::kNoRuleMatched:
-      return "no routing rule allows this request (region " + d.region.ToString() +
-             "); requests are denied by default";
-    case policy::Reason::kEmptyAfterGuards:
-      return "guards " + guards() + " leave none of the providers " + route + " allows";
-    case policy::Reason::kCapabilityUnavailable:
-      return "model '" + request.model + "' is not available from the providers " + route +
-             " allows" + (d.guards_applied.empty() ? "" : " after guards " + guards());
-    case policy::Reason::kNone:
-      break;
-  }
-  return "denied by policy";
-}
-
 }  // namespace
 
 template <class Stream>
@@ -545,9 +510,7 @@ asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& heade
   const bool keep_alive = req.keep_alive();
   auto table = state_.Table();
   if (!table) {
-    co_return co_await SendError(
-        core::Status::Error(core::StatusCode::kUnavailable, "no policy loaded", "not_ready"),
-        headers, keep_alive);
+    co_return co_await SendError(NotReady(), headers, keep_alive);
   }
   const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
   if (tenant == nullptr) {
@@ -561,15 +524,7 @@ asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& heade
   }
   // The aliases this caller could be routed to with its tenant defaults.
   const auto region = identity::EstablishRegion(*tenant, PeerIp(peer_), std::nullopt, {});
-  std::vector<std::string> aliases;
-  const auto unhealthy = policy::ProviderSet{};
-  for (const auto& alias : table->policy->model_names) {
-    policy::RequestAttributes a = AttributesOf(*tenant);
-    a.region = region.region;
-    a.region_source = region.source;
-    a.model = alias;
-    if (policy::Decide(a, table->policy, unhealthy).allowed) aliases.push_back(alias);
-  }
+  const std::vector<std::string> aliases = AllowedModels(*table, *tenant, region);
   headers.emplace_back("x-meridian-policy-version", table->policy->version);
   co_return co_await Send(200, codec::ModelsListJson(aliases, UnixNow()), "application/json",
                           headers, keep_alive);
@@ -581,8 +536,7 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   auto table = state_.Table();
   auto fail = [&](core::Status st) { return SendError(st, headers, keep_alive); };
   if (!table) {
-    co_return co_await fail(
-        core::Status::Error(core::StatusCode::kUnavailable, "no policy loaded", "not_ready"));
+    co_return co_await fail(NotReady());
   }
 
   // Identity: the API key names the tenant; the region comes from trusted sources only.
@@ -600,15 +554,8 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   }
   const identity::RegionDecision region =
       identity::EstablishRegion(*tenant, PeerIp(peer_), region_header, state_.trusted_proxies);
-  if (region.header_ignored_untrusted) {
-    state_.counters.region_header_ignored_untrusted.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (region.header_rejected_not_allowed) {
-    state_.counters.region_header_rejected.fetch_add(1, std::memory_order_relaxed);
-  }
-  policy::RequestAttributes attrs = AttributesOf(*tenant);
-  attrs.region = region.region;
-  attrs.region_source = region.source;
+  CountRegionSignals(state_, region);
+  policy::RequestAttributes attrs = AttributesOf(*tenant, region);
   if (auto it = req.find(identity::kDataClassHeader); it != req.end()) {
     auto st = identity::ParseDataClassHeader(
         std::string_view(it->value().data(), it->value().size()), attrs.data_class);
@@ -624,72 +571,24 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   if (auto st = codec::DecodeChatRequest(req.body(), request); !st.ok()) {
     co_return co_await fail(st);
   }
-  attrs.model = request.model;
-  if (!request.tools_json.empty())
-    attrs.required_capabilities |= policy::Bit(policy::Capability::kTools);
-  // The classifier may raise the declared class (header, else tenant default, else the
-  // policy's default) when the messages hold personal data; it never lowers it. The client is
-  // told which kinds of data raised it, never the values.
-  const policy::DataClass declared =
-      attrs.data_class.value_or(table->policy->settings.default_data_class);
-  const classifier::Classification classified = classifier::Classify(declared, request.messages);
-  if (classified.raised) {
-    attrs.data_class = classified.effective;
-    std::string kinds;
-    for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
-      if ((classified.detectors_mask & (1u << d)) == 0) continue;
-      kinds += (kinds.empty() ? "" : ",") +
-               std::string(classifier::Name(static_cast<classifier::Detector>(d)));
-    }
-    headers.emplace_back("x-meridian-data-class-raised",
-                         std::string(policy::Name(classified.effective)) + "; by=" + kinds);
-    state_.counters.classifier_raises.fetch_add(1, std::memory_order_relaxed);
+  const Admission admission = Admit(state_, std::move(table), std::move(attrs), request);
+  if (!admission.raised_by.empty()) {
+    headers.emplace_back(
+        "x-meridian-data-class-raised",
+        std::string(policy::Name(admission.decision.data_class)) + "; by=" + admission.raised_by);
   }
-
-  const policy::Decision decision = policy::Decide(
-      attrs, table->policy, table->health->Unhealthy(std::chrono::steady_clock::now()));
-  headers.emplace_back("x-meridian-policy-version", table->policy->version);
-  if (const policy::Route* route = decision.MatchedRoute()) {
+  headers.emplace_back("x-meridian-policy-version", admission.table->policy->version);
+  if (const policy::Route* route = admission.route()) {
     headers.emplace_back("x-meridian-policy-rule", route->id);
   }
-  if (!decision.guards_applied.empty()) {
-    std::string guards;
-    for (const auto& g : policy::GuardIds(decision)) guards += (guards.empty() ? "" : ",") + g;
-    headers.emplace_back("x-meridian-policy-guards", guards);
-  }
-  if (!decision.allowed) {
-    if (!policy::Lookup(table->policy->model_ids, request.model)) {
-      co_return co_await fail(core::Status::Error(
-          core::StatusCode::kNotFound, "The model '" + request.model + "' does not exist",
-          "model_not_found", "model"));
-    }
-    if (decision.Unavailable()) {
-      auto st = core::Status::Error(core::StatusCode::kUnavailable,
-                                    "every provider the policy allows is currently unavailable",
-                                    "no_healthy_candidate");
-      st.retry_after_s = limits_.retry_after_s;
-      co_return co_await fail(st);
-    }
-    state_.counters.policy_denials.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await fail(core::Status::Error(core::StatusCode::kPermissionDenied,
-                                                DenyMessage(decision, request),
-                                                decision.ReasonCode()));
-  }
+  if (!admission.guards.empty()) headers.emplace_back("x-meridian-policy-guards", admission.guards);
+  if (!admission.status.ok()) co_return co_await fail(admission.status);
+  const policy::Decision& decision = admission.decision;
 
   // Admission: bound the completions in flight.
-  if (state_.in_flight.fetch_add(1, std::memory_order_acq_rel) >=
-      static_cast<std::int64_t>(limits_.max_concurrent_streams)) {
-    state_.in_flight.fetch_sub(1, std::memory_order_acq_rel);
-    state_.counters.concurrency_rejections.fetch_add(1, std::memory_order_relaxed);
-    auto st = core::Status::Error(core::StatusCode::kUnavailable,
-                                  "too many concurrent requests; retry shortly", "overloaded");
-    st.retry_after_s = limits_.retry_after_s;
-    co_return co_await fail(st);
-  }
-  struct InFlight {
-    std::atomic<std::int64_t>& n;
-    ~InFlight() { n.fetch_sub(1, std::memory_order_acq_rel); }
-  } in_flight{state_.in_flight};
+  core::Status refused;
+  const auto slot = InFlightSlot::Acquire(state_, refused);
+  if (!slot) co_return co_await fail(refused);
 
   auto watch = std::make_shared<DisconnectWatch>();
   asio::co_spawn(stream_.get_executor(), WatchDisconnect(watch), asio::detached);
@@ -704,8 +603,8 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
                          codec::ChatStreamEncoder("chatcmpl-" + request_id, UnixNow(),
                                                   request.model, request.include_usage),
                          headers, *watch);
-    RouteOutcome outcome =
-        co_await Route(decision, *table, request, worker_.adapters(), sink, watch->cancel);
+    RouteOutcome outcome = co_await Route(decision, *admission.table, request, worker_.adapters(),
+                                          sink, watch->cancel);
     if (watch->cancel.cancelled()) co_return false;
     if (sink.committed()) {
       Count(200);
@@ -716,7 +615,7 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   }
   AggregateSink sink(*watch);
   RouteOutcome outcome =
-      co_await Route(decision, *table, request, worker_.adapters(), sink, watch->cancel);
+      co_await Route(decision, *admission.table, request, worker_.adapters(), sink, watch->cancel);
   if (watch->cancel.cancelled()) co_return false;
   headers.emplace_back("x-meridian-provider", sink.provider());
   if (!outcome.status.ok()) co_return co_await fail(outcome.status);
@@ -804,6 +703,11 @@ core::Status HttpServer::Start() {
   port_ = endpoint.port();
   for (auto& w : workers_) w->Start();
   return core::Status::Ok();
+}
+
+WorkerContext& HttpServer::NextWorker() {
+  const auto n = next_worker_.fetch_add(1, std::memory_order_relaxed);
+  return *workers_[n % workers_.size()];
 }
 
 void HttpServer::Run() {

@@ -4,6 +4,7 @@
 // upstream request it causes stay on one thread, so the request path takes no locks.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -11,6 +12,7 @@
 
 #include "gateway/core/status.h"
 #include "gateway/gateway_state.h"
+#include "gateway/worker.h"
 
 namespace meridian::gateway {
 
@@ -31,12 +33,16 @@ class HttpServer {
   void RunInBackground();
   /// Stops accepting and closes connections; safe from any thread or a signal handler thread.
   void Stop();
+  /// The workers in turn (thread-safe), for front ends that hand requests to them. Valid
+  /// after a successful Start().
+  WorkerContext& NextWorker();
 
  private:
   GatewayState& state_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   unsigned short port_ = 0;
+  std::atomic<std::size_t> next_worker_{0};
 };
 
 }  // namespace meridian::gateway

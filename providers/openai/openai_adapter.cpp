@@ -2,7 +2,7 @@
 
 #include <boost/beast/http/field.hpp>
 
-#include "providers/common/sse_parser.h"
+#include "providers/common/stream_pump.h"
 #include "providers/openai/openai_codec.h"
 
 namespace meridian::providers {
@@ -20,8 +20,6 @@ OpenAiFlavor FlavorOf(policy::ProviderKind kind) {
       return OpenAiFlavor::kOpenAi;
   }
 }
-
-constexpr std::size_t kMaxErrorBody = 64 * 1024;
 
 }  // namespace
 
@@ -57,81 +55,34 @@ asio::awaitable<AttemptResult> OpenAiAdapter::Complete(const core::CompletionReq
   if (!result.status.ok()) co_return result;
 
   if (response->status() != 200) {
-    std::string body;
-    // The body only explains the error; a failure reading it still leaves the status.
-    (void)co_await response->ReadAll(body, cancel);
-    if (body.size() > kMaxErrorBody) body.resize(kMaxErrorBody);
+    const std::string body = co_await ReadErrorBody(*response, cancel);
     result.status = openai::MapUpstreamError(
         static_cast<int>(response->status()), body, response->header("retry-after"),
         response->header("retry-after-ms"), response->header("x-should-retry"));
     co_return result;
   }
 
-  std::vector<core::Chunk> chunks;
-  // Emits decoded chunks in order; stops at the first error chunk, which becomes the result.
-  auto deliver = [&]() -> asio::awaitable<bool> {
-    for (auto& c : chunks) {
-      if (c.kind == core::Chunk::Kind::kError) {
-        result.status = std::move(c.error);
-        co_return false;
-      }
-      result.emitted = true;
-      if (!co_await sink.Emit(c)) {
-        result.status =
-            core::Status::Error(core::StatusCode::kCancelled, "client went away", "cancelled");
-        co_return false;
-      }
-    }
-    chunks.clear();
-    co_return true;
-  };
-
   if (!request.stream) {
     std::string body;
+    std::vector<core::Chunk> chunks;
     result.status = co_await response->ReadAll(body, cancel);
     if (!result.status.ok()) co_return result;
     result.status = openai::DecodeChatResponse(body, chunks);
     if (!result.status.ok()) co_return result;
-    (void)co_await deliver();
+    (void)co_await Deliver(chunks, sink, result);
     co_return result;
   }
 
-  SseParser parser;
-  openai::OpenAiStreamDecoder decoder;
-  std::vector<SseEvent> events;
-  std::string bytes;
-  while (!decoder.done()) {
-    if (response->done()) {
-      parser.Finish();
-      (void)decoder.Finish(chunks);
-      (void)co_await deliver();
-      co_return result;
+  // The OpenAI decoder reads the data of each event.
+  struct Decoder {
+    openai::OpenAiStreamDecoder d;
+    core::Status Decode(const SseEvent& e, std::vector<core::Chunk>& out) {
+      return d.Decode(e.data, out);
     }
-    bytes.clear();
-    auto st = co_await response->ReadSome(bytes, cancel);
-    if (!st.ok()) {
-      result.status = std::move(st);
-      co_return result;
-    }
-    events.clear();
-    const bool parsed = parser.Feed(bytes, events);
-    // Events completed before an oversize event are still delivered, then the error ends it.
-    for (const auto& e : events) {
-      (void)decoder.Decode(e.data, chunks);
-      if (decoder.done()) break;
-    }
-    if (!co_await deliver()) co_return result;
-    if (!parsed) {
-      result.status = parser.status();
-      co_return result;
-    }
-  }
-  // [DONE] seen. The chunked body's terminator usually follows at once; read it briefly so
-  // the connection can be reused, but never hold the client's answer for a lingering upstream.
-  if (!response->done()) {
-    bytes.clear();
-    (void)co_await response->ReadSome(bytes, cancel, std::chrono::milliseconds(100));
-  }
+    core::Status Finish(std::vector<core::Chunk>& out) { return d.Finish(out); }
+    bool done() const { return d.done(); }
+  } decoder;
+  co_await PumpSse(*response, decoder, sink, cancel, result);
   co_return result;
 }
 

@@ -32,6 +32,8 @@
 #include <thread>
 #include <utility>
 
+#include "tests/fakes/fake_vendor_wire.h"
+
 namespace meridian::fakes {
 namespace {
 
@@ -48,36 +50,13 @@ constexpr auto kAwait = net::as_tuple(net::use_awaitable);
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
-enum class UsageChoices : std::uint8_t { kEmpty, kNull, kAbsent };
-
-struct Scenario {
-  int tokens = -1;  // -1: options.default_tokens
-  int delay_ms = 0;
-  int ttft_ms = 0;
-  int status = 0;
-  std::optional<int> retry_after;
-  std::optional<int> retry_after_ms;
-  std::optional<bool> should_retry;
-  bool quota = false;
-  bool content_filter_400 = false;
-  bool no_space = false;
-  bool crlf = false;
-  bool comment = false;
-  int split = 0;  // 0 none, -1 two halves, N>0 N-byte pieces
-  int close_after = -1;
-  int reset_after = -1;
-  int error_after = -1;
-  int garbage_after = -1;
-  bool azure_empty_first = false;
-  int tool_calls = 0;
-  int reasoning = 0;
-  std::optional<std::string> reasoning_field;
-  bool think_tags = false;
-  bool obfuscation = false;
-  std::optional<std::string> finish;
-  std::optional<UsageChoices> usage_choices;
-  bool hang = false;
-};
+using wire::ChatPlan;
+using wire::Event;
+using wire::EventKind;
+using wire::HeaderList;
+using wire::Scenario;
+using wire::StreamScript;
+using wire::UsageChoices;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) s.remove_prefix(1);
@@ -164,6 +143,10 @@ std::string ApplyScenario(std::string_view spec, Scenario& s) {
       ok = flag(s.quota);
     } else if (name == "content_filter_400") {
       ok = flag(s.content_filter_400);
+    } else if (name == "data_inspection") {
+      ok = flag(s.data_inspection);
+    } else if (name == "sse_errors") {
+      ok = flag(s.sse_errors);
     } else if (name == "no_space") {
       ok = flag(s.no_space);
     } else if (name == "crlf") {
@@ -181,7 +164,7 @@ std::string ApplyScenario(std::string_view spec, Scenario& s) {
       ok = int_value(s.close_after, -1);
     } else if (name == "reset_after") {
       ok = int_value(s.reset_after, -1);
-    } else if (name == "error_after") {
+    } else if (name == "error_after" || name == "error_in_stream") {
       ok = int_value(s.error_after, -1);
     } else if (name == "garbage") {
       ok = after(s.garbage_after);
@@ -243,6 +226,12 @@ std::string BodyMarkers(const json::value& body) {
   const json::object* obj = body.if_object();
   if (obj == nullptr) return out;
   const json::value* messages = obj->if_contains("messages");
+  if (messages == nullptr) {
+    // DashScope native: {"input":{"messages":[...]}}.
+    const json::value* input = obj->if_contains("input");
+    if (input != nullptr && input->is_object())
+      messages = input->get_object().if_contains("messages");
+  }
   if (messages == nullptr || !messages->is_array()) return out;
   for (const json::value& m : messages->get_array()) {
     const json::value* content = m.is_object() ? m.get_object().if_contains("content") : nullptr;
@@ -264,7 +253,24 @@ std::string BodyMarkers(const json::value& body) {
 // Profile wire details
 
 bool IsLocal(Profile p) {
-  return p != Profile::kOpenAi && p != Profile::kAzure;
+  switch (p) {
+    case Profile::kVllm:
+    case Profile::kLlamaCpp:
+    case Profile::kSglang:
+    case Profile::kMlx:
+      return true;
+    case Profile::kOpenAi:
+    case Profile::kAzure:
+    case Profile::kDashScope:
+    case Profile::kAnthropic:
+      break;
+  }
+  return false;
+}
+
+/// The profiles with their own (non-OpenAI) wire format.
+bool IsVendor(Profile p) {
+  return p == Profile::kDashScope || p == Profile::kAnthropic;
 }
 
 std::string DefaultReasoningField(Profile p) {
@@ -277,6 +283,8 @@ std::string DefaultReasoningField(Profile p) {
       return "reasoning_content";
     case Profile::kOpenAi:
     case Profile::kAzure:
+    case Profile::kDashScope:
+    case Profile::kAnthropic:
       break;
   }
   return {};  // OpenAI-hosted models hide their reasoning; only usage counts it
@@ -295,12 +303,12 @@ const char* StreamContentType(Profile p) {
     case Profile::kAzure:
     case Profile::kVllm:
     case Profile::kSglang:
+    case Profile::kDashScope:
+    case Profile::kAnthropic:
       break;
   }
   return "text/event-stream; charset=utf-8";
 }
-
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 /// Headers the real service puts on every response, so header-forwarding code sees realistic
 /// input (rate-limit and request-id headers in particular).
@@ -330,6 +338,10 @@ HeaderList ProfileHeaders(Profile p, std::uint64_t seq) {
               {"access-control-allow-origin", "*"},
               {"access-control-allow-methods", "*"},
               {"access-control-allow-headers", "*"}};
+    case Profile::kDashScope:
+      return wire::DashScopeHeaders(seq);
+    case Profile::kAnthropic:
+      return wire::AnthropicHeaders(seq);
   }
   return {};
 }
@@ -412,7 +424,7 @@ std::string LlamaType(int status) {
 }
 
 /// The error body a profile sends with HTTP `status`.
-std::string ErrorBody(Profile p, int status, ErrorText t) {
+std::string ErrorBody(Profile p, int status, ErrorText t, std::uint64_t seq = 0) {
   switch (p) {
     case Profile::kOpenAi:
       return json::serialize(json::object{
@@ -437,6 +449,10 @@ std::string ErrorBody(Profile p, int status, ErrorText t) {
            json::object{{"code", status}, {"message", t.message}, {"type", LlamaType(status)}}}});
     case Profile::kMlx:
       return json::serialize(json::object{{"error", t.message}});
+    case Profile::kDashScope:
+      return wire::DashScopeStatusBody(status, t.type == "insufficient_quota", seq);
+    case Profile::kAnthropic:
+      return wire::AnthropicStatusBody(status, seq);
   }
   return {};
 }
@@ -490,6 +506,12 @@ std::string NotFoundBody(Profile p, const std::string& method, const std::string
       return R"({"error":{"code":404,"message":"File Not Found","type":"not_found_error"}})";
     case Profile::kMlx:
       return "Not Found";
+    case Profile::kDashScope:
+      // [U] DashScope's body for an unknown path is undocumented; its flat shape is assumed.
+      return wire::DashScopeError("NotFound", "Not Found", 0);
+    case Profile::kAnthropic:
+      return wire::AnthropicError("not_found_error", "The requested resource could not be found.",
+                                  0);
   }
   return {};
 }
@@ -587,24 +609,6 @@ struct Conn final : ConnBase {
 
 using PlainConn = Conn<tcp::socket>;
 using TlsConn = Conn<net::ssl::stream<tcp::socket>>;
-
-/// Everything a chat response needs, resolved from the request and the scenario.
-struct ChatPlan {
-  Scenario sc;
-  std::uint64_t seq = 0;
-  std::string id;
-  std::int64_t created = 0;
-  std::string model;
-  bool stream = false;
-  bool include_usage = false;
-  bool obfuscation = false;
-  std::vector<std::string> pieces;  // content deltas
-  std::string finish = "stop";
-  std::string reasoning_field;
-  std::vector<std::string> tool_names;
-  int prompt_tokens = 0;
-  int completion_tokens = 0;
-};
 
 }  // namespace
 
@@ -872,6 +876,20 @@ struct FakeOpenAiServer::Impl {
     return r;
   }
 
+  /// DashScope with `sse_errors` on a streaming request: the error goes out as a 200 stream
+  /// holding one event:error frame. Any other case: `r` unchanged.
+  Reply Shaped(const Scenario& sc, bool stream, Reply r) const {
+    if (opts.profile != Profile::kDashScope || !stream || !sc.sse_errors) return r;
+    wire::ErrorReply e =
+        wire::DashScopeSseError(sc, {r.status, std::move(r.body), std::move(r.headers)});
+    Reply out;
+    out.status = e.status;
+    out.body = std::move(e.body);
+    out.headers = std::move(e.headers);
+    out.content_type = "text/event-stream;charset=UTF-8";
+    return out;
+  }
+
   // ---- request dispatch -------------------------------------------------------------------------
 
   enum class Route : std::uint8_t { kChat, kModels, kHealth, kNotFound };
@@ -887,6 +905,15 @@ struct FakeOpenAiServer::Impl {
     const Profile p = opts.profile;
     const bool post = method == "POST";
     const bool get = method == "GET";
+    if (p == Profile::kDashScope) {
+      if (post && path == "/api/v1/services/aigc/text-generation/generation")
+        r.route = Route::kChat;
+      return r;
+    }
+    if (p == Profile::kAnthropic) {
+      if (post && path == "/v1/messages") r.route = Route::kChat;
+      return r;
+    }
     if (p == Profile::kAzure) {
       static constexpr std::string_view kDeployments = "/openai/deployments/";
       static constexpr std::string_view kChatSuffix = "/chat/completions";
@@ -933,6 +960,15 @@ struct FakeOpenAiServer::Impl {
       r.headers = ProfileHeaders(p, rec.seq);
       return r;
     }
+    if (p == Profile::kAnthropic) {
+      if (rec.has_header("x-api-key") && rec.header("x-api-key") == key) return std::nullopt;
+      Reply r;
+      r.status = 401;
+      // [U] The wording is the live API's; §3.3 documents only the type for 401.
+      r.body = wire::AnthropicError("authentication_error", "invalid x-api-key", rec.seq);
+      r.headers = ProfileHeaders(p, rec.seq);
+      return r;
+    }
     const std::string auth = rec.header("authorization");
     if (auth == "Bearer " + key) return std::nullopt;
     Reply r;
@@ -963,8 +999,12 @@ struct FakeOpenAiServer::Impl {
       case Profile::kSglang:
         r.body = R"({"error":"Unauthorized"})";
         break;
+      case Profile::kDashScope:
+        r.body = wire::DashScopeInvalidKeyBody(rec.seq);
+        break;
       case Profile::kAzure:
       case Profile::kMlx:
+      case Profile::kAnthropic:
         break;
     }
     return r;
@@ -994,6 +1034,8 @@ struct FakeOpenAiServer::Impl {
           m["owned_by"] = "llamacpp";
           break;
         case Profile::kMlx:
+        case Profile::kDashScope:
+        case Profile::kAnthropic:
           break;
       }
       data.push_back(std::move(m));
@@ -1028,6 +1070,8 @@ struct FakeOpenAiServer::Impl {
         break;
       case Profile::kOpenAi:
       case Profile::kAzure:
+      case Profile::kDashScope:
+      case Profile::kAnthropic:
         break;
     }
     return r;
@@ -1147,8 +1191,12 @@ struct FakeOpenAiServer::Impl {
       append(rec.header(kScenarioHeader));
     }
     rec.scenario = spec;
-    const bool wants_stream = obj != nullptr && obj->contains("stream") &&
-                              obj->at("stream").is_bool() && obj->at("stream").as_bool();
+    const Profile p = opts.profile;
+    // DashScope streams only on its header, whatever the body says; the others on `stream`.
+    const bool wants_stream = p == Profile::kDashScope
+                                  ? Lower(rec.header("x-dashscope-sse")) == "enable"
+                                  : obj != nullptr && obj->contains("stream") &&
+                                        obj->at("stream").is_bool() && obj->at("stream").as_bool();
     const std::uint64_t seq = Store(std::move(rec), true);
     const RecordedRequest stored = Lookup(seq);
 
@@ -1163,9 +1211,48 @@ struct FakeOpenAiServer::Impl {
       co_return co_await Finish(c, r, req);
     }
 
-    if (auto denied = CheckAuth(stored)) co_return co_await Finish(c, *denied, req);
+    if (auto denied = CheckAuth(stored)) {
+      co_return co_await Finish(c, Shaped(sc, wants_stream, std::move(*denied)), req);
+    }
 
-    const Profile p = opts.profile;
+    if (IsVendor(p)) {
+      std::string model;
+      const json::object* params = obj;
+      ChatPlan flags;
+      std::optional<wire::ErrorReply> bad;
+      if (p == Profile::kDashScope) {
+        bad = wire::DashScopeCheck(body, wants_stream, seq, model, params, flags);
+      } else {
+        bad = wire::AnthropicCheck(body, stored.has_header("anthropic-version"), seq, model);
+      }
+      if (bad) {
+        Reply r = ErrorReply(seq, bad->status, std::move(bad->body));
+        co_return co_await Finish(c, Shaped(sc, wants_stream, std::move(r)), req);
+      }
+      // DashScope thinking: enable_thinking without reasoning=N yields three reasoning frames;
+      // result_format "text" has nowhere to put reasoning.
+      if (p == Profile::kDashScope) {
+        if (sc.reasoning == 0 && flags.ds_thinking) sc.reasoning = 3;
+        if (!flags.ds_message_format) sc.reasoning = 0;
+      }
+      static const json::object kNoParams;
+      ChatPlan plan =
+          MakePlan(sc, params != nullptr ? *params : kNoParams, seq, model, wants_stream);
+      plan.ds_message_format = flags.ds_message_format;
+      plan.ds_incremental = flags.ds_incremental;
+      plan.ds_thinking = flags.ds_thinking;
+      if (p == Profile::kAnthropic) {
+        plan.id = "msg_fake" + std::to_string(seq);
+        if (sc.tool_calls > 0) {
+          const std::vector<std::string> declared = wire::AnthropicToolNames(*obj);
+          for (std::size_t i = 0; i < plan.tool_names.size() && !declared.empty(); ++i) {
+            plan.tool_names[i] = declared[i % declared.size()];
+          }
+        }
+      }
+      co_return co_await Respond(c, req, plan);
+    }
+
     if (routed.azure_classic) {
       const std::optional<std::string> version = QueryParam(stored.query, "api-version");
       if (!version || version->empty()) {
@@ -1225,9 +1312,20 @@ struct FakeOpenAiServer::Impl {
           req);
     }
 
-    ChatPlan plan = MakePlan(sc, *obj, seq, model, wants_stream);
+    co_return co_await Respond(c, req, MakePlan(sc, *obj, seq, model, wants_stream));
+  }
 
-    // Stall before the first byte, then the scripted outcome.
+  /// Stall before the first byte, then the scripted outcome: an error status or the response.
+  template <class C>
+  net::awaitable<Outcome> Respond(C& c, const http::request<http::string_body>& req,
+                                  ChatPlan plan) {
+    const Scenario& sc = plan.sc;
+    const std::uint64_t seq = plan.seq;
+    const Profile p = opts.profile;
+    // DashScope: data_inspection together with error_in_stream moderates the output mid-stream
+    // (see StreamScript) instead of rejecting the input up front.
+    const bool inspection_in_stream =
+        p == Profile::kDashScope && plan.stream && sc.error_after >= 0;
     if (sc.ttft_ms > 0) {
       const Waited w = co_await Pace(c, milliseconds(sc.ttft_ms));
       if (w != Waited::kElapsed) co_return Gone(w, plan.stream);
@@ -1241,6 +1339,11 @@ struct FakeOpenAiServer::Impl {
     if (sc.content_filter_400) {
       co_return co_await Finish(c, ErrorReply(seq, 400, AzureContentFilterBody()), req);
     }
+    if (sc.data_inspection && !inspection_in_stream) {
+      co_return co_await Finish(
+          c, Shaped(sc, plan.stream, ErrorReply(seq, 400, wire::DashScopeDataInspectionBody(seq))),
+          req);
+    }
     if (sc.quota || sc.status != 0) {
       const int status = sc.quota ? 429 : sc.status;
       ErrorText text = DefaultErrorText(status);
@@ -1248,14 +1351,14 @@ struct FakeOpenAiServer::Impl {
         text = {"You exceeded your current quota, please check your plan and billing details.",
                 "insufficient_quota", "insufficient_quota", nullptr};
       }
-      Reply r = ErrorReply(seq, status, ErrorBody(p, status, std::move(text)));
+      Reply r = ErrorReply(seq, status, ErrorBody(p, status, std::move(text), seq));
       if (sc.retry_after) r.headers.emplace_back("retry-after", std::to_string(*sc.retry_after));
       if (sc.retry_after_ms) {
         r.headers.emplace_back("retry-after-ms", std::to_string(*sc.retry_after_ms));
       }
       if (sc.should_retry)
         r.headers.emplace_back("x-should-retry", *sc.should_retry ? "true" : "false");
-      co_return co_await Finish(c, r, req);
+      co_return co_await Finish(c, Shaped(sc, plan.stream, std::move(r)), req);
     }
     if (plan.stream) co_return co_await StreamChat(c, req, plan);
     co_return co_await NonStreamChat(c, req, plan);
@@ -1360,19 +1463,8 @@ struct FakeOpenAiServer::Impl {
     }
     if (sc.finish) plan.finish = *sc.finish;
     plan.prompt_tokens = opts.prompt_tokens;
-    int tool_tokens = 0;
-    for (int i = 0; i < sc.tool_calls; ++i) {
-      tool_tokens += static_cast<int>(ToolFragments(ToolArguments(i)).size());
-    }
-    plan.completion_tokens = static_cast<int>(plan.pieces.size()) + sc.reasoning + tool_tokens;
+    plan.completion_tokens = wire::CompletionTokens(plan);
     return plan;
-  }
-
-  static std::vector<std::string> ToolFragments(const std::string& args) {
-    // Fragment boundaries fall inside keys and string values, like the real thing.
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < args.size(); i += 7) out.push_back(args.substr(i, 7));
-    return out;
   }
 
   json::object Usage(const ChatPlan& plan, bool detailed) const {
@@ -1411,6 +1503,8 @@ struct FakeOpenAiServer::Impl {
 
   std::string NonStreamBody(const ChatPlan& plan) const {
     const Profile p = opts.profile;
+    if (p == Profile::kDashScope) return wire::DashScopeBody(plan);
+    if (p == Profile::kAnthropic) return wire::AnthropicBody(plan);
     std::string content;
     for (const auto& piece : plan.pieces) content += piece;
     const std::string reasoning = ReasoningText(plan.sc.reasoning);
@@ -1499,13 +1593,6 @@ struct FakeOpenAiServer::Impl {
 
   // ---- streaming ------------------------------------------------------------------------------
 
-  enum class EventKind : std::uint8_t { kOther, kDelta, kFinish };
-
-  struct Event {
-    std::string payload;
-    EventKind kind = EventKind::kOther;  // deltas count for close_after, delay_ms, ...
-  };
-
   json::object ChunkJson(const ChatPlan& plan, json::value choices, std::size_t n) const {
     json::object o{{"id", plan.id}};
     if (opts.profile == Profile::kMlx) o["system_fingerprint"] = "fake-mlx";
@@ -1538,6 +1625,7 @@ struct FakeOpenAiServer::Impl {
     const Profile p = opts.profile;
     const bool mlx = p == Profile::kMlx;
     std::vector<Event> ev;
+    // Payloads only; OpenAiScript frames them.
     auto add = [&ev](const json::object& o, EventKind kind) {
       ev.push_back({json::serialize(o), kind});
     };
@@ -1596,7 +1684,7 @@ struct FakeOpenAiServer::Impl {
             {"function", json::object{{"name", plan.tool_names[i]}, {"arguments", ""}}}}};
         add(ChunkJson(plan, Choice(json::object{{"tool_calls", std::move(head)}}, nullptr), n++),
             EventKind::kOther);
-        for (const std::string& frag : ToolFragments(args)) {
+        for (const std::string& frag : wire::ToolFragments(args)) {
           json::array part{
               json::object{{"index", i}, {"function", json::object{{"arguments", frag}}}}};
           add(ChunkJson(plan, Choice(json::object{{"tool_calls", std::move(part)}}, nullptr), n++),
@@ -1654,17 +1742,38 @@ struct FakeOpenAiServer::Impl {
   }
 
   std::string Frame(const Scenario& sc, std::string_view payload) const {
-    const std::string_view eol = sc.crlf ? "\r\n" : "\n";
-    std::string out;
-    if (sc.comment) {
-      out += ": fake-comment";
-      out += eol;
+    return wire::SseEvent(sc, {wire::DataLine(sc, payload)});
+  }
+
+  /// The OpenAI-family stream: `data: {chunk}` events, then `data: [DONE]`.
+  StreamScript OpenAiScript(const ChatPlan& plan) const {
+    StreamScript s;
+    s.content_type = StreamContentType(opts.profile);
+    for (Event& e : PlanEvents(plan)) s.events.push_back({Frame(plan.sc, e.bytes), e.kind});
+    s.done = Frame(plan.sc, "[DONE]");
+    s.error_frame = Frame(plan.sc, MidStreamError());
+    s.garbage_frame = Frame(
+        plan.sc,
+        R"({"id":")" + plan.id +
+            R"(","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"tok)");
+    return s;
+  }
+
+  StreamScript Script(const ChatPlan& plan) const {
+    switch (opts.profile) {
+      case Profile::kDashScope:
+        return wire::DashScopeStream(plan);
+      case Profile::kAnthropic:
+        return wire::AnthropicStream(plan);
+      case Profile::kOpenAi:
+      case Profile::kAzure:
+      case Profile::kVllm:
+      case Profile::kLlamaCpp:
+      case Profile::kSglang:
+      case Profile::kMlx:
+        break;
     }
-    out += sc.no_space ? "data:" : "data: ";
-    out += payload;
-    out += eol;
-    out += eol;
-    return out;
+    return OpenAiScript(plan);
   }
 
   std::string MidStreamError() const {
@@ -1673,6 +1782,8 @@ struct FakeOpenAiServer::Impl {
     switch (opts.profile) {
       case Profile::kOpenAi:
       case Profile::kAzure:
+      case Profile::kDashScope:  // vendor profiles frame their own errors (StreamScript)
+      case Profile::kAnthropic:
         break;
       case Profile::kVllm:
       case Profile::kSglang:
@@ -1720,16 +1831,14 @@ struct FakeOpenAiServer::Impl {
   /// Scripted failures at a checkpoint: right before the next delta event, or before the finish
   /// chunk, once `deltas` delta events are out. Returns how the stream ends, if it does.
   template <class C>
-  net::awaitable<std::optional<Outcome>> MaybeFail(C& c, const ChatPlan& plan, int deltas,
+  net::awaitable<std::optional<Outcome>> MaybeFail(C& c, const ChatPlan& plan,
+                                                   const StreamScript& script, int deltas,
                                                    bool& garbage_done) {
     const Scenario& sc = plan.sc;
     const bool mlx = opts.profile == Profile::kMlx;
     if (!garbage_done && sc.garbage_after == deltas) {
       garbage_done = true;
-      const std::string garbage =
-          R"({"id":")" + plan.id +
-          R"(","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"tok)";
-      if (!co_await WriteEvent(c, plan, Frame(sc, garbage))) {
+      if (!co_await WriteEvent(c, plan, script.garbage_frame)) {
         CountCut(true);
         co_return Outcome::kClose;
       }
@@ -1738,7 +1847,7 @@ struct FakeOpenAiServer::Impl {
     if (sc.error_after == deltas) {
       // The error frame is a complete event and the HTTP body is terminated properly: the
       // failure is in the payload, as with a real 200-then-error stream.
-      if (!co_await WriteEvent(c, plan, Frame(sc, MidStreamError()))) {
+      if (!co_await WriteEvent(c, plan, script.error_frame)) {
         CountCut(true);
         co_return Outcome::kClose;
       }
@@ -1763,7 +1872,8 @@ struct FakeOpenAiServer::Impl {
     const bool mlx = opts.profile == Profile::kMlx;
     http::response<http::empty_body> res{http::status::ok, mlx ? 10U : req.version()};
     for (const auto& [k, v] : ProfileHeaders(opts.profile, plan.seq)) res.insert(k, v);
-    res.set(http::field::content_type, StreamContentType(opts.profile));
+    const StreamScript script = Script(plan);
+    res.set(http::field::content_type, script.content_type);
     res.set(http::field::cache_control, "no-cache");
     const bool keep = req.keep_alive() && !mlx;
     res.keep_alive(keep);
@@ -1778,25 +1888,25 @@ struct FakeOpenAiServer::Impl {
     ++owner.streams_started_;
     owner.Notify();
 
-    const std::vector<Event> events = PlanEvents(plan);
     int deltas = 0;
     bool garbage_done = false;
-    for (const Event& e : events) {
+    for (const Event& e : script.events) {
       if (e.kind == EventKind::kDelta || e.kind == EventKind::kFinish) {
-        const std::optional<Outcome> end = co_await MaybeFail(c, plan, deltas, garbage_done);
+        const std::optional<Outcome> end =
+            co_await MaybeFail(c, plan, script, deltas, garbage_done);
         if (end) co_return *end;
       }
       if (e.kind == EventKind::kDelta && sc.delay_ms > 0) {
         const Waited w = co_await Pace(c, milliseconds(sc.delay_ms));
         if (w != Waited::kElapsed) co_return Gone(w, true);
       }
-      if (!co_await WriteEvent(c, plan, Frame(sc, e.payload))) {
+      if (!co_await WriteEvent(c, plan, e.bytes)) {
         CountCut(true);
         co_return Outcome::kClose;
       }
       if (e.kind == EventKind::kDelta) ++deltas;
     }
-    bool ok = co_await WriteEvent(c, plan, Frame(sc, "[DONE]"));
+    bool ok = script.done.empty() || co_await WriteEvent(c, plan, script.done);
     if (ok && !mlx) ok = co_await Write(c, std::string("0\r\n\r\n"));
     if (!ok) {
       CountCut(true);
@@ -1826,6 +1936,10 @@ std::string_view ProfileName(Profile profile) {
       return "sglang";
     case Profile::kMlx:
       return "mlx";
+    case Profile::kDashScope:
+      return "dashscope";
+    case Profile::kAnthropic:
+      return "anthropic";
   }
   return "unknown";
 }
@@ -1861,7 +1975,21 @@ std::string FakeOpenAiServer::origin() const {
 }
 
 std::string FakeOpenAiServer::base_url() const {
-  return origin() + (options_.profile == Profile::kAzure ? "/openai/v1" : "/v1");
+  switch (options_.profile) {
+    case Profile::kAzure:
+      return origin() + "/openai/v1";
+    case Profile::kDashScope:
+      return origin() + "/api/v1";
+    case Profile::kAnthropic:
+      return origin();  // the Anthropic SDKs append /v1/messages themselves
+    case Profile::kOpenAi:
+    case Profile::kVllm:
+    case Profile::kLlamaCpp:
+    case Profile::kSglang:
+    case Profile::kMlx:
+      break;
+  }
+  return origin() + "/v1";
 }
 
 std::string FakeOpenAiServer::api_key() const {
@@ -1974,4 +2102,47 @@ std::string FakeOpenAiServer::ToolArguments(int index) {
   return std::string(R"({"location":")") + kCities[city] + R"(","unit":"celsius"})";
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shared by the vendor encoders (fake_vendor_wire.h)
+
+namespace wire {
+
+std::string SseEvent(const Scenario& sc, const std::vector<std::string>& lines) {
+  const std::string_view eol = sc.crlf ? "\r\n" : "\n";
+  std::string out;
+  if (sc.comment) {
+    out += ": fake-comment";
+    out += eol;
+  }
+  for (const std::string& line : lines) {
+    out += line;
+    out += eol;
+  }
+  out += eol;
+  return out;
+}
+
+std::string DataLine(const Scenario& sc, std::string_view payload, bool space) {
+  std::string out = space && !sc.no_space ? "data: " : "data:";
+  out += payload;
+  return out;
+}
+
+std::vector<std::string> ToolFragments(const std::string& args) {
+  // Fragment boundaries fall inside keys and string values, like the real thing.
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); i += 7) out.push_back(args.substr(i, 7));
+  return out;
+}
+
+int CompletionTokens(const ChatPlan& plan) {
+  int tool_tokens = 0;
+  for (std::size_t i = 0; i < plan.tool_names.size(); ++i) {
+    tool_tokens += static_cast<int>(
+        ToolFragments(FakeOpenAiServer::ToolArguments(static_cast<int>(i))).size());
+  }
+  return static_cast<int>(plan.pieces.size()) + plan.sc.reasoning + tool_tokens;
+}
+
+}  // namespace wire
 }  // namespace meridian::fakes

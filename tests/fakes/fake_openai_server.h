@@ -2,7 +2,10 @@
 // OpenAI, Azure OpenAI and the local engines (vLLM, llama.cpp, SGLang, MLX-LM) actually do, quirks
 // and failure modes included. Integration tests point the gateway at it: the gateway is the
 // client, so its real HTTP client, TLS stack and SSE parser are what gets exercised.
-// Wire details follow the upstream wire-protocol reference (wire-protocols.md §0, §1, §4-§7).
+// The same server also impersonates DashScope's native API and Anthropic's Messages API
+// (Profile::kDashScope, Profile::kAnthropic; their encoders live in fake_dashscope_wire.cpp and
+// fake_anthropic_wire.cpp). Wire details follow the upstream wire-protocol reference
+// (wire-protocols.md §0-§7).
 #pragma once
 
 #include <atomic>
@@ -51,6 +54,32 @@ enum class Profile : std::uint8_t {
   /// plain body `Not Found` (but `Content-type: application/json`). GET /health →
   /// `{"status": "ok"}`. Never checks API keys.
   kMlx,
+  /// Alibaba DashScope native API (§2.2-2.5): POST /api/v1/services/aigc/text-generation/
+  /// generation with `Authorization: Bearer <key>` (else 401 `InvalidApiKey`). Body
+  /// `{"model","input":{"messages"|"prompt"},"parameters":{...}}`; a top-level `messages` is
+  /// 400 `InvalidParameter`. `parameters.result_format` "message" answers with
+  /// `output.choices[].message`, absent or "text" with `output.text` (the real default).
+  /// Streams only with the header `X-DashScope-SSE: enable` (a body `stream` is ignored):
+  /// `id:N` / `event:result` / `:HTTP_STATUS/200` / `data:{...}` events, no space after the
+  /// colons, `finish_reason` the string "null" until the last frame, cumulative `usage` with
+  /// the same `request_id` on every frame, no [DONE]. `incremental_output` false (the default)
+  /// repeats all text so far in every frame; `enable_thinking` adds `reasoning_content` frames
+  /// (three, or `reasoning=N`) before the content (thinking with `incremental_output` false
+  /// in a stream: 400). Errors are flat `{"code","message","request_id"}`. Tools come from
+  /// `parameters.tools` (OpenAI shape). No /health, no model list.
+  kDashScope,
+  /// Anthropic Messages API (§3): POST /v1/messages. Requires `x-api-key: <key>` (401
+  /// authentication_error) and an `anthropic-version` header (400 invalid_request_error; the
+  /// rejection is not in the reference, the live API does it). `model`, `max_tokens` and a
+  /// non-empty `messages` with user/assistant roles only (a "system" role is 400) are
+  /// required. Streams (`"stream": true`) are named events message_start, content_block_start,
+  /// ping (after the first block start), content_block_delta (thinking_delta + signature_delta,
+  /// text_delta, input_json_delta), content_block_stop, message_delta (cumulative
+  /// output_tokens), message_stop, JSON printed with `", "`/`": "` separators as in §3.2; no
+  /// [DONE]. Errors are `{"type":"error","error":{"type","message"},"request_id"}`; status=529
+  /// is overloaded_error. finish "stop"/"length"/"tool_calls" become stop_reason end_turn/
+  /// max_tokens/tool_use. Tools come from `tools[].name`. No /health, no model list.
+  kAnthropic,
 };
 
 std::string_view ProfileName(Profile profile);
@@ -66,9 +95,9 @@ struct ServerTls {
 
 struct FakeServerOptions {
   Profile profile = Profile::kOpenAi;
-  /// Key the client must present. Unset: kOpenAi/kAzure require kDefaultApiKey and the local
-  /// engines accept anything (as when started without --api-key). Set: every profile but kMlx
-  /// requires it (Bearer for the local engines). Set to "": no check at all.
+  /// Key the client must present. Unset: kOpenAi/kAzure/kDashScope/kAnthropic require
+  /// kDefaultApiKey and the local engines accept anything (as when started without --api-key). Set:
+  /// every profile but kMlx requires it (Bearer for the local engines). Set to "": no check at all.
   std::optional<std::string> api_key{};
   /// Ids listed by GET /v1/models. Requests may name any model; responses echo the request's.
   std::vector<std::string> models = {"fake-model"};
@@ -120,50 +149,78 @@ struct RecordedRequest {
 /// Scenarios only affect chat-completion requests (health probes never consume them). An
 /// unknown switch is answered with HTTP 418 and a message naming it.
 ///
+// clang-format off
 /// | switch             | effect |
 /// |--------------------|--------|
 /// | reset              | forget every switch from earlier layers |
 /// | tokens=N           | N content deltas "tok0", " tok1", ... (ignored when a text is set) |
 /// | delay_ms=N         | wait N ms before every delta event (non-streaming: N ms per token) |
-/// | ttft_ms=N          | stall N ms after reading the request, before the first byte (errors too)
-/// | | status=CODE        | answer CODE with the profile's error body (after auth checks) | |
-/// retry_after=S      | with status/quota: `retry-after: S` | | retry_after_ms=N   | with
-/// status/quota: `retry-after-ms: N` | | should_retry=B     | with status/quota: `x-should-retry:
-/// true` or `false` | | quota              | 429 with OpenAI's insufficient_quota body | |
-/// content_filter_400 | 400 with Azure's content_filter body (any profile) | | no_space           |
-/// `data:{...}` instead of `data: {...}` | | crlf               | `\r\n` line endings (an event
-/// ends `\r\n\r\n`) | | comment            | a `: fake-comment` line before the data line of every
-/// event | | split              | each event written as two HTTP chunks, 1 ms apart | | split=N |
-/// each event written as N-byte HTTP chunks (N=1: byte trickle) | | close_after=N      | after N
-/// delta events: close (FIN), no finish chunk, no [DONE]; | |                    | non-streaming:
-/// close after half the body | | reset_after=N      | like close_after but with a TCP RST
-/// (SO_LINGER 0) | | error_after=N      | streaming: after N delta events `data: {"error":...}`
-/// (profile's | |                    | shape), terminate the chunked body, close | | garbage[=N] |
-/// an invalid-JSON data event after N (default 0) delta events, then | |                    | carry
-/// on; non-streaming: 200 with half a JSON body | | azure_empty_first  | first event is Azure's
-/// `"choices":[]` + prompt_filter_results chunk | | tool_calls[=N]     | N (default 1) tool calls
-/// named after the request's tools (else | |                    | get_weather); arguments
-/// ToolArguments(i) streamed in 7-byte | |                    | fragments; content null;
-/// finish_reason "tool_calls" | | reasoning=N        | N reasoning deltas "think0", " think1", ...
-/// before the content | | reasoning_field=F  | field of those deltas (default per profile; empty =
-/// hidden) | | think_tags         | reasoning inside content instead: "<think>", ..., "</think>" |
+/// | ttft_ms=N          | stall N ms after reading the request, before the first byte (errors too) |
+/// | status=CODE        | answer CODE with the profile's error body (after auth checks); DashScope: |
+/// |                    | 429 Throttling, 500 InternalError, ...; Anthropic: 529 overloaded_error, |
+/// |                    | 429 rate_limit_error, 500 api_error, ... (§3.3 table) |
+/// | retry_after=S      | with status/quota: `retry-after: S` |
+/// | retry_after_ms=N   | with status/quota: `retry-after-ms: N` |
+/// | should_retry=B     | with status/quota: `x-should-retry: true` or `false` |
+/// | quota              | 429 with OpenAI's insufficient_quota body (DashScope: |
+/// |                    | Throttling.AllocationQuota; Anthropic: rate_limit_error) |
+/// | content_filter_400 | 400 with Azure's content_filter body (any profile) |
+/// | data_inspection    | 400 with DashScope's DataInspectionFailed body (any profile); DashScope |
+/// |                    | streams with error_in_stream: that code in the in-stream error instead |
+/// | sse_errors         | DashScope, streaming request: errors (key, request checks, status=, |
+/// |                    | data_inspection) arrive as HTTP 200 event-stream with one `id:1`/ |
+/// |                    | `event:error`/`:HTTP_STATUS/<code>`/`data:{...}` frame and |
+/// |                    | `x-dashscope-finished: true` (§2.5's capture; [U] for this endpoint) |
+/// | no_space           | `data:{...}` instead of `data: {...}` (DashScope never has the space) |
+/// | crlf               | `\r\n` line endings (an event ends `\r\n\r\n`) |
+/// | comment            | a `: fake-comment` line at the start of every event |
+/// | split              | each event written as two HTTP chunks, 1 ms apart |
+/// | split=N            | each event written as N-byte HTTP chunks (N=1: byte trickle) |
+/// | close_after=N      | after N delta events: close (FIN), no finish chunk, no [DONE] / no |
+/// |                    | terminal event; non-streaming: close after half the body |
+/// | reset_after=N      | like close_after but with a TCP RST (SO_LINGER 0) |
+/// | error_after=N      | streaming: after N delta events the profile's in-stream error, then the |
+/// | error_in_stream=N  | chunked body is terminated and the connection closed. OpenAI family: |
+/// |                    | `data: {"error":...}`; DashScope: `id:N+1`/`event:error`/ |
+/// |                    | `:HTTP_STATUS/500`/`data:{"code":"InternalError",...}` (§2.5); Anthropic: |
+/// |                    | `event: error` with overloaded_error (§3.2). The two names are synonyms |
+/// | garbage[=N]        | an invalid-JSON data event after N (default 0) delta events, then carry |
+/// |                    | on; non-streaming: 200 with half a JSON body |
+/// | azure_empty_first  | first event is Azure's `"choices":[]` + prompt_filter_results chunk |
+/// | tool_calls[=N]     | N (default 1) tool calls named after the request's tools (else |
+/// |                    | get_weather); arguments ToolArguments(i) streamed in 7-byte fragments; |
+/// |                    | finish "tool_calls". OpenAI: content null; DashScope: |
+/// |                    | message.tool_calls; Anthropic: tool_use blocks with input_json_delta, |
+/// |                    | stop_reason tool_use |
+/// | reasoning=N        | N reasoning deltas "think0", " think1", ... before the content. |
+/// |                    | DashScope: reasoning_content frames (message format only); Anthropic: a |
+/// |                    | thinking block (thinking_delta x N, one signature_delta) at index 0 |
+/// | reasoning_field=F  | field of those deltas (default per profile; empty = hidden) |
+/// | think_tags         | reasoning inside content instead: "<think>", ..., "</think>" |
 /// | obfuscation        | "obfuscation" on every chunk (unless include_obfuscation is false) |
-/// | finish=R           | finish_reason R (e.g. length, content_filter) |
+/// | finish=R           | finish_reason R (e.g. length, content_filter); Anthropic stop_reason R |
 /// | usage_choices=K    | usage chunk's choices: empty, null or absent (default per profile) |
 /// | hang               | read the request, never answer (until the client leaves or Stop()) |
+// clang-format on
 ///
 /// Flags take an optional `=0`/`=1` so a later layer can switch an earlier one off. When several
 /// failure switches hit the same point, garbage goes out first, then error_after, close_after,
 /// reset_after (the first of these three ends the stream). Precedence before the body:
-/// ttft_ms, hang, content_filter_400, quota/status.
+/// ttft_ms, hang, content_filter_400, data_inspection, quota/status. azure_empty_first,
+/// reasoning_field, think_tags, obfuscation and usage_choices are OpenAI-family switches; the
+/// DashScope and Anthropic profiles ignore them.
 ///
-/// "Delta events" are the reasoning, content and tool-call-fragment events after the role chunk.
-/// `max_tokens` / `max_completion_tokens` in the request cap the content deltas (finish
-/// "length"). Streams honour `stream_options.include_usage` (usage chunk + `"usage":null` on
-/// every earlier chunk) and `include_obfuscation`.
+/// "Delta events" are the reasoning, content and tool-call-fragment events after the role chunk
+/// (DashScope: every frame but the last; Anthropic: the thinking_delta, text_delta and
+/// input_json_delta events). `max_tokens` / `max_completion_tokens` in the request (DashScope:
+/// `parameters.max_tokens`) cap the content deltas (finish "length", Anthropic "max_tokens").
+/// Streams honour `stream_options.include_usage` (usage chunk + `"usage":null` on every earlier
+/// chunk) and `include_obfuscation`. The `<<fake:SPEC>>` marker is also found in DashScope's
+/// `input.messages` and in Anthropic's text content blocks.
 ///
-/// Counters count chat-completion requests only (health and model-list calls are recorded in
-/// requests() but not counted), so a test can assert retries without health probes interfering.
+/// Counters count chat requests only (chat completions, DashScope generation, Anthropic
+/// messages; health and model-list calls are recorded in requests() but not counted), so a test
+/// can assert retries without health probes interfering.
 /// Completion counters move when the server's last write completes, which can be after the
 /// client has already read the whole response: assert them through WaitFor, not directly.
 class FakeOpenAiServer {
@@ -181,7 +238,8 @@ class FakeOpenAiServer {
   Profile profile() const { return options_.profile; }
   /// "http://127.0.0.1:PORT" (https with TLS).
   std::string origin() const;
-  /// What an SDK would use as base URL: origin + "/v1", or origin + "/openai/v1" for kAzure.
+  /// What an SDK would use as base URL: origin + "/v1"; origin + "/openai/v1" for kAzure,
+  /// origin + "/api/v1" for kDashScope, origin alone for kAnthropic.
   std::string base_url() const;
   /// The key clients must send ("" when none is checked).
   std::string api_key() const;
@@ -220,7 +278,8 @@ class FakeOpenAiServer {
   int responses_completed() const { return responses_completed_.load(); }
   /// Streaming responses whose 200 header went out.
   int streams_started() const { return streams_started_.load(); }
-  /// Streams that reached their scripted end ([DONE], or MLX's last chunk).
+  /// Streams that reached their scripted end ([DONE], MLX's last chunk, DashScope's last frame,
+  /// Anthropic's message_stop).
   int streams_completed() const { return streams_completed_.load(); }
   /// Streaming requests whose client went away (EOF/RST seen while stalling or waiting between
   /// events, or a failed write) before the stream ended. Proves the gateway cancelled upstream.

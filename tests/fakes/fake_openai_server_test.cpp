@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -1012,6 +1013,557 @@ TEST(FakeTls, CertsAreWrittenAndCleanedUp) {
     EXPECT_THAT(c.Handshake().message(), HasSubstr("certificate verify failed"));
   }
   EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+// ---------------------------------------------------------------------------------------------
+// DashScope native profile (wire-protocols.md §2.2-2.5)
+
+constexpr const char* kDsPath = "/api/v1/services/aigc/text-generation/generation";
+
+std::string DsRequestId(int seq) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "fa4e0000-0000-4000-8000-%012x", static_cast<unsigned>(seq));
+  return buf;
+}
+
+json::object DsBody(json::object parameters = {{"result_format", "message"},
+                                               {"incremental_output", true}}) {
+  return json::object{
+      {"model", "qwen-plus"},
+      {"input", json::object{{"messages", json::array{json::object{{"role", "user"},
+                                                                   {"content", "你是谁？"}}}}}},
+      {"parameters", std::move(parameters)}};
+}
+
+Headers DsHeaders(bool sse, const std::string& scenario = {}, const std::string& key = "test-key") {
+  Headers h{{"Authorization", "Bearer " + key}, {"Content-Type", "application/json"}};
+  if (sse) h.emplace_back("X-DashScope-SSE", "enable");
+  if (!scenario.empty()) h.emplace_back("x-fake-scenario", scenario);
+  return h;
+}
+
+Response DsChat(const FakeOpenAiServer& s, bool sse, const std::string& scenario = {},
+                const json::object& body = DsBody()) {
+  Client c(s.port());
+  return c.Send(http::verb::post, kDsPath, json::serialize(body),
+                DsHeaders(sse, scenario, s.api_key()));
+}
+
+/// One `data:` payload per event, parsed.
+std::vector<json::value> DsFrames(const Response& r) {
+  std::vector<json::value> out;
+  for (const auto& e : DataEvents(r.body)) out.push_back(json::parse(e));
+  return out;
+}
+
+const json::object& DsMessage(const json::value& frame) {
+  return frame.at("output").at("choices").as_array()[0].at("message").as_object();
+}
+
+TEST(FakeDashScope, StreamBytesMatchTheReference) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope});
+  EXPECT_EQ(s.base_url(), s.origin() + "/api/v1");
+  Response r = DsChat(s, true, "tokens=2");
+  ASSERT_EQ(r.status, 200U) << r.body;
+  EXPECT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.header("content-type"), "text/event-stream;charset=UTF-8");
+  const std::string rid = DsRequestId(1);
+  EXPECT_EQ(r.header("x-request-id"), rid);
+  const std::string usage_tail =
+      R"(,"input_tokens":9,"prompt_tokens_details":{"cached_tokens":0}},"request_id":")" + rid +
+      R"("})";
+  const std::string expected =
+      "id:1\nevent:result\n:HTTP_STATUS/200\n"
+      R"(data:{"output":{"choices":[{"message":{"content":"tok0","role":"assistant"},"finish_reason":"null"}]},"usage":{"total_tokens":10,"output_tokens":1)" +
+      usage_tail +
+      "\n\n"
+      "id:2\nevent:result\n:HTTP_STATUS/200\n"
+      R"(data:{"output":{"choices":[{"message":{"content":" tok1","role":"assistant"},"finish_reason":"null"}]},"usage":{"total_tokens":11,"output_tokens":2)" +
+      usage_tail +
+      "\n\n"
+      "id:3\nevent:result\n:HTTP_STATUS/200\n"
+      R"(data:{"output":{"choices":[{"message":{"content":"","role":"assistant"},"finish_reason":"stop"}]},"usage":{"total_tokens":11,"output_tokens":2)" +
+      usage_tail + "\n\n";
+  EXPECT_EQ(r.body, expected);
+  EXPECT_EQ(s.requests_started(), 1);
+  EXPECT_EQ(s.streams_started(), 1);
+  EXPECT_TRUE(
+      s.WaitFor([&] { return s.streams_completed() == 1 && s.responses_completed() == 1; }));
+  EXPECT_EQ(s.last_request()->path, kDsPath);
+  EXPECT_EQ(s.last_request_json().at("input").at("messages").as_array().size(), 1U);
+}
+
+TEST(FakeDashScope, CumulativeFramesUnlessIncremental) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope});
+  // incremental_output absent: every frame repeats the text so far, the last one too.
+  Response r = DsChat(s, true, "tokens=3", DsBody({{"result_format", "message"}}));
+  const auto frames = DsFrames(r);
+  ASSERT_EQ(frames.size(), 4U);
+  EXPECT_EQ(DsMessage(frames[0]).at("content"), "tok0");
+  EXPECT_EQ(DsMessage(frames[1]).at("content"), "tok0 tok1");
+  EXPECT_EQ(DsMessage(frames[2]).at("content"), "tok0 tok1 tok2");
+  EXPECT_EQ(DsMessage(frames[3]).at("content"), "tok0 tok1 tok2");
+  EXPECT_EQ(frames[3].at("output").at("choices").as_array()[0].at("finish_reason"), "stop");
+  EXPECT_EQ(frames[3].at("usage").at("output_tokens"), 3);
+  // result_format absent means "text": a flat output with finish_reason before text.
+  Response text = DsChat(s, true, "tokens=2", DsBody({{"incremental_output", true}}));
+  EXPECT_THAT(text.body, HasSubstr(R"(data:{"output":{"finish_reason":"null","text":"tok0"},)"));
+  EXPECT_THAT(text.body, HasSubstr(R"(data:{"output":{"finish_reason":"stop","text":""},)"));
+}
+
+TEST(FakeDashScope, NonStreamingBodiesIgnoreTheBodysStreamFlag) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope});
+  json::object asks = DsBody();
+  asks["stream"] = true;
+  asks["parameters"].as_object()["stream"] = true;
+  Response r = DsChat(s, /*sse=*/false, "tokens=2", asks);
+  ASSERT_EQ(r.status, 200U);
+  EXPECT_THAT(r.header("content-type"), StartsWith("application/json"));
+  EXPECT_EQ(
+      r.body,
+      R"({"output":{"choices":[{"finish_reason":"stop","message":{"role":"assistant","content":"tok0 tok1"}}]},"usage":{"total_tokens":11,"output_tokens":2,"input_tokens":9,"prompt_tokens_details":{"cached_tokens":0}},"request_id":")" +
+          DsRequestId(1) + R"("})");
+  Response text = DsChat(s, false, "tokens=2", DsBody(json::object{}));
+  EXPECT_EQ(text.Json().at("output").at("text"), "tok0 tok1");
+  EXPECT_EQ(text.Json().at("output").at("finish_reason"), "stop");
+  EXPECT_EQ(s.streams_started(), 0);
+  EXPECT_TRUE(s.WaitFor([&] { return s.responses_completed() == 2; }));
+}
+
+TEST(FakeDashScope, InvalidKeyAndMisplacedMessages) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope, .api_key = "sk-region-a"});
+  Client c1(s.port());
+  Response none = c1.Send(http::verb::post, kDsPath, json::serialize(DsBody()),
+                          {{"Content-Type", "application/json"}});
+  EXPECT_EQ(none.status, 401U);
+  EXPECT_EQ(none.body,
+            R"({"code":"InvalidApiKey","message":"Invalid API-key provided.","request_id":")" +
+                DsRequestId(1) + R"("})");
+  // A key from another region is just as wrong.
+  Client c0(s.port());
+  Response wrong = c0.Send(http::verb::post, kDsPath, json::serialize(DsBody()),
+                           DsHeaders(true, "", "sk-region-b"));
+  EXPECT_EQ(wrong.status, 401U);
+  EXPECT_EQ(wrong.Json().at("code"), "InvalidApiKey");
+
+  json::object top = DsBody();
+  top["messages"] = top["input"].as_object()["messages"];
+  top.erase("input");
+  Client c2(s.port());
+  Response misplaced =
+      c2.Send(http::verb::post, kDsPath, json::serialize(top), DsHeaders(false, "", "sk-region-a"));
+  EXPECT_EQ(misplaced.status, 400U);
+  EXPECT_EQ(misplaced.Json().at("code"), "InvalidParameter");
+  EXPECT_EQ(misplaced.Json().at("message"),
+            R"(Either "prompt" or "messages" must exist and cannot both be none)");
+  // The OpenAI path does not exist here.
+  Client c3(s.port());
+  EXPECT_EQ(c3.Send(http::verb::post, "/v1/chat/completions", ChatBody(false),
+                    DsHeaders(false, "", "sk-region-a"))
+                .status,
+            404U);
+  EXPECT_EQ(s.requests_started(), 3);
+}
+
+TEST(FakeDashScope, ErrorScenarios) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope});
+  Response throttled = DsChat(s, true, "status=429,retry_after=3");
+  EXPECT_EQ(throttled.status, 429U);
+  EXPECT_EQ(throttled.header("retry-after"), "3");
+  EXPECT_EQ(throttled.Json().at("code"), "Throttling");
+  EXPECT_EQ(throttled.Json().at("message"), "Requests throttling triggered.");
+  Response internal = DsChat(s, false, "status=500");
+  EXPECT_EQ(internal.status, 500U);
+  EXPECT_EQ(internal.Json().at("code"), "InternalError");
+  EXPECT_EQ(internal.Json().at("request_id").as_string(), DsRequestId(2));
+  Response inspected = DsChat(s, true, "data_inspection");
+  EXPECT_EQ(inspected.status, 400U);
+  EXPECT_EQ(inspected.Json().at("code"), "DataInspectionFailed");
+  EXPECT_EQ(inspected.Json().at("message"), "Input data may contain inappropriate content.");
+  Response quota = DsChat(s, false, "quota");
+  EXPECT_EQ(quota.Json().at("code"), "Throttling.AllocationQuota");
+  EXPECT_TRUE(s.WaitFor([&] { return s.responses_completed() == 4; }));
+}
+
+TEST(FakeDashScope, ErrorInsideTheStreamHasStatus200) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope});
+  Response r = DsChat(s, true, "tokens=5,error_in_stream=1");
+  EXPECT_EQ(r.status, 200U);
+  EXPECT_FALSE(r.ec) << "the chunked body is terminated properly";
+  const std::string rid = DsRequestId(1);
+  EXPECT_THAT(
+      r.body,
+      testing::EndsWith(
+          "\n\nid:2\nevent:error\n:HTTP_STATUS/500\n"
+          R"(data:{"code":"InternalError","message":"An internal error has occured, please try again later or contact service support.","request_id":")" +
+          rid + "\"}\n\n"));
+  EXPECT_EQ(DsFrames(r).size(), 2U);
+  EXPECT_TRUE(s.WaitFor([&] { return s.streams_cut_by_server() == 1; }));
+  EXPECT_EQ(s.streams_completed(), 0);
+  // With data_inspection the output is moderated mid-stream instead.
+  Response moderated = DsChat(s, true, "tokens=5,data_inspection,error_in_stream=2");
+  EXPECT_EQ(moderated.status, 200U);
+  EXPECT_THAT(moderated.body, HasSubstr("id:3\nevent:error\n:HTTP_STATUS/400\ndata:{\"code\":"
+                                        "\"DataInspectionFailed\",\"message\":\"Output data"));
+}
+
+TEST(FakeDashScope, SseErrorsArriveAsA200Stream) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope});
+  Response r = DsChat(s, true, "sse_errors,status=400");
+  EXPECT_EQ(r.status, 200U);
+  EXPECT_EQ(r.header("content-type"), "text/event-stream;charset=UTF-8");
+  EXPECT_EQ(r.header("x-dashscope-finished"), "true");
+  EXPECT_EQ(
+      r.body,
+      "id:1\nevent:error\n:HTTP_STATUS/400\n"
+      R"(data:{"code":"InvalidParameter","message":"Required parameter(s) missing or invalid, please check the request parameters.","request_id":")" +
+          DsRequestId(1) + "\"}\n\n");
+  // Request checks too; without the SSE header the same error is a plain JSON 400.
+  json::object top = DsBody();
+  top.erase("input");
+  Response bad = DsChat(s, true, "sse_errors", top);
+  EXPECT_EQ(bad.status, 200U);
+  EXPECT_THAT(bad.body, HasSubstr(":HTTP_STATUS/400\ndata:{\"code\":\"InvalidParameter\""));
+  EXPECT_EQ(DsChat(s, false, "sse_errors", top).status, 400U);
+  EXPECT_EQ(s.streams_started(), 0);
+  EXPECT_TRUE(s.WaitFor([&] { return s.responses_completed() == 3; }));
+}
+
+TEST(FakeDashScope, ThinkingFramesComeFirst) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope});
+  json::object body = DsBody(
+      {{"result_format", "message"}, {"incremental_output", true}, {"enable_thinking", true}});
+  Response r = DsChat(s, true, "tokens=2", body);
+  const auto frames = DsFrames(r);
+  ASSERT_EQ(frames.size(), 6U);  // 3 reasoning, 2 content, finish
+  std::string reasoning;
+  std::string content;
+  for (const auto& f : frames) {
+    reasoning += DsMessage(f).at("reasoning_content").as_string();
+    content += DsMessage(f).at("content").as_string();
+  }
+  EXPECT_EQ(reasoning, FakeOpenAiServer::ReasoningText(3));
+  EXPECT_EQ(content, "tok0 tok1");
+  EXPECT_EQ(DsMessage(frames[0]).at("content"), "");
+  EXPECT_EQ(DsMessage(frames[3]).at("reasoning_content"), "");
+  EXPECT_THAT(
+      r.body,
+      HasSubstr(R"("message":{"content":"","reasoning_content":"think0","role":"assistant"})"));
+  EXPECT_EQ(frames[5].at("usage").at("output_tokens_details").at("reasoning_tokens"), 3);
+  EXPECT_EQ(frames[5].at("usage").at("output_tokens"), 5);
+  // reasoning=N overrides the count; non-streaming carries message.reasoning_content.
+  Response whole = DsChat(s, false, "tokens=1,reasoning=2", body);
+  EXPECT_EQ(DsMessage(whole.Json()).at("reasoning_content"), "think0 think1");
+  // Thinking only supports incremental output.
+  body["parameters"].as_object()["incremental_output"] = false;
+  Response refused = DsChat(s, true, "", body);
+  EXPECT_EQ(refused.status, 400U);
+  EXPECT_EQ(refused.Json().at("code"), "InvalidParameter");
+}
+
+TEST(FakeDashScope, ToolCallsAndGenericSwitches) {
+  FakeOpenAiServer s({.profile = Profile::kDashScope});
+  json::object params{
+      {"result_format", "message"},
+      {"incremental_output", true},
+      {"tools", json::array{json::object{{"type", "function"},
+                                         {"function", json::object{{"name", "lookup"}}}}}}};
+  Response r = DsChat(s, true, "tool_calls", DsBody(params));
+  const auto frames = DsFrames(r);
+  ASSERT_GE(frames.size(), 2U);
+  std::string args;
+  for (std::size_t i = 0; i + 1 < frames.size(); ++i) {
+    const json::object& call = DsMessage(frames[i]).at("tool_calls").as_array()[0].as_object();
+    if (i == 0) {
+      EXPECT_EQ(call.at("function").at("name"), "lookup");
+      EXPECT_EQ(call.at("id"), "call_fake0");
+    }
+    args += call.at("function").at("arguments").as_string();
+  }
+  EXPECT_EQ(args, FakeOpenAiServer::ToolArguments(0));
+  EXPECT_EQ(frames.back().at("output").at("choices").as_array()[0].at("finish_reason"),
+            "tool_calls");
+
+  Response cut = DsChat(s, true, "tokens=5,close_after=2");
+  EXPECT_TRUE(cut.ec);
+  EXPECT_EQ(DsFrames(cut).size(), 2U);
+  EXPECT_TRUE(s.WaitFor([&] { return s.streams_cut_by_server() == 1; }));
+
+  // A marker inside input.messages is a scenario too; crlf and split apply to the frames.
+  json::object marked = DsBody();
+  marked["input"].as_object()["messages"].as_array()[0].as_object()["content"] =
+      "hi <<fake:tokens=1,crlf,split=7>>";
+  Response framed = DsChat(s, true, "", marked);
+  EXPECT_THAT(framed.body, StartsWith("id:1\r\nevent:result\r\n:HTTP_STATUS/200\r\ndata:{"));
+  EXPECT_GT(framed.chunk_headers, 10);
+  EXPECT_EQ(DsFrames(framed).size(), 2U);
+
+  Response garbled = DsChat(s, true, "tokens=2,garbage=1");
+  int bad = 0;
+  for (const auto& e : DataEvents(garbled.body)) {
+    boost::system::error_code ec;
+    json::parse(e, ec);
+    if (ec) ++bad;
+  }
+  EXPECT_EQ(bad, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anthropic Messages profile (wire-protocols.md §3)
+
+json::object AnthBody(bool stream, json::object extra = {}) {
+  json::object o{{"model", "claude-test"},
+                 {"max_tokens", 1024},
+                 {"messages", json::array{json::object{{"role", "user"}, {"content", "Hello"}}}}};
+  if (stream) o["stream"] = true;
+  for (auto& kv : extra) o[kv.key()] = kv.value();
+  return o;
+}
+
+Headers AnthHeaders(const std::string& scenario = {}, const std::string& key = "test-key",
+                    bool version = true) {
+  Headers h{{"x-api-key", key}, {"content-type", "application/json"}};
+  if (version) h.emplace_back("anthropic-version", "2023-06-01");
+  if (!scenario.empty()) h.emplace_back("x-fake-scenario", scenario);
+  return h;
+}
+
+Response AnthChat(const FakeOpenAiServer& s, const json::object& body,
+                  const std::string& scenario = {}) {
+  Client c(s.port());
+  return c.Send(http::verb::post, "/v1/messages", json::serialize(body),
+                AnthHeaders(scenario, s.api_key()));
+}
+
+/// (event name, parsed data) pairs of an Anthropic stream.
+std::vector<std::pair<std::string, json::value>> AnthEvents(const std::string& body) {
+  std::vector<std::pair<std::string, json::value>> out;
+  std::size_t pos = 0;
+  while (pos < body.size()) {
+    std::size_t end = body.find("\n\n", pos);
+    if (end == std::string::npos) end = body.size();
+    const std::string ev = body.substr(pos, end - pos);
+    const std::size_t nl = ev.find('\n');
+    if (ev.rfind("event: ", 0) == 0 && nl != std::string::npos) {
+      boost::system::error_code ec;
+      json::value data = json::parse(ev.substr(nl + 1 + 6), ec);  // after "data: "
+      out.emplace_back(ev.substr(7, nl - 7), ec ? json::value(nullptr) : data);
+    }
+    pos = end + 2;
+  }
+  return out;
+}
+
+TEST(FakeAnthropic, StreamBytesMatchTheReference) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic});
+  EXPECT_EQ(s.base_url(), s.origin());
+  Response r = AnthChat(s, AnthBody(true), "tokens=2");
+  ASSERT_EQ(r.status, 200U) << r.body;
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.header("content-type"), "text/event-stream; charset=utf-8");
+  EXPECT_EQ(r.header("request-id"), "req_fake1");
+  EXPECT_FALSE(r.header("anthropic-ratelimit-requests-remaining").empty());
+  const std::string expected =
+      "event: message_start\n"
+      R"(data: {"type": "message_start", "message": {"id": "msg_fake1", "type": "message", "role": "assistant", "content": [], "model": "claude-test", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 9, "output_tokens": 1}}})"
+      "\n\n"
+      "event: content_block_start\n"
+      R"(data: {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})"
+      "\n\n"
+      "event: ping\n"
+      R"(data: {"type": "ping"})"
+      "\n\n"
+      "event: content_block_delta\n"
+      R"(data: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "tok0"}})"
+      "\n\n"
+      "event: content_block_delta\n"
+      R"(data: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " tok1"}})"
+      "\n\n"
+      "event: content_block_stop\n"
+      R"(data: {"type": "content_block_stop", "index": 0})"
+      "\n\n"
+      "event: message_delta\n"
+      R"(data: {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence":null}, "usage": {"output_tokens": 2}})"
+      "\n\n"
+      "event: message_stop\n"
+      R"(data: {"type": "message_stop"})"
+      "\n\n";
+  EXPECT_EQ(r.body, expected);
+  EXPECT_TRUE(
+      s.WaitFor([&] { return s.streams_completed() == 1 && s.responses_completed() == 1; }));
+  EXPECT_EQ(s.last_request()->header("anthropic-version"), "2023-06-01");
+}
+
+TEST(FakeAnthropic, NonStreamingBody) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic});
+  Response r = AnthChat(s, AnthBody(false), "tokens=3");
+  ASSERT_EQ(r.status, 200U);
+  EXPECT_EQ(
+      r.body,
+      R"({"id":"msg_fake1","type":"message","role":"assistant","model":"claude-test","content":[{"type":"text","text":"tok0 tok1 tok2"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":3}})");
+  Response thinking = AnthChat(s, AnthBody(false), "tokens=1,reasoning=2");
+  const json::value thinking_json = thinking.Json();
+  const json::array& blocks = thinking_json.at("content").as_array();
+  ASSERT_EQ(blocks.size(), 2U);
+  EXPECT_EQ(blocks[0].at("type"), "thinking");
+  EXPECT_EQ(blocks[0].at("thinking"), "think0 think1");
+  EXPECT_FALSE(blocks[0].at("signature").as_string().empty());
+  EXPECT_EQ(blocks[1].at("text"), "tok0");
+  EXPECT_EQ(thinking.Json().at("usage").at("output_tokens"), 3);
+}
+
+TEST(FakeAnthropic, AuthVersionAndRequestChecks) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic, .api_key = "sk-ant-x"});
+  Client c1(s.port());
+  // A Bearer token is not an API key.
+  Response bearer =
+      c1.Send(http::verb::post, "/v1/messages", json::serialize(AnthBody(false)),
+              {{"Authorization", "Bearer sk-ant-x"}, {"anthropic-version", "2023-06-01"}});
+  EXPECT_EQ(bearer.status, 401U);
+  EXPECT_EQ(
+      bearer.body,
+      R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_fake1"})");
+  Client c2(s.port());
+  Response no_version = c2.Send(http::verb::post, "/v1/messages", json::serialize(AnthBody(false)),
+                                AnthHeaders("", "sk-ant-x", false));
+  EXPECT_EQ(no_version.status, 400U);
+  EXPECT_EQ(no_version.Json().at("error").at("type"), "invalid_request_error");
+  EXPECT_THAT(std::string(no_version.Json().at("error").at("message").as_string()),
+              HasSubstr("anthropic-version"));
+
+  json::object no_max = AnthBody(false);
+  no_max.erase("max_tokens");
+  Response missing = AnthChat(s, no_max);
+  EXPECT_EQ(missing.status, 400U);
+  EXPECT_EQ(missing.Json().at("error").at("message"), "max_tokens: Field required");
+
+  json::object with_system = AnthBody(false);
+  with_system["messages"].as_array().insert(
+      with_system["messages"].as_array().begin(),
+      json::object{{"role", "system"}, {"content", "Be brief."}});
+  Response system = AnthChat(s, with_system);
+  EXPECT_EQ(system.status, 400U);
+  EXPECT_EQ(system.Json().at("type"), "error");
+  EXPECT_THAT(std::string(system.Json().at("error").at("message").as_string()),
+              HasSubstr(R"(Unexpected role "system")"));
+  // A top-level system prompt is fine.
+  EXPECT_EQ(AnthChat(s, AnthBody(false, {{"system", "Be brief."}})).status, 200U);
+  EXPECT_EQ(s.requests_started(), 5);
+}
+
+TEST(FakeAnthropic, OverloadedAndRateLimited) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic});
+  Response overloaded = AnthChat(s, AnthBody(true), "status=529");
+  EXPECT_EQ(overloaded.status, 529U);
+  EXPECT_EQ(
+      overloaded.body,
+      R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_fake1"})");
+  Response limited = AnthChat(s, AnthBody(false), "status=429,retry_after=4");
+  EXPECT_EQ(limited.status, 429U);
+  EXPECT_EQ(limited.header("retry-after"), "4");
+  EXPECT_EQ(limited.header("request-id"), "req_fake2");
+  EXPECT_EQ(limited.Json().at("error").at("type"), "rate_limit_error");
+  EXPECT_EQ(AnthChat(s, AnthBody(false), "status=500").Json().at("error").at("type"), "api_error");
+}
+
+TEST(FakeAnthropic, ErrorEventAfterThe200) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic});
+  Response r = AnthChat(s, AnthBody(true), "tokens=5,error_after=1");
+  EXPECT_EQ(r.status, 200U);
+  EXPECT_FALSE(r.ec);
+  EXPECT_THAT(
+      r.body,
+      testing::EndsWith(
+          "\"text\": \"tok0\"}}\n\n"
+          "event: error\n"
+          R"(data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})"
+          "\n\n"));
+  EXPECT_THAT(r.body, Not(HasSubstr("message_stop")));
+  EXPECT_TRUE(s.WaitFor([&] { return s.streams_cut_by_server() == 1; }));
+  EXPECT_EQ(s.streams_completed(), 0);
+}
+
+TEST(FakeAnthropic, ThinkingBlockPrecedesTheText) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic});
+  Response r = AnthChat(s, AnthBody(true), "tokens=1,reasoning=2");
+  const auto events = AnthEvents(r.body);
+  std::vector<std::string> names;
+  for (const auto& [name, data] : events) {
+    names.push_back(name);
+    EXPECT_EQ(data.at("type").as_string(), name) << "the data type matches the event name";
+  }
+  EXPECT_THAT(names, ::testing::ElementsAre("message_start", "content_block_start", "ping",
+                                            "content_block_delta", "content_block_delta",
+                                            "content_block_delta", "content_block_stop",
+                                            "content_block_start", "content_block_delta",
+                                            "content_block_stop", "message_delta", "message_stop"));
+  EXPECT_EQ(events[1].second.at("content_block").at("type"), "thinking");
+  EXPECT_EQ(events[3].second.at("delta").at("type"), "thinking_delta");
+  EXPECT_EQ(events[3].second.at("delta").at("thinking"), "think0");
+  EXPECT_EQ(events[4].second.at("delta").at("thinking"), " think1");
+  EXPECT_EQ(events[5].second.at("delta").at("type"), "signature_delta");
+  EXPECT_EQ(events[7].second.at("index"), 1);
+  EXPECT_EQ(events[7].second.at("content_block").at("type"), "text");
+  EXPECT_EQ(events[8].second.at("delta").at("text"), "tok0");
+  EXPECT_EQ(events[10].second.at("usage").at("output_tokens"), 3);
+}
+
+TEST(FakeAnthropic, ToolUseBlocksAndMaxTokens) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic});
+  json::object tools{
+      {"tools", json::array{json::object{{"name", "search"}, {"input_schema", json::object{}}}}}};
+  Response r = AnthChat(s, AnthBody(true, tools), "tool_calls=2");
+  std::map<int, std::string> args;
+  std::map<int, std::string> names;
+  std::string stop_reason;
+  for (const auto& [name, data] : AnthEvents(r.body)) {
+    if (name == "content_block_start") {
+      EXPECT_EQ(data.at("content_block").at("type"), "tool_use");
+      names[static_cast<int>(data.at("index").as_int64())] =
+          std::string(data.at("content_block").at("name").as_string());
+    } else if (name == "content_block_delta") {
+      EXPECT_EQ(data.at("delta").at("type"), "input_json_delta");
+      args[static_cast<int>(data.at("index").as_int64())] +=
+          data.at("delta").at("partial_json").as_string();
+    } else if (name == "message_delta") {
+      stop_reason = std::string(data.at("delta").at("stop_reason").as_string());
+    }
+  }
+  EXPECT_EQ(names, (std::map<int, std::string>{{0, "search"}, {1, "search"}}));
+  EXPECT_EQ(args[0], FakeOpenAiServer::ToolArguments(0));
+  EXPECT_EQ(args[1], FakeOpenAiServer::ToolArguments(1));
+  EXPECT_EQ(stop_reason, "tool_use");
+  Response whole = AnthChat(s, AnthBody(false, tools), "tool_calls");
+  EXPECT_EQ(whole.Json().at("stop_reason"), "tool_use");
+  EXPECT_EQ(whole.Json().at("content").as_array()[0].at("input"),
+            json::parse(FakeOpenAiServer::ToolArguments(0)));
+
+  Response capped = AnthChat(s, AnthBody(true, {{"max_tokens", 2}}), "tokens=5");
+  EXPECT_THAT(capped.body, HasSubstr(R"({"stop_reason": "max_tokens", "stop_sequence":null})"));
+  EXPECT_THAT(capped.body, Not(HasSubstr("tok2")));
+}
+
+TEST(FakeAnthropic, GenericSwitchesApply) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic});
+  Response cut = AnthChat(s, AnthBody(true), "tokens=5,reset_after=2");
+  EXPECT_TRUE(cut.ec);
+  EXPECT_THAT(cut.body, HasSubstr(" tok1"));
+  EXPECT_THAT(cut.body, Not(HasSubstr("message_stop")));
+  EXPECT_TRUE(s.WaitFor([&] { return s.streams_cut_by_server() == 1; }));
+  Response spaced = AnthChat(s, AnthBody(true), "tokens=1,no_space,crlf");
+  EXPECT_THAT(spaced.body, StartsWith("event: message_start\r\ndata:{\"type\": \"message_start\""));
+  EXPECT_THAT(spaced.body, testing::EndsWith(
+                               "event: message_stop\r\ndata:{\"type\": \"message_stop\"}\r\n\r\n"));
+  // A marker in a content block of the messages.
+  json::object marked = AnthBody(true);
+  marked["messages"].as_array()[0].as_object()["content"] =
+      json::array{json::object{{"type", "text"}, {"text", "<<fake:hang>>"}}};
+  Client c(s.port());
+  c.Write(http::verb::post, "/v1/messages", json::serialize(marked), AnthHeaders());
+  EXPECT_TRUE(s.WaitFor([&] { return s.active_requests() == 1; }));
+  c.Close();
+  EXPECT_TRUE(s.WaitFor([&] { return s.streams_cut_by_client() == 1; }));
+  EXPECT_EQ(s.requests_started(), 3);
 }
 
 }  // namespace

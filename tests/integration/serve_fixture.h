@@ -58,6 +58,7 @@ struct TenantYaml {
 struct GatewayYaml {
   std::vector<std::string> limits{};    ///< `key: value` lines under `limits:`
   std::vector<std::string> upstream{};  ///< `key: value` lines under `upstream:`
+  std::vector<std::string> grpc{};      ///< lines under `grpc:` (nested ones indented by 2)
   std::string trusted_cidrs = "[127.0.0.1/32]";
   std::vector<TenantYaml> tenants = {TenantYaml{}};
 
@@ -71,11 +72,12 @@ struct GatewayYaml {
     };
     section("limits", limits);
     section("upstream", upstream);
+    section("grpc", grpc);
     out += "trusted_proxies:\n  cidrs: " + trusted_cidrs + "\n";
     out += "tenants:\n";
     for (const auto& t : tenants) {
       out += "  - id: " + t.id + "\n";
-      out += "    api_key_sha256: [" + KeyHash(t.key) + "]\n";
+      if (!t.key.empty()) out += "    api_key_sha256: [" + KeyHash(t.key) + "]\n";
       if (!t.regions.empty()) out += "    regions: " + t.regions + "\n";
       if (!t.default_region.empty()) out += "    default_region: " + t.default_region + "\n";
       for (const auto& l : t.extra) out += "    " + l + "\n";
@@ -107,6 +109,34 @@ struct ProviderYaml {
     return out;
   }
 };
+
+inline constexpr const char* kUpstreamKeyEnv = "MERIDIAN_SERVE_TEST_UPSTREAM_KEY";
+inline constexpr const char* kUnsetKeyEnv = "MERIDIAN_SERVE_TEST_NEVER_SET_KEY";
+inline constexpr const char* kRegionHeader = "x-meridian-user-region";
+
+/// An upstream provider of `kind` at `endpoint`, keyed by kUpstreamKeyEnv.
+inline ProviderYaml Upstream(std::string id, std::string kind, std::string endpoint,
+                             std::string processing, std::string models,
+                             std::string credential_env = kUpstreamKeyEnv) {
+  ProviderYaml p;
+  p.id = std::move(id);
+  p.kind = std::move(kind);
+  p.endpoint = std::move(endpoint);
+  p.credential_env = std::move(credential_env);
+  p.models = std::move(models);
+  p.processing = std::move(processing);
+  return p;
+}
+
+inline ProviderYaml Sim(std::string id, std::string processing, std::string models, int tokens) {
+  ProviderYaml p;
+  p.id = std::move(id);
+  p.kind = "sim";
+  p.models = std::move(models);
+  p.processing = std::move(processing);
+  p.extra = {"sim_tokens: " + std::to_string(tokens)};
+  return p;
+}
 
 /// A policy from its parts; `guards` and `routes` are the YAML list items (indented by 2).
 inline std::string PolicyYaml(const std::vector<ProviderYaml>& providers, const std::string& routes,

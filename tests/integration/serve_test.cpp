@@ -25,34 +25,6 @@ using ::testing::Not;
 using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
 
-constexpr const char* kUpstreamKeyEnv = "MERIDIAN_SERVE_TEST_UPSTREAM_KEY";
-constexpr const char* kUnsetKeyEnv = "MERIDIAN_SERVE_TEST_NEVER_SET_KEY";
-constexpr const char* kRegionHeader = "x-meridian-user-region";
-
-/// An upstream provider of `kind` at `endpoint`, keyed by kUpstreamKeyEnv.
-ProviderYaml Upstream(std::string id, std::string kind, std::string endpoint,
-                      std::string processing, std::string models,
-                      std::string credential_env = kUpstreamKeyEnv) {
-  ProviderYaml p;
-  p.id = std::move(id);
-  p.kind = std::move(kind);
-  p.endpoint = std::move(endpoint);
-  p.credential_env = std::move(credential_env);
-  p.models = std::move(models);
-  p.processing = std::move(processing);
-  return p;
-}
-
-ProviderYaml Sim(std::string id, std::string processing, std::string models, int tokens) {
-  ProviderYaml p;
-  p.id = std::move(id);
-  p.kind = "sim";
-  p.models = std::move(models);
-  p.processing = std::move(processing);
-  p.extra = {"sim_tokens: " + std::to_string(tokens)};
-  return p;
-}
-
 /// A policy whose one route sends every request to `provider`.
 std::string SingleProviderPolicy(const ProviderYaml& provider) {
   return PolicyYaml({provider}, "  - id: everyone\n    allow: [" + provider.id + "]\n");

@@ -223,13 +223,13 @@ TEST_F(GatewayConfigTest, UnknownKeysNameTheExpectedOnes) {
       Errors("listener: 1.2.3.4:80\nlimits: {max_body: 1}\n" + WithTenant("    region: CN\n")),
       (Strings{
           "gw.yaml:1:1: unknown key 'listener' in the gateway config (expected one of: "
-          "listen, workers, tls, policy_file, limits, upstream, trusted_proxies, tenants)",
+          "listen, workers, tls, grpc, policy_file, limits, upstream, trusted_proxies, tenants)",
           "gw.yaml:2:10: unknown key 'max_body' in limits (expected one of: "
           "max_body_bytes, max_header_bytes, header_timeout_ms, body_timeout_ms, "
           "idle_timeout_ms, max_concurrent_streams, retry_after_s)",
           "gw.yaml:7:5: unknown key 'region' in tenant (expected one of: id, "
-          "api_key_sha256, regions, default_region, default_data_class, tenant_flags, "
-          "mechanisms, consent)",
+          "api_key_sha256, client_cert_uris, client_cert_cns, trust_region_claim, regions, "
+          "default_region, default_data_class, tenant_flags, mechanisms, consent)",
       }));
 }
 
@@ -242,7 +242,9 @@ TEST_F(GatewayConfigTest, MissingRequiredKeys) {
   EXPECT_EQ(Errors("policy_file: policy.yaml\ntenants:\n  - id: demo\n  - api_key_sha256: " +
                    std::string(kOtherHash) + "\n"),
             (Strings{
-                "gw.yaml:3:5: tenant is missing required key 'api_key_sha256'",
+                "gw.yaml:3:5: tenant 'demo' needs 'api_key_sha256' or client certificate "
+                "identities ('client_cert_uris', 'client_cert_cns'): otherwise nobody can call "
+                "as it",
                 "gw.yaml:4:5: tenant is missing required key 'id'",
             }));
   EXPECT_EQ(Errors("policy_file: policy.yaml\ntenants:\n"),
@@ -531,6 +533,60 @@ TEST_F(GatewayConfigTest, UnreadableTlsKeyIsReported) {
       Errors("tls: {cert_file: tls/cert.pem, key_file: tls/key.pem/inner}\n" + WithTenant("")),
       (Strings{"gw.yaml:1:32: 'key_file': cannot read 'DIR/tls/key.pem/inner': Not a "
                "directory"}));
+}
+
+// --- gRPC front end ---
+
+TEST_F(GatewayConfigTest, GrpcWithMtlsAndCertificateTenants) {
+  const GatewayConfig c = Load(
+      "grpc:\n  listen: 127.0.0.1:0\n  tls: {cert_file: tls/cert.pem, key_file: tls/key.pem, "
+      "client_ca_file: ca.pem}\n  max_message_bytes: 65536\n"
+      "policy_file: policy.yaml\ntenants:\n  - id: backend\n"
+      "    client_cert_uris: [spiffe://example.org/backend]\n"
+      "    client_cert_cns: [backend.example.org]\n    trust_region_claim: true\n");
+  ASSERT_EQ(Formatted(), Strings{});
+  ASSERT_TRUE(c.grpc.has_value());
+  EXPECT_EQ(c.grpc->listen.ToString(), "127.0.0.1:0");
+  ASSERT_TRUE(c.grpc->tls.has_value());
+  EXPECT_EQ(c.grpc->tls->client_ca_file, (dir_ / "ca.pem").string());
+  EXPECT_TRUE(c.grpc->tls->require_client_cert);  // the default with a client CA
+  EXPECT_FALSE(c.grpc->plaintext);
+  EXPECT_EQ(c.grpc->max_message_bytes, 65536u);
+  ASSERT_EQ(c.tenants.size(), 1u);
+  EXPECT_TRUE(c.tenants[0].api_key_sha256.empty());
+  EXPECT_EQ(c.tenants[0].client_cert_uris.at(0).value, "spiffe://example.org/backend");
+  EXPECT_EQ(c.tenants[0].client_cert_cns.at(0).value, "backend.example.org");
+  EXPECT_TRUE(c.tenants[0].trust_region_claim);
+}
+
+TEST_F(GatewayConfigTest, GrpcMistakes) {
+  EXPECT_EQ(Errors("grpc:\n  listen: 127.0.0.1:9090\n" + WithTenant("")),
+            (Strings{"gw.yaml:1:1: 'grpc' needs 'tls' (cert_file, key_file, and client_ca_file "
+                     "for mTLS), or 'plaintext: true' for development"}));
+  EXPECT_EQ(Errors("grpc:\n  listen: 127.0.0.1:9090\n  plaintext: true\n  tls: "
+                   "{cert_file: tls/cert.pem, key_file: tls/key.pem}\n" +
+                   WithTenant("")),
+            (Strings{"gw.yaml:3:3: 'plaintext: true' and 'tls' exclude each other"}));
+  EXPECT_EQ(Errors("grpc:\n  plaintext: true\n  tls: {cert_file: tls/cert.pem, key_file: "
+                   "tls/key.pem, require_client_cert: true}\n" +
+                   WithTenant("")),
+            (Strings{"gw.yaml:2:3: grpc is missing required key 'listen'",
+                     "gw.yaml:2:3: 'plaintext: true' and 'tls' exclude each other",
+                     "gw.yaml:3:57: 'require_client_cert' needs 'client_ca_file' (the CA that "
+                     "signs client certificates)"}));
+}
+
+TEST_F(GatewayConfigTest, CertificateIdentitiesAreValidatedAndUnique) {
+  EXPECT_EQ(Errors(WithTenant("    client_cert_uris: [backend, spiffe://x/a]\n"
+                              "  - id: other\n    client_cert_uris: [spiffe://x/a]\n"
+                              "    client_cert_cns: [\"\"]\n")),
+            (Strings{
+                "gw.yaml:5:24: client_cert_uris: 'backend' is not a URI (e.g. "
+                "spiffe://example.org/ns/prod/sa/backend)",
+                "gw.yaml:7:24: certificate identity 'spiffe://x/a' is already listed at line 5 "
+                "for tenant 'demo': a certificate must identify exactly one tenant",
+                "gw.yaml:8:23: client_cert_cns: a common name must not be empty",
+            }));
 }
 
 TEST_F(GatewayConfigTest, LoadFile) {

@@ -1,0 +1,592 @@
+#include "gateway/grpc/server.h"
+
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "gateway/grpc/client_cert.h"
+#include "gateway/grpc/grpc_codec.h"
+#include "gateway/log.h"
+#include "gateway/pipeline.h"
+#include "gateway/router.h"
+#include "meridian/v1/assistant.grpc.pb.h"
+#include "policy/explain.h"
+
+namespace meridian::gateway {
+
+namespace v1 = meridian::v1;
+using grpcfe::ErrorContext;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Who is calling, established on the gRPC thread from the TLS session and metadata.
+struct Caller {
+  const identity::Tenant* tenant = nullptr;
+  identity::RegionDecision region;
+  core::Status error;
+};
+
+std::optional<std::string_view> Metadata(const grpc::CallbackServerContext& ctx,
+                                         std::string_view name) {
+  const auto& md = ctx.client_metadata();
+  const auto it = md.find(grpc::string_ref(name.data(), name.size()));
+  if (it == md.end()) return std::nullopt;
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+/// The caller's tenant: from its client certificate when the listener takes them (verified
+/// against client_ca_file here, so failures are UNAUTHENTICATED with a reason), else from
+/// `authorization: Bearer <key>` metadata.
+Caller Identify(GatewayState& state, const grpcfe::ClientCertVerifier* verifier,
+                const grpc::CallbackServerContext& ctx) {
+  Caller c;
+  bool via_certificate = false;
+  const auto auth = ctx.auth_context();
+  std::vector<grpc::string_ref> leaf;
+  if (verifier != nullptr && auth)
+    leaf = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (!leaf.empty()) {
+    std::string chain;
+    for (const auto& v : auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME)) {
+      chain.append(v.data(), v.size());
+    }
+    grpcfe::CertIdentity id;
+    c.error =
+        verifier->Verify(std::string_view(leaf.front().data(), leaf.front().size()), chain, id);
+    if (!c.error.ok()) return c;
+    c.tenant = state.tenants.AuthenticateCertificate(id.uris, id.common_name);
+    if (c.tenant == nullptr) {
+      c.error = core::Status::Error(
+          core::StatusCode::kUnauthenticated,
+          "client certificate (CN '" + id.common_name + "'" +
+              (id.uris.empty() ? std::string() : ", URI '" + id.uris.front() + "'") +
+              ") is not bound to any tenant (client_cert_uris / client_cert_cns)",
+          "unknown_client_certificate");
+      return c;
+    }
+    via_certificate = true;
+  } else if (verifier != nullptr && state.config.grpc->tls->require_client_cert) {
+    c.error = core::Status::Error(core::StatusCode::kUnauthenticated,
+                                  "a client certificate is required (mTLS)",
+                                  "client_certificate_required");
+    return c;
+  } else if (const auto authorization = Metadata(ctx, "authorization")) {
+    c.tenant = state.tenants.Authenticate(*authorization);
+    if (c.tenant == nullptr) {
+      c.error = core::Status::Error(core::StatusCode::kUnauthenticated, "unknown API key",
+                                    "invalid_api_key");
+      return c;
+    }
+  } else {
+    c.error = core::Status::Error(
+        core::StatusCode::kUnauthenticated,
+        verifier != nullptr ? "no credentials: present a client certificate bound to a tenant, "
+                              "or send metadata authorization: Bearer <key>"
+                            : "missing API key: send metadata authorization: Bearer <key>",
+        "missing_credentials");
+    return c;
+  }
+  // Only a tenant's own certificate may claim the user's region, and only if the tenant is
+  // trusted to; API-key callers cannot.
+  c.region = identity::EstablishClaimedRegion(
+      *c.tenant, Metadata(ctx, state.config.trusted_proxies.region_header),
+      via_certificate && c.tenant->trust_region_claim);
+  CountRegionSignals(state, c.region);
+  return c;
+}
+
+void CountFinish(GatewayState& state, grpc::StatusCode code) {
+  const auto i = static_cast<std::size_t>(code);
+  if (i < state.counters.grpc_responses.size()) {
+    state.counters.grpc_responses[i].fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+/// Cross-thread state of one call: owned jointly by the reactor (until OnDone) and the
+/// coroutine serving it on a worker. Fields are touched only on the worker's executor;
+/// gRPC-thread callbacks post there.
+struct Bridge {
+  explicit Bridge(asio::any_io_executor executor)
+      : ex(std::move(executor)), wake(ex, asio::steady_timer::time_point::max()) {}
+
+  /// Runs on the worker: the client went away or a write failed.
+  void Cancel() {
+    cancelled = true;
+    cancel.Cancel();
+    wake.cancel();
+  }
+
+  asio::any_io_executor ex;
+  asio::steady_timer wake;  ///< never expires by itself: cancel() wakes the coroutine
+  providers::CancelToken cancel;
+  bool write_pending = false;
+  bool cancelled = false;
+  bool deadline_hit = false;
+  v1::GenerateResponse out;  ///< the message being written; lives until OnDone
+};
+
+/// Cancels the request when the call's deadline passes (the deadline caps the upstream).
+asio::awaitable<void> WatchDeadline(std::shared_ptr<Bridge> b,
+                                    std::chrono::system_clock::time_point deadline,
+                                    std::shared_ptr<asio::steady_timer> timer) {
+  const auto left = deadline - std::chrono::system_clock::now();
+  timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
+  auto [ec] = co_await timer->async_wait(kTuple);
+  if (ec) co_return;  // the call ended first
+  b->deadline_hit = true;
+  b->Cancel();
+}
+
+/// Everything the worker needs to serve an admitted call.
+struct Job {
+  core::CompletionRequest request;
+  Admission admission;
+  std::optional<InFlightSlot> slot;
+  v1::Decision decision;
+  std::string request_id;
+  std::chrono::system_clock::time_point deadline;
+};
+
+core::Status CancelStatus(const Bridge& b) {
+  if (b.deadline_hit) {
+    return core::Status::Error(core::StatusCode::kUpstreamTimeout,
+                               "the call's deadline passed before the answer was complete",
+                               "deadline_exceeded");
+  }
+  return core::Status::Error(core::StatusCode::kCancelled, "the call was cancelled", "cancelled");
+}
+
+ErrorContext ContextOf(const Admission& a, const std::string& request_id) {
+  ErrorContext c;
+  c.request_id = request_id;
+  if (a.table) c.policy_version = a.table->policy->version;
+  if (const auto* route = a.route()) c.rule = route->id;
+  c.guards = a.guards;
+  return c;
+}
+
+void FillDecision(const Admission& a, const identity::RegionDecision& region,
+                  const v1::GenerateRequest& req, const std::string& request_id, v1::Decision& d) {
+  d.set_request_id(request_id);
+  d.set_client_request_id(req.client_request_id());
+  if (const auto* route = a.route()) d.set_rule(route->id);
+  for (const auto& g : policy::GuardIds(a.decision)) d.add_guards(g);
+  d.set_policy_version(a.table->policy->version);
+  d.set_data_class(grpcfe::ToProto(a.decision.data_class));
+  std::string_view kinds = a.raised_by;
+  while (!kinds.empty()) {
+    const auto comma = kinds.find(',');
+    d.add_raised_by(std::string(kinds.substr(0, comma)));
+    kinds = comma == std::string_view::npos ? std::string_view() : kinds.substr(comma + 1);
+  }
+  d.set_region(a.decision.region.ToString());
+  (void)region;
+  d.set_region_source(std::string(policy::Name(a.decision.region_source)));
+}
+
+}  // namespace
+
+class GrpcServer::Service final : public v1::Assistant::CallbackService {
+ public:
+  Service(GatewayState& state, HttpServer& workers,
+          std::unique_ptr<grpcfe::ClientCertVerifier> verifier)
+      : state_(state), workers_(workers), verifier_(std::move(verifier)) {}
+
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* ctx,
+                                                           const v1::GenerateRequest* req) override;
+  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* ctx,
+                                     const v1::GenerateRequest* req,
+                                     v1::CompleteResponse* resp) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* ctx,
+                                       const v1::ListModelsRequest* req,
+                                       v1::ListModelsResponse* resp) override;
+
+  GatewayState& state() { return state_; }
+
+  /// The synchronous part of Generate/Complete, on the gRPC thread: identity, validation,
+  /// decision, admission. On failure returns nullopt with `error` and `context` set.
+  std::optional<Job> Prepare(grpc::CallbackServerContext& ctx, const v1::GenerateRequest& req,
+                             bool stream, grpc::Status& error);
+
+ private:
+  GatewayState& state_;
+  HttpServer& workers_;
+  std::unique_ptr<grpcfe::ClientCertVerifier> verifier_;  ///< null: no client certificates
+  friend class GenerateCall;
+  friend class CompleteCall;
+};
+
+std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx,
+                                                const v1::GenerateRequest& req, bool stream,
+                                                grpc::Status& error) {
+  state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
+  // Ids come from the worker threads' generators elsewhere; here a per-call random id.
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  char id[40];
+  std::snprintf(id, sizeof id, "req_%016llx", static_cast<unsigned long long>(rng()));  // NOLINT
+  const std::string request_id = id;
+  ctx.AddInitialMetadata("x-request-id", request_id);
+  auto table = state_.Table();
+  if (!table) {
+    error = grpcfe::ToGrpcStatus(NotReady(), {request_id, {}, {}, {}});
+    return std::nullopt;
+  }
+  const Caller caller = Identify(state_, verifier_.get(), ctx);
+  if (!caller.error.ok()) {
+    error = grpcfe::ToGrpcStatus(caller.error, {request_id, {}, {}, {}});
+    return std::nullopt;
+  }
+  Job job;
+  job.request_id = request_id;
+  grpcfe::Declared declared;
+  if (auto st = grpcfe::DecodeGenerateRequest(req, stream, job.request, declared); !st.ok()) {
+    error = grpcfe::ToGrpcStatus(st, {request_id, {}, {}, {}});
+    return std::nullopt;
+  }
+  policy::RequestAttributes attrs = AttributesOf(*caller.tenant, caller.region);
+  if (declared.data_class) attrs.data_class = declared.data_class;
+  if (declared.consent) attrs.consent = *declared.consent;
+  Admission admission = Admit(state_, std::move(table), std::move(attrs), job.request);
+  const ErrorContext context = ContextOf(admission, request_id);
+  if (!admission.status.ok()) {
+    error = grpcfe::ToGrpcStatus(admission.status, context);
+    return std::nullopt;
+  }
+  core::Status refused;
+  auto slot = InFlightSlot::Acquire(state_, refused);
+  if (!slot) {
+    error = grpcfe::ToGrpcStatus(refused, context);
+    return std::nullopt;
+  }
+  FillDecision(admission, caller.region, req, request_id, job.decision);
+  ctx.AddInitialMetadata("x-meridian-policy-version", context.policy_version);
+  if (!context.rule.empty()) ctx.AddInitialMetadata("x-meridian-policy-rule", context.rule);
+  if (!context.guards.empty()) ctx.AddInitialMetadata("x-meridian-policy-guards", context.guards);
+  if (!admission.raised_by.empty()) {
+    ctx.AddInitialMetadata(
+        "x-meridian-data-class-raised",
+        std::string(policy::Name(admission.decision.data_class)) + "; by=" + admission.raised_by);
+  }
+  job.admission = std::move(admission);
+  job.slot.emplace(std::move(*slot));
+  job.deadline = ctx.deadline();
+  return job;
+}
+
+// ---- Generate: server streaming ----
+
+class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  GenerateCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
+               const v1::GenerateRequest* req)
+      : service_(service), ctx_(ctx) {
+    grpc::Status error;
+    std::optional<Job> job = service.Prepare(*ctx, *req, true, error);
+    if (!job) {
+      CountFinish(service_.state(), error.error_code());
+      Finish(error);
+      return;
+    }
+    WorkerContext& worker = service.workers_.NextWorker();
+    bridge_ = std::make_shared<Bridge>(worker.executor());
+    asio::co_spawn(bridge_->ex, Serve(std::move(*job), worker, bridge_), asio::detached);
+  }
+
+  void OnWriteDone(bool ok) override {
+    asio::post(bridge_->ex, [b = bridge_, ok] {
+      b->write_pending = false;
+      if (!ok) {
+        b->Cancel();
+      } else {
+        b->wake.cancel();
+      }
+    });
+  }
+  void OnCancel() override {
+    if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->Cancel(); });
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  class Sink;
+  asio::awaitable<void> Serve(Job job, WorkerContext& worker, std::shared_ptr<Bridge> b);
+
+  /// On the worker: writes b->out and waits for OnWriteDone. False once the call is
+  /// cancelled or broken.
+  asio::awaitable<bool> Write(Bridge& b) {
+    if (b.cancelled) co_return false;
+    b.write_pending = true;
+    StartWrite(&b.out);
+    // Even when cancelled, wait for the write to come back: gRPC still owns b.out until then
+    // and Finish must not overtake it.
+    while (b.write_pending) co_await b.wake.async_wait(kTuple);
+    co_return !b.cancelled;
+  }
+
+  GrpcServer::Service& service_;
+  grpc::CallbackServerContext* ctx_;
+  std::shared_ptr<Bridge> bridge_;
+};
+
+class GenerateCall::Sink final : public providers::ChunkSink {
+ public:
+  Sink(GenerateCall& call, Bridge& b, v1::Start start)
+      : call_(call), b_(b), start_(std::move(start)) {}
+  void BeginAttempt(const policy::Provider& provider) override {
+    start_.mutable_decision()->set_provider(provider.id);
+  }
+  bool committed() const override { return committed_; }
+  void Reset() override {}
+  asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
+    if (b_.cancelled) co_return false;
+    if (!grpcfe::ToGenerateResponse(chunk, start_, b_.out)) co_return true;
+    if (!committed_) {
+      // The answer commits with its first message: initial metadata names the provider.
+      call_.ctx_->AddInitialMetadata("x-meridian-provider", start_.decision().provider());
+      committed_ = true;
+    }
+    co_return co_await call_.Write(b_);
+  }
+  const std::string& provider() const { return start_.decision().provider(); }
+
+ private:
+  GenerateCall& call_;
+  Bridge& b_;
+  v1::Start start_;
+  bool committed_ = false;
+};
+
+asio::awaitable<void> GenerateCall::Serve(Job job, WorkerContext& worker,
+                                          std::shared_ptr<Bridge> b) {
+  auto deadline_timer = std::make_shared<asio::steady_timer>(b->ex);
+  if (job.deadline != std::chrono::system_clock::time_point::max()) {
+    asio::co_spawn(b->ex, WatchDeadline(b, job.deadline, deadline_timer), asio::detached);
+  }
+  v1::Start start;
+  *start.mutable_decision() = job.decision;
+  start.set_id("chatcmpl-" + job.request_id);
+  start.set_model(job.request.model);
+  start.set_created(UnixNow());
+  Sink sink(*this, *b, std::move(start));
+  RouteOutcome outcome = co_await Route(job.admission.decision, *job.admission.table, job.request,
+                                        worker.adapters(), sink, b->cancel);
+  deadline_timer->cancel();
+  core::Status final = outcome.status;
+  if (b->cancelled || b->deadline_hit) final = CancelStatus(*b);
+  if (!final.ok() && !sink.committed() && !sink.provider().empty()) {
+    ctx_->AddInitialMetadata("x-meridian-provider", sink.provider());
+  }
+  const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
+  CountFinish(service_.state(), st.error_code());
+  Finish(st);  // the last use of `this`: OnDone may delete it from now on
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* GrpcServer::Service::Generate(
+    grpc::CallbackServerContext* ctx, const v1::GenerateRequest* req) {
+  return new GenerateCall(*this, ctx, req);
+}
+
+// ---- Complete: unary ----
+
+class CompleteCall final : public grpc::ServerUnaryReactor {
+ public:
+  CompleteCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
+               const v1::GenerateRequest* req, v1::CompleteResponse* resp)
+      : service_(service), ctx_(ctx), resp_(resp) {
+    grpc::Status error;
+    std::optional<Job> job = service.Prepare(*ctx, *req, false, error);
+    if (!job) {
+      CountFinish(service_.state(), error.error_code());
+      Finish(error);
+      return;
+    }
+    WorkerContext& worker = service.workers_.NextWorker();
+    bridge_ = std::make_shared<Bridge>(worker.executor());
+    asio::co_spawn(bridge_->ex, Serve(std::move(*job), worker, bridge_), asio::detached);
+  }
+  void OnCancel() override {
+    if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->Cancel(); });
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  class Sink final : public providers::ChunkSink {
+   public:
+    explicit Sink(Bridge& b) : b_(b) {}
+    void BeginAttempt(const policy::Provider& provider) override { provider_ = provider.id; }
+    bool committed() const override { return false; }
+    void Reset() override { builder_.Reset(); }
+    asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
+      builder_.Add(chunk);
+      co_return !b_.cancelled;
+    }
+    grpcfe::CompleteBuilder builder_;
+    std::string provider_;
+
+   private:
+    Bridge& b_;
+  };
+
+  asio::awaitable<void> Serve(Job job, WorkerContext& worker, std::shared_ptr<Bridge> b) {
+    auto deadline_timer = std::make_shared<asio::steady_timer>(b->ex);
+    if (job.deadline != std::chrono::system_clock::time_point::max()) {
+      asio::co_spawn(b->ex, WatchDeadline(b, job.deadline, deadline_timer), asio::detached);
+    }
+    Sink sink(*b);
+    RouteOutcome outcome = co_await Route(job.admission.decision, *job.admission.table, job.request,
+                                          worker.adapters(), sink, b->cancel);
+    deadline_timer->cancel();
+    core::Status final = outcome.status;
+    if (b->cancelled || b->deadline_hit) final = CancelStatus(*b);
+    if (!sink.provider_.empty()) ctx_->AddInitialMetadata("x-meridian-provider", sink.provider_);
+    if (final.ok()) {
+      *resp_ = std::move(sink.builder_.response());
+      job.decision.set_provider(sink.provider_);
+      *resp_->mutable_decision() = std::move(job.decision);
+      resp_->set_id("chatcmpl-" + job.request_id);
+      resp_->set_model(job.request.model);
+      resp_->set_created(UnixNow());
+    }
+    const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
+    CountFinish(service_.state(), st.error_code());
+    Finish(st);  // the last use of `this`
+  }
+
+  GrpcServer::Service& service_;
+  grpc::CallbackServerContext* ctx_;
+  v1::CompleteResponse* resp_;
+  std::shared_ptr<Bridge> bridge_;
+};
+
+grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerContext* ctx,
+                                                        const v1::GenerateRequest* req,
+                                                        v1::CompleteResponse* resp) {
+  return new CompleteCall(*this, ctx, req, resp);
+}
+
+// ---- ListModels: answered on the gRPC thread (pure work) ----
+
+grpc::ServerUnaryReactor* GrpcServer::Service::ListModels(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListModelsRequest* req,
+                                                          v1::ListModelsResponse* resp) {
+  (void)req;
+  state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
+  auto* reactor = ctx->DefaultReactor();
+  auto finish = [&](const grpc::Status& st) {
+    CountFinish(state_, st.error_code());
+    reactor->Finish(st);
+    return reactor;
+  };
+  auto table = state_.Table();
+  if (!table) return finish(grpcfe::ToGrpcStatus(NotReady()));
+  const Caller caller = Identify(state_, verifier_.get(), *ctx);
+  if (!caller.error.ok()) return finish(grpcfe::ToGrpcStatus(caller.error));
+  for (auto& alias : AllowedModels(*table, *caller.tenant, caller.region)) {
+    resp->add_models(std::move(alias));
+  }
+  resp->set_policy_version(table->policy->version);
+  return finish(grpc::Status::OK);
+}
+
+// ---- the server ----
+
+GrpcServer::GrpcServer(GatewayState& state, HttpServer& workers)
+    : state_(state), workers_(workers) {}
+
+GrpcServer::~GrpcServer() {
+  Shutdown(std::chrono::milliseconds(0));
+}
+
+core::Status GrpcServer::Start() {
+  const config::GrpcConfig& cfg = *state_.config.grpc;
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  std::unique_ptr<grpcfe::ClientCertVerifier> verifier;
+  if (cfg.plaintext) {
+    Log(LogLevel::kWarning,
+        "gRPC listener " + cfg.listen.ToString() +
+            " is PLAINTEXT (grpc.plaintext: true): no TLS, no client certificates; API keys "
+            "cross the network in clear. Development only.");
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    const config::GrpcTlsConfig& tls = *cfg.tls;
+    // Client certificates are requested but verified per call (client_cert.h), so that a
+    // missing or untrusted one is answered UNAUTHENTICATED with a reason rather than with a
+    // failed handshake the client sees only as UNAVAILABLE. The handshake still proves the
+    // client holds the certificate's key.
+    grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+    if (!tls.client_ca_file.empty()) {
+      request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY;
+      std::string error;
+      verifier = grpcfe::ClientCertVerifier::Create(ReadFile(tls.client_ca_file), error);
+      if (!verifier) {
+        return core::Status::Error(core::StatusCode::kInternal, tls.client_ca_file + ": " + error);
+      }
+    }
+    grpc::SslServerCredentialsOptions options(request);
+    if (!tls.client_ca_file.empty()) options.pem_root_certs = ReadFile(tls.client_ca_file);
+    options.pem_key_cert_pairs.push_back({ReadFile(tls.key_file), ReadFile(tls.cert_file)});
+    creds = grpc::SslServerCredentials(options);
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  service_ = std::make_unique<Service>(state_, workers_, std::move(verifier));
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(cfg.listen.ToString(), creds, &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(cfg.max_message_bytes));
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || port == 0) {
+    server_.reset();
+    return core::Status::Error(core::StatusCode::kInternal,
+                               "cannot listen for gRPC on " + cfg.listen.ToString() +
+                                   " (address in use, or an unreadable/invalid certificate)");
+  }
+  port_ = static_cast<unsigned short>(port);
+  SetServing(true);
+  return core::Status::Ok();
+}
+
+void GrpcServer::SetServing(bool serving) {
+  if (!server_) return;
+  if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(serving);
+    health->SetServingStatus("meridian.v1.Assistant", serving);
+  }
+}
+
+void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
+  if (!server_) return;
+  SetServing(false);
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  server_.reset();
+}
+
+}  // namespace meridian::gateway

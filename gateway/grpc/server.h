@@ -1,0 +1,52 @@
+// The gRPC front end (service meridian.v1.Assistant, plus grpc.health.v1 and server
+// reflection), running in the same process as the HTTP front end on its own port.
+//
+// Threading: gRPC's callback reactors run on gRPC's threads and never block. Identity, request
+// validation and the policy decision (pure, microseconds) run there; the upstream call is
+// handed to one of the HTTP server's worker io_contexts (the same adapters and connection
+// pools), which sends chunks back one message at a time: at most one write is in flight, the
+// next chunk is read from upstream only after OnWriteDone, so a slow reader slows the upstream
+// read and memory per stream stays bounded. Client cancellation and the call's deadline cancel
+// the upstream request. Every call is finished exactly once, by the side that owns it at that
+// moment.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "gateway/core/status.h"
+#include "gateway/gateway_state.h"
+#include "gateway/http/server.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace meridian::gateway {
+
+class GrpcServer {
+ public:
+  /// `workers` runs the upstream calls; it must keep running until Shutdown() returns.
+  GrpcServer(GatewayState& state, HttpServer& workers);
+  ~GrpcServer();
+
+  /// Binds state.config.grpc->listen (port 0 picks one) and starts serving.
+  core::Status Start();
+  unsigned short port() const { return port_; }
+  /// Health service status for "" and meridian.v1.Assistant.
+  void SetServing(bool serving);
+  /// Stops accepting calls; calls still running after `grace` are cancelled (their upstream
+  /// requests too). Returns when every call has finished. Idempotent.
+  void Shutdown(std::chrono::milliseconds grace);
+
+  class Service;  ///< the meridian.v1.Assistant implementation (server.cpp)
+
+ private:
+  GatewayState& state_;
+  HttpServer& workers_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  unsigned short port_ = 0;
+};
+
+}  // namespace meridian::gateway

@@ -1,0 +1,150 @@
+// Internal to the fake upstream (tests/fakes): the scenario and response-plan types shared by
+// fake_openai_server.cpp (the HTTP/SSE machinery and the OpenAI-family encoders) and the
+// vendor encoders in fake_dashscope_wire.cpp and fake_anthropic_wire.cpp. The encoders are pure:
+// they turn a plan into bytes; pacing, cuts and counters stay in the server.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace meridian::fakes::wire {
+
+enum class UsageChoices : std::uint8_t { kEmpty, kNull, kAbsent };
+
+/// One parsed scenario (see the switch table in fake_openai_server.h).
+struct Scenario {
+  int tokens = -1;  // -1: options.default_tokens
+  int delay_ms = 0;
+  int ttft_ms = 0;
+  int status = 0;
+  std::optional<int> retry_after;
+  std::optional<int> retry_after_ms;
+  std::optional<bool> should_retry;
+  bool quota = false;
+  bool content_filter_400 = false;
+  bool data_inspection = false;
+  bool sse_errors = false;
+  bool no_space = false;
+  bool crlf = false;
+  bool comment = false;
+  int split = 0;  // 0 none, -1 two halves, N>0 N-byte pieces
+  int close_after = -1;
+  int reset_after = -1;
+  int error_after = -1;
+  int garbage_after = -1;
+  bool azure_empty_first = false;
+  int tool_calls = 0;
+  int reasoning = 0;
+  std::optional<std::string> reasoning_field;
+  bool think_tags = false;
+  bool obfuscation = false;
+  std::optional<std::string> finish;
+  std::optional<UsageChoices> usage_choices;
+  bool hang = false;
+};
+
+/// Everything a chat response needs, resolved from the request and the scenario.
+struct ChatPlan {
+  Scenario sc;
+  std::uint64_t seq = 0;
+  std::string id;
+  std::int64_t created = 0;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;
+  bool obfuscation = false;
+  std::vector<std::string> pieces;  // content deltas
+  std::string finish = "stop";      // OpenAI vocabulary: stop, length, tool_calls, or finish=
+  std::string reasoning_field;
+  std::vector<std::string> tool_names;
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+
+  // DashScope native (parameters.*).
+  bool ds_message_format = false;  // result_format "message" (default "text")
+  bool ds_incremental = false;     // incremental_output (default false: cumulative frames)
+  bool ds_thinking = false;        // enable_thinking
+};
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+enum class EventKind : std::uint8_t { kOther, kDelta, kFinish };
+
+/// One SSE event, already framed (its bytes go out as they are).
+struct Event {
+  std::string bytes;
+  EventKind kind = EventKind::kOther;  // deltas count for close_after, delay_ms, ...
+};
+
+/// A whole streaming response, before pacing and scripted failures are applied.
+struct StreamScript {
+  std::string content_type;
+  std::vector<Event> events;
+  std::string done;           ///< written after the events ("" for none), e.g. `data: [DONE]`
+  std::string error_frame;    ///< error_after: the in-stream error event
+  std::string garbage_frame;  ///< garbage: the unparseable event
+};
+
+/// A complete (error) response.
+struct ErrorReply {
+  int status = 0;
+  std::string body;
+  HeaderList headers;
+};
+
+/// Frames one SSE event from complete lines ("data: {...}", "event:result", ":comment"),
+/// honouring the crlf and comment switches.
+std::string SseEvent(const Scenario& sc, const std::vector<std::string>& lines);
+
+/// `data:` or `data: ` (no_space), followed by `payload`.
+std::string DataLine(const Scenario& sc, std::string_view payload, bool space = true);
+
+/// Argument fragments of a streamed tool call (7 bytes each, so boundaries fall inside keys).
+std::vector<std::string> ToolFragments(const std::string& args);
+
+/// The number of tokens ("delta events") a plan produces: content, reasoning and tool fragments.
+int CompletionTokens(const ChatPlan& plan);
+
+// ---- DashScope native (fake_dashscope_wire.cpp) ---------------------------------------------
+
+/// Deterministic request id in DashScope's UUID layout.
+std::string DashScopeRequestId(std::uint64_t seq);
+HeaderList DashScopeHeaders(std::uint64_t seq);
+/// `{"code","message","request_id"}`.
+std::string DashScopeError(std::string_view code, std::string_view message, std::uint64_t seq);
+/// The documented code/message for an HTTP status (status=, quota).
+std::string DashScopeStatusBody(int status, bool quota, std::uint64_t seq);
+std::string DashScopeDataInspectionBody(std::uint64_t seq);
+std::string DashScopeInvalidKeyBody(std::uint64_t seq);
+/// An error answered the way §2.5's capture shows it on an SSE request: HTTP 200, an
+/// event-stream body with one `id:1`/`event:error`/`:HTTP_STATUS/<status>`/`data:<body>` frame.
+ErrorReply DashScopeSseError(const Scenario& sc, ErrorReply error);
+/// Request checks after auth; fills `model`, `params` (may stay null) and the plan flags.
+std::optional<ErrorReply> DashScopeCheck(const boost::json::value& body, bool stream,
+                                         std::uint64_t seq, std::string& model,
+                                         const boost::json::object*& params, ChatPlan& flags);
+std::string DashScopeBody(const ChatPlan& plan);
+StreamScript DashScopeStream(const ChatPlan& plan);
+
+// ---- Anthropic Messages (fake_anthropic_wire.cpp) --------------------------------------------
+
+std::string AnthropicRequestId(std::uint64_t seq);
+HeaderList AnthropicHeaders(std::uint64_t seq);
+/// `{"type":"error","error":{"type","message"},"request_id"}`.
+std::string AnthropicError(std::string_view type, std::string_view message, std::uint64_t seq);
+std::string AnthropicStatusBody(int status, std::uint64_t seq);
+/// Header and body checks after the key check; fills `model`.
+std::optional<ErrorReply> AnthropicCheck(const boost::json::value& body, bool has_version,
+                                         std::uint64_t seq, std::string& model);
+/// Tool names declared in an Anthropic request (`tools[].name`).
+std::vector<std::string> AnthropicToolNames(const boost::json::object& body);
+std::string AnthropicBody(const ChatPlan& plan);
+StreamScript AnthropicStream(const ChatPlan& plan);
+
+}  // namespace meridian::fakes::wire
