@@ -2,12 +2,13 @@
 # Installs dependencies, builds Meridian and runs every test; prints CTest's summary.
 #   scripts/test.sh            release build (build/release), then the fuzz smoke
 #   scripts/test.sh asan       AddressSanitizer + UndefinedBehaviorSanitizer (build/asan)
+#   scripts/test.sh tsan       ThreadSanitizer (build/tsan; suppressions: tests/tsan.supp)
 #
 # The release invocation then runs the fuzz smoke (scripts/fuzz.sh --smoke: every libFuzzer
 # target replays its seed corpus, then fuzzes FUZZ_SECONDS, default 10 s; one result line per
 # target) and fails when a target crashes, leaks, times out or trips an invariant. It adds
 # about a minute of fuzzing plus the first build of build/fuzz. Set MERIDIAN_SKIP_FUZZ=1 to
-# skip it. Other presets (asan, debug) never run it.
+# skip it. Other presets (asan, tsan, debug) never run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${1:-release}"

@@ -93,7 +93,7 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   auto opts = std::make_shared<ServeOptions>();
   auto* serve = app.add_subcommand(
       "serve",
-      "Run the gateway (OpenAI-compatible HTTP). Without --config it runs the embedded demo "
+      "Run the gateway (OpenAI-compatible HTTP, and gRPC when configured). Without --config it runs the embedded demo "
       "configuration with simulated providers.");
   serve->add_option("-c,--config", opts->config, "Gateway config file (YAML)");
   serve->add_option("--listen", opts->listen, "Override the listen address, HOST:PORT");

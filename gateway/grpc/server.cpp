@@ -24,6 +24,20 @@
 #include "meridian/v1/assistant.grpc.pb.h"
 #include "policy/explain.h"
 
+// gRPC's core (a Debian package, not built with -fsanitize=thread) synchronises a reactor's
+// operations internally, where ThreadSanitizer cannot see it. These annotations state that
+// synchronisation: everything the worker did before handing the reactor an operation
+// (StartWrite, Finish) happens before gRPC's callbacks for it (OnWriteDone, OnCancel, OnDone).
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);  // NOLINT
+extern "C" void __tsan_release(void* addr);  // NOLINT
+#define MERIDIAN_TSAN_ACQUIRE(p) __tsan_acquire(p)
+#define MERIDIAN_TSAN_RELEASE(p) __tsan_release(p)
+#else
+#define MERIDIAN_TSAN_ACQUIRE(p) static_cast<void>(p)
+#define MERIDIAN_TSAN_RELEASE(p) static_cast<void>(p)
+#endif
+
 namespace meridian::gateway {
 
 namespace v1 = meridian::v1;
@@ -319,6 +333,7 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   }
 
   void OnWriteDone(bool ok) override {
+    MERIDIAN_TSAN_ACQUIRE(this);
     asio::post(bridge_->ex, [b = bridge_, ok] {
       b->write_pending = false;
       if (!ok) {
@@ -329,9 +344,13 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
     });
   }
   void OnCancel() override {
+    MERIDIAN_TSAN_ACQUIRE(this);
     if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->Cancel(); });
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    MERIDIAN_TSAN_ACQUIRE(this);
+    delete this;
+  }
 
  private:
   class Sink;
@@ -342,6 +361,7 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   asio::awaitable<bool> Write(Bridge& b) {
     if (b.cancelled) co_return false;
     b.write_pending = true;
+    MERIDIAN_TSAN_RELEASE(this);
     StartWrite(&b.out);
     // Even when cancelled, wait for the write to come back: gRPC still owns b.out until then
     // and Finish must not overtake it.
@@ -404,6 +424,7 @@ asio::awaitable<void> GenerateCall::Serve(Job job, WorkerContext& worker,
   }
   const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
   CountFinish(service_.state(), st.error_code());
+  MERIDIAN_TSAN_RELEASE(this);
   Finish(st);  // the last use of `this`: OnDone may delete it from now on
 }
 
@@ -431,9 +452,13 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
     asio::co_spawn(bridge_->ex, Serve(std::move(*job), worker, bridge_), asio::detached);
   }
   void OnCancel() override {
+    MERIDIAN_TSAN_ACQUIRE(this);
     if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->Cancel(); });
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    MERIDIAN_TSAN_ACQUIRE(this);
+    delete this;
+  }
 
  private:
   class Sink final : public providers::ChunkSink {
@@ -475,6 +500,7 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
     }
     const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
     CountFinish(service_.state(), st.error_code());
+    MERIDIAN_TSAN_RELEASE(this);
     Finish(st);  // the last use of `this`
   }
 

@@ -18,8 +18,7 @@ asio::awaitable<AttemptResult> AnthropicAdapter::Complete(const core::Completion
                                                           CancelToken& cancel) {
   AttemptResult result;
   if (target.endpoint == nullptr) {
-    result.status = core::Status::Error(core::StatusCode::kInternal,
-                                        "provider '" + target.provider->id + "' has no endpoint");
+    result.status = MissingEndpoint(target);
     co_return result;
   }
   const policy::Provider& p = *target.provider;
@@ -45,13 +44,12 @@ asio::awaitable<AttemptResult> AnthropicAdapter::Complete(const core::Completion
     co_return result;
   }
   if (!request.stream) {
-    std::string body;
-    std::vector<core::Chunk> chunks;
-    result.status = co_await response->ReadAll(body, cancel);
-    if (!result.status.ok()) co_return result;
-    result.status = anthropic::DecodeMessagesResponse(body, chunks);
-    if (!result.status.ok()) co_return result;
-    (void)co_await Deliver(chunks, sink, result);
+    co_await DeliverBody(
+        *response,
+        [](std::string_view body, std::vector<core::Chunk>& out) {
+          return anthropic::DecodeMessagesResponse(body, out);
+        },
+        sink, cancel, result);
     co_return result;
   }
   anthropic::AnthropicStreamDecoder decoder;

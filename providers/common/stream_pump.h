@@ -46,6 +46,27 @@ inline asio::awaitable<std::string> ReadErrorBody(UpstreamResponse& response, Ca
   co_return body;
 }
 
+/// An attempt against a provider without a parsed endpoint (the policy compiler requires one
+/// for every kind but sim, so this is a bug, reported rather than crashed on).
+inline core::Status MissingEndpoint(const Target& target) {
+  return core::Status::Error(core::StatusCode::kInternal,
+                             "provider '" + target.provider->id + "' has no endpoint");
+}
+
+/// Reads a whole (non-streaming) body and delivers what `decode(body, chunks)` (returning the
+/// error Status it found, if any) makes of it. Sets result.status on failure.
+template <class Decode>
+asio::awaitable<void> DeliverBody(UpstreamResponse& response, Decode decode, ChunkSink& sink,
+                                  CancelToken& cancel, AttemptResult& result) {
+  std::string body;
+  std::vector<core::Chunk> chunks;
+  result.status = co_await response.ReadAll(body, cancel);
+  if (!result.status.ok()) co_return;
+  result.status = decode(body, chunks);
+  if (!result.status.ok()) co_return;
+  (void)co_await Deliver(chunks, sink, result);
+}
+
 /// Streams an SSE body through `decoder` into `sink`. Decoder: `Decode(const SseEvent&,
 /// std::vector<core::Chunk>&)`, `Finish(std::vector<core::Chunk>&)` (the body ended) and
 /// `done()` (its stream's end was seen). Sets result.status on failure.

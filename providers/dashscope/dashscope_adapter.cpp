@@ -20,8 +20,7 @@ asio::awaitable<AttemptResult> DashScopeAdapter::Complete(const core::Completion
                                                           CancelToken& cancel) {
   AttemptResult result;
   if (target.endpoint == nullptr) {
-    result.status = core::Status::Error(core::StatusCode::kInternal,
-                                        "provider '" + target.provider->id + "' has no endpoint");
+    result.status = MissingEndpoint(target);
     co_return result;
   }
   http::request<http::string_body> req{http::verb::post, GenerationPath(target.endpoint->base_path),
@@ -46,14 +45,12 @@ asio::awaitable<AttemptResult> DashScopeAdapter::Complete(const core::Completion
     co_return result;
   }
   if (!request.stream) {
-    std::string body;
-    std::vector<core::Chunk> chunks;
-    result.status = co_await response->ReadAll(body, cancel);
-    if (!result.status.ok()) co_return result;
-    // An error body can arrive with HTTP 200 too (§2.5): the decoder maps it.
-    result.status = dashscope::DecodeGenerationResponse(body, chunks);
-    if (!result.status.ok()) co_return result;
-    (void)co_await Deliver(chunks, sink, result);
+    co_await DeliverBody(
+        *response,
+        [](std::string_view body, std::vector<core::Chunk>& out) {
+          return dashscope::DecodeGenerationResponse(body, out);
+        },
+        sink, cancel, result);
     co_return result;
   }
   dashscope::DashScopeStreamDecoder decoder(/*incremental_output=*/true);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "providers/common/sse_parser.h"
+#include "tests/unit/providers/chunk_lines.h"
 
 namespace meridian::providers::dashscope {
 namespace {
@@ -20,38 +21,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Describe(const Chunk& c) {
-  switch (c.kind) {
-    case Chunk::Kind::kStart:
-      return "start " + c.id + " " + c.model + " " + std::to_string(c.created);
-    case Chunk::Kind::kDelta: {
-      std::string s = "delta";
-      if (!c.content.empty()) s += " content=" + c.content;
-      if (!c.reasoning.empty()) s += " reasoning=" + c.reasoning;
-      if (!c.tool_calls_json.empty()) s += " tool_calls=" + c.tool_calls_json;
-      return s;
-    }
-    case Chunk::Kind::kFinish:
-      return "finish " + c.finish_reason;
-    case Chunk::Kind::kUsage: {
-      const auto& u = c.usage;
-      return "usage " + std::to_string(u.prompt_tokens) + "/" +
-             std::to_string(u.completion_tokens) + "/" + std::to_string(u.total_tokens) +
-             " reasoning=" + (u.reasoning_tokens ? std::to_string(*u.reasoning_tokens) : "-") +
-             " cached=" + (u.cached_tokens ? std::to_string(*u.cached_tokens) : "-");
-    }
-    case Chunk::Kind::kError:
-      return "error " + std::to_string(static_cast<int>(c.error.code)) + " " + c.error.reason +
-             (c.error.retryable ? " retryable" : "") + ": " + c.error.message;
-  }
-  return "?";
-}
-
-std::vector<std::string> Lines(const std::vector<Chunk>& chunks) {
-  std::vector<std::string> lines;
-  for (const auto& c : chunks) lines.push_back(Describe(c));
-  return lines;
-}
+using providers::testing::Describe;
+using providers::testing::Lines;
 
 struct Decoded {
   std::vector<std::string> lines;

@@ -1,0 +1,251 @@
+// The DashScope (native) and Anthropic Messages adapters end to end: `meridian serve` in
+// process, the fake upstreams speaking each vendor's wire protocol on loopback, and clients on
+// both front ends. Whatever answered, the HTTP client sees a normal OpenAI stream and the gRPC
+// client a normal meridian.v1 stream.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/fakes/fake_openai_server.h"
+#include "tests/integration/grpc_fixture.h"
+
+namespace meridian::testing {
+namespace {
+
+using fakes::FakeOpenAiServer;
+using fakes::FakeServerOptions;
+using fakes::Profile;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+FakeServerOptions Options(Profile p) {
+  FakeServerOptions o;
+  o.profile = p;
+  return o;
+}
+
+class VendorTest : public GrpcFixture {
+ protected:
+  void SetUp() override { SetEnv(kUpstreamKeyEnv, FakeOpenAiServer::kDefaultApiKey); }
+
+  /// `primary` (kind `kind`) first, then an OpenAI fake as the second allowed candidate.
+  void Start(const std::string& kind, const FakeOpenAiServer& primary,
+             std::vector<std::string> extra = {}) {
+    ProviderYaml p = Upstream("vendor", kind, primary.base_url(), "[CN]", "{chat: vendor-model}");
+    p.extra = std::move(extra);
+    GatewayYaml g;
+    g.grpc = TlsSection(true);
+    g.tenants = {CertTenant()};
+    g.tenants[0].key = kTenantKey;
+    ASSERT_NO_FATAL_FAILURE(StartGateway(
+        PolicyYaml({p, Upstream("backup", "openai", backup_.base_url(), "[CN]", "{chat: gpt}")},
+                   "  - id: cn\n    allow: [vendor, backup]\n"),
+        g));
+  }
+
+  FakeOpenAiServer backup_;
+};
+
+// ---- DashScope (native protocol) ----
+
+TEST_F(VendorTest, DashScopeStreamReachesAnHttpClientAsAnOpenAiStream) {
+  FakeOpenAiServer ds(Options(Profile::kDashScope));
+  ASSERT_NO_FATAL_FAILURE(Start("dashscope", ds, {"dashscope_region: beijing"}));
+  const HttpResult r = Chat({.stream = true, .include_usage = true});
+  ASSERT_EQ(r.status, 200u) << r.error << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "vendor");
+  const ParsedStream s = ParseStream(r.body);
+  EXPECT_EQ(s.content, FakeOpenAiServer::TokenText(5));
+  EXPECT_EQ(s.finish_reason, "stop");
+  EXPECT_TRUE(s.done);
+  ASSERT_TRUE(s.usage_chunk.has_value());
+  EXPECT_EQ(s.usage_chunk->at("usage").at("completion_tokens"), 5);
+  // What DashScope received: its native request.
+  const auto req = ds.last_request();
+  ASSERT_TRUE(req.has_value());
+  EXPECT_EQ(req->path, "/api/v1/services/aigc/text-generation/generation");
+  EXPECT_EQ(req->header("x-dashscope-sse"), "enable");
+  EXPECT_EQ(req->header("authorization"),
+            std::string("Bearer ") + FakeOpenAiServer::kDefaultApiKey);
+  const auto body = ds.last_request_json().as_object();
+  EXPECT_EQ(body.at("model"), "vendor-model");
+  EXPECT_EQ(body.at("input").at("messages").at(0).at("content"), "hello there");
+  EXPECT_EQ(body.at("parameters").at("result_format"), "message");
+  EXPECT_EQ(body.at("parameters").at("incremental_output"), true);
+  EXPECT_EQ(backup_.request_count(), 0);
+}
+
+TEST_F(VendorTest, DashScopeNonStreamingAndThinking) {
+  FakeOpenAiServer ds(Options(Profile::kDashScope));
+  ASSERT_NO_FATAL_FAILURE(Start("dashscope", ds));
+  const HttpResult r = Chat({});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(BodyJson(r).at("choices").at(0).at("message").at("content"),
+            json::value(FakeOpenAiServer::TokenText(5)));
+  // Thinking frames become reasoning deltas.
+  const HttpResult t = Chat({.stream = true, .extra = {{"enable_thinking", true}}});
+  ASSERT_EQ(t.status, 200u) << t.body;
+  const ParsedStream s = ParseStream(t.body);
+  EXPECT_GT(s.reasoning_deltas, 0);
+  EXPECT_EQ(s.content, FakeOpenAiServer::TokenText(5));
+  EXPECT_EQ(ds.last_request_json().at("parameters").at("enable_thinking"), true);
+}
+
+TEST_F(VendorTest, DashScopeStreamOverGrpc) {
+  FakeOpenAiServer ds(Options(Profile::kDashScope));
+  ASSERT_NO_FATAL_FAILURE(Start("dashscope", ds));
+  auto stub = Stub(DefaultClient());
+  const StreamResult r = Generate(*stub, Request("<<fake:split=7>>"));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.text, FakeOpenAiServer::TokenText(5));
+  ASSERT_GE(r.messages.size(), 3u);
+  EXPECT_EQ(r.messages.front().start().decision().provider(), "vendor");
+  EXPECT_EQ(r.messages[r.messages.size() - 2].finish(), v1::FINISH_REASON_STOP);
+  EXPECT_EQ(r.messages.back().usage().completion_tokens(), 5);
+}
+
+TEST_F(VendorTest, DashScopeThrottlingFallsBackBeforeTheFirstByte) {
+  FakeOpenAiServer ds(Options(Profile::kDashScope));
+  ASSERT_NO_FATAL_FAILURE(Start("dashscope", ds));
+  ds.SetScenario("status=429");
+  const HttpResult r = Chat({.stream = true});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "backup");
+  EXPECT_EQ(ParseStream(r.body).content, FakeOpenAiServer::TokenText(5));
+  EXPECT_EQ(ds.requests_started(), 1);
+  EXPECT_EQ(backup_.requests_started(), 1);
+}
+
+TEST_F(VendorTest, DashScopeDataInspectionFailureReachesTheClientAndIsNotRetried) {
+  FakeOpenAiServer ds(Options(Profile::kDashScope));
+  ASSERT_NO_FATAL_FAILURE(Start("dashscope", ds));
+  ds.SetScenario("data_inspection");
+  const HttpResult r = Chat({});
+  ExpectOpenAiError(r, 400, "invalid_request_error", "data_inspection_failed", "messages");
+  EXPECT_THAT(BodyJson(r).at("error").at("message").as_string().c_str(),
+              HasSubstr("content moderation"));
+  EXPECT_EQ(backup_.request_count(), 0) << "no moderation shopping on another provider";
+  // The same over gRPC: INVALID_ARGUMENT with the reason.
+  ExpectError(Generate(*Stub(DefaultClient()), Request()).status,
+              grpc::StatusCode::INVALID_ARGUMENT, "data_inspection_failed");
+}
+
+TEST_F(VendorTest, DashScopeErrorInsideA200StreamEndsTheStreamWithAnError) {
+  FakeOpenAiServer ds(Options(Profile::kDashScope));
+  ASSERT_NO_FATAL_FAILURE(Start("dashscope", ds));
+  ds.SetScenario("error_in_stream=2");
+  const HttpResult r = Chat({.stream = true});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const ParsedStream s = ParseStream(r.body);
+  EXPECT_EQ(s.content, FakeOpenAiServer::TokenText(2));
+  ASSERT_TRUE(s.error.has_value()) << r.body;
+  EXPECT_FALSE(s.done);
+  EXPECT_EQ(backup_.request_count(), 0);
+  // Over gRPC the call fails after the deltas already sent.
+  const StreamResult g = Generate(*Stub(DefaultClient()), Request());
+  EXPECT_EQ(g.text, FakeOpenAiServer::TokenText(2));
+  EXPECT_EQ(g.status.error_code(), grpc::StatusCode::UNAVAILABLE) << g.status.error_message();
+}
+
+TEST_F(VendorTest, DashScopeInvalidKeyIsTheGatewaysProblemNotTheClients) {
+  FakeOpenAiServer ds(Options(Profile::kDashScope));
+  SetEnv("MERIDIAN_VENDOR_TEST_WRONG_KEY", "sk-wrong");
+  ProviderYaml p = Upstream("vendor", "dashscope", ds.base_url(), "[CN]", "{chat: m}",
+                            "MERIDIAN_VENDOR_TEST_WRONG_KEY");
+  ASSERT_NO_FATAL_FAILURE(StartGateway(PolicyYaml({p}, "  - id: cn\n    allow: [vendor]\n")));
+  const HttpResult r = Chat({});
+  ExpectOpenAiError(r, 502, "server_error", "upstream_unauthorized");
+  EXPECT_THAT(r.body, Not(HasSubstr("sk-wrong")));
+}
+
+// ---- Anthropic Messages ----
+
+TEST_F(VendorTest, AnthropicStreamReachesAnHttpClientAsAnOpenAiStream) {
+  FakeOpenAiServer an(Options(Profile::kAnthropic));
+  ASSERT_NO_FATAL_FAILURE(Start("anthropic", an, {"max_tokens_default: 777"}));
+  ChatRequest req{.stream = true, .include_usage = true};
+  req.extra["messages"] = json::array{json::object{{"role", "system"}, {"content", "Be brief."}},
+                                      json::object{{"role", "user"}, {"content", "hello"}}};
+  const HttpResult r = Chat(req);
+  ASSERT_EQ(r.status, 200u) << r.error << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "vendor");
+  const ParsedStream s = ParseStream(r.body);
+  EXPECT_EQ(s.content, FakeOpenAiServer::TokenText(5));
+  EXPECT_EQ(s.finish_reason, "stop");
+  EXPECT_TRUE(s.done);
+  ASSERT_TRUE(s.usage_chunk.has_value());
+  EXPECT_EQ(s.usage_chunk->at("usage").at("completion_tokens"), 5);
+  const auto sent = an.last_request();
+  ASSERT_TRUE(sent.has_value());
+  EXPECT_EQ(sent->path, "/v1/messages");
+  EXPECT_EQ(sent->header("x-api-key"), FakeOpenAiServer::kDefaultApiKey);
+  EXPECT_EQ(sent->header("anthropic-version"), "2023-06-01");
+  EXPECT_FALSE(sent->has_header("authorization"));
+  const auto body = an.last_request_json().as_object();
+  EXPECT_EQ(body.at("system"), "Be brief.");
+  EXPECT_EQ(body.at("max_tokens"), 777);
+  EXPECT_EQ(body.at("messages").as_array().size(), 1u);
+}
+
+TEST_F(VendorTest, AnthropicThinkingAndStopReasonsOverGrpc) {
+  FakeOpenAiServer an(Options(Profile::kAnthropic));
+  ASSERT_NO_FATAL_FAILURE(Start("anthropic", an));
+  auto stub = Stub(DefaultClient());
+  v1::GenerateRequest req = Request("<<fake:reasoning=2>>");
+  req.mutable_sampling()->set_max_tokens(3000);
+  req.set_enable_thinking(true);
+  const StreamResult r = Generate(*stub, req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  std::string reasoning;
+  for (const auto& m : r.messages) {
+    if (m.has_delta()) reasoning += m.delta().reasoning();
+  }
+  EXPECT_EQ(reasoning, FakeOpenAiServer::ReasoningText(2));
+  EXPECT_EQ(r.text, FakeOpenAiServer::TokenText(5));
+  // max_tokens reached → FINISH_REASON_LENGTH.
+  v1::GenerateRequest capped = Request();
+  capped.mutable_sampling()->set_max_tokens(2);
+  const StreamResult c = Generate(*stub, capped);
+  ASSERT_TRUE(c.status.ok()) << c.status.error_message();
+  EXPECT_EQ(c.messages[c.messages.size() - 2].finish(), v1::FINISH_REASON_LENGTH);
+}
+
+TEST_F(VendorTest, AnthropicOverloadedFallsBackAndMidStreamErrorsEndTheStream) {
+  FakeOpenAiServer an(Options(Profile::kAnthropic));
+  ASSERT_NO_FATAL_FAILURE(Start("anthropic", an));
+  an.PushScenario("status=529");
+  const HttpResult r = Chat({.stream = true});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "backup");
+  EXPECT_EQ(backup_.requests_started(), 1);
+
+  an.PushScenario("error_after=2");
+  const HttpResult cut = Chat({.stream = true});
+  ASSERT_EQ(cut.status, 200u) << cut.body;
+  EXPECT_EQ(cut.header("x-meridian-provider"), "vendor");
+  const ParsedStream s = ParseStream(cut.body);
+  EXPECT_EQ(s.content, FakeOpenAiServer::TokenText(2));
+  ASSERT_TRUE(s.error.has_value()) << cut.body;
+  EXPECT_FALSE(s.done);
+  EXPECT_EQ(backup_.requests_started(), 1) << "no fallback once the answer has started";
+}
+
+TEST_F(VendorTest, AnthropicNonStreamingOverBothFrontEnds) {
+  FakeOpenAiServer an(Options(Profile::kAnthropic));
+  ASSERT_NO_FATAL_FAILURE(Start("anthropic", an));
+  const HttpResult r = Chat({});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const json::object body = BodyJson(r);
+  EXPECT_EQ(body.at("object"), "chat.completion");
+  EXPECT_EQ(body.at("choices").at(0).at("message").at("content"),
+            json::value(FakeOpenAiServer::TokenText(5)));
+  EXPECT_EQ(body.at("choices").at(0).at("finish_reason"), "stop");
+  grpc::ClientContext ctx;
+  v1::CompleteResponse resp;
+  const grpc::Status st = Stub(DefaultClient())->Complete(&ctx, Request(), &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.text(), FakeOpenAiServer::TokenText(5));
+  EXPECT_EQ(resp.decision().provider(), "vendor");
+}
+
+}  // namespace
+}  // namespace meridian::testing
