@@ -163,40 +163,109 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
   GatewayConfig c;
   LimitsConfig& l = c.limits;
   UpstreamConfig& u = c.upstream;
-  ReadFields(root, ToPos(root.Mark()), "the gateway config",
-             {
-                 {"listen", [&](const Entry& e) { ReadListen(e, c.listen); }},
-                 {"workers", IntIn(c.workers, 1, 64)},
-                 {"tls", [&](const Entry& e) { ReadTls(e, c.tls); }},
-                 {"grpc", [&](const Entry& e) { ReadGrpc(e, c.grpc); }},
-                 {"policy_file", ReadablePath(c.policy_file, &c.policy_file_pos), kRequired},
-                 {"limits", Section([&](const Entry& e) {
-                    ReadSubFields(e, "limits",
-                                  {
-                                      {"max_body_bytes", IntIn(l.max_body_bytes, 1, kGiB)},
-                                      {"max_header_bytes", IntIn(l.max_header_bytes, kKiB, kMiB)},
-                                      {"header_timeout_ms", Millis(l.header_timeout)},
-                                      {"body_timeout_ms", Millis(l.body_timeout)},
-                                      {"idle_timeout_ms", Millis(l.idle_timeout)},
-                                      {"max_concurrent_streams",
-                                       IntIn(l.max_concurrent_streams, 1, 1'000'000)},
-                                      {"retry_after_s", IntIn(l.retry_after_s, 0, 3600)},
-                                  });
-                  })},
-                 {"upstream", Section([&](const Entry& e) {
-                    ReadSubFields(e, "upstream",
-                                  {
-                                      {"connect_timeout_ms", Millis(u.connect_timeout)},
-                                      {"first_byte_timeout_ms", Millis(u.first_byte_timeout)},
-                                      {"idle_timeout_ms", Millis(u.idle_timeout)},
-                                      {"max_response_bytes", IntIn(u.max_response_bytes, 1, kGiB)},
-                                      {"ca_file", ReadablePath(u.ca_file)},
-                                  });
-                  })},
-                 {"trusted_proxies",
-                  Section([&](const Entry& e) { ReadTrustedProxies(e, c.trusted_proxies); })},
-                 {"tenants", [&](const Entry& e) { ReadTenants(e, c.tenants); }, kRequired},
-             });
+  ReadFields(
+      root, ToPos(root.Mark()), "the gateway config",
+      {
+          {"listen", [&](const Entry& e) { ReadListen(e, c.listen); }},
+          {"workers", IntIn(c.workers, 1, 64)},
+          {"tls", [&](const Entry& e) { ReadTls(e, c.tls); }},
+          {"grpc", [&](const Entry& e) { ReadGrpc(e, c.grpc); }},
+          {"audit", Section([&](const Entry& e) {
+             AuditConfig a;
+             ReadSubFields(e, "audit",
+                           {
+                               {"path",
+                                [&](const Entry& p) {
+                                  LocatedString path;
+                                  if (!Read(p, path)) return;
+                                  if (path.value.empty()) {
+                                    Error(p.pos, "'path' must not be empty");
+                                    return;
+                                  }
+                                  const std::filesystem::path fp(path.value);
+                                  a.path = fp.is_absolute() ? fp.string() : (dir_ / fp).string();
+                                },
+                                kRequired},
+                               {"flush_interval_ms", Millis(a.flush_interval)},
+                               {"fsync", Into(a.fsync)},
+                               {"max_file_bytes", IntIn(a.max_file_bytes, kKiB, 64 * kGiB)},
+                               {"max_files", IntIn(a.max_files, 1, 1000)},
+                               {"queue_capacity", IntIn(a.queue_capacity, 1, 10'000'000)},
+                               {"on_failure",
+                                [&](const Entry& v) {
+                                  LocatedString mode;
+                                  if (!Read(v, mode)) return;
+                                  if (mode.value != "reject" && mode.value != "continue") {
+                                    Error(v.pos, "'on_failure' must be reject or continue");
+                                    return;
+                                  }
+                                  a.fail_closed = mode.value == "reject";
+                                }},
+                           });
+             c.audit = a;
+           })},
+          {"log", Section([&](const Entry& e) {
+             ReadSubFields(e, "log",
+                           {
+                               {"level",
+                                [&](const Entry& v) {
+                                  LocatedString level;
+                                  if (!Read(v, level)) return;
+                                  if (level.value != "info" && level.value != "warn" &&
+                                      level.value != "error") {
+                                    Error(v.pos, "'level' must be info, warn or error");
+                                    return;
+                                  }
+                                  c.log.level = level.value;
+                                }},
+                               {"format",
+                                [&](const Entry& v) {
+                                  LocatedString format;
+                                  if (!Read(v, format)) return;
+                                  if (format.value != "text" && format.value != "json") {
+                                    Error(v.pos, "'format' must be text or json");
+                                    return;
+                                  }
+                                  c.log.json = format.value == "json";
+                                }},
+                               {"access", Into(c.log.access)},
+                           });
+           })},
+          {"admin", Section([&](const Entry& e) {
+             ListenAddress admin;
+             ReadSubFields(e, "admin",
+                           {{"listen", [&](const Entry& a) { ReadListen(a, admin); }, kRequired}});
+             c.admin_listen = admin;
+           })},
+          {"policy_file", ReadablePath(c.policy_file, &c.policy_file_pos), kRequired},
+          {"limits", Section([&](const Entry& e) {
+             ReadSubFields(
+                 e, "limits",
+                 {
+                     {"max_body_bytes", IntIn(l.max_body_bytes, 1, kGiB)},
+                     {"max_header_bytes", IntIn(l.max_header_bytes, kKiB, kMiB)},
+                     {"header_timeout_ms", Millis(l.header_timeout)},
+                     {"body_timeout_ms", Millis(l.body_timeout)},
+                     {"idle_timeout_ms", Millis(l.idle_timeout)},
+                     {"max_concurrent_streams", IntIn(l.max_concurrent_streams, 1, 1'000'000)},
+                     {"retry_after_s", IntIn(l.retry_after_s, 0, 3600)},
+                     {"drain_timeout_ms", Millis(l.drain_timeout)},
+                 });
+           })},
+          {"upstream", Section([&](const Entry& e) {
+             ReadSubFields(e, "upstream",
+                           {
+                               {"connect_timeout_ms", Millis(u.connect_timeout)},
+                               {"first_byte_timeout_ms", Millis(u.first_byte_timeout)},
+                               {"idle_timeout_ms", Millis(u.idle_timeout)},
+                               {"max_response_bytes", IntIn(u.max_response_bytes, 1, kGiB)},
+                               {"ca_file", ReadablePath(u.ca_file)},
+                           });
+           })},
+          {"trusted_proxies",
+           Section([&](const Entry& e) { ReadTrustedProxies(e, c.trusted_proxies); })},
+          {"tenants", [&](const Entry& e) { ReadTenants(e, c.tenants); }, kRequired},
+      });
   CheckAcrossTenants(c.tenants);
   return c;
 }

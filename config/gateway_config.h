@@ -11,6 +11,21 @@
 //   tls:                         # optional; without it the listener speaks plain HTTP
 //     cert_file: server.pem      # both required; PEM files that must exist and be readable
 //     key_file: server.key
+//   audit:                       # optional: one JSON line per decided request (docs/operations.md)
+//     path: audit.jsonl          # REQUIRED; appended to; relative to the config's directory
+//     flush_interval_ms: 200     # written at least this often
+//     fsync: false               # fsync after each write
+//     max_file_bytes: 104857600  # rotate: path -> path.1 -> ... (1 KiB..64 GiB)
+//     max_files: 5               # path plus path.1 .. path.(max_files-1)   (1..1000)
+//     queue_capacity: 65536      # records waiting to be written             (1..10000000)
+//     on_failure: reject         # reject: refuse requests (503) while records cannot be
+//                                # kept (fail closed); continue: serve, count dropped records
+//   log:
+//     level: info                # info | warn | error
+//     format: text               # text | json (one JSON object per line)
+//     access: true               # one access line per request (at level info)
+//   admin:                       # optional: operations listener (POST /admin/reload,
+//     listen: 127.0.0.1:9901     # /metrics, /healthz, /readyz); keep it on a private address
 //   policy_file: policy.yaml     # REQUIRED; must exist and be readable
 //   limits:
 //     max_body_bytes: 1048576        # request body; 413 beyond            (1..1 GiB)
@@ -20,6 +35,7 @@
 //     idle_timeout_ms: 60000         # keep-alive connection with no request in progress
 //     max_concurrent_streams: 1000   # requests in flight; 503 + Retry-After beyond
 //     retry_after_s: 1               # the Retry-After sent with that 503   (0..3600)
+//     drain_timeout_ms: 30000        # SIGTERM: how long in-flight requests may finish
 //   upstream:
 //     connect_timeout_ms: 5000       # TCP + TLS handshake to a provider
 //     first_byte_timeout_ms: 60000   # request sent -> first response byte
@@ -109,6 +125,7 @@ struct LimitsConfig {
   std::chrono::milliseconds idle_timeout{60'000};
   std::uint32_t max_concurrent_streams = 1'000;
   std::uint32_t retry_after_s = 1;
+  std::chrono::milliseconds drain_timeout{30'000};  ///< graceful shutdown: in-flight deadline
 };
 
 /// `upstream:`: how the gateway talks to providers.
@@ -161,11 +178,32 @@ struct TenantConfig {
   policy::SourcePos pos;
 };
 
+/// `audit:`.
+struct AuditConfig {
+  std::string path;  ///< resolved against the config's directory (need not exist yet)
+  std::chrono::milliseconds flush_interval{200};
+  bool fsync = false;
+  std::uint64_t max_file_bytes = 100ull << 20;
+  std::uint32_t max_files = 5;
+  std::uint64_t queue_capacity = 65536;
+  bool fail_closed = true;
+};
+
+/// `log:`.
+struct LogConfig {
+  std::string level = "info";  ///< info | warn | error (validated)
+  bool json = false;
+  bool access = true;
+};
+
 struct GatewayConfig {
   ListenAddress listen;
   std::uint32_t workers = 1;
   std::optional<TlsConfig> tls;
   std::optional<GrpcConfig> grpc;
+  std::optional<ListenAddress> admin_listen;  ///< `admin.listen`
+  LogConfig log;
+  std::optional<AuditConfig> audit;
   std::string policy_file;            ///< resolved against the config file's directory
   policy::SourcePos policy_file_pos;  ///< of the `policy_file:` key, to point errors at
   LimitsConfig limits;

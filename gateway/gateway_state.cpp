@@ -4,49 +4,41 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/audit.h"
+#include "gateway/gateway_metrics.h"
+
 namespace meridian::gateway {
+
+GatewayState::GatewayState() = default;
+GatewayState::~GatewayState() = default;
 
 std::string RenderMetrics(const GatewayState& state) {
   const Counters& c = state.counters;
-  std::string out;
-  auto counter = [&](std::string_view name, std::string_view help,
-                     const std::atomic<std::uint64_t>& value) {
-    out += "# HELP ";
+  std::string out = state.metrics ? state.metrics->Render() : std::string();
+  // Counters kept as plain atomics by the front ends, with their fixed label sets.
+  auto labelled = [&out](std::string_view name, std::string_view help, std::string_view label,
+                         std::string_view value, const std::atomic<std::uint64_t>& v, bool first) {
+    if (first) {
+      out += "# HELP ";
+      out += name;
+      out += ' ';
+      out += help;
+      out += "\n# TYPE ";
+      out += name;
+      out += " counter\n";
+    }
     out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += " counter\n";
-    out += name;
-    out += ' ';
-    out += std::to_string(value.load(std::memory_order_relaxed));
-    out += '\n';
+    out += '{';
+    out += label;
+    out += "=\"";
+    out += value;
+    out += "\"} " + std::to_string(v.load(std::memory_order_relaxed)) + "\n";
   };
-  counter("meridian_http_requests_total", "HTTP requests received.", c.requests);
-  out += "# HELP meridian_http_responses_total HTTP responses sent, by status class.\n";
-  out += "# TYPE meridian_http_responses_total counter\n";
-  out += "meridian_http_responses_total{class=\"2xx\"} " +
-         std::to_string(c.responses_2xx.load(std::memory_order_relaxed)) + "\n";
-  out += "meridian_http_responses_total{class=\"4xx\"} " +
-         std::to_string(c.responses_4xx.load(std::memory_order_relaxed)) + "\n";
-  out += "meridian_http_responses_total{class=\"5xx\"} " +
-         std::to_string(c.responses_5xx.load(std::memory_order_relaxed)) + "\n";
-  counter("meridian_policy_denials_total", "Requests denied by the policy.", c.policy_denials);
-  counter("meridian_classifier_raises_total",
-          "Requests whose data class the PII classifier raised.", c.classifier_raises);
-  counter("meridian_region_header_ignored_total",
-          "Region headers ignored because the peer is not a trusted proxy.",
-          c.region_header_ignored_untrusted);
-  counter("meridian_region_header_rejected_total",
-          "Region headers from trusted proxies outside the tenant's allowed regions.",
-          c.region_header_rejected);
-  counter("meridian_client_disconnects_total", "Clients that went away mid-request.",
-          c.client_disconnects);
-  counter("meridian_concurrency_rejections_total",
-          "Requests rejected with 503 because max_concurrent_streams was reached.",
-          c.concurrency_rejections);
-  counter("meridian_grpc_requests_total", "gRPC calls received.", c.grpc_requests);
+  constexpr std::string_view kHttp = "meridian_http_responses_total";
+  constexpr std::string_view kHttpHelp = "HTTP responses sent, by status class.";
+  labelled(kHttp, kHttpHelp, "class", "2xx", c.responses_2xx, true);
+  labelled(kHttp, kHttpHelp, "class", "4xx", c.responses_4xx, false);
+  labelled(kHttp, kHttpHelp, "class", "5xx", c.responses_5xx, false);
   static constexpr std::array<std::string_view, 17> kGrpcCodes = {"OK",
                                                                   "CANCELLED",
                                                                   "UNKNOWN",
@@ -64,16 +56,16 @@ std::string RenderMetrics(const GatewayState& state) {
                                                                   "UNAVAILABLE",
                                                                   "DATA_LOSS",
                                                                   "UNAUTHENTICATED"};
-  out += "# HELP meridian_grpc_responses_total gRPC calls finished, by status code.\n";
-  out += "# TYPE meridian_grpc_responses_total counter\n";
   for (std::size_t i = 0; i < kGrpcCodes.size(); ++i) {
-    out += "meridian_grpc_responses_total{code=\"";
-    out += kGrpcCodes[i];
-    out += "\"} " + std::to_string(c.grpc_responses[i].load(std::memory_order_relaxed)) + "\n";
+    labelled("meridian_grpc_responses_total", "gRPC calls finished, by status code.", "code",
+             kGrpcCodes[i], c.grpc_responses[i], i == 0);
   }
-  out += "# HELP meridian_in_flight_requests Completions being served.\n";
-  out += "# TYPE meridian_in_flight_requests gauge\n";
-  out += "meridian_in_flight_requests " + std::to_string(state.in_flight.load()) + "\n";
+  constexpr std::string_view kReloads = "meridian_policy_reloads_total";
+  constexpr std::string_view kReloadsHelp =
+      "Policy reloads that swapped in a new policy (ok) or were refused (error; the last good "
+      "policy keeps serving).";
+  labelled(kReloads, kReloadsHelp, "result", "ok", c.policy_reloads_ok, true);
+  labelled(kReloads, kReloadsHelp, "result", "error", c.policy_reloads_failed, false);
   return out;
 }
 

@@ -5,7 +5,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/gateway_config.h"
@@ -27,18 +29,37 @@ struct Counters {
   std::atomic<std::uint64_t> client_disconnects{0};
   std::atomic<std::uint64_t> concurrency_rejections{0};
   std::atomic<std::uint64_t> grpc_requests{0};
+  std::atomic<std::uint64_t> policy_reloads_ok{0};      ///< new policy swapped in
+  std::atomic<std::uint64_t> policy_reloads_failed{0};  ///< refused (invalid file)
   /// gRPC calls finished, by status code (0 OK .. 16 UNAUTHENTICATED).
   std::array<std::atomic<std::uint64_t>, 17> grpc_responses{};
 };
 
+class GatewayMetrics;
+}  // namespace meridian::gateway
+namespace meridian::audit {
+class AuditLog;
+}  // namespace meridian::audit
+namespace meridian::gateway {
+
 struct GatewayState {
+  GatewayState();
+  ~GatewayState();
+
   config::GatewayConfig config;
   identity::TenantRegistry tenants;
   std::vector<identity::Cidr> trusted_proxies;
   std::atomic<std::shared_ptr<const RoutingTable>> table;
   std::atomic<std::int64_t> in_flight{0};  ///< completions being served
   std::atomic<bool> ready{false};
+  std::atomic<bool> draining{false};  ///< graceful shutdown in progress
   Counters counters;
+  /// The labelled metrics (requests, latencies, attempts, tokens, ...). Set by Gateway.
+  std::unique_ptr<GatewayMetrics> metrics;
+  /// The audit log, when configured (`audit:`). Set by Gateway.
+  std::unique_ptr<audit::AuditLog> audit;
+  /// POST /admin/reload: reloads the policy, returns ReloadResult::Json(). Set by Gateway.
+  std::function<std::string()> reload;
 
   RoutingTablePtr Table() const { return table.load(std::memory_order_acquire); }
 };

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
@@ -401,6 +402,32 @@ RegionDecision EstablishClaimedRegion(const Tenant& tenant, std::optional<std::s
                                       bool claim_trusted) {
   return FromTrustedValue(tenant, claim, claim_trusted, "region claim",
                           "client certificate of tenant '" + tenant.id + "'");
+}
+
+// --- Tracing ---
+
+std::string ChildTraceparent(std::string_view in, std::uint64_t span_id) {
+  in = Trim(in);
+  // version "00" is 55 characters; later versions may append fields after another '-'.
+  if (in.size() < 55 || (in.size() > 55 && in[55] != '-') || in[2] != '-' || in[35] != '-' ||
+      in[52] != '-') {
+    return {};
+  }
+  auto hex = [](std::string_view s) {
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  };
+  const std::string_view version = in.substr(0, 2), trace = in.substr(3, 32),
+                         parent = in.substr(36, 16), flags = in.substr(53, 2);
+  if (!hex(version) || version == "ff" || !hex(trace) || !hex(parent) || !hex(flags) ||
+      trace == std::string(32, '0') || parent == std::string(16, '0') ||
+      (version == "00" && in.size() != 55)) {
+    return {};
+  }
+  char span[17];
+  std::snprintf(span, sizeof span, "%016llx", static_cast<unsigned long long>(span_id));  // NOLINT
+  if (span_id == 0) span[15] = '1';
+  return "00-" + std::string(trace) + "-" + span + "-" + std::string(flags);
 }
 
 // --- Per-request headers ---

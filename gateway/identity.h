@@ -193,6 +193,15 @@ RegionDecision EstablishRegion(const Tenant& tenant, const IpAddress& peer,
 RegionDecision EstablishClaimedRegion(const Tenant& tenant, std::optional<std::string_view> claim,
                                       bool claim_trusted);
 
+// --- Tracing ---
+
+/// The `traceparent` to send upstream for a request that arrived with `incoming` (W3C Trace
+/// Context: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>", lower case, ids not all
+/// zero): the same trace id and flags with `span_id` (16 hex digits, the gateway's span) as
+/// the parent. Empty when `incoming` is absent or invalid (an invalid header is ignored, as
+/// the specification requires, not rejected).
+std::string ChildTraceparent(std::string_view incoming, std::uint64_t span_id);
+
 // --- Per-request headers ---
 
 /// `x-meridian-data-class: <name>` (a data class name: none, personal, sensitive_personal,

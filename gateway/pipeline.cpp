@@ -3,6 +3,8 @@
 #include <chrono>
 #include <utility>
 
+#include "gateway/audit.h"
+#include "gateway/gateway_metrics.h"
 #include "policy/explain.h"
 
 namespace meridian::gateway {
@@ -66,6 +68,7 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
   // policy's default) when the messages hold personal data; it never lowers it.
   const policy::DataClass declared =
       attrs.data_class.value_or(snapshot.settings.default_data_class);
+  a.declared = declared;
   const classifier::Classification classified = classifier::Classify(declared, request.messages);
   if (classified.raised) {
     attrs.data_class = classified.effective;
@@ -75,6 +78,7 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
                      std::string(classifier::Name(static_cast<classifier::Detector>(d)));
     }
     state.counters.classifier_raises.fetch_add(1, std::memory_order_relaxed);
+    if (state.metrics) state.metrics->RecordRaise(classified.detectors_mask);
   }
 
   a.decision = policy::Decide(attrs, a.table->policy,
@@ -123,6 +127,74 @@ std::optional<InFlightSlot> InFlightSlot::Acquire(GatewayState& state, core::Sta
     return std::nullopt;
   }
   return InFlightSlot(state.in_flight);
+}
+
+bool ReserveAudit(GatewayState& state) {
+  return !state.audit || state.audit->Reserve();
+}
+
+core::Status AuditUnavailable(const GatewayState& state) {
+  auto st = core::Status::Error(core::StatusCode::kUnavailable,
+                                "the audit log cannot record requests right now; retry shortly",
+                                "audit_unavailable");
+  st.retry_after_s = state.config.limits.retry_after_s;
+  return st;
+}
+
+std::int64_t UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void ReportDecided(GatewayState& state, RequestReport& r) {
+  if (state.metrics) state.metrics->Record(r);
+  if (!state.audit) return;
+  const Admission& a = *r.admission;
+  const policy::Decision& d = a.decision;
+  const policy::Snapshot& s = *d.snapshot;
+  audit::Record rec;
+  rec.time_unix_ms = r.decided_unix_ms;
+  rec.request_id = r.request_id;
+  rec.front_end = r.front_end == RequestReport::FrontEnd::kGrpc ? "grpc" : "http";
+  rec.tenant = r.tenant;
+  rec.region = d.region.ToString();
+  rec.region_source = std::string(policy::Name(d.region_source));
+  rec.declared_class = std::string(policy::Name(a.declared));
+  rec.effective_class = std::string(policy::Name(d.data_class));
+  for (std::string_view kinds = a.raised_by; !kinds.empty();) {
+    const auto comma = kinds.find(',');
+    rec.raised_by.emplace_back(kinds.substr(0, comma));
+    kinds = comma == std::string_view::npos ? std::string_view() : kinds.substr(comma + 1);
+  }
+  rec.allowed = d.allowed;
+  rec.reason_code = d.ReasonCode();
+  if (const auto* route = d.MatchedRoute()) {
+    rec.rule = route->id;
+  } else if (d.deny_guard) {
+    rec.rule = s.guards[*d.deny_guard].id;
+  }
+  rec.guards = policy::GuardIds(d);
+  for (const auto p : d.candidates_after) rec.candidates.push_back(s.providers[p].id);
+  for (const auto& at : r.attempts) {
+    rec.attempts.push_back({s.providers[at.provider].id,
+                            at.status.ok()             ? std::string("ok")
+                            : at.status.reason.empty() ? std::string(OutcomeName(at.status.code))
+                                                       : at.status.reason,
+                            at.duration.count()});
+  }
+  rec.status = r.wire_status;
+  rec.status_reason = r.status.ok() ? std::string() : std::string(OutcomeName(r.status.code));
+  if (!r.status.reason.empty()) rec.status_reason = r.status.reason;
+  if (r.usage) {
+    rec.prompt_tokens = r.usage->prompt_tokens;
+    rec.completion_tokens = r.usage->completion_tokens;
+    rec.total_tokens = r.usage->total_tokens;
+  }
+  if (r.ttft) rec.ttft_us = r.ttft->count();
+  rec.total_us = r.total.count();
+  rec.policy_version = s.version;
+  state.audit->Submit(std::move(rec));
 }
 
 core::Status NotReady() {

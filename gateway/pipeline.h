@@ -38,6 +38,7 @@ struct Admission {
   /// when the class was not raised. Never the matched values.
   std::string raised_by;
   std::string guards;  ///< ids of the guards applied, comma-separated
+  policy::DataClass declared = policy::DataClass::kPersonal;  ///< before the classifier
 
   const policy::Route* route() const { return decision.MatchedRoute(); }
 };
@@ -70,5 +71,15 @@ class InFlightSlot {
 
 /// The status of a request that arrives while no policy is loaded.
 core::Status NotReady();
+
+/// Reserves the audit record of a request about to be decided (always true without an audit
+/// log). False in fail-closed mode when the audit trail cannot take it: answer AuditUnavailable.
+bool ReserveAudit(GatewayState& state);
+struct RequestReport;
+/// Records a request that reached a decision: its metrics and (exactly once per ReserveAudit)
+/// its audit line. From any thread.
+void ReportDecided(GatewayState& state, RequestReport& report);
+std::int64_t UnixMillisNow();
+core::Status AuditUnavailable(const GatewayState& state);
 
 }  // namespace meridian::gateway

@@ -1,9 +1,15 @@
 #include "gateway/serve.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 #include "config/gateway_config.h"
 #include "config/policy_file.h"
+#include "gateway/audit.h"
+#include "gateway/core/json_text.h"
+#include "gateway/gateway_metrics.h"
 #include "gateway/log.h"
 
 namespace meridian::gateway {
@@ -23,11 +29,119 @@ Gateway::~Gateway() {
   Stop();
 }
 
+std::string ReloadResult::Json() const {
+  std::string out = "{\"result\":\"";
+  out += !ok ? "refused" : changed ? "loaded" : "unchanged";
+  out += "\",\"policy_version\":";
+  core::AppendJsonString(out, version);
+  out += ",\"errors\":[";
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    if (i) out += ',';
+    core::AppendJsonString(out, errors[i]);
+  }
+  out += "]}";
+  return out;
+}
+
+ReloadResult Gateway::Reload(std::string_view trigger) {
+  std::unique_lock lock(reload_mu_);
+  ReloadResult r;
+  auto finish = [&](ReloadResult result) {
+    ++reload_attempts_;
+    (result.ok ? state_->counters.policy_reloads_ok : state_->counters.policy_reloads_failed)
+        .fetch_add(result.ok ? (result.changed ? 1 : 0) : 1, std::memory_order_relaxed);
+    lock.unlock();
+    reload_cv_.notify_all();
+    return result;
+  };
+  r.version = state_->Table()->policy->version;
+  if (policy_path_.empty()) {
+    r.errors.push_back("the policy is embedded in the binary (no --config): nothing to reload");
+    Log(LogLevel::kWarning, "policy reload (" + std::string(trigger) + "): " + r.errors.back());
+    return finish(r);
+  }
+  std::ifstream in(policy_path_, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    r.errors.push_back(policy_path_ + ": cannot read");
+  } else if (text.str() == policy_text_) {
+    r.ok = true;
+    return finish(r);
+  } else {
+    config::LoadedPolicy policy = config::LoadPolicyText(text.str(), policy_path_);
+    std::vector<config::FileDiagnostic> errors = policy.errors;
+    if (policy.snapshot) {
+      errors = config::CheckTenantFlags(state_->config, *policy.snapshot, config_name_);
+    }
+    for (const auto& e : errors) r.errors.push_back(config::FormatDiagnostic(e));
+    if (r.errors.empty()) {
+      auto table = RoutingTable::Build(policy.snapshot, simulate_);
+      for (const auto& w : table->warnings) Log(LogLevel::kWarning, w);
+      state_->table.store(table);
+      state_->metrics->SetPolicyVersion(table->policy->version);
+      policy_text_ = text.str();
+      r.ok = true;
+      r.changed = true;
+      r.version = table->policy->version;
+      Log(LogLevel::kInfo, "policy " + r.version + " loaded (" + std::string(trigger) + ")");
+      return finish(r);
+    }
+  }
+  for (const auto& e : r.errors) Log(LogLevel::kError, e);
+  Log(LogLevel::kError, "policy reload (" + std::string(trigger) + ") refused with " +
+                            std::to_string(r.errors.size()) + " error(s); policy " + r.version +
+                            " keeps serving");
+  return finish(r);
+}
+
+std::uint64_t Gateway::reload_attempts() const {
+  std::lock_guard lock(reload_mu_);
+  return reload_attempts_;
+}
+
+bool Gateway::WaitForReloadAttempts(std::uint64_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(reload_mu_);
+  return reload_cv_.wait_for(lock, timeout, [&] { return reload_attempts_ >= n; });
+}
+
+void Gateway::Drain(std::chrono::milliseconds deadline) {
+  using Clock = std::chrono::steady_clock;
+  GatewayState& state = *state_;
+  if (state.draining.exchange(true)) return;
+  state.ready.store(false);
+  watcher_.reset();
+  Log(LogLevel::kInfo, "draining: " + std::to_string(state.in_flight.load()) +
+                           " request(s) in flight, deadline " + std::to_string(deadline.count()) +
+                           " ms");
+  if (grpc_) grpc_->SetServing(false);
+  server_->Drain(DrainPhase::kStart);
+  auto wait_idle = [&](Clock::time_point until) {
+    // The requests run on the workers; this thread only watches the count.
+    while (state.in_flight.load() > 0 && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return state.in_flight.load() == 0;
+  };
+  if (!wait_idle(Clock::now() + deadline)) {
+    Log(LogLevel::kWarning, "drain deadline passed: ending " +
+                                std::to_string(state.in_flight.load()) +
+                                " request(s) with an error");
+    server_->Drain(DrainPhase::kDeadline);
+    (void)wait_idle(Clock::now() + std::chrono::seconds(2));
+  }
+  Log(LogLevel::kInfo, "drained");
+}
+
 void Gateway::Stop() {
+  watcher_.reset();
   if (state_) state_->ready.store(false);
   // In-flight gRPC calls get a moment to finish, then are cancelled (upstreams too).
   if (grpc_) grpc_->Shutdown(std::chrono::milliseconds(1000));
   if (server_) server_->Stop();
+  // Every decided request has submitted its record by now (the workers are stopped); write
+  // them all before returning.
+  if (state_ && state_->audit) state_->audit->Close(std::chrono::seconds(2));
 }
 
 std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& error) {
@@ -69,15 +183,59 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     return nullptr;
   }
 
+  LogOptions log;
+  log.level = cfg.log.level == "error"  ? LogLevel::kError
+              : cfg.log.level == "warn" ? LogLevel::kWarning
+                                        : LogLevel::kInfo;
+  log.json = cfg.log.json;
+  log.access = cfg.log.access;
+  ConfigureLog(log);
+
   std::unique_ptr<Gateway> g(new Gateway());
   g->state_ = std::make_unique<GatewayState>();
   GatewayState& state = *g->state_;
+  state.metrics = std::make_unique<GatewayMetrics>(state);
+  if (cfg.audit) {
+    audit::Options o;
+    o.path = cfg.audit->path;
+    o.flush_interval = cfg.audit->flush_interval;
+    o.fsync = cfg.audit->fsync;
+    o.max_file_bytes = cfg.audit->max_file_bytes;
+    o.max_files = cfg.audit->max_files;
+    o.queue_capacity = static_cast<std::size_t>(cfg.audit->queue_capacity);
+    o.on_failure = cfg.audit->fail_closed ? audit::OnFailure::kRejectRequests
+                                          : audit::OnFailure::kDropAndCount;
+    o.on_error = [](std::string_view message) {
+      Log(LogLevel::kError, "audit log: " + std::string(message));
+    };
+    std::string audit_error;
+    state.audit = audit::AuditLog::Open(std::move(o), audit_error);
+    if (!state.audit) {
+      error = "audit log: " + audit_error + "\n";
+      return nullptr;
+    }
+    const audit::AuditLog* sink = state.audit.get();
+    auto& reg = state.metrics->registry();
+    reg.AddGaugeCallback("meridian_audit_queue_depth", "Audit records waiting to be written.",
+                         [sink] { return static_cast<double>(sink->stats().queue_depth); });
+    reg.AddCounterCallback("meridian_audit_records_written_total", "Audit lines written.",
+                           [sink] { return static_cast<double>(sink->stats().written); });
+    reg.AddCounterCallback("meridian_audit_records_dropped_total",
+                           "Audit records lost (on_failure: continue, or unwritten at shutdown).",
+                           [sink] { return static_cast<double>(sink->stats().dropped); });
+    reg.AddCounterCallback("meridian_audit_write_errors_total",
+                           "Failed audit writes (open, write, rotate, fsync).",
+                           [sink] { return static_cast<double>(sink->stats().write_errors); });
+    reg.AddGaugeCallback("meridian_audit_healthy", "1 while the audit sink writes successfully.",
+                         [sink] { return sink->stats().healthy ? 1.0 : 0.0; });
+  }
   state.tenants = identity::TenantRegistry(cfg.tenants);
   state.trusted_proxies = std::move(trusted);
   state.config = std::move(cfg);
   auto table = RoutingTable::Build(policy.snapshot, in.simulate);
   for (const auto& w : table->warnings) Log(LogLevel::kWarning, w);
   state.table.store(table);
+  state.metrics->SetPolicyVersion(table->policy->version);
 
   g->server_ = std::make_unique<HttpServer>(state);
   if (auto st = g->server_->Start(); !st.ok()) {
@@ -92,6 +250,20 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
       return nullptr;
     }
   }
+  g->config_name_ = in.config_name;
+  g->simulate_ = in.simulate;
+  if (in.policy_text.empty()) {
+    g->policy_path_ = state.config.policy_file;
+    std::ifstream file(g->policy_path_, std::ios::binary);
+    std::ostringstream text;
+    text << file.rdbuf();
+    g->policy_text_ = text.str();
+    std::string watch_error;
+    g->watcher_ = DirectoryWatcher::Start(
+        g->policy_path_, [gw = g.get()] { (void)gw->Reload("file change"); }, watch_error);
+    if (!g->watcher_) Log(LogLevel::kWarning, watch_error + " (reload with SIGHUP instead)");
+  }
+  state.reload = [gw = g.get()] { return gw->Reload("admin").Json(); };
   state.ready.store(true);
   Log(LogLevel::kInfo, "policy " + table->policy->version + " loaded (" +
                            std::to_string(table->policy->providers.size()) + " providers, " +

@@ -3,12 +3,18 @@
 // serve` and by integration tests, which run the real server in-process on port 0.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "gateway/gateway_state.h"
 #include "gateway/grpc/server.h"
 #include "gateway/http/server.h"
+#include "gateway/policy_watch.h"
 
 namespace meridian::gateway {
 
@@ -21,6 +27,17 @@ struct ServeInputs {
   bool simulate = false;        ///< serve every provider with the built-in sim engine
 };
 
+/// What a policy reload did.
+struct ReloadResult {
+  bool ok = false;                  ///< the policy now serving is the file's current content
+  bool changed = false;             ///< a new snapshot was swapped in
+  std::string version;              ///< the policy version serving after the attempt
+  std::vector<std::string> errors;  ///< FILE:LINE:COL messages when refused
+
+  /// {"result":"loaded|unchanged|refused","policy_version":...,"errors":[...]}
+  std::string Json() const;
+};
+
 class Gateway {
  public:
   /// Loads, validates and starts listening. On failure returns null and sets `error` to the
@@ -29,6 +46,7 @@ class Gateway {
   ~Gateway();
 
   unsigned short port() const { return server_->port(); }
+  unsigned short admin_port() const { return server_->admin_port(); }
   /// The gRPC listener's port; 0 when the config has no `grpc:` section.
   unsigned short grpc_port() const { return grpc_ ? grpc_->port() : 0; }
   GatewayState& state() { return *state_; }
@@ -40,11 +58,37 @@ class Gateway {
   /// then HTTP. Safe from any thread.
   void Stop();
 
+  /// Re-reads the policy file, validates it completely (including the tenants' flags) and
+  /// swaps it in atomically; requests in flight finish on the snapshot they started with. A
+  /// file that fails validation is refused, its errors logged and counted, and the last good
+  /// policy keeps serving. An unchanged file is a no-op. Thread-safe; attempts are serialised.
+  /// `trigger` names the cause in the log ("SIGHUP", "file change", "admin").
+  ReloadResult Reload(std::string_view trigger);
+
+  /// Graceful shutdown: /readyz and the gRPC health service turn unready, the listeners stop
+  /// accepting (the admin listener stays up), idle connections close, requests and streams in
+  /// flight run until they finish or `deadline` passes; those still running then end with an
+  /// error ("shutting_down"). Returns when none is left (or a short grace after the deadline).
+  /// Stop() afterwards ends the process's serving. Safe from any thread.
+  void Drain(std::chrono::milliseconds deadline);
+  /// Reload attempts so far (ok, unchanged or refused), and a wait for the count to reach `n`.
+  std::uint64_t reload_attempts() const;
+  bool WaitForReloadAttempts(std::uint64_t n, std::chrono::milliseconds timeout) const;
+
  private:
   Gateway() = default;
   std::unique_ptr<GatewayState> state_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<GrpcServer> grpc_;
+  // Reload: the source of the policy (empty path: embedded text, not reloadable).
+  std::string config_name_;
+  std::string policy_path_;
+  std::string policy_text_;  ///< the content serving now
+  bool simulate_ = false;
+  std::unique_ptr<DirectoryWatcher> watcher_;
+  mutable std::mutex reload_mu_;
+  mutable std::condition_variable reload_cv_;
+  std::uint64_t reload_attempts_ = 0;
 };
 
 }  // namespace meridian::gateway

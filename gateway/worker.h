@@ -4,11 +4,51 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <functional>
+#include <list>
 #include <string>
 
 #include "gateway/router.h"
 
 namespace meridian::gateway {
+
+/// The two moments of a graceful drain at which a worker tells its connections and requests.
+enum class DrainPhase {
+  kStart,     ///< stop taking work: idle keep-alive connections close now
+  kDeadline,  ///< the drain deadline passed: requests still running end with an error
+};
+
+/// Callbacks of one worker's connections and requests, fired on the worker's thread. Not
+/// thread-safe: added, removed and fired on that thread only.
+class DrainHooks {
+ public:
+  using Hook = std::function<void(DrainPhase)>;
+  using Handle = std::list<Hook>::iterator;
+  Handle Add(Hook hook) { return hooks_.insert(hooks_.end(), std::move(hook)); }
+  void Remove(Handle h) { hooks_.erase(h); }
+  /// Each hook may remove itself (or others) while running.
+  void Fire(DrainPhase phase) {
+    std::list<Hook> copy = hooks_;
+    for (auto& h : copy) h(phase);
+  }
+
+ private:
+  std::list<Hook> hooks_;
+};
+
+/// Registers a hook for its lifetime (construct and destroy on the worker's thread).
+class ScopedDrainHook {
+ public:
+  ScopedDrainHook(DrainHooks& hooks, DrainHooks::Hook hook)
+      : hooks_(hooks), handle_(hooks.Add(std::move(hook))) {}
+  ~ScopedDrainHook() { hooks_.Remove(handle_); }
+  ScopedDrainHook(const ScopedDrainHook&) = delete;
+  ScopedDrainHook& operator=(const ScopedDrainHook&) = delete;
+
+ private:
+  DrainHooks& hooks_;
+  DrainHooks::Handle handle_;
+};
 
 class WorkerContext {
  public:
@@ -18,6 +58,8 @@ class WorkerContext {
   virtual AdapterSet& adapters() = 0;
   /// A fresh request id ("req_" + 16 hex digits). Only on this worker's thread.
   virtual std::string NewRequestId() = 0;
+  /// Only on this worker's thread.
+  virtual DrainHooks& drain_hooks() = 0;
 };
 
 }  // namespace meridian::gateway

@@ -1,5 +1,6 @@
 #include "gateway/cli/serve_cli.h"
 
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -27,24 +28,28 @@ struct ServeOptions {
   bool simulate = false;
 };
 
-/// Blocks SIGINT/SIGTERM in every thread and waits for one on a dedicated thread, so a
-/// signal stops the server from ordinary code instead of a signal handler.
+/// Blocks SIGINT/SIGTERM/SIGHUP in every thread and waits for them on a dedicated thread, so
+/// signals are handled in ordinary code instead of a signal handler. `fn` returns whether to
+/// keep waiting (SIGHUP reloads; SIGINT/SIGTERM stop).
 class SignalWaiter {
  public:
   SignalWaiter() {
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   }
-  void OnSignal(std::function<void(int)> fn) {
+  void OnSignal(std::function<bool(int)> fn) {
     thread_ = std::thread([this, fn = std::move(fn)] {
       int sig = 0;
-      if (sigwait(&set_, &sig) == 0) fn(sig);
+      while (!done_.load() && sigwait(&set_, &sig) == 0 && !done_.load() && fn(sig)) {
+      }
     });
   }
   ~SignalWaiter() {
     if (thread_.joinable()) {
+      done_.store(true);
       pthread_kill(thread_.native_handle(), SIGTERM);
       thread_.join();
     }
@@ -52,6 +57,7 @@ class SignalWaiter {
 
  private:
   sigset_t set_{};
+  std::atomic<bool> done_{false};
   std::thread thread_;
 };
 
@@ -79,9 +85,15 @@ int Serve(const ServeOptions& o) {
     return 1;
   }
   signals.OnSignal([&gateway](int sig) {
+    if (sig == SIGHUP) {
+      (void)gateway->Reload("SIGHUP");
+      return true;
+    }
     gateway::Log(gateway::LogLevel::kInfo,
-                 std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping");
+                 std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": draining");
+    gateway->Drain(gateway->state().config.limits.drain_timeout);
     gateway->Stop();
+    return false;
   });
   gateway->Run();
   return 0;
@@ -91,10 +103,10 @@ int Serve(const ServeOptions& o) {
 
 void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   auto opts = std::make_shared<ServeOptions>();
-  auto* serve = app.add_subcommand(
-      "serve",
-      "Run the gateway (OpenAI-compatible HTTP, and gRPC when configured). Without --config it runs the embedded demo "
-      "configuration with simulated providers.");
+  auto* serve = app.add_subcommand("serve",
+                                   "Run the gateway (OpenAI-compatible HTTP, and gRPC when "
+                                   "configured). Without --config it runs the embedded demo "
+                                   "configuration with simulated providers.");
   serve->add_option("-c,--config", opts->config, "Gateway config file (YAML)");
   serve->add_option("--listen", opts->listen, "Override the listen address, HOST:PORT");
   serve->add_flag("--simulate", opts->simulate,

@@ -27,7 +27,7 @@ struct CompletionRequest {
   std::string model;  ///< the client-facing alias
   std::vector<Message> messages;
   bool stream = false;
-  bool include_usage = false;  ///< stream_options.include_usage
+  bool include_usage = false;                         ///< stream_options.include_usage
   std::optional<std::int64_t> max_tokens;             ///< max_tokens (deprecated form)
   std::optional<std::int64_t> max_completion_tokens;  ///< preferred form
   std::optional<double> temperature;
@@ -41,6 +41,9 @@ struct CompletionRequest {
   std::optional<bool> enable_thinking;
   /// Other OpenAI fields passed through as-is, as raw JSON members: "\"seed\":7,\"n\":1".
   std::string passthrough_members_json;
+  /// W3C `traceparent` to send upstream (the caller's trace, with the gateway's span as
+  /// parent), or empty. Never part of any request body.
+  std::string traceparent;
 
   /// The cap to send upstream: max_completion_tokens, else max_tokens.
   std::optional<std::int64_t> TokenLimit() const {

@@ -12,10 +12,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include "gateway/gateway_metrics.h"
 #include "gateway/grpc/client_cert.h"
 #include "gateway/grpc/grpc_codec.h"
 #include "gateway/log.h"
@@ -135,11 +137,65 @@ Caller Identify(GatewayState& state, const grpcfe::ClientCertVerifier* verifier,
   return c;
 }
 
-void CountFinish(GatewayState& state, grpc::StatusCode code) {
-  const auto i = static_cast<std::size_t>(code);
+/// What the access line of a call says.
+struct CallLog {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::string request_id;
+  std::string_view method;
+  std::string tenant;
+  std::string provider;
+  std::optional<double> ttft_ms;
+  std::int64_t decided_unix_ms = 0;
+};
+
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+/// Metrics (and the audit record) of a call that reached a policy decision.
+void ReportCall(GatewayState& state, const Admission& a, const core::Status& final,
+                RouteOutcome* outcome, std::optional<core::Usage> usage,
+                std::optional<double> ttft_ms, const CallLog& log) {
+  RequestReport r;
+  r.front_end = RequestReport::FrontEnd::kGrpc;
+  r.admission = &a;
+  r.request_id = log.request_id;
+  r.tenant = log.tenant;
+  r.wire_status = static_cast<int>(grpcfe::ToGrpcCode(final.code));
+  r.decided_unix_ms = log.decided_unix_ms;
+  r.status.reason = final.reason;
+  if (outcome != nullptr) {
+    r.attempts = std::move(outcome->attempts);
+    r.served_by = outcome->served_by;
+  }
+  r.status.code = final.code;
+  r.usage = usage;
+  if (ttft_ms) r.ttft = std::chrono::microseconds(static_cast<std::int64_t>(*ttft_ms * 1000));
+  r.total = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                  log.start);
+  ReportDecided(state, r);
+}
+
+/// Counts a finished call and writes its access line.
+void Finished(GatewayState& state, const grpc::Status& st, const CallLog& log) {
+  const auto i = static_cast<std::size_t>(st.error_code());
   if (i < state.counters.grpc_responses.size()) {
     state.counters.grpc_responses[i].fetch_add(1, std::memory_order_relaxed);
   }
+  std::string reason;
+  if (!st.ok()) {
+    if (const auto info = grpcfe::ErrorInfoOf(st)) reason = info->reason();
+  }
+  LogAccess({.request_id = log.request_id,
+             .front_end = "grpc",
+             .method = log.method,
+             .path = "meridian.v1.Assistant",
+             .tenant = log.tenant,
+             .status = static_cast<int>(st.error_code()),
+             .reason = reason,
+             .provider = log.provider,
+             .duration_ms = MsSince(log.start),
+             .ttft_ms = log.ttft_ms});
 }
 
 /// Cross-thread state of one call: owned jointly by the reactor (until OnDone) and the
@@ -162,6 +218,7 @@ struct Bridge {
   bool write_pending = false;
   bool cancelled = false;
   bool deadline_hit = false;
+  bool shutdown = false;     ///< ended by the gateway's drain deadline
   v1::GenerateResponse out;  ///< the message being written; lives until OnDone
 };
 
@@ -177,6 +234,16 @@ asio::awaitable<void> WatchDeadline(std::shared_ptr<Bridge> b,
   b->Cancel();
 }
 
+/// At the drain deadline a call still running ends with UNAVAILABLE "shutting_down".
+DrainHooks::Hook DrainHookFor(const std::shared_ptr<Bridge>& bridge) {
+  return [weak = std::weak_ptr<Bridge>(bridge)](DrainPhase phase) {
+    auto b = weak.lock();
+    if (!b || phase != DrainPhase::kDeadline) return;
+    b->shutdown = true;
+    b->Cancel();
+  };
+}
+
 /// Everything the worker needs to serve an admitted call.
 struct Job {
   core::CompletionRequest request;
@@ -185,9 +252,16 @@ struct Job {
   v1::Decision decision;
   std::string request_id;
   std::chrono::system_clock::time_point deadline;
+  CallLog log;
 };
 
-core::Status CancelStatus(const Bridge& b) {
+core::Status CancelStatus(const Bridge& b, std::uint32_t retry_after_s) {
+  if (b.shutdown) {
+    auto st = core::Status::Error(core::StatusCode::kUnavailable,
+                                  "the gateway is shutting down; retry the call", "shutting_down");
+    st.retry_after_s = retry_after_s;
+    return st;
+  }
   if (b.deadline_hit) {
     return core::Status::Error(core::StatusCode::kUpstreamTimeout,
                                "the call's deadline passed before the answer was complete",
@@ -246,7 +320,7 @@ class GrpcServer::Service final : public v1::Assistant::CallbackService {
   /// The synchronous part of Generate/Complete, on the gRPC thread: identity, validation,
   /// decision, admission. On failure returns nullopt with `error` and `context` set.
   std::optional<Job> Prepare(grpc::CallbackServerContext& ctx, const v1::GenerateRequest& req,
-                             bool stream, grpc::Status& error);
+                             bool stream, grpc::Status& error, CallLog& log);
 
  private:
   GatewayState& state_;
@@ -258,17 +332,25 @@ class GrpcServer::Service final : public v1::Assistant::CallbackService {
 
 std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx,
                                                 const v1::GenerateRequest& req, bool stream,
-                                                grpc::Status& error) {
+                                                grpc::Status& error, CallLog& log) {
   state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
   // Ids come from the worker threads' generators elsewhere; here a per-call random id.
   static thread_local std::mt19937_64 rng(std::random_device{}());
   char id[40];
   std::snprintf(id, sizeof id, "req_%016llx", static_cast<unsigned long long>(rng()));  // NOLINT
   const std::string request_id = id;
+  log.request_id = request_id;
   ctx.AddInitialMetadata("x-request-id", request_id);
   auto table = state_.Table();
   if (!table) {
     error = grpcfe::ToGrpcStatus(NotReady(), {request_id, {}, {}, {}});
+    return std::nullopt;
+  }
+  if (state_.draining.load(std::memory_order_relaxed)) {
+    auto st = core::Status::Error(core::StatusCode::kUnavailable,
+                                  "the gateway is shutting down; retry the call", "shutting_down");
+    st.retry_after_s = state_.config.limits.retry_after_s;
+    error = grpcfe::ToGrpcStatus(st, {request_id, {}, {}, {}});
     return std::nullopt;
   }
   const Caller caller = Identify(state_, verifier_.get(), ctx);
@@ -276,6 +358,7 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
     error = grpcfe::ToGrpcStatus(caller.error, {request_id, {}, {}, {}});
     return std::nullopt;
   }
+  log.tenant = caller.tenant->id;
   Job job;
   job.request_id = request_id;
   grpcfe::Declared declared;
@@ -283,18 +366,30 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
     error = grpcfe::ToGrpcStatus(st, {request_id, {}, {}, {}});
     return std::nullopt;
   }
+  if (const auto tp = Metadata(ctx, "traceparent")) {
+    job.request.traceparent =
+        identity::ChildTraceparent(*tp, std::strtoull(request_id.c_str() + 4, nullptr, 16));
+  }
   policy::RequestAttributes attrs = AttributesOf(*caller.tenant, caller.region);
   if (declared.data_class) attrs.data_class = declared.data_class;
   if (declared.consent) attrs.consent = *declared.consent;
+  // The audit trail takes the call before it is decided (fail closed: no record, no answer).
+  if (!ReserveAudit(state_)) {
+    error = grpcfe::ToGrpcStatus(AuditUnavailable(state_), {request_id, {}, {}, {}});
+    return std::nullopt;
+  }
+  log.decided_unix_ms = UnixMillisNow();
   Admission admission = Admit(state_, std::move(table), std::move(attrs), job.request);
   const ErrorContext context = ContextOf(admission, request_id);
   if (!admission.status.ok()) {
+    ReportCall(state_, admission, admission.status, nullptr, std::nullopt, std::nullopt, log);
     error = grpcfe::ToGrpcStatus(admission.status, context);
     return std::nullopt;
   }
   core::Status refused;
   auto slot = InFlightSlot::Acquire(state_, refused);
   if (!slot) {
+    ReportCall(state_, admission, refused, nullptr, std::nullopt, std::nullopt, log);
     error = grpcfe::ToGrpcStatus(refused, context);
     return std::nullopt;
   }
@@ -310,6 +405,7 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
   job.admission = std::move(admission);
   job.slot.emplace(std::move(*slot));
   job.deadline = ctx.deadline();
+  job.log = log;
   return job;
 }
 
@@ -321,9 +417,11 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
                const v1::GenerateRequest* req)
       : service_(service), ctx_(ctx) {
     grpc::Status error;
-    std::optional<Job> job = service.Prepare(*ctx, *req, true, error);
+    CallLog log;
+    log.method = "Generate";
+    std::optional<Job> job = service.Prepare(*ctx, *req, true, error, log);
     if (!job) {
-      CountFinish(service_.state(), error.error_code());
+      Finished(service_.state(), error, log);
       Finish(error);
       return;
     }
@@ -385,21 +483,28 @@ class GenerateCall::Sink final : public providers::ChunkSink {
   void Reset() override {}
   asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
     if (b_.cancelled) co_return false;
+    if (chunk.kind == core::Chunk::Kind::kUsage) usage_ = chunk.usage;
     if (!grpcfe::ToGenerateResponse(chunk, start_, b_.out)) co_return true;
     if (!committed_) {
       // The answer commits with its first message: initial metadata names the provider.
       call_.ctx_->AddInitialMetadata("x-meridian-provider", start_.decision().provider());
       committed_ = true;
+      ttft_ms_ = MsSince(started_);
     }
     co_return co_await call_.Write(b_);
   }
   const std::string& provider() const { return start_.decision().provider(); }
+  std::optional<double> ttft_ms() const { return ttft_ms_; }
+  const std::optional<core::Usage>& usage() const { return usage_; }
 
  private:
   GenerateCall& call_;
   Bridge& b_;
   v1::Start start_;
   bool committed_ = false;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::optional<double> ttft_ms_;
+  std::optional<core::Usage> usage_;
 };
 
 asio::awaitable<void> GenerateCall::Serve(Job job, WorkerContext& worker,
@@ -408,6 +513,7 @@ asio::awaitable<void> GenerateCall::Serve(Job job, WorkerContext& worker,
   if (job.deadline != std::chrono::system_clock::time_point::max()) {
     asio::co_spawn(b->ex, WatchDeadline(b, job.deadline, deadline_timer), asio::detached);
   }
+  ScopedDrainHook drain_hook(worker.drain_hooks(), DrainHookFor(b));
   v1::Start start;
   *start.mutable_decision() = job.decision;
   start.set_id("chatcmpl-" + job.request_id);
@@ -418,12 +524,18 @@ asio::awaitable<void> GenerateCall::Serve(Job job, WorkerContext& worker,
                                         worker.adapters(), sink, b->cancel);
   deadline_timer->cancel();
   core::Status final = outcome.status;
-  if (b->cancelled || b->deadline_hit) final = CancelStatus(*b);
+  if (b->cancelled || b->deadline_hit) {
+    final = CancelStatus(*b, service_.state().config.limits.retry_after_s);
+  }
   if (!final.ok() && !sink.committed() && !sink.provider().empty()) {
     ctx_->AddInitialMetadata("x-meridian-provider", sink.provider());
   }
   const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
-  CountFinish(service_.state(), st.error_code());
+  job.log.provider = sink.provider();
+  job.log.ttft_ms = sink.ttft_ms();
+  ReportCall(service_.state(), job.admission, final, &outcome, sink.usage(), sink.ttft_ms(),
+             job.log);
+  Finished(service_.state(), st, job.log);
   MERIDIAN_TSAN_RELEASE(this);
   Finish(st);  // the last use of `this`: OnDone may delete it from now on
 }
@@ -441,9 +553,11 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
                const v1::GenerateRequest* req, v1::CompleteResponse* resp)
       : service_(service), ctx_(ctx), resp_(resp) {
     grpc::Status error;
-    std::optional<Job> job = service.Prepare(*ctx, *req, false, error);
+    CallLog log;
+    log.method = "Complete";
+    std::optional<Job> job = service.Prepare(*ctx, *req, false, error, log);
     if (!job) {
-      CountFinish(service_.state(), error.error_code());
+      Finished(service_.state(), error, log);
       Finish(error);
       return;
     }
@@ -468,11 +582,13 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
     bool committed() const override { return false; }
     void Reset() override { builder_.Reset(); }
     asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
+      if (chunk.kind == core::Chunk::Kind::kUsage) usage_ = chunk.usage;
       builder_.Add(chunk);
       co_return !b_.cancelled;
     }
     grpcfe::CompleteBuilder builder_;
     std::string provider_;
+    std::optional<core::Usage> usage_;
 
    private:
     Bridge& b_;
@@ -483,12 +599,15 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
     if (job.deadline != std::chrono::system_clock::time_point::max()) {
       asio::co_spawn(b->ex, WatchDeadline(b, job.deadline, deadline_timer), asio::detached);
     }
+    ScopedDrainHook drain_hook(worker.drain_hooks(), DrainHookFor(b));
     Sink sink(*b);
     RouteOutcome outcome = co_await Route(job.admission.decision, *job.admission.table, job.request,
                                           worker.adapters(), sink, b->cancel);
     deadline_timer->cancel();
     core::Status final = outcome.status;
-    if (b->cancelled || b->deadline_hit) final = CancelStatus(*b);
+    if (b->cancelled || b->deadline_hit) {
+      final = CancelStatus(*b, service_.state().config.limits.retry_after_s);
+    }
     if (!sink.provider_.empty()) ctx_->AddInitialMetadata("x-meridian-provider", sink.provider_);
     if (final.ok()) {
       *resp_ = std::move(sink.builder_.response());
@@ -499,7 +618,10 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
       resp_->set_created(UnixNow());
     }
     const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
-    CountFinish(service_.state(), st.error_code());
+    job.log.provider = sink.provider_;
+    ReportCall(service_.state(), job.admission, final, &outcome, sink.usage_, std::nullopt,
+               job.log);
+    Finished(service_.state(), st, job.log);
     MERIDIAN_TSAN_RELEASE(this);
     Finish(st);  // the last use of `this`
   }
@@ -524,8 +646,10 @@ grpc::ServerUnaryReactor* GrpcServer::Service::ListModels(grpc::CallbackServerCo
   (void)req;
   state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
   auto* reactor = ctx->DefaultReactor();
+  CallLog log;
+  log.method = "ListModels";
   auto finish = [&](const grpc::Status& st) {
-    CountFinish(state_, st.error_code());
+    Finished(state_, st, log);
     reactor->Finish(st);
     return reactor;
   };

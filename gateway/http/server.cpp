@@ -18,9 +18,12 @@
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <random>
 
 #include "gateway/classifier.h"
+#include "gateway/gateway_metrics.h"
 #include "gateway/http/error_mapping.h"
 #include "gateway/http/openai_codec.h"
 #include "gateway/log.h"
@@ -71,9 +74,18 @@ class Worker final : public WorkerContext {
         adapters_(std::make_unique<AdapterSet>(io_->get_executor(), std::move(client_tls), limits)),
         rng_(std::random_device{}()) {}
 
-  core::Status Listen(const tcp::endpoint& endpoint) {
+  core::Status Listen(const tcp::endpoint& endpoint) { return Open(*acceptor_, endpoint); }
+  /// The admin listener (one worker only; plain HTTP, operations routes only).
+  core::Status ListenAdmin(const tcp::endpoint& endpoint) {
+    admin_acceptor_ = std::make_unique<tcp::acceptor>(*io_);
+    return Open(*admin_acceptor_, endpoint);
+  }
+  unsigned short admin_port() const {
+    return admin_acceptor_ ? admin_acceptor_->local_endpoint().port() : 0;
+  }
+
+  static core::Status Open(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
     beast::error_code ec;
-    tcp::acceptor& acceptor = *acceptor_;
     acceptor.open(endpoint.protocol(), ec);
     if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) {
@@ -100,16 +112,21 @@ class Worker final : public WorkerContext {
   ~Worker() {
     adapters_->client().Shutdown();
     acceptor_.reset();
+    admin_acceptor_.reset();
     io_.reset();
     adapters_.reset();
   }
 
-  void Start() { asio::co_spawn(*io_, Accept(), asio::detached); }
+  void Start() {
+    asio::co_spawn(*io_, Accept(*acceptor_, false), asio::detached);
+    if (admin_acceptor_) asio::co_spawn(*io_, Accept(*admin_acceptor_, true), asio::detached);
+  }
   void Run() { io_->run(); }
   void Stop() {
     asio::post(*io_, [this] {
       beast::error_code ec;
       acceptor_->close(ec);
+      if (admin_acceptor_) admin_acceptor_->close(ec);
       io_->stop();
     });
   }
@@ -117,6 +134,17 @@ class Worker final : public WorkerContext {
   GatewayState& state() { return state_; }
   asio::any_io_executor executor() override { return io_->get_executor(); }
   AdapterSet& adapters() override { return *adapters_; }
+  DrainHooks& drain_hooks() override { return drain_hooks_; }
+  /// Posts a drain phase to this worker: kStart also closes the public acceptor.
+  void Drain(DrainPhase phase) {
+    asio::post(*io_, [this, phase] {
+      if (phase == DrainPhase::kStart) {
+        beast::error_code ec;
+        acceptor_->close(ec);
+      }
+      drain_hooks_.Fire(phase);
+    });
+  }
   std::string NewRequestId() override {
     char buf[40];
     std::snprintf(buf, sizeof buf, "req_%016llx",
@@ -125,14 +153,16 @@ class Worker final : public WorkerContext {
   }
 
  private:
-  asio::awaitable<void> Accept();
+  asio::awaitable<void> Accept(tcp::acceptor& acceptor, bool admin);
 
   GatewayState& state_;
   std::unique_ptr<asio::io_context> io_;
   std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<tcp::acceptor> admin_acceptor_;
   std::shared_ptr<ssl::context> server_tls_;
   std::unique_ptr<AdapterSet> adapters_;
   std::mt19937_64 rng_;
+  DrainHooks drain_hooks_;
 };
 
 namespace {
@@ -141,13 +171,22 @@ namespace {
 struct DisconnectWatch {
   providers::CancelToken cancel;
   asio::cancellation_signal stop;
+  bool shutdown = false;  ///< cancelled by the drain deadline, not by the client
 };
+
+core::Status ShuttingDown(std::uint32_t retry_after_s) {
+  auto st = core::Status::Error(core::StatusCode::kUnavailable,
+                                "the gateway is shutting down; retry the request", "shutting_down");
+  st.retry_after_s = retry_after_s;
+  return st;
+}
 
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Worker& worker, Stream stream, tcp::endpoint peer)
-      : worker_(worker),
+  Session(Worker& worker, Stream stream, tcp::endpoint peer, bool admin = false)
+      : admin_(admin),
+        worker_(worker),
         state_(worker.state()),
         limits_(state_.config.limits),
         stream_(std::move(stream)),
@@ -183,12 +222,55 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   friend class SseSink;
 
  public:
+  bool admin_;  ///< the admin listener: operations routes only
   Worker& worker_;
   GatewayState& state_;
   const config::LimitsConfig& limits_;
   Stream stream_;
   tcp::endpoint peer_;
   beast::flat_buffer buffer_;
+  bool idle_ = false;  ///< waiting for the next request on a keep-alive connection
+  /// What the access log line of the current request says.
+  struct Access {
+    std::chrono::steady_clock::time_point start;
+    unsigned status = 0;
+    std::string tenant, reason, provider;
+    std::optional<double> ttft_ms;
+    core::StatusCode code = core::StatusCode::kOk;  ///< of the answer's error, if any
+    // Set once the request reached a policy decision (for metrics and the audit log).
+    std::optional<Admission> admission;
+    std::vector<Attempt> attempts;
+    std::optional<policy::ProviderIndex> served_by;
+    std::optional<core::Usage> usage;
+    std::int64_t decided_unix_ms = 0;
+  } access_;
+  /// Metrics (and the audit record) of a request that reached a decision.
+  void Report(const std::string& request_id) {
+    if (!access_.admission) return;
+    RequestReport r;
+    r.front_end = RequestReport::FrontEnd::kHttp;
+    r.admission = &*access_.admission;
+    r.request_id = request_id;
+    r.tenant = access_.tenant;
+    r.wire_status = static_cast<int>(access_.status);
+    r.decided_unix_ms = access_.decided_unix_ms;
+    r.status.reason = access_.reason;
+    r.attempts = std::move(access_.attempts);
+    r.served_by = access_.served_by;
+    r.status.code = access_.code;
+    r.usage = access_.usage;
+    if (access_.ttft_ms) {
+      r.ttft = std::chrono::microseconds(static_cast<std::int64_t>(*access_.ttft_ms * 1000));
+    }
+    r.total = std::chrono::microseconds(static_cast<std::int64_t>(SinceStartMs() * 1000));
+    ReportDecided(state_, r);
+  }
+  double SinceStartMs() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                     access_.start)
+        .count();
+  }
+  std::shared_ptr<DisconnectWatch> active_;  ///< the completion in progress, if any
 };
 
 /// Streams an answer to the client as OpenAI SSE over chunked transfer encoding. The status
@@ -209,8 +291,12 @@ class SseSink final : public providers::ChunkSink {
 
   asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
     if (failed_ || watch_.cancel.cancelled()) co_return false;
+    if (chunk.kind == core::Chunk::Kind::kUsage) session_.access_.usage = chunk.usage;
     out_.clear();
     if (!committed_) {
+      session_.access_.status = 200;
+      session_.access_.ttft_ms = session_.SinceStartMs();
+      session_.access_.provider = provider_;
       out_ =
           "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
           "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
@@ -234,6 +320,8 @@ class SseSink final : public providers::ChunkSink {
     if (status.ok()) {
       encoder_.Done(events_);
     } else {
+      session_.access_.reason = status.reason;
+      session_.access_.code = status.code;
       encoder_.Error(status, events_);
     }
     AppendChunk(out_, events_);
@@ -277,9 +365,11 @@ class AggregateSink final : public providers::ChunkSink {
   bool committed() const override { return false; }
   void Reset() override { aggregator_ = codec::ChatCompletionAggregator{}; }
   asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
+    if (chunk.kind == core::Chunk::Kind::kUsage) usage_ = chunk.usage;
     aggregator_.Add(chunk);
     co_return !watch_.cancel.cancelled();
   }
+  std::optional<core::Usage> usage_;
   codec::ChatCompletionAggregator& aggregator() { return aggregator_; }
   const std::string& provider() const { return provider_; }
 
@@ -303,14 +393,30 @@ asio::awaitable<bool> Session<Stream>::Handshake() {
 template <class Stream>
 asio::awaitable<void> Session<Stream>::Run() {
   auto self = this->shared_from_this();
+  // A graceful drain closes this connection while it is idle, and ends its request with an
+  // error if one is still running at the drain deadline.
+  std::weak_ptr<Session> weak = self;
+  ScopedDrainHook drain_hook(worker_.drain_hooks(), [weak](DrainPhase phase) {
+    auto s = weak.lock();
+    if (!s) return;
+    if (phase == DrainPhase::kStart && s->idle_) {
+      beast::get_lowest_layer(s->stream_).cancel();
+    } else if (phase == DrainPhase::kDeadline && s->active_) {
+      s->active_->shutdown = true;
+      s->active_->cancel.Cancel();
+    }
+  });
   if (!co_await Handshake()) co_return;
   bool first = true;
   for (;;) {
+    if (!admin_ && state_.draining.load(std::memory_order_relaxed) && buffer_.size() == 0) break;
     // Wait for the first byte of the next request under the idle timeout, then give the
     // whole header a fixed budget: a client trickling bytes (slowloris) is cut off.
     if (buffer_.size() == 0) {
       Expire(first ? limits_.header_timeout : limits_.idle_timeout);
+      idle_ = true;
       auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), kTuple);
+      idle_ = false;
       if (ec) break;
       buffer_.commit(n);
     }
@@ -370,8 +476,27 @@ asio::awaitable<void> Session<Stream>::Run() {
     }
     if (bec) break;
     Request req = parser.release();
+    // While draining, answer this request and close the connection.
+    if (!admin_ && state_.draining.load(std::memory_order_relaxed)) req.keep_alive(false);
     state_.counters.requests.fetch_add(1, std::memory_order_relaxed);
-    if (!co_await Handle(req, request_id)) break;
+    access_ = {};
+    access_.start = std::chrono::steady_clock::now();
+    const bool keep = co_await Handle(req, request_id);
+    Report(request_id);
+    {
+      const std::string_view target(req.target().data(), req.target().size());
+      LogAccess({.request_id = request_id,
+                 .front_end = admin_ ? "admin" : "http",
+                 .method = std::string_view(req.method_string().data(), req.method_string().size()),
+                 .path = target.substr(0, target.find('?')),
+                 .tenant = access_.tenant,
+                 .status = static_cast<int>(access_.status),
+                 .reason = access_.reason,
+                 .provider = access_.provider,
+                 .duration_ms = SinceStartMs(),
+                 .ttft_ms = access_.ttft_ms});
+    }
+    if (!keep) break;
   }
   // Lingering close: stop sending, then drain what the client still sends for a moment. Closing
   // with unread bytes queued (a 413's rejected body, say) makes the kernel send a reset, and
@@ -408,6 +533,7 @@ asio::awaitable<bool> Session<Stream>::Send(unsigned status, std::string body,
   res.body() = std::move(body);
   res.prepare_payload();
   Count(status);
+  access_.status = status;
   Expire(limits_.idle_timeout);
   auto [ec, n] = co_await bhttp::async_write(stream_, res, kTuple);
   (void)n;
@@ -417,6 +543,8 @@ asio::awaitable<bool> Session<Stream>::Send(unsigned status, std::string body,
 template <class Stream>
 asio::awaitable<bool> Session<Stream>::SendError(const core::Status& status, Headers headers,
                                                  bool keep_alive) {
+  access_.reason = status.reason;
+  access_.code = status.code;
   codec::HttpError e = codec::ToHttpError(status);
   headers.insert(headers.end(), e.headers.begin(), e.headers.end());
   co_return co_await Send(e.status, std::move(e.body), "application/json", headers, keep_alive);
@@ -455,6 +583,25 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
                             "method_not_allowed"),
         headers, keep_alive);
   };
+  if (admin_) {
+    if (path == "/admin/reload") {
+      if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
+      // Rare and short (a file read and a compile): done inline on this worker.
+      const std::string result =
+          state_.reload ? state_.reload() : std::string("{\"result\":\"refused\"}");
+      const bool ok = result.find("\"result\":\"refused\"") == std::string::npos;
+      co_return co_await Send(ok ? 200 : 422, result, "application/json", headers, keep_alive);
+    }
+    if (path != "/healthz" && path != "/readyz" && path != "/metrics") {
+      co_return co_await SendError(
+          core::Status::Error(core::StatusCode::kNotFound,
+                              "no route for " + std::string(path) +
+                                  " on the admin listener (POST /admin/reload, GET /metrics, "
+                                  "/healthz, /readyz)",
+                              "not_found"),
+          headers, keep_alive);
+    }
+  }
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
     if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
     co_return co_await HandleChat(req, headers);
@@ -513,6 +660,7 @@ asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& heade
     co_return co_await SendError(NotReady(), headers, keep_alive);
   }
   const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
+  if (tenant != nullptr) access_.tenant = tenant->id;
   if (tenant == nullptr) {
     const bool missing = req[bhttp::field::authorization].empty();
     co_return co_await SendError(
@@ -541,6 +689,7 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
 
   // Identity: the API key names the tenant; the region comes from trusted sources only.
   const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
+  if (tenant != nullptr) access_.tenant = tenant->id;
   if (tenant == nullptr) {
     const bool missing = req[bhttp::field::authorization].empty();
     co_return co_await fail(core::Status::Error(
@@ -571,7 +720,18 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   if (auto st = codec::DecodeChatRequest(req.body(), request); !st.ok()) {
     co_return co_await fail(st);
   }
-  const Admission admission = Admit(state_, std::move(table), std::move(attrs), request);
+  // W3C trace context: the upstream call becomes a child of the gateway's span, whose id is
+  // the request id's random part (so traces and logs join on it).
+  if (auto it = req.find("traceparent"); it != req.end()) {
+    request.traceparent =
+        identity::ChildTraceparent(std::string_view(it->value().data(), it->value().size()),
+                                   std::strtoull(headers.front().second.c_str() + 4, nullptr, 16));
+  }
+  // The audit trail takes the request before it is decided (fail closed: no record, no answer).
+  if (!ReserveAudit(state_)) co_return co_await fail(AuditUnavailable(state_));
+  access_.decided_unix_ms = UnixMillisNow();
+  access_.admission.emplace(Admit(state_, std::move(table), std::move(attrs), request));
+  const Admission& admission = *access_.admission;
   if (!admission.raised_by.empty()) {
     headers.emplace_back(
         "x-meridian-data-class-raised",
@@ -592,10 +752,15 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
 
   auto watch = std::make_shared<DisconnectWatch>();
   asio::co_spawn(stream_.get_executor(), WatchDisconnect(watch), asio::detached);
+  active_ = watch;
   struct StopWatch {
+    Session& s;
     DisconnectWatch& w;
-    ~StopWatch() { w.stop.emit(asio::cancellation_type::terminal); }
-  } stop_watch{*watch};
+    ~StopWatch() {
+      w.stop.emit(asio::cancellation_type::terminal);
+      s.active_.reset();
+    }
+  } stop_watch{*this, *watch};
 
   const std::string request_id = headers.front().second;  // a copy: headers grows below
   if (request.stream) {
@@ -605,6 +770,20 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
                          headers, *watch);
     RouteOutcome outcome = co_await Route(decision, *admission.table, request, worker_.adapters(),
                                           sink, watch->cancel);
+    access_.attempts = std::move(outcome.attempts);
+    access_.served_by = outcome.served_by;
+    if (watch->cancel.cancelled() && !watch->shutdown) access_.code = core::StatusCode::kCancelled;
+    if (watch->shutdown) {
+      // The drain deadline passed: the client gets a proper end, then the connection closes.
+      const core::Status st = ShuttingDown(limits_.retry_after_s);
+      if (sink.committed()) {
+        (void)co_await sink.Finish(st);
+        co_return false;
+      }
+      headers.emplace_back("x-meridian-provider", sink.provider());
+      (void)co_await fail(st);
+      co_return false;
+    }
     if (watch->cancel.cancelled()) co_return false;
     if (sink.committed()) {
       Count(200);
@@ -616,8 +795,18 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   AggregateSink sink(*watch);
   RouteOutcome outcome =
       co_await Route(decision, *admission.table, request, worker_.adapters(), sink, watch->cancel);
+  access_.attempts = std::move(outcome.attempts);
+  access_.served_by = outcome.served_by;
+  access_.usage = sink.usage_;
+  if (watch->cancel.cancelled() && !watch->shutdown) access_.code = core::StatusCode::kCancelled;
+  if (watch->shutdown) {
+    headers.emplace_back("x-meridian-provider", sink.provider());
+    (void)co_await fail(ShuttingDown(limits_.retry_after_s));
+    co_return false;
+  }
   if (watch->cancel.cancelled()) co_return false;
   headers.emplace_back("x-meridian-provider", sink.provider());
+  access_.provider = sink.provider();
   if (!outcome.status.ok()) co_return co_await fail(outcome.status);
   // The answer can still be unusable (an error chunk, malformed tool-call fragments).
   if (const auto& bad = sink.aggregator().error()) co_return co_await fail(*bad);
@@ -626,9 +815,9 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
       "application/json", headers, keep_alive);
 }
 
-asio::awaitable<void> Worker::Accept() {
+asio::awaitable<void> Worker::Accept(tcp::acceptor& acceptor, bool admin) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_->async_accept(kTuple);
+    auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Out of descriptors or similar: back off briefly instead of spinning.
@@ -640,7 +829,11 @@ asio::awaitable<void> Worker::Accept() {
     socket.set_option(tcp::no_delay(true), opt_ec);
     const tcp::endpoint peer = socket.remote_endpoint(opt_ec);
     if (opt_ec) continue;
-    if (server_tls_) {
+    if (admin) {
+      auto s = std::make_shared<Session<beast::tcp_stream>>(
+          *this, beast::tcp_stream(std::move(socket)), peer, true);
+      asio::co_spawn(*io_, s->Run(), asio::detached);
+    } else if (server_tls_) {
       using TlsStream = beast::ssl_stream<beast::tcp_stream>;
       auto s = std::make_shared<Session<TlsStream>>(
           *this, TlsStream(beast::tcp_stream(std::move(socket)), *server_tls_), peer);
@@ -701,8 +894,22 @@ core::Status HttpServer::Start() {
     workers_.push_back(std::move(w));
   }
   port_ = endpoint.port();
+  if (cfg.admin_listen) {
+    const auto admin_address = asio::ip::make_address(cfg.admin_listen->host, ec);
+    if (ec) {
+      return core::Status::Error(core::StatusCode::kInternal,
+                                 "invalid admin listen address '" + cfg.admin_listen->host + "'");
+    }
+    auto st = workers_.front()->ListenAdmin(tcp::endpoint(admin_address, cfg.admin_listen->port));
+    if (!st.ok()) return st;
+    admin_port_ = workers_.front()->admin_port();
+  }
   for (auto& w : workers_) w->Start();
   return core::Status::Ok();
+}
+
+void HttpServer::Drain(DrainPhase phase) {
+  for (auto& w : workers_) w->Drain(phase);
 }
 
 WorkerContext& HttpServer::NextWorker() {

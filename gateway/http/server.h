@@ -27,6 +27,8 @@ class HttpServer {
   core::Status Start();
   /// The bound port.
   unsigned short port() const { return port_; }
+  /// The admin listener's port; 0 without `admin:`.
+  unsigned short admin_port() const { return admin_port_; }
   /// Runs the workers until Stop(); returns when all have finished.
   void Run();
   /// Runs the workers on background threads (tests); Stop() joins them.
@@ -36,12 +38,17 @@ class HttpServer {
   /// The workers in turn (thread-safe), for front ends that hand requests to them. Valid
   /// after a successful Start().
   WorkerContext& NextWorker();
+  /// Tells every worker a drain phase (asynchronously, on their threads): kStart closes the
+  /// public listener and idle keep-alive connections (the admin listener stays open);
+  /// kDeadline ends the requests still running with a "shutting down" error.
+  void Drain(DrainPhase phase);
 
  private:
   GatewayState& state_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   unsigned short port_ = 0;
+  unsigned short admin_port_ = 0;
   std::atomic<std::size_t> next_worker_{0};
 };
 

@@ -27,6 +27,7 @@ asio::awaitable<AttemptResult> AnthropicAdapter::Complete(const core::Completion
   req.set(http::field::content_type, anthropic::kContentType);
   req.set(http::field::accept, request.stream ? "text/event-stream" : "application/json");
   req.set(http::field::user_agent, "meridian");
+  if (!request.traceparent.empty()) req.set("traceparent", request.traceparent);
   req.set(anthropic::kVersionHeader,
           p.anthropic_version.empty() ? anthropic::kDefaultVersion : p.anthropic_version);
   if (!target.credential.empty()) req.set(anthropic::kApiKeyHeader, target.credential);

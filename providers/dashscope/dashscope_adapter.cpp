@@ -28,6 +28,7 @@ asio::awaitable<AttemptResult> DashScopeAdapter::Complete(const core::Completion
   req.set(http::field::content_type, dashscope::kContentType);
   req.set(http::field::accept, request.stream ? "text/event-stream" : "application/json");
   req.set(http::field::user_agent, "meridian");
+  if (!request.traceparent.empty()) req.set("traceparent", request.traceparent);
   if (request.stream) req.set(dashscope::kSseHeaderName, dashscope::kSseHeaderValue);
   if (!target.credential.empty()) {
     req.set(http::field::authorization, "Bearer " + target.credential);

@@ -40,6 +40,7 @@ asio::awaitable<AttemptResult> OpenAiAdapter::Complete(const core::CompletionReq
   req.set(http::field::content_type, "application/json");
   req.set(http::field::accept, request.stream ? "text/event-stream" : "application/json");
   req.set(http::field::user_agent, "meridian");
+  if (!request.traceparent.empty()) req.set("traceparent", request.traceparent);
   if (!target.credential.empty()) {
     if (flavor == OpenAiFlavor::kAzure) {
       req.set("api-key", target.credential);

@@ -59,6 +59,8 @@ struct GatewayYaml {
   std::vector<std::string> limits{};    ///< `key: value` lines under `limits:`
   std::vector<std::string> upstream{};  ///< `key: value` lines under `upstream:`
   std::vector<std::string> grpc{};      ///< lines under `grpc:` (nested ones indented by 2)
+  std::vector<std::string> admin{};     ///< lines under `admin:`
+  std::vector<std::string> audit{};     ///< lines under `audit:`
   std::string trusted_cidrs = "[127.0.0.1/32]";
   std::vector<TenantYaml> tenants = {TenantYaml{}};
 
@@ -73,6 +75,8 @@ struct GatewayYaml {
     section("limits", limits);
     section("upstream", upstream);
     section("grpc", grpc);
+    section("admin", admin);
+    section("audit", audit);
     out += "trusted_proxies:\n  cidrs: " + trusted_cidrs + "\n";
     out += "tenants:\n";
     for (const auto& t : tenants) {

@@ -15,6 +15,9 @@ using fakes::FakeOpenAiServer;
 using fakes::FakeServerOptions;
 using fakes::Profile;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr std::string_view kTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 using ::testing::Not;
 
 FakeServerOptions Options(Profile p) {
@@ -50,7 +53,8 @@ class VendorTest : public GrpcFixture {
 TEST_F(VendorTest, DashScopeStreamReachesAnHttpClientAsAnOpenAiStream) {
   FakeOpenAiServer ds(Options(Profile::kDashScope));
   ASSERT_NO_FATAL_FAILURE(Start("dashscope", ds, {"dashscope_region: beijing"}));
-  const HttpResult r = Chat({.stream = true, .include_usage = true});
+  const HttpResult r =
+      Chat({.stream = true, .include_usage = true}, {{"traceparent", std::string(kTraceparent)}});
   ASSERT_EQ(r.status, 200u) << r.error << r.body;
   EXPECT_EQ(r.header("x-meridian-provider"), "vendor");
   const ParsedStream s = ParseStream(r.body);
@@ -64,6 +68,10 @@ TEST_F(VendorTest, DashScopeStreamReachesAnHttpClientAsAnOpenAiStream) {
   ASSERT_TRUE(req.has_value());
   EXPECT_EQ(req->path, "/api/v1/services/aigc/text-generation/generation");
   EXPECT_EQ(req->header("x-dashscope-sse"), "enable");
+  // The trace continues upstream with the gateway's span as the parent.
+  EXPECT_THAT(req->header("traceparent"), StartsWith("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+  EXPECT_NE(req->header("traceparent"), kTraceparent);
+  EXPECT_EQ(req->header("traceparent").size(), kTraceparent.size());
   EXPECT_EQ(req->header("authorization"),
             std::string("Bearer ") + FakeOpenAiServer::kDefaultApiKey);
   const auto body = ds.last_request_json().as_object();
@@ -193,7 +201,9 @@ TEST_F(VendorTest, AnthropicThinkingAndStopReasonsOverGrpc) {
   v1::GenerateRequest req = Request("<<fake:reasoning=2>>");
   req.mutable_sampling()->set_max_tokens(3000);
   req.set_enable_thinking(true);
-  const StreamResult r = Generate(*stub, req);
+  const StreamResult r = Generate(*stub, req, {{"traceparent", std::string(kTraceparent)}});
+  EXPECT_THAT(an.last_request()->header("traceparent"),
+              StartsWith("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   std::string reasoning;
   for (const auto& m : r.messages) {

@@ -223,10 +223,11 @@ TEST_F(GatewayConfigTest, UnknownKeysNameTheExpectedOnes) {
       Errors("listener: 1.2.3.4:80\nlimits: {max_body: 1}\n" + WithTenant("    region: CN\n")),
       (Strings{
           "gw.yaml:1:1: unknown key 'listener' in the gateway config (expected one of: "
-          "listen, workers, tls, grpc, policy_file, limits, upstream, trusted_proxies, tenants)",
+          "listen, workers, tls, grpc, audit, log, admin, policy_file, limits, upstream, "
+          "trusted_proxies, tenants)",
           "gw.yaml:2:10: unknown key 'max_body' in limits (expected one of: "
           "max_body_bytes, max_header_bytes, header_timeout_ms, body_timeout_ms, "
-          "idle_timeout_ms, max_concurrent_streams, retry_after_s)",
+          "idle_timeout_ms, max_concurrent_streams, retry_after_s, drain_timeout_ms)",
           "gw.yaml:7:5: unknown key 'region' in tenant (expected one of: id, "
           "api_key_sha256, client_cert_uris, client_cert_cns, trust_region_claim, regions, "
           "default_region, default_data_class, tenant_flags, mechanisms, consent)",

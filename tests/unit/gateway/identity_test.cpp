@@ -426,3 +426,32 @@ TEST(ConsentHeaderTest, UnknownNameIsA400NamingTheHeader) {
 
 }  // namespace
 }  // namespace meridian::identity
+
+namespace meridian::identity {
+namespace {
+
+TEST(TraceparentTest, ChildKeepsTraceAndFlagsWithTheGatewaysSpan) {
+  EXPECT_EQ(ChildTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                             0x1234abcd5678ef00ull),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-1234abcd5678ef00-01");
+  // A future version with extra fields is read as version 00 (the specification's rule).
+  EXPECT_EQ(ChildTraceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-extra", 1),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000001-00");
+}
+
+TEST(TraceparentTest, InvalidHeadersAreIgnored) {
+  for (const std::string_view bad : {
+           "", "garbage",
+           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    // upper case
+           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    // zero trace id
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero parent id
+           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // forbidden version
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // 00 has no extras
+           "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",     // short trace id
+       }) {
+    EXPECT_EQ(ChildTraceparent(bad, 7), "") << bad;
+  }
+}
+
+}  // namespace
+}  // namespace meridian::identity

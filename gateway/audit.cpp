@@ -1,0 +1,474 @@
+#include "gateway/audit.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <deque>
+#include <system_error>
+#include <utility>
+
+#include "gateway/core/json_text.h"
+
+namespace meridian::audit {
+namespace {
+
+// The writer wakes early when this many records are queued ("a large batch").
+constexpr std::size_t kBatchRecords = 1024;
+// One write(2) carries at most about this many bytes (whole lines).
+constexpr std::size_t kMaxChunkBytes = 1u << 20;
+
+void AppendInt(std::string& out, std::int64_t v) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+void AppendKey(std::string& out, std::string_view key) {
+  out += ',';
+  out += '"';
+  out += key;  // keys are fixed ASCII identifiers
+  out += "\":";
+}
+
+void AppendStringField(std::string& out, std::string_view key, std::string_view value) {
+  AppendKey(out, key);
+  core::AppendJsonString(out, value);
+}
+
+void AppendIntField(std::string& out, std::string_view key, std::int64_t value) {
+  AppendKey(out, key);
+  AppendInt(out, value);
+}
+
+void AppendOptionalField(std::string& out, std::string_view key,
+                         const std::optional<std::int64_t>& value) {
+  AppendKey(out, key);
+  if (value) {
+    AppendInt(out, *value);
+  } else {
+    out += "null";
+  }
+}
+
+void AppendStringArrayField(std::string& out, std::string_view key,
+                            const std::vector<std::string>& values) {
+  AppendKey(out, key);
+  out += '[';
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i != 0) out += ',';
+    core::AppendJsonString(out, values[i]);
+  }
+  out += ']';
+}
+
+std::string ErrnoText(std::string_view what, const std::string& path, int err) {
+  std::string s = "audit: ";
+  s += what;
+  s += '(';
+  s += path;
+  s += "): ";
+  s += std::error_code(err, std::generic_category()).message();
+  return s;
+}
+
+// write(2) until everything is written; handles short writes and EINTR. Returns 0 or errno;
+// `done` is the number of bytes written either way.
+int WriteAll(int fd, const char* data, std::size_t size, std::size_t& done) {
+  done = 0;
+  while (done < size) {
+    const ssize_t n = ::write(fd, data + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string ToJsonLine(const Record& r) {
+  std::string out;
+  out.reserve(512);
+  out += "{\"v\":1";
+  AppendIntField(out, "time_unix_ms", r.time_unix_ms);
+  AppendStringField(out, "request_id", r.request_id);
+  AppendStringField(out, "front_end", r.front_end);
+  AppendStringField(out, "tenant", r.tenant);
+  AppendStringField(out, "region", r.region);
+  AppendStringField(out, "region_source", r.region_source);
+  AppendStringField(out, "declared_class", r.declared_class);
+  AppendStringField(out, "effective_class", r.effective_class);
+  AppendStringArrayField(out, "raised_by", r.raised_by);
+  AppendKey(out, "allowed");
+  out += r.allowed ? "true" : "false";
+  AppendStringField(out, "reason_code", r.reason_code);
+  AppendStringField(out, "rule", r.rule);
+  AppendStringArrayField(out, "guards", r.guards);
+  AppendStringArrayField(out, "candidates", r.candidates);
+  AppendKey(out, "attempts");
+  out += '[';
+  for (std::size_t i = 0; i < r.attempts.size(); ++i) {
+    const Attempt& a = r.attempts[i];
+    if (i != 0) out += ',';
+    out += "{\"provider\":";
+    core::AppendJsonString(out, a.provider);
+    AppendStringField(out, "outcome", a.outcome);
+    AppendIntField(out, "duration_us", a.duration_us);
+    out += '}';
+  }
+  out += ']';
+  AppendIntField(out, "status", r.status);
+  AppendStringField(out, "status_reason", r.status_reason);
+  AppendOptionalField(out, "prompt_tokens", r.prompt_tokens);
+  AppendOptionalField(out, "completion_tokens", r.completion_tokens);
+  AppendOptionalField(out, "total_tokens", r.total_tokens);
+  AppendOptionalField(out, "ttft_us", r.ttft_us);
+  AppendIntField(out, "total_us", r.total_us);
+  AppendStringField(out, "policy_version", r.policy_version);
+  out += '}';
+  return out;
+}
+
+// Writer-thread state. Only the writer thread touches it once the thread runs.
+struct AuditLog::Pending {
+  int fd = -1;
+  bool regular = false;           // rotation only for regular files
+  std::uint64_t file_size = 0;    // bytes in the active file (regular files)
+  std::deque<std::string> lines;  // formatted, '\n'-terminated, not yet fully written
+  std::size_t front_offset = 0;   // bytes of lines.front() already written
+  std::vector<Record> batch;      // swapped with AuditLog::queue_
+  std::string chunk;              // bytes of one write(2)
+
+  ~Pending() { CloseFd(); }
+
+  void CloseFd() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+
+  int OpenFile(const std::string& path) {
+    const int f = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (f < 0) return errno;
+    struct stat st {};
+    if (::fstat(f, &st) != 0) {
+      const int err = errno;
+      ::close(f);
+      return err;
+    }
+    fd = f;
+    regular = S_ISREG(st.st_mode);
+    file_size = regular ? static_cast<std::uint64_t>(st.st_size) : 0;
+    return 0;
+  }
+};
+
+namespace {
+
+struct Attempted {
+  std::uint64_t written = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t rotations = 0;
+  bool ok = true;
+  bool did_io = false;  // a write or probe was attempted (health can only change then)
+  std::string error;
+};
+
+}  // namespace
+
+AuditLog::AuditLog(Options options)
+    : options_(std::move(options)), writer_(std::make_unique<Pending>()) {}
+
+std::unique_ptr<AuditLog> AuditLog::Open(Options options, std::string& error) {
+  if (options.path.empty()) {
+    error = "audit: path is empty";
+    return nullptr;
+  }
+  if (options.queue_capacity == 0 || options.max_files == 0 || options.max_file_bytes == 0 ||
+      options.flush_interval.count() <= 0) {
+    error = "audit: queue_capacity, max_files, max_file_bytes and flush_interval must be > 0";
+    return nullptr;
+  }
+  std::unique_ptr<AuditLog> log(new AuditLog(std::move(options)));
+  if (const int err = log->writer_->OpenFile(log->options_.path); err != 0) {
+    error = ErrnoText("open", log->options_.path, err);
+    return nullptr;
+  }
+  log->thread_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
+  return log;
+}
+
+AuditLog::~AuditLog() {
+  Close();
+}
+
+bool AuditLog::Reserve() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (options_.on_failure == OnFailure::kDropAndCount) {
+    if (!closing_) {
+      ++reserved_;
+      ++occupied_;
+    }
+    return true;
+  }
+  if (closing_ || !healthy_ || occupied_ >= options_.queue_capacity) return false;
+  ++reserved_;
+  ++occupied_;
+  return true;
+}
+
+void AuditLog::Submit(Record record) {
+  bool wake_writer = false;
+  bool wake_closer = false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    const bool had_reservation = reserved_ > 0;
+    if (had_reservation) {
+      --reserved_;
+      --occupied_;
+      wake_closer = closing_ && reserved_ == 0;
+    }
+    // A reserved record in fail-closed mode always has its place; anything else needs room.
+    const bool guaranteed = had_reservation && options_.on_failure == OnFailure::kRejectRequests;
+    if (stopped_ || (!guaranteed && occupied_ >= options_.queue_capacity)) {
+      ++dropped_;
+    } else {
+      ++occupied_;
+      ++unwritten_;
+      queue_.push_back(std::move(record));
+      wake_writer = queue_.size() == kBatchRecords;
+    }
+  }
+  if (wake_writer) writer_cv_.notify_one();
+  if (wake_closer) state_cv_.notify_all();
+}
+
+bool AuditLog::Flush(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (stopped_) return false;
+  const std::uint64_t mine = ++flush_requested_;
+  writer_cv_.notify_one();
+  const bool done =
+      state_cv_.wait_for(lk, timeout, [&] { return flush_done_ >= mine || stopped_; });
+  return done && flush_done_ >= mine && flush_ok_;
+}
+
+void AuditLog::Close(std::chrono::milliseconds deadline) {
+  std::lock_guard<std::mutex> close_lock(close_mu_);
+  if (closed_) return;
+  closed_ = true;
+  std::size_t abandoned = 0;
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    closing_ = true;
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    state_cv_.wait_until(lk, until, [&] { return reserved_ == 0; });
+    abandoned = reserved_;
+    stop_ = true;
+    stop_deadline_ = until;
+  }
+  writer_cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  if (abandoned != 0 && options_.on_error) {
+    options_.on_error("audit: " + std::to_string(abandoned) +
+                      " reserved record(s) not submitted before the close deadline");
+  }
+}
+
+AuditLog::Stats AuditLog::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return Stats{written_, dropped_, write_errors_, rotations_, unwritten_, healthy_, !closing_};
+}
+
+void AuditLog::WriterLoop() {
+  Pending& w = *writer_;
+  const Options& o = options_;
+  const bool drop_mode = o.on_failure == OnFailure::kDropAndCount;
+
+  // Writes w.lines (rotating as needed). On failure closes the fd so the next attempt reopens.
+  auto write_lines = [&](Attempted& a) {
+    auto fail = [&](std::string_view what, int err) {
+      a.ok = false;
+      ++a.errors;
+      a.error = ErrnoText(what, o.path, err);
+      w.CloseFd();
+    };
+    while (!w.lines.empty()) {
+      if (w.fd < 0) {
+        if (const int err = w.OpenFile(o.path); err != 0) return fail("open", err);
+      }
+      if (w.front_offset == 0 && w.regular && w.file_size > 0 &&
+          w.file_size + w.lines.front().size() > o.max_file_bytes) {
+        if (o.fsync && ::fsync(w.fd) != 0) return fail("fsync", errno);
+        w.CloseFd();
+        for (unsigned k = o.max_files - 1; k >= 2; --k) {
+          const std::string from = o.path + "." + std::to_string(k - 1);
+          const std::string to = o.path + "." + std::to_string(k);
+          if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+            return fail("rename", errno);
+          }
+        }
+        const int rc = o.max_files >= 2 ? ::rename(o.path.c_str(), (o.path + ".1").c_str())
+                                        : ::unlink(o.path.c_str());
+        if (rc != 0 && errno != ENOENT) return fail("rotate", errno);
+        if (rc == 0) ++a.rotations;
+        if (const int err = w.OpenFile(o.path); err != 0) return fail("open", err);
+      }
+      // One chunk: the rest of the front line plus whole lines that fit the file and chunk.
+      const std::string& first = w.lines.front();
+      w.chunk.assign(first, w.front_offset, std::string::npos);
+      std::uint64_t projected = w.file_size + w.chunk.size();
+      for (std::size_t i = 1; i < w.lines.size(); ++i) {
+        const std::string& line = w.lines[i];
+        if (w.chunk.size() + line.size() > kMaxChunkBytes) break;
+        if (w.regular && projected + line.size() > o.max_file_bytes) break;
+        w.chunk += line;
+        projected += line.size();
+      }
+      std::size_t done = 0;
+      const int err = WriteAll(w.fd, w.chunk.data(), w.chunk.size(), done);
+      if (w.regular) w.file_size += done;
+      // Retire the bytes written: whole lines popped, a partial front line remembered.
+      std::size_t left = done;
+      while (left > 0) {
+        const std::size_t rest = w.lines.front().size() - w.front_offset;
+        if (left >= rest) {
+          left -= rest;
+          w.lines.pop_front();
+          w.front_offset = 0;
+          ++a.written;
+        } else {
+          w.front_offset += left;
+          left = 0;
+        }
+      }
+      if (err != 0) return fail("write", err);
+    }
+    if (a.written > 0 && o.fsync && ::fsync(w.fd) != 0) fail("fsync", errno);
+  };
+
+  std::unique_lock<std::mutex> lk(mu_);
+  bool retry_wait = false;  // the last attempt failed: wait a full interval before retrying
+  for (;;) {
+    if (retry_wait) {
+      const auto retry_at = std::chrono::steady_clock::now() + o.flush_interval;
+      for (;;) {
+        const auto until = stop_ ? std::min(retry_at, stop_deadline_) : retry_at;
+        if (std::chrono::steady_clock::now() >= until) break;
+        writer_cv_.wait_until(lk, until);
+      }
+    } else if (!stop_) {
+      writer_cv_.wait_for(lk, o.flush_interval, [&] {
+        return stop_ || flush_requested_ > flush_done_ || queue_.size() >= kBatchRecords;
+      });
+    }
+    const bool stopping = stop_;
+    const std::uint64_t request = flush_requested_;
+    w.batch.swap(queue_);
+    const bool was_healthy = healthy_;
+    lk.unlock();
+
+    for (const Record& r : w.batch) {
+      std::string line = ToJsonLine(r);
+      line += '\n';
+      w.lines.push_back(std::move(line));
+    }
+    w.batch.clear();
+
+    Attempted a;
+    if (!w.lines.empty()) {
+      a.did_io = true;
+      write_lines(a);
+    } else if (!was_healthy && !drop_mode) {
+      a.did_io = true;
+      // Unhealthy with nothing pending (e.g. a failed fsync): probe the sink so that
+      // Reserve() can succeed again.
+      if (w.fd < 0) {
+        if (const int err = w.OpenFile(o.path); err != 0) {
+          a.ok = false;
+          ++a.errors;
+          a.error = ErrnoText("open", o.path, err);
+        }
+      }
+      if (a.ok && o.fsync && ::fsync(w.fd) != 0) {
+        a.ok = false;
+        ++a.errors;
+        a.error = ErrnoText("fsync", o.path, errno);
+        w.CloseFd();
+      }
+    }
+    if (!a.ok && drop_mode) {
+      // Drop every line not yet started; a partially written line is finished later so the
+      // file never holds a torn line followed by another record.
+      const std::size_t keep = w.front_offset > 0 ? 1 : 0;
+      a.dropped = w.lines.size() - keep;
+      w.lines.resize(keep);
+    }
+
+    std::vector<std::string> messages;
+    lk.lock();
+    written_ += a.written;
+    dropped_ += a.dropped;
+    write_errors_ += a.errors;
+    rotations_ += a.rotations;
+    unwritten_ -= static_cast<std::size_t>(a.written + a.dropped);
+    occupied_ -= static_cast<std::size_t>(a.written + a.dropped);
+    if (!a.ok) {
+      if (healthy_) messages.push_back(a.error + " (audit sink unhealthy)");
+      healthy_ = false;
+    } else if (!healthy_ && a.did_io && w.lines.empty()) {
+      healthy_ = true;
+      messages.emplace_back("audit: sink healthy again");
+    }
+    flush_done_ = request;
+    flush_ok_ = a.ok && w.lines.empty();
+    retry_wait = !a.ok;
+    bool exit_now = false;
+    if (stopping) {
+      if (queue_.empty() && w.lines.empty()) {
+        exit_now = true;
+      } else if (std::chrono::steady_clock::now() >= stop_deadline_) {
+        const std::size_t lost = queue_.size() + w.lines.size();
+        dropped_ += lost;
+        unwritten_ -= lost;
+        occupied_ -= lost;
+        queue_.clear();
+        w.lines.clear();
+        w.front_offset = 0;
+        messages.push_back("audit: " + std::to_string(lost) +
+                           " record(s) not written before the close deadline");
+        exit_now = true;
+      }
+    }
+    if (exit_now) {
+      stopped_ = true;
+      state_cv_.notify_all();
+      lk.unlock();
+      if (w.fd >= 0 && o.fsync && ::fsync(w.fd) != 0) {
+        messages.push_back(ErrnoText("fsync", o.path, errno));
+        std::lock_guard<std::mutex> relock(mu_);
+        ++write_errors_;
+      }
+      w.CloseFd();
+      if (o.on_error) {
+        for (const std::string& m : messages) o.on_error(m);
+      }
+      return;
+    }
+    state_cv_.notify_all();
+    if (!messages.empty() && o.on_error) {
+      lk.unlock();
+      for (const std::string& m : messages) o.on_error(m);
+      lk.lock();
+    }
+  }
+}
+
+}  // namespace meridian::audit

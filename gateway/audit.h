@@ -1,0 +1,212 @@
+// Durable audit log: one JSON line per request that reached a policy decision, written by a
+// single writer thread off the request path (std + POSIX only).
+//
+// Request path contract (both front ends):
+//   1. Every request that is about to be decided calls Reserve() first -- including requests
+//      that the policy will deny. In the default fail-closed mode (kRejectRequests) a false
+//      return means "the audit trail cannot take this request": the front end answers 503 and
+//      does not route it. A successful Reserve() guarantees the record a place in the queue.
+//   2. When the request ends (denied, served, failed, cancelled), it calls Submit(record)
+//      exactly once. Submit never blocks on I/O: it moves the record into an in-memory queue
+//      under a short critical section; formatting and write(2) happen on the writer thread.
+//   There is no "enqueue without a reservation" path: denials reserve too, so the capacity
+//   bound is never exceeded and the fail-closed guarantee has no exception.
+//
+// Durability:
+//   * The writer batches records, writes them with write(2) (short writes and EINTR handled)
+//     every flush_interval, or sooner when a batch is large or Flush() asks; with
+//     Options::fsync it fsyncs after each successful flush.
+//   * On a write or open error the sink turns unhealthy and the fd is closed; the unwritten
+//     lines stay pending (a partially written line is resumed from the byte where it stopped)
+//     and are retried every flush_interval by reopening the path. In kRejectRequests mode
+//     Reserve() fails while unhealthy and nothing reserved is ever dropped; a later successful
+//     write makes the sink healthy again. In kDropAndCount mode the lines of a failed write
+//     that had not started are dropped and counted, and Reserve() always succeeds.
+//   * Rotation (regular files only; a FIFO or device is never renamed): before a line that
+//     would take the active file past max_file_bytes (and the file is not empty), the files
+//     shift path.(max_files-2) -> path.(max_files-1), ..., path -> path.1 and a fresh `path`
+//     is opened. At most max_files files exist: path plus path.1 .. path.(max_files-1); the
+//     oldest is overwritten. A single line larger than max_file_bytes gets a file of its own.
+//   * Close() stops new reservations, waits up to `deadline` for outstanding reservations to
+//     be submitted, writes everything queued (retrying failed writes until the deadline),
+//     fsyncs when configured, closes the file and joins the writer. Whatever is still
+//     unwritten or unsubmitted at the deadline is counted in Stats::dropped and reported
+//     through on_error. A write(2) blocked in the kernel (e.g. a FIFO nobody reads) cannot be
+//     interrupted, so Close() waits for it.
+//
+// Nothing is printed: errors go only to Options::on_error (called from the writer thread or
+// from Open()/Close(), never while holding the log's lock).
+//
+// JSON line schema (ToJsonLine; keys always present, in this order; strings are JSON-escaped,
+// invalid UTF-8 bytes become U+FFFD; optional numbers are null when absent):
+//   v                  int      schema version, 1
+//   time_unix_ms       int      decision time, ms since the Unix epoch
+//   request_id         string
+//   front_end          string   "http" | "grpc"
+//   tenant             string
+//   region             string
+//   region_source      string
+//   declared_class     string   data class the client declared (or the tenant default)
+//   effective_class    string   class after the PII classifier (never lower than declared)
+//   raised_by          [string] detector kinds that raised the class (never matched values)
+//   allowed            bool
+//   reason_code        string   policy reason for a denial ("" when allowed)
+//   rule               string   matched route / denying guard
+//   guards             [string] guards that applied
+//   candidates         [string] providers the decision allowed, in order
+//   attempts           [object] {"provider": string, "outcome": "ok" | reason code,
+//                               "duration_us": int} in the order tried
+//   status             int      HTTP status, or the gRPC status code for "grpc"
+//   status_reason      string
+//   prompt_tokens      int|null
+//   completion_tokens  int|null
+//   total_tokens       int|null
+//   ttft_us            int|null time to first token
+//   total_us           int      request duration
+//   policy_version     string
+// The Record has no field for prompt or completion content, credentials or matched PII.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace meridian::audit {
+
+struct Attempt {
+  std::string provider;
+  std::string outcome;  // "ok" or a reason code
+  std::int64_t duration_us = 0;
+};
+
+struct Record {
+  std::int64_t time_unix_ms = 0;
+  std::string request_id;
+  std::string front_end;  // "http" | "grpc"
+  std::string tenant;
+  std::string region;
+  std::string region_source;
+  std::string declared_class;
+  std::string effective_class;
+  std::vector<std::string> raised_by;  // detector kinds, never values
+  bool allowed = false;
+  std::string reason_code;
+  std::string rule;
+  std::vector<std::string> guards;
+  std::vector<std::string> candidates;
+  std::vector<Attempt> attempts;
+  int status = 0;  // HTTP status, or gRPC code for grpc
+  std::string status_reason;
+  std::optional<std::int64_t> prompt_tokens;
+  std::optional<std::int64_t> completion_tokens;
+  std::optional<std::int64_t> total_tokens;
+  std::optional<std::int64_t> ttft_us;
+  std::int64_t total_us = 0;
+  std::string policy_version;
+};
+
+/// One line of JSON (no trailing newline) in the schema above. Pure and deterministic.
+std::string ToJsonLine(const Record& r);
+
+enum class OnFailure {
+  kRejectRequests,  // fail closed (default): Reserve() fails when full or unhealthy
+  kDropAndCount,    // Reserve() always succeeds; records that cannot be kept are counted
+};
+
+struct Options {
+  std::string path;  // file to append to (O_APPEND, created 0640 if missing)
+  std::chrono::milliseconds flush_interval{200};
+  bool fsync = false;                         // fsync after each successful flush
+  std::uint64_t max_file_bytes = 100u << 20;  // rotate before exceeding (regular files only)
+  unsigned max_files = 5;                     // path + path.1 .. path.(max_files-1)
+  std::size_t queue_capacity = 65536;         // reserved + queued + being written
+  OnFailure on_failure = OnFailure::kRejectRequests;
+  std::function<void(std::string_view)> on_error;  // optional; the module never prints
+};
+
+class AuditLog {
+ public:
+  /// Opens (creates) the file with O_APPEND and starts the writer thread. Returns nullptr and
+  /// sets `error` when the options are invalid or the file cannot be opened.
+  static std::unique_ptr<AuditLog> Open(Options options, std::string& error);
+
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+  ~AuditLog();  // Close() with the default deadline
+
+  /// Called BEFORE a request is decided/routed, for every request including denials.
+  /// kRejectRequests: false when closing, when the sink is unhealthy, or when reservations +
+  /// queued + unwritten records reached queue_capacity; the caller answers 503.
+  /// kDropAndCount: always true.
+  bool Reserve();
+
+  /// Hands over the record of a request that Reserve()d (exactly once per successful
+  /// Reserve). Never blocks on I/O. A record that cannot be kept (kDropAndCount and full, or
+  /// submitted after Close() finished) is dropped and counted.
+  void Submit(Record record);
+
+  /// Asks the writer to write everything submitted before this call now, and waits up to
+  /// `timeout` for that attempt. True when the attempt left nothing unwritten (records
+  /// submitted concurrently may still be queued); false on a write error, timeout or when
+  /// closed. Not needed for durability -- the writer flushes every flush_interval.
+  bool Flush(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /// Stops accepting, waits up to `deadline` for outstanding reservations' records, writes
+  /// everything queued (retrying until the deadline), fsyncs if configured, closes the file
+  /// and joins the writer. Idempotent and thread-safe.
+  void Close(std::chrono::milliseconds deadline = std::chrono::seconds(5));
+
+  struct Stats {
+    std::uint64_t written;       // lines fully written
+    std::uint64_t dropped;       // records lost (drop mode, after-close submits, deadline)
+    std::uint64_t write_errors;  // failed write/open/rotate/fsync attempts
+    std::uint64_t rotations;
+    std::size_t queue_depth;  // submitted but not yet fully written
+    bool healthy;             // last write attempt succeeded
+    bool accepting;           // Close() has not started
+  };
+  Stats stats() const;
+
+ private:
+  struct Pending;  // writer-owned state: fd, formatted lines, sizes
+  explicit AuditLog(Options options);
+  void WriterLoop();
+
+  const Options options_;
+  std::unique_ptr<Pending> writer_;  // touched only by the writer thread (and Open/Close)
+
+  mutable std::mutex mu_;
+  std::condition_variable writer_cv_;  // wakes the writer
+  std::condition_variable state_cv_;   // wakes Close()/Flush() waiters
+  std::vector<Record> queue_;          // submitted, not yet taken by the writer
+  std::size_t occupied_ = 0;           // reserved + queued + taken-but-unwritten
+  std::size_t reserved_ = 0;           // reservations not yet submitted
+  std::size_t unwritten_ = 0;          // queued + taken-but-unwritten
+  std::uint64_t written_ = 0;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t write_errors_ = 0;
+  std::uint64_t rotations_ = 0;
+  std::uint64_t flush_requested_ = 0;
+  std::uint64_t flush_done_ = 0;
+  bool flush_ok_ = true;
+  bool healthy_ = true;
+  bool closing_ = false;  // Close() started: Reserve() fails
+  bool stop_ = false;     // writer: drain and exit
+  bool stopped_ = false;  // writer exited
+  std::chrono::steady_clock::time_point stop_deadline_{};
+
+  std::mutex close_mu_;
+  bool closed_ = false;
+  std::thread thread_;
+};
+
+}  // namespace meridian::audit

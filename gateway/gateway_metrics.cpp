@@ -1,0 +1,213 @@
+#include "gateway/gateway_metrics.h"
+
+#include <atomic>
+#include <unordered_map>
+
+#include "gateway/classifier.h"
+#include "gateway/gateway_state.h"
+
+namespace meridian::gateway {
+namespace {
+
+std::atomic<std::uint64_t> g_next_instance{1};
+
+constexpr std::array<std::string_view, 2> kFrontEnds = {"http", "grpc"};
+
+std::string_view DecisionName(const policy::Decision& d) {
+  if (d.allowed) return "allowed";
+  if (d.Unavailable()) return "unavailable";
+  return "denied";
+}
+
+double Seconds(std::chrono::microseconds us) {
+  return static_cast<double>(us.count()) / 1e6;
+}
+
+}  // namespace
+
+std::string_view OutcomeName(core::StatusCode code) {
+  using C = core::StatusCode;
+  switch (code) {
+    case C::kOk:
+      return "ok";
+    case C::kInvalidArgument:
+      return "invalid_argument";
+    case C::kUnauthenticated:
+      return "unauthenticated";
+    case C::kPermissionDenied:
+      return "permission_denied";
+    case C::kNotFound:
+      return "not_found";
+    case C::kMethodNotAllowed:
+      return "method_not_allowed";
+    case C::kPayloadTooLarge:
+      return "payload_too_large";
+    case C::kRateLimited:
+      return "rate_limited";
+    case C::kHeadersTooLarge:
+      return "headers_too_large";
+    case C::kCancelled:
+      return "cancelled";
+    case C::kInternal:
+      return "internal";
+    case C::kBadUpstream:
+      return "bad_upstream";
+    case C::kUnavailable:
+      return "unavailable";
+    case C::kUpstreamTimeout:
+      return "upstream_timeout";
+  }
+  return "unknown";
+}
+
+struct GatewayMetrics::Cache {
+  std::uint64_t instance = 0;
+  std::string version;
+  std::unordered_map<std::uint64_t, metrics::Counter*> counters;
+  std::unordered_map<std::uint64_t, metrics::Histogram*> histograms;
+};
+
+GatewayMetrics::Cache& GatewayMetrics::ThreadCache(const policy::Snapshot& snapshot) {
+  thread_local Cache cache;
+  if (cache.instance != instance_ || cache.version != snapshot.version) {
+    cache.counters.clear();
+    cache.histograms.clear();
+    cache.instance = instance_;
+    cache.version = snapshot.version;
+  }
+  return cache;
+}
+
+GatewayMetrics::GatewayMetrics(const GatewayState& state)
+    : instance_(g_next_instance.fetch_add(1)),
+      requests_(registry_.AddCounter(
+          "meridian_requests_total",
+          "Requests that reached a policy decision, by front end, user region, decision, the "
+          "provider that answered (or was tried last; none when denied) and outcome.",
+          {"front_end", "region", "decision", "provider", "outcome"})),
+      duration_(registry_.AddHistogram("meridian_request_duration_seconds",
+                                       "Time from the decision to the end of the answer.",
+                                       {"front_end"}, metrics::DefaultLatencyBuckets())),
+      ttft_(registry_.AddHistogram(
+          "meridian_time_to_first_token_seconds",
+          "Time from the decision to the first byte of the answer reaching the client (streams).",
+          {"front_end"}, metrics::DefaultLatencyBuckets())),
+      attempts_(registry_.AddCounter("meridian_upstream_attempts_total",
+                                     "Upstream attempts by provider and outcome.",
+                                     {"provider", "outcome"})),
+      fallbacks_(registry_.AddCounter(
+          "meridian_upstream_fallbacks_total",
+          "Fallbacks to the next allowed provider, by the provider that failed and the cause.",
+          {"provider", "cause"})),
+      tokens_(registry_.AddCounter("meridian_tokens_total",
+                                   "Tokens by provider and direction (in: prompt, out: "
+                                   "completion), as the provider reported them.",
+                                   {"provider", "direction"})),
+      raises_(registry_.AddCounter(
+          "meridian_classifier_raises_by_detector_total",
+          "Requests whose data class a PII detector raised, by detector kind.", {"detector"})) {
+  for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
+    raise_by_detector_.push_back(
+        &raises_.With({classifier::Name(static_cast<classifier::Detector>(d))}));
+  }
+  const Counters& c = state.counters;
+  auto counter = [this](const char* name, const char* help, const std::atomic<std::uint64_t>& v) {
+    registry_.AddCounterCallback(name, help, [&v] { return static_cast<double>(v.load()); });
+  };
+  counter("meridian_http_requests_total", "HTTP requests received.", c.requests);
+  counter("meridian_grpc_requests_total", "gRPC calls received.", c.grpc_requests);
+  counter("meridian_policy_denials_total", "Requests denied by the policy.", c.policy_denials);
+  counter("meridian_classifier_raises_total",
+          "Requests whose data class the PII classifier raised.", c.classifier_raises);
+  counter("meridian_region_header_ignored_total",
+          "Region headers (or gRPC region claims) ignored because the sender is not trusted.",
+          c.region_header_ignored_untrusted);
+  counter("meridian_region_header_rejected_total",
+          "Region headers from trusted senders outside the tenant's allowed regions.",
+          c.region_header_rejected);
+  counter("meridian_client_disconnects_total", "Clients that went away mid-request.",
+          c.client_disconnects);
+  counter("meridian_concurrency_rejections_total",
+          "Requests rejected with 503 because max_concurrent_streams was reached.",
+          c.concurrency_rejections);
+  const auto* in_flight = &state.in_flight;
+  registry_.AddGaugeCallback("meridian_in_flight_requests",
+                             "Completions (streams and JSON answers) being served.",
+                             [in_flight] { return static_cast<double>(in_flight->load()); });
+}
+
+void GatewayMetrics::Record(const RequestReport& r) {
+  const policy::Decision& d = r.admission->decision;
+  const policy::Snapshot& s = *d.snapshot;
+  Cache& cache = ThreadCache(s);
+  const auto fe = static_cast<std::uint64_t>(r.front_end);
+  constexpr std::uint64_t kNone = 0xffff;
+  // The provider that answered, else the one tried last.
+  std::uint64_t provider = kNone;
+  if (r.served_by) {
+    provider = *r.served_by;
+  } else if (!r.attempts.empty()) {
+    provider = r.attempts.back().provider;
+  }
+  const std::uint64_t decision = d.allowed ? 0 : d.Unavailable() ? 1 : 2;
+  const auto outcome = static_cast<std::uint64_t>(r.status.code);
+  const std::uint64_t key = fe | (std::uint64_t{d.region.index()} << 2) | (decision << 18) |
+                            (provider << 20) | (outcome << 36);
+  metrics::Counter*& req = cache.counters[key];
+  if (req == nullptr) {
+    req = &requests_.With(
+        {kFrontEnds[fe], d.region.ToString(), DecisionName(d),
+         provider == kNone ? std::string_view("none") : std::string_view(s.providers[provider].id),
+         OutcomeName(r.status.code)});
+  }
+  req->Inc();
+
+  metrics::Histogram*& dur = cache.histograms[fe];
+  if (dur == nullptr) dur = &duration_.With({kFrontEnds[fe]});
+  dur->Observe(Seconds(r.total));
+  if (r.ttft) {
+    metrics::Histogram*& t = cache.histograms[fe | 4];
+    if (t == nullptr) t = &ttft_.With({kFrontEnds[fe]});
+    t->Observe(Seconds(*r.ttft));
+  }
+  constexpr std::uint64_t kAttempt = 1ull << 60, kFallback = 2ull << 60, kTokens = 3ull << 60;
+  for (std::size_t i = 0; i < r.attempts.size(); ++i) {
+    const Attempt& a = r.attempts[i];
+    const auto code = static_cast<std::uint64_t>(a.status.code);
+    metrics::Counter*& att = cache.counters[kAttempt | (std::uint64_t{a.provider} << 8) | code];
+    if (att == nullptr) {
+      att = &attempts_.With({s.providers[a.provider].id, OutcomeName(a.status.code)});
+    }
+    att->Inc();
+    if (i + 1 < r.attempts.size()) {  // a later attempt followed: this one fell back
+      metrics::Counter*& fb = cache.counters[kFallback | (std::uint64_t{a.provider} << 8) | code];
+      if (fb == nullptr) {
+        fb = &fallbacks_.With({s.providers[a.provider].id, OutcomeName(a.status.code)});
+      }
+      fb->Inc();
+    }
+  }
+  if (r.usage && r.served_by) {
+    for (std::uint64_t dir = 0; dir < 2; ++dir) {
+      metrics::Counter*& tok = cache.counters[kTokens | (std::uint64_t{*r.served_by} << 8) | dir];
+      if (tok == nullptr) {
+        tok = &tokens_.With({s.providers[*r.served_by].id, dir == 0 ? "in" : "out"});
+      }
+      const std::int64_t n = dir == 0 ? r.usage->prompt_tokens : r.usage->completion_tokens;
+      if (n > 0) tok->Add(static_cast<std::uint64_t>(n));
+    }
+  }
+}
+
+void GatewayMetrics::RecordRaise(std::uint32_t mask) {
+  for (std::size_t d = 0; d < raise_by_detector_.size(); ++d) {
+    if ((mask & (1u << d)) != 0) raise_by_detector_[d]->Inc();
+  }
+}
+
+void GatewayMetrics::SetPolicyVersion(const std::string& version) {
+  registry_.SetInfo("meridian_policy_info", "The policy version serving now.",
+                    {{"version", version}});
+}
+
+}  // namespace meridian::gateway

@@ -1,0 +1,75 @@
+// The gateway's Prometheus metrics (GET /metrics): the families of docs/operations.md, built on
+// gateway/metrics.h. Children are created once and cached per thread under small integer keys
+// (front end, region index, decision, provider index, outcome), so a request never looks a
+// metric up by name; the cache is dropped when the policy version changes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/core/chunk.h"
+#include "gateway/core/status.h"
+#include "gateway/metrics.h"
+#include "gateway/pipeline.h"
+#include "gateway/router.h"
+#include "policy/decide.h"
+
+namespace meridian::gateway {
+
+struct GatewayState;
+
+/// What happened to one request that reached a policy decision.
+struct RequestReport {
+  enum class FrontEnd : std::uint8_t { kHttp, kGrpc };
+  FrontEnd front_end = FrontEnd::kHttp;
+  const Admission* admission = nullptr;  ///< required: the decision and what led to it
+  std::string_view request_id;
+  std::string_view tenant;
+  int wire_status = 0;  ///< the HTTP status, or the gRPC status code, the client got
+  std::int64_t decided_unix_ms = 0;
+  std::vector<Attempt> attempts;
+  std::optional<policy::ProviderIndex> served_by;
+  core::Status status;  ///< the final outcome the client saw
+  std::optional<core::Usage> usage;
+  std::optional<std::chrono::microseconds> ttft;
+  std::chrono::microseconds total{0};
+};
+
+class GatewayMetrics {
+ public:
+  /// Registers every family; the existing counters of `state` are exported through callbacks.
+  explicit GatewayMetrics(const GatewayState& state);
+
+  /// Per request, from any thread.
+  void Record(const RequestReport& report);
+  /// Detector kinds (policy::Bit(classifier::Detector) mask) that raised a request's class.
+  void RecordRaise(std::uint32_t detectors_mask);
+  /// The loaded policy version, as meridian_policy_info{version}.
+  void SetPolicyVersion(const std::string& version);
+
+  std::string Render() const { return registry_.Render(); }
+  metrics::Registry& registry() { return registry_; }
+
+ private:
+  struct Cache;
+  Cache& ThreadCache(const policy::Snapshot& snapshot);
+
+  const std::uint64_t instance_;
+  metrics::Registry registry_;
+  metrics::Family<metrics::Counter>& requests_;
+  metrics::Family<metrics::Histogram>& duration_;
+  metrics::Family<metrics::Histogram>& ttft_;
+  metrics::Family<metrics::Counter>& attempts_;
+  metrics::Family<metrics::Counter>& fallbacks_;
+  metrics::Family<metrics::Counter>& tokens_;
+  metrics::Family<metrics::Counter>& raises_;
+  std::vector<metrics::Counter*> raise_by_detector_;
+};
+
+/// Outcome label of a status: "ok", or the status code's name ("permission_denied", ...).
+std::string_view OutcomeName(core::StatusCode code);
+
+}  // namespace meridian::gateway

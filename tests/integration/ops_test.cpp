@@ -1,0 +1,313 @@
+// Operating the gateway without downtime: policy hot reload (explicit, on a file change in the
+// watched directory — including a Kubernetes ConfigMap symlink swap — and on the admin
+// endpoint) and graceful drain. `meridian serve` runs in process on port 0.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/serve_fixture.h"
+
+namespace meridian::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+/// Waits for `pred` (polled) up to `timeout`; the result of the last evaluation.
+bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+/// One simulated provider serving `chat` to everyone.
+std::string OneSim(const std::string& id, int tokens = 2, int delay_ms = 0) {
+  ProviderYaml p = Sim(id, "[CN]", "{chat: sim}", tokens);
+  if (delay_ms > 0) p.extra.push_back("sim_delay_ms: " + std::to_string(delay_ms));
+  return PolicyYaml({p}, "  - id: everyone\n    allow: [" + id + "]\n");
+}
+
+constexpr const char* kInvalidPolicy =
+    "version: 1\nproviders:\n  - id: broken\n    kind: sim\n    colour: red\n    models: "
+    "{chat: x}\nroutes:\n  - id: r\n    allow: [nobody]\n";
+
+class OpsTest : public ServeFixture {
+ protected:
+  void Start(const std::string& policy, GatewayYaml g = {}) {
+    g.admin = {"listen: 127.0.0.1:0"};
+    ASSERT_NO_FATAL_FAILURE(StartGateway(policy, g));
+    ASSERT_NE(gateway_->admin_port(), 0);
+  }
+  std::string Version() const { return gateway_->state().Table()->policy->version; }
+  /// Writes the policy the way editors do: a temporary file renamed over the old one.
+  void ReplacePolicy(const std::string& text) {
+    WriteFile(Dir() / "policy.yaml.tmp", text);
+    fs::rename(Dir() / "policy.yaml.tmp", Dir() / "policy.yaml");
+  }
+  TestClient Admin() const { return TestClient(gateway_->admin_port()); }
+};
+
+TEST_F(OpsTest, ReloadsAlternatingValidAndInvalidFilesWhileRequestsFlow) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a")));
+  const std::string version_a = Version();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::thread traffic([&] {
+    while (!stop.load()) {
+      const HttpResult r = Chat({});
+      (r.status == 200 ? ok : failed).fetch_add(1);
+    }
+  });
+  std::string expected = "sim-a";
+  for (int round = 0; round < 6; ++round) {
+    // An invalid file is refused with its positions; the last good policy keeps serving.
+    ReplacePolicy(kInvalidPolicy);
+    const gateway::ReloadResult bad = gateway_->Reload("test");
+    EXPECT_FALSE(bad.ok);
+    ASSERT_FALSE(bad.errors.empty());
+    EXPECT_THAT(bad.errors.front(), HasSubstr("policy.yaml:5:5: unknown key 'colour'"));
+    EXPECT_EQ(Chat({}).header("x-meridian-provider"), expected);
+
+    // A valid one takes over at once: the next request is decided on it.
+    expected = round % 2 == 0 ? "sim-b" : "sim-a";
+    ReplacePolicy(OneSim(expected));
+    const gateway::ReloadResult good = gateway_->Reload("test");
+    EXPECT_TRUE(good.ok) << ::testing::PrintToString(good.errors);
+    EXPECT_EQ(good.version, Version());
+    const HttpResult r = Chat({});
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.header("x-meridian-provider"), expected);
+    EXPECT_EQ(r.header("x-meridian-policy-version"), good.version);
+  }
+  stop.store(true);
+  traffic.join();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << "a reload must never fail a request";
+  EXPECT_EQ(Version(), version_a) << "six swaps end on policy A again";
+  EXPECT_GE(gateway_->state().counters.policy_reloads_failed.load(), 6u);
+}
+
+TEST_F(OpsTest, AFileChangeInTheWatchedDirectoryIsPickedUp) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a")));
+  const std::string before = Version();
+  ReplacePolicy(OneSim("sim-b"));
+  ASSERT_TRUE(Eventually([&] { return Version() != before; })) << "no reload after the rename";
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-b");
+  // An invalid edit is refused and counted; sim-b keeps serving.
+  const auto attempts = gateway_->reload_attempts();
+  ReplacePolicy(kInvalidPolicy);
+  ASSERT_TRUE(gateway_->WaitForReloadAttempts(attempts + 1, 5s));
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-b");
+}
+
+TEST_F(OpsTest, AConfigMapSymlinkSwapIsPickedUp) {
+  // The layout kubelet gives a ConfigMap volume: policy.yaml -> ..data/policy.yaml and
+  // ..data -> ..<timestamp>/, swapped by renaming a new ..data symlink over the old one.
+  fs::create_directories(Dir() / "..v1");
+  WriteFile(Dir() / "..v1" / "policy.yaml", OneSim("sim-a"));
+  fs::create_directory_symlink("..v1", Dir() / "..data");
+  fs::create_symlink("..data/policy.yaml", Dir() / "policy.yaml.link");
+  GatewayYaml g;
+  g.admin = {"listen: 127.0.0.1:0"};
+  WriteFile(Dir() / "gateway.yaml", [&] {
+    std::string y = g.Render();
+    y.replace(y.find("policy_file: policy.yaml"), 24, "policy_file: policy.yaml.link");
+    return y;
+  }());
+  gateway::ServeInputs in;
+  in.config_name = (Dir() / "gateway.yaml").string();
+  ASSERT_NO_FATAL_FAILURE(StartWith(in));
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-a");
+
+  fs::create_directories(Dir() / "..v2");
+  WriteFile(Dir() / "..v2" / "policy.yaml", OneSim("sim-b"));
+  fs::create_directory_symlink("..v2", Dir() / "..data_tmp");
+  fs::rename(Dir() / "..data_tmp", Dir() / "..data");
+  ASSERT_TRUE(Eventually([&] { return Chat({}).header("x-meridian-provider") == "sim-b"; }));
+}
+
+TEST_F(OpsTest, AdminListenerReloadsAndReportsErrors) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a")));
+  ReplacePolicy(kInvalidPolicy);
+  const HttpResult bad = Admin().Post("/admin/reload", "");
+  EXPECT_EQ(bad.status, 422u) << bad.body;
+  const json::object b = BodyJson(bad);
+  EXPECT_EQ(b.at("result"), "refused");
+  ASSERT_FALSE(b.at("errors").as_array().empty());
+  EXPECT_THAT(std::string(b.at("errors").at(0).as_string()), HasSubstr(":5:5: unknown key"));
+
+  ReplacePolicy(OneSim("sim-b"));
+  const HttpResult good = Admin().Post("/admin/reload", "");
+  ASSERT_EQ(good.status, 200u) << good.body;
+  EXPECT_EQ(BodyJson(good).at("policy_version"), json::value(Version()));
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-b");
+
+  const HttpResult metrics = Admin().Get("/metrics");
+  ASSERT_EQ(metrics.status, 200u);
+  EXPECT_THAT(metrics.body, HasSubstr("meridian_policy_info{version=\"" + Version() + "\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("meridian_policy_reloads_total{result=\"error\"}"));
+  // Operations routes only on the admin listener, and reload only there.
+  EXPECT_EQ(Admin().Post("/v1/chat/completions", ChatRequest{}.Json(), Auth()).status, 404u);
+  EXPECT_EQ(Client().Post("/admin/reload", "", Auth()).status, 404u);
+  EXPECT_EQ(Admin().Get("/admin/reload").status, 405u);
+}
+
+TEST_F(OpsTest, DrainLetsStreamsInFlightFinish) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 10, 30)));  // ~300 ms per answer
+  HttpResult streamed;
+  std::thread client([&] { streamed = Chat({.stream = true}); });
+  ASSERT_TRUE(Eventually([&] { return gateway_->state().in_flight.load() == 1; }));
+  std::thread drain([&] { gateway_->Drain(10s); });
+  ASSERT_TRUE(Eventually([&] { return Admin().Get("/readyz").status == 503; }));
+  // New connections are refused while the stream in flight goes on.
+  ASSERT_TRUE(Eventually([&] { return Client().Get("/healthz").status == 0; }));
+  client.join();
+  drain.join();
+  ASSERT_EQ(streamed.status, 200u) << streamed.error;
+  const ParsedStream s = ParseStream(streamed.body);
+  EXPECT_TRUE(s.done) << streamed.body;
+  EXPECT_EQ(s.content_deltas, 10);
+  EXPECT_FALSE(s.error.has_value());
+}
+
+TEST_F(OpsTest, DrainDeadlineEndsRemainingStreamsWithAnError) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 200, 30)));  // ~6 s per answer
+  HttpResult streamed;
+  std::thread client([&] { streamed = Chat({.stream = true}); });
+  ASSERT_TRUE(Eventually([&] { return gateway_->state().in_flight.load() == 1; }));
+  const auto started = std::chrono::steady_clock::now();
+  gateway_->Drain(200ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  client.join();
+  ASSERT_EQ(streamed.status, 200u) << streamed.error;
+  const ParsedStream s = ParseStream(streamed.body);
+  EXPECT_FALSE(s.done);
+  ASSERT_TRUE(s.error.has_value()) << streamed.body;
+  EXPECT_EQ(s.error->at("error").at("code"), "shutting_down");
+  EXPECT_GT(s.content_deltas, 0);
+  EXPECT_LT(s.content_deltas, 200);
+  EXPECT_EQ(gateway_->state().in_flight.load(), 0);
+}
+
+TEST_F(OpsTest, EveryDecidedRequestHasExactlyOneAuditLineAfterShutdownUnderLoad) {
+  GatewayYaml g;
+  // A long flush interval: the lines must come out of the queue at shutdown, not before.
+  g.audit = {"path: audit.jsonl", "flush_interval_ms: 60000"};
+  ASSERT_NO_FATAL_FAILURE(Start(
+      PolicyYaml({Sim("sim-a", "[CN]", "{chat: sim}", 3)}, "  - id: everyone\n    allow: [sim-a]\n",
+                 "  - id: needs-consent\n    when:\n      data_class: sensitive_personal\n"
+                 "      consent: {sensitive_separate: false}\n"
+                 "    deny: Sensitive personal information needs separate consent.\n"),
+      g));
+  constexpr int kThreads = 4, kPerThread = 60;
+  std::mutex mu;
+  std::map<std::string, bool> decided;  // request id -> allowed
+  int undecided = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        HttpResult r;
+        switch ((t + i) % 4) {
+          case 0:
+            r = Chat({.text = "secret prompt text", .stream = true});
+            break;
+          case 1:
+            r = Chat({.text = "secret prompt text"});
+            break;
+          case 2:
+            r = Chat({}, {{"x-meridian-data-class", "sensitive_personal"}});
+            break;
+          default:  // unauthenticated: never decided, never audited
+            r = Client().Post("/v1/chat/completions", ChatRequest{}.Json(),
+                              {{"authorization", "Bearer sk-wrong"}});
+        }
+        std::lock_guard lock(mu);
+        if (r.header("x-meridian-policy-version").empty()) {
+          ++undecided;
+        } else {
+          decided[r.header("x-request-id")] = r.status == 200;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  gateway_->Drain(5s);
+  gateway_->Stop();
+
+  std::ifstream in(Dir() / "audit.jsonl");
+  std::string line;
+  std::map<std::string, bool> audited;
+  std::size_t lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    EXPECT_THAT(line, Not(HasSubstr("secret prompt text"))) << "prompt content in the audit log";
+    EXPECT_THAT(line, Not(HasSubstr(kTenantKey)));
+    boost::system::error_code ec;
+    const json::value v = json::parse(line, ec);
+    ASSERT_FALSE(ec) << line;
+    const json::object& o = v.as_object();
+    audited[std::string(o.at("request_id").as_string())] = o.at("allowed").as_bool();
+    EXPECT_EQ(o.at("tenant"), "acme");
+    EXPECT_EQ(o.at("front_end"), "http");
+    if (!o.at("allowed").as_bool()) {
+      EXPECT_EQ(o.at("reason_code"), "denied_by_guard:needs-consent");
+      EXPECT_EQ(o.at("status"), 403);
+    } else {
+      EXPECT_EQ(o.at("attempts").as_array().size(), 1u);
+      EXPECT_EQ(o.at("completion_tokens"), 3);
+    }
+  }
+  EXPECT_EQ(undecided, kThreads * kPerThread / 4);
+  EXPECT_EQ(lines, decided.size()) << "one audit line per decided request, none lost";
+  EXPECT_EQ(audited, decided);
+}
+
+TEST_F(OpsTest, PromtoolAcceptsALiveScrape) {
+  GatewayYaml g;
+  g.audit = {"path: audit.jsonl"};
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a"), g));
+  // Traffic of every kind, so labelled families have children.
+  EXPECT_EQ(Chat({.stream = true, .include_usage = true}).status, 200u);
+  EXPECT_EQ(Chat({.text = "my id is 11010519491231002X"}).status, 200u);  // raised, allowed
+  EXPECT_EQ(Chat({.model = "nope"}).status, 404u);
+  EXPECT_EQ(Chat({}, {{kRegionHeader, "HK"}}).status, 200u);
+  const HttpResult scrape = Admin().Get("/metrics");
+  ASSERT_EQ(scrape.status, 200u);
+  EXPECT_THAT(scrape.body, HasSubstr("meridian_requests_total{front_end=\"http\",region=\"CN\","
+                                     "decision=\"allowed\",provider=\"sim-a\",outcome=\"ok\"} 2"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("decision=\"denied\",provider=\"none\",outcome=\"not_found\"} 1"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("meridian_tokens_total{provider=\"sim-a\",direction=\"out\"}"));
+  EXPECT_THAT(
+      scrape.body,
+      HasSubstr("meridian_classifier_raises_by_detector_total{detector=\"cn_resident_id\"} 1"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("meridian_time_to_first_token_seconds_count{front_end=\"http\"} 1"));
+  EXPECT_THAT(scrape.body, HasSubstr("meridian_audit_queue_depth"));
+  const fs::path file = Dir() / "scrape.txt";
+  WriteFile(file, scrape.body);
+  const std::string cmd = "promtool check metrics < '" + file.string() + "' > '" +
+                          (Dir() / "promtool.out").string() + "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream out(Dir() / "promtool.out");
+  std::stringstream text;
+  text << out.rdbuf();
+  EXPECT_EQ(rc, 0) << "promtool check metrics failed:\n" << text.str();
+}
+
+}  // namespace
+}  // namespace meridian::testing
