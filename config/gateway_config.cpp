@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -144,6 +145,8 @@ class GatewayReader : public YamlReader {
  private:
   Handler ReadablePath(std::string& out, SourcePos* key_pos = nullptr);
   Handler Millis(std::chrono::milliseconds& out);
+  /// A string that must be one of `choices` ("'key' must be a, b or c"); `set` takes it.
+  Handler OneOf(std::vector<std::string_view> choices, std::function<void(const std::string&)> set);
   void ReadListen(const Entry& e, ListenAddress& out);
   void ReadTls(const Entry& e, std::optional<TlsConfig>& out);
   void ReadGrpc(const Entry& e, std::optional<GrpcConfig>& out);
@@ -191,45 +194,23 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
                                {"max_file_bytes", IntIn(a.max_file_bytes, kKiB, 64 * kGiB)},
                                {"max_files", IntIn(a.max_files, 1, 1000)},
                                {"queue_capacity", IntIn(a.queue_capacity, 1, 10'000'000)},
-                               {"on_failure",
-                                [&](const Entry& v) {
-                                  LocatedString mode;
-                                  if (!Read(v, mode)) return;
-                                  if (mode.value != "reject" && mode.value != "continue") {
-                                    Error(v.pos, "'on_failure' must be reject or continue");
-                                    return;
-                                  }
-                                  a.fail_closed = mode.value == "reject";
-                                }},
+                               {"on_failure", OneOf({"reject", "continue"},
+                                                    [&](const std::string& v) {
+                                                      a.fail_closed = v == "reject";
+                                                    })},
                            });
              c.audit = a;
            })},
           {"log", Section([&](const Entry& e) {
-             ReadSubFields(e, "log",
-                           {
-                               {"level",
-                                [&](const Entry& v) {
-                                  LocatedString level;
-                                  if (!Read(v, level)) return;
-                                  if (level.value != "info" && level.value != "warn" &&
-                                      level.value != "error") {
-                                    Error(v.pos, "'level' must be info, warn or error");
-                                    return;
-                                  }
-                                  c.log.level = level.value;
-                                }},
-                               {"format",
-                                [&](const Entry& v) {
-                                  LocatedString format;
-                                  if (!Read(v, format)) return;
-                                  if (format.value != "text" && format.value != "json") {
-                                    Error(v.pos, "'format' must be text or json");
-                                    return;
-                                  }
-                                  c.log.json = format.value == "json";
-                                }},
-                               {"access", Into(c.log.access)},
-                           });
+             ReadSubFields(
+                 e, "log",
+                 {
+                     {"level", OneOf({"info", "warn", "error"},
+                                     [&](const std::string& v) { c.log.level = v; })},
+                     {"format", OneOf({"text", "json"},
+                                      [&](const std::string& v) { c.log.json = v == "json"; })},
+                     {"access", Into(c.log.access)},
+                 });
            })},
           {"admin", Section([&](const Entry& e) {
              ListenAddress admin;
@@ -299,6 +280,25 @@ YamlReader::Handler GatewayReader::Millis(std::chrono::milliseconds& out) {
     if (ReadInt(e, 1, kMaxTimeoutMs, ms)) {
       out = std::chrono::milliseconds(ms);
     }
+  };
+}
+
+YamlReader::Handler GatewayReader::OneOf(std::vector<std::string_view> choices,
+                                         std::function<void(const std::string&)> set) {
+  return [this, choices = std::move(choices), set = std::move(set)](const Entry& e) {
+    LocatedString value;
+    if (!Read(e, value)) {
+      return;
+    }
+    if (std::find(choices.begin(), choices.end(), value.value) != choices.end()) {
+      set(value.value);
+      return;
+    }
+    std::string list;
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+      list += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + std::string(choices[i]);
+    }
+    Error(e.pos, Quoted(e.name) + " must be " + list);
   };
 }
 

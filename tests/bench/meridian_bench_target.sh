@@ -6,6 +6,9 @@
 #   OURS_CMD="exec tests/bench/meridian_bench_target.sh" OURS_PORT=18890 ../shared/bench/run.sh
 #
 # MERIDIAN_BIN (default build/release/meridian) and MERIDIAN_WORKERS (default 1) may be set.
+# The gateway does its full work: auth, JSON, classifier, policy, metrics and the audit log
+# (one JSON line per request, to a file under the temporary directory). The per-request access
+# log line is off unless MERIDIAN_ACCESS_LOG=true.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${MERIDIAN_BIN:-$here/build/release/meridian}"
@@ -29,6 +32,8 @@ listen: 127.0.0.1:${PORT:?PORT not set}
 workers: ${MERIDIAN_WORKERS:-1}
 policy_file: policy.yaml
 limits: {max_concurrent_streams: 20000}
+audit: {path: audit.jsonl, max_file_bytes: 67108864, max_files: 2}
+log: {access: ${MERIDIAN_ACCESS_LOG:-false}}
 tenants:
   - id: bench
     # SHA-256 of "sk-bench", the key the harness sends.

@@ -447,6 +447,29 @@ TEST_F(GrpcTest, HealthServiceAndReflectionAnswer) {
   }
 }
 
+TEST_F(GrpcTest, DrainEndsCallsStillRunningAtTheDeadlineAndRefusesNewOnes) {
+  FakeOpenAiServer upstream;
+  SetEnv(kUpstreamKeyEnv, upstream.api_key());
+  ASSERT_NO_FATAL_FAILURE(StartMtls(
+      PolicyYaml({Upstream("openai-cn", "openai", upstream.base_url(), "[CN]", "{chat: gpt-up}")},
+                 "  - id: everyone\n    allow: [openai-cn]\n")));
+  auto stub = Stub(DefaultClient());
+  grpc::ClientContext ctx;
+  auto reader = stub->Generate(&ctx, Request("<<fake:tokens=500,delay_ms=20>>"));
+  v1::GenerateResponse msg;
+  ASSERT_TRUE(reader->Read(&msg));
+  ASSERT_TRUE(msg.has_start());
+  std::thread drain([&] { gateway_->Drain(200ms); });
+  while (reader->Read(&msg)) {
+  }
+  const grpc::Status st = reader->Finish();
+  drain.join();
+  ExpectError(st, grpc::StatusCode::UNAVAILABLE, "shutting_down");
+  EXPECT_TRUE(upstream.WaitFor([&] { return upstream.streams_cut_by_client() == 1; }));
+  // While draining, new calls are refused.
+  ExpectError(Generate(*stub, Request()).status, grpc::StatusCode::UNAVAILABLE, "shutting_down");
+}
+
 TEST_F(GrpcTest, ConcurrentStreamsAllComplete) {
   ASSERT_NO_FATAL_FAILURE(StartMtls(SimPolicy()));
   auto stub = Stub(DefaultClient());

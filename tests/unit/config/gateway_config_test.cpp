@@ -590,6 +590,44 @@ TEST_F(GatewayConfigTest, CertificateIdentitiesAreValidatedAndUnique) {
             }));
 }
 
+// --- Operations: audit, log, admin, drain ---
+
+TEST_F(GatewayConfigTest, OperationsSections) {
+  const GatewayConfig c = Load(
+      "audit: {path: logs/audit.jsonl, fsync: true, max_files: 3, on_failure: continue}\n"
+      "log: {level: warn, format: json, access: false}\nadmin: {listen: 127.0.0.1:0}\n"
+      "limits: {drain_timeout_ms: 1500}\n" +
+      WithTenant(""));
+  ASSERT_EQ(Formatted(), Strings{});
+  ASSERT_TRUE(c.audit.has_value());
+  EXPECT_EQ(c.audit->path, (dir_ / "logs/audit.jsonl").string());
+  EXPECT_TRUE(c.audit->fsync);
+  EXPECT_EQ(c.audit->max_files, 3u);
+  EXPECT_FALSE(c.audit->fail_closed);
+  EXPECT_EQ(c.log.level, "warn");
+  EXPECT_TRUE(c.log.json);
+  EXPECT_FALSE(c.log.access);
+  ASSERT_TRUE(c.admin_listen.has_value());
+  EXPECT_EQ(c.limits.drain_timeout, std::chrono::milliseconds(1500));
+  // Defaults: fail closed, text, access lines on.
+  const GatewayConfig d = Load("audit: {path: a.jsonl}\n" + WithTenant(""));
+  EXPECT_TRUE(d.audit->fail_closed);
+  EXPECT_FALSE(d.log.json);
+  EXPECT_TRUE(d.log.access);
+}
+
+TEST_F(GatewayConfigTest, OperationsMistakes) {
+  EXPECT_EQ(Errors("audit: {on_failure: ignore}\nlog: {level: debug, format: xml}\nadmin: {}\n" +
+                   WithTenant("")),
+            (Strings{
+                "gw.yaml:1:8: audit is missing required key 'path'",
+                "gw.yaml:1:21: 'on_failure' must be reject or continue",
+                "gw.yaml:2:14: 'level' must be info, warn or error",
+                "gw.yaml:2:29: 'format' must be text or json",
+                "gw.yaml:3:8: admin is missing required key 'listen'",
+            }));
+}
+
 TEST_F(GatewayConfigTest, LoadFile) {
   WriteFile(dir_ / "gw.yaml", WithTenant("    regions: [XX]\n"));
   std::vector<FileDiagnostic> errors;
