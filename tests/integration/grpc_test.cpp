@@ -30,6 +30,13 @@ using ::testing::Not;
 
 using GrpcTest = GrpcFixture;
 
+/// Every request to the fake OpenAI `upstream` (whose key the test sets in kUpstreamKeyEnv).
+std::string UpstreamPolicy(const FakeOpenAiServer& upstream) {
+  return PolicyYaml(
+      {Upstream("openai-cn", "openai", upstream.base_url(), "[CN]", "{chat: gpt-up}")},
+      "  - id: everyone\n    allow: [openai-cn]\n");
+}
+
 /// A policy with CN/HK simulated providers and a consent guard.
 std::string SimPolicy() {
   return PolicyYaml(
@@ -106,9 +113,7 @@ TEST_F(GrpcTest, CompleteThroughAFakeOpenAiUpstream) {
 TEST_F(GrpcTest, StreamsThroughAFakeUpstreamUnchanged) {
   FakeOpenAiServer upstream;
   SetEnv(kUpstreamKeyEnv, upstream.api_key());
-  ASSERT_NO_FATAL_FAILURE(StartMtls(
-      PolicyYaml({Upstream("openai-cn", "openai", upstream.base_url(), "[CN]", "{chat: gpt-up}")},
-                 "  - id: everyone\n    allow: [openai-cn]\n")));
+  ASSERT_NO_FATAL_FAILURE(StartMtls(UpstreamPolicy(upstream)));
   auto stub = Stub(DefaultClient());
   const StreamResult r = Generate(*stub, Request("<<fake:tokens=7,split=3>>"));
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
@@ -299,9 +304,7 @@ TEST_F(GrpcTest, RegionClaimsCountOnlyForTrustedCertificateTenants) {
 TEST_F(GrpcTest, DeadlineShorterThanTheUpstreamCancelsIt) {
   FakeOpenAiServer upstream;
   SetEnv(kUpstreamKeyEnv, upstream.api_key());
-  ASSERT_NO_FATAL_FAILURE(StartMtls(
-      PolicyYaml({Upstream("openai-cn", "openai", upstream.base_url(), "[CN]", "{chat: gpt-up}")},
-                 "  - id: everyone\n    allow: [openai-cn]\n")));
+  ASSERT_NO_FATAL_FAILURE(StartMtls(UpstreamPolicy(upstream)));
   auto stub = Stub(DefaultClient());
   const auto started = std::chrono::steady_clock::now();
   const StreamResult r = Generate(*stub, Request("<<fake:ttft_ms=20000>>"), {}, 400ms);
@@ -321,9 +324,7 @@ TEST_F(GrpcTest, DeadlineShorterThanTheUpstreamCancelsIt) {
 TEST_F(GrpcTest, ClientCancelMidStreamCancelsTheUpstream) {
   FakeOpenAiServer upstream;
   SetEnv(kUpstreamKeyEnv, upstream.api_key());
-  ASSERT_NO_FATAL_FAILURE(StartMtls(
-      PolicyYaml({Upstream("openai-cn", "openai", upstream.base_url(), "[CN]", "{chat: gpt-up}")},
-                 "  - id: everyone\n    allow: [openai-cn]\n")));
+  ASSERT_NO_FATAL_FAILURE(StartMtls(UpstreamPolicy(upstream)));
   auto stub = Stub(DefaultClient());
   grpc::ClientContext ctx;
   auto reader = stub->Generate(&ctx, Request("<<fake:tokens=500,delay_ms=20>>"));
@@ -353,10 +354,7 @@ TEST_F(GrpcTest, ASlowReaderSlowsTheUpstreamInsteadOfBuffering) {
   SetEnv(kUpstreamKeyEnv, upstream.api_key());
   GatewayYaml g;
   g.upstream = {"max_response_bytes: 1073741824"};
-  ASSERT_NO_FATAL_FAILURE(StartMtls(
-      PolicyYaml({Upstream("openai-cn", "openai", upstream.base_url(), "[CN]", "{chat: gpt-up}")},
-                 "  - id: everyone\n    allow: [openai-cn]\n"),
-      g));
+  ASSERT_NO_FATAL_FAILURE(StartMtls(UpstreamPolicy(upstream), g));
   auto stub = Stub(DefaultClient());
   grpc::ClientContext ctx;
   auto reader = stub->Generate(&ctx, Request());
@@ -450,9 +448,7 @@ TEST_F(GrpcTest, HealthServiceAndReflectionAnswer) {
 TEST_F(GrpcTest, DrainEndsCallsStillRunningAtTheDeadlineAndRefusesNewOnes) {
   FakeOpenAiServer upstream;
   SetEnv(kUpstreamKeyEnv, upstream.api_key());
-  ASSERT_NO_FATAL_FAILURE(StartMtls(
-      PolicyYaml({Upstream("openai-cn", "openai", upstream.base_url(), "[CN]", "{chat: gpt-up}")},
-                 "  - id: everyone\n    allow: [openai-cn]\n")));
+  ASSERT_NO_FATAL_FAILURE(StartMtls(UpstreamPolicy(upstream)));
   auto stub = Stub(DefaultClient());
   grpc::ClientContext ctx;
   auto reader = stub->Generate(&ctx, Request("<<fake:tokens=500,delay_ms=20>>"));

@@ -25,41 +25,12 @@ using ::testing::Not;
 using providers::testing::Describe;
 using providers::testing::Lines;
 
-struct Decoded {
-  std::vector<std::string> lines;
-  bool done = false;
-  bool started = false;
-  core::Status last_status;
-};
+using providers::testing::Decoded;
 
-// Feeds the bytes in two writes split at `split` (npos: one write) through SseParser and the
-// decoder, as the adapter will; `finish` simulates the connection closing afterwards.
 Decoded DecodeSse(std::string_view sse, bool finish = true,
                   std::size_t split = std::string_view::npos) {
-  SseParser parser;
-  std::vector<SseEvent> events;
-  if (split == std::string_view::npos) {
-    EXPECT_TRUE(parser.Feed(sse, events));
-  } else {
-    EXPECT_TRUE(parser.Feed(sse.substr(0, split), events));
-    EXPECT_TRUE(parser.Feed(sse.substr(split), events));
-  }
-  parser.Finish();
   AnthropicStreamDecoder decoder;
-  std::vector<Chunk> chunks;
-  Decoded d;
-  for (const auto& e : events) {
-    core::Status s = decoder.Decode(e, chunks);
-    if (!s.ok()) d.last_status = s;
-  }
-  if (finish) {
-    core::Status s = decoder.Finish(chunks);
-    if (!s.ok()) d.last_status = s;
-  }
-  d.done = decoder.done();
-  d.started = decoder.started();
-  d.lines = Lines(chunks);
-  return d;
+  return providers::testing::DecodeWith(decoder, sse, finish, split);
 }
 
 std::string Crlf(std::string_view lf) {

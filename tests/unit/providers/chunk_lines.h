@@ -2,10 +2,14 @@
 // wire fixtures they come from.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/core/chunk.h"
+#include "providers/common/sse_parser.h"
 
 namespace meridian::providers::testing {
 
@@ -46,6 +50,45 @@ inline std::vector<std::string> Lines(const std::vector<core::Chunk>& chunks,
   std::vector<std::string> lines;
   for (const auto& c : chunks) lines.push_back(Describe(c, tool_call_json));
   return lines;
+}
+
+/// What a stream decoder made of a byte stream.
+struct Decoded {
+  std::vector<std::string> lines;
+  bool done = false;
+  bool started = false;
+  core::Status last_status;  ///< the last error Decode/Finish returned
+};
+
+/// Feeds `sse` through SseParser and `decoder` as an adapter does, in two writes split at
+/// `split` (npos: one write); `finish` then simulates the connection closing. Decoder: the
+/// DashScope/Anthropic stream decoder interface (Decode(SseEvent), Finish, done, started).
+template <class Decoder>
+Decoded DecodeWith(Decoder& decoder, std::string_view sse, bool finish,
+                   std::size_t split = std::string_view::npos) {
+  SseParser parser;
+  std::vector<SseEvent> events;
+  if (split == std::string_view::npos) {
+    EXPECT_TRUE(parser.Feed(sse, events));
+  } else {
+    EXPECT_TRUE(parser.Feed(sse.substr(0, split), events));
+    EXPECT_TRUE(parser.Feed(sse.substr(split), events));
+  }
+  parser.Finish();
+  std::vector<core::Chunk> chunks;
+  Decoded d;
+  for (const auto& e : events) {
+    core::Status s = decoder.Decode(e, chunks);
+    if (!s.ok()) d.last_status = s;
+  }
+  if (finish) {
+    core::Status s = decoder.Finish(chunks);
+    if (!s.ok()) d.last_status = s;
+  }
+  d.done = decoder.done();
+  d.started = decoder.started();
+  d.lines = Lines(chunks);
+  return d;
 }
 
 }  // namespace meridian::providers::testing
