@@ -36,13 +36,6 @@ std::int64_t SatAdd(std::int64_t a, std::int64_t b) {
   return a + b;
 }
 
-std::optional<json::value> ParseJson(std::string_view text) {
-  json::error_code ec;
-  json::value v = json::parse(text, ec, {}, ParseOptions());
-  if (ec) return std::nullopt;
-  return v;
-}
-
 // ---------------------------------------------------------------------------------------
 // Request writing
 
@@ -231,29 +224,11 @@ std::string ToolCallHeader(std::int64_t index, std::string_view id, std::string_
   return s;
 }
 
-Status InvalidJson(std::string_view what) {
-  return Status::Error(StatusCode::kBadUpstream, std::string(what), "upstream_invalid_json");
-}
-
-Status Make(StatusCode code, std::string message, std::string reason, bool retryable) {
-  Status s = Status::Error(code, std::move(message), std::move(reason));
-  s.retryable = retryable;
-  return s;
-}
-
 // A non-negative number of seconds, rounded up; nullopt for anything else (HTTP-dates).
 std::optional<std::uint32_t> RetryAfterSeconds(std::string_view header) {
-  header = TrimWs(header);
-  if (header.empty()) return std::nullopt;
-  double v = 0;
-  const auto r =
-      std::from_chars(header.data(), header.data() + header.size(), v, std::chars_format::fixed);
-  if (r.ec != std::errc() || r.ptr != header.data() + header.size() || !std::isfinite(v) || v < 0) {
-    return std::nullopt;
-  }
-  const double c = std::ceil(v);
-  constexpr double kMax = std::numeric_limits<std::uint32_t>::max();
-  return c >= kMax ? std::numeric_limits<std::uint32_t>::max() : static_cast<std::uint32_t>(c);
+  const auto seconds = ParseSeconds(header);
+  if (!seconds) return std::nullopt;
+  return CeilSeconds(*seconds);
 }
 
 }  // namespace
@@ -396,33 +371,35 @@ Status MapAnthropicError(int http_status, std::string_view body,
 
   Status s;
   if (t == "rate_limit_error" || h == 429) {
-    s = Make(StatusCode::kRateLimited, detailed(), "upstream_rate_limited", true);
+    s = UpstreamStatus(StatusCode::kRateLimited, detailed(), "upstream_rate_limited", true);
   } else if (t == "overloaded_error" || h == 529) {
-    s = Make(StatusCode::kUnavailable, detailed(), "upstream_overloaded", true);
+    s = UpstreamStatus(StatusCode::kUnavailable, detailed(), "upstream_overloaded", true);
   } else if (t == "timeout_error" || h == 504 || h == 408) {
-    s = Make(StatusCode::kUpstreamTimeout, detailed(), "upstream_timeout", true);
+    s = UpstreamStatus(StatusCode::kUpstreamTimeout, detailed(), "upstream_timeout", true);
   } else if (t == "api_error" || (h >= 500 && h <= 599)) {
-    s = Make(StatusCode::kUnavailable, detailed(), "upstream_unavailable", true);
+    s = UpstreamStatus(StatusCode::kUnavailable, detailed(), "upstream_unavailable", true);
   } else if (t == "authentication_error" || h == 401) {
-    s = Make(StatusCode::kBadUpstream, "upstream rejected the gateway's credentials",
-             "upstream_unauthorized", false);
+    s = UpstreamStatus(StatusCode::kBadUpstream, "upstream rejected the gateway's credentials",
+                       "upstream_unauthorized", false);
   } else if (t == "permission_error" || h == 403) {
-    s = Make(StatusCode::kBadUpstream, "upstream denied access to the gateway's account",
-             "upstream_forbidden", false);
+    s = UpstreamStatus(StatusCode::kBadUpstream, "upstream denied access to the gateway's account",
+                       "upstream_forbidden", false);
   } else if (t == "billing_error" || h == 402) {
-    s = Make(StatusCode::kBadUpstream, "upstream account of the gateway has a billing problem",
-             "upstream_billing", false);
+    s = UpstreamStatus(StatusCode::kBadUpstream,
+                       "upstream account of the gateway has a billing problem", "upstream_billing",
+                       false);
   } else if (t == "not_found_error" || h == 404) {
-    s = Make(StatusCode::kBadUpstream, "upstream endpoint or model not found", "upstream_not_found",
-             false);
+    s = UpstreamStatus(StatusCode::kBadUpstream, "upstream endpoint or model not found",
+                       "upstream_not_found", false);
   } else if (t == "request_too_large" || h == 413) {
-    s = Make(StatusCode::kPayloadTooLarge, detailed(), "upstream_payload_too_large", false);
+    s = UpstreamStatus(StatusCode::kPayloadTooLarge, detailed(), "upstream_payload_too_large",
+                       false);
   } else if (t == "invalid_request_error" || h == 400) {
-    s = Make(StatusCode::kInvalidArgument, detailed(), "upstream_invalid_request", false);
+    s = UpstreamStatus(StatusCode::kInvalidArgument, detailed(), "upstream_invalid_request", false);
   } else if (h >= 400 && h <= 499) {
-    s = Make(StatusCode::kBadUpstream, detailed(), "upstream_client_error", false);
+    s = UpstreamStatus(StatusCode::kBadUpstream, detailed(), "upstream_client_error", false);
   } else {
-    s = Make(StatusCode::kBadUpstream, detailed(), "upstream_error", false);
+    s = UpstreamStatus(StatusCode::kBadUpstream, detailed(), "upstream_error", false);
   }
   if (s.retryable) s.retry_after_s = RetryAfterSeconds(retry_after_header);
   return s;
@@ -579,10 +556,7 @@ Status AnthropicStreamDecoder::Decode(const SseEvent& event, std::vector<Chunk>&
 
 Status AnthropicStreamDecoder::Finish(std::vector<Chunk>& out) {
   if (done_) return Status::Ok();
-  Status s = Status::Error(StatusCode::kBadUpstream, "upstream stream ended before message_stop",
-                           "upstream_truncated_stream");
-  s.retryable = !emitted_;
-  return Fail(std::move(s), out);
+  return Fail(TruncatedStream("upstream stream ended before message_stop", !emitted_), out);
 }
 
 // -----------------------------------------------------------------------------------------

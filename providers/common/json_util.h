@@ -150,6 +150,55 @@ inline core::Usage ParseUsage(const UsageKeys& keys, const json::object& u) {
   return usage;
 }
 
+/// `text` parsed with ParseOptions(); nullopt when it is not valid JSON.
+inline std::optional<json::value> ParseJson(std::string_view text) {
+  json::error_code ec;
+  json::value v = json::parse(text, ec, {}, ParseOptions());
+  if (ec) return std::nullopt;
+  return v;
+}
+
+/// A status with its retryability (whether the router may try the next candidate).
+inline core::Status UpstreamStatus(core::StatusCode code, std::string message, std::string reason,
+                                   bool retryable) {
+  core::Status s = core::Status::Error(code, std::move(message), std::move(reason));
+  s.retryable = retryable;
+  return s;
+}
+
+/// The upstream sent something that is not JSON where JSON belongs.
+inline core::Status InvalidJson(std::string_view what) {
+  return core::Status::Error(core::StatusCode::kBadUpstream, std::string(what),
+                             "upstream_invalid_json");
+}
+
+/// The upstream connection ended before the stream's end (`what` says which end); retryable
+/// only while nothing reached the client.
+inline core::Status TruncatedStream(std::string_view what, bool nothing_emitted) {
+  return UpstreamStatus(core::StatusCode::kBadUpstream, std::string(what),
+                        "upstream_truncated_stream", nothing_emitted);
+}
+
+/// A non-negative decimal number of seconds (`Retry-After: 1.5`); nullopt for anything else
+/// (HTTP-dates, negative, junk).
+inline std::optional<double> ParseSeconds(std::string_view s) {
+  s = TrimWs(s);
+  if (s.empty()) return std::nullopt;
+  double v = 0;
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::fixed);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v) || v < 0) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+/// Seconds rounded up, saturating at the uint32 maximum.
+inline std::uint32_t CeilSeconds(double v) {
+  const double c = std::ceil(v);
+  constexpr double kMax = std::numeric_limits<std::uint32_t>::max();
+  return c >= kMax ? std::numeric_limits<std::uint32_t>::max() : static_cast<std::uint32_t>(c);
+}
+
 /// The terminal kError chunk carrying `s`.
 inline core::Chunk ErrorChunk(const core::Status& s) {
   core::Chunk c;

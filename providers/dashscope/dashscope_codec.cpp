@@ -102,16 +102,6 @@ Chunk StartChunk(std::string_view request_id) {
   return c;
 }
 
-Status InvalidJson(std::string_view what) {
-  return Status::Error(StatusCode::kBadUpstream, std::string(what), "upstream_invalid_json");
-}
-
-Status Make(StatusCode code, std::string message, std::string reason, bool retryable) {
-  Status s = Status::Error(code, std::move(message), std::move(reason));
-  s.retryable = retryable;
-  return s;
-}
-
 }  // namespace
 
 // -----------------------------------------------------------------------------------------
@@ -191,52 +181,56 @@ Status MapDashScopeError(int http_status, std::string_view body) {
   const std::string_view c = code;
 
   if (c == "Throttling" || c.starts_with("Throttling.") || (c.empty() && http_status == 429)) {
-    return Make(StatusCode::kRateLimited, detailed(), "upstream_rate_limited", true);
+    return UpstreamStatus(StatusCode::kRateLimited, detailed(), "upstream_rate_limited", true);
   }
   if (c == "InvalidApiKey" || http_status == 401) {
-    return Make(StatusCode::kBadUpstream, "upstream rejected the gateway's credentials",
-                "upstream_unauthorized", false);
+    return UpstreamStatus(StatusCode::kBadUpstream, "upstream rejected the gateway's credentials",
+                          "upstream_unauthorized", false);
   }
   if (c == "AccessDenied" || c.starts_with("AccessDenied.") || (c.empty() && http_status == 403)) {
-    return Make(StatusCode::kBadUpstream, "upstream denied access to the gateway's account",
-                "upstream_forbidden", false);
+    return UpstreamStatus(StatusCode::kBadUpstream,
+                          "upstream denied access to the gateway's account", "upstream_forbidden",
+                          false);
   }
   if (c == "Arrearage") {
-    return Make(StatusCode::kBadUpstream, "upstream account of the gateway is not in good standing",
-                "upstream_arrearage", false);
+    return UpstreamStatus(StatusCode::kBadUpstream,
+                          "upstream account of the gateway is not in good standing",
+                          "upstream_arrearage", false);
   }
   if (c == "DataInspectionFailed" || c == "data_inspection_failed") {
-    Status s = Make(StatusCode::kInvalidArgument,
-                    "upstream content moderation rejected the request" +
-                        (safe_msg.empty() ? std::string() : ": " + safe_msg),
-                    "data_inspection_failed", false);
+    Status s = UpstreamStatus(StatusCode::kInvalidArgument,
+                              "upstream content moderation rejected the request" +
+                                  (safe_msg.empty() ? std::string() : ": " + safe_msg),
+                              "data_inspection_failed", false);
     s.param = "messages";
     return s;
   }
   if (c == "BadRequest.TooLarge" || (c.empty() && http_status == 413)) {
-    return Make(StatusCode::kPayloadTooLarge, detailed(), "upstream_payload_too_large", false);
+    return UpstreamStatus(StatusCode::kPayloadTooLarge, detailed(), "upstream_payload_too_large",
+                          false);
   }
   if (c == "RequestTimeOut" || http_status == 408 || http_status == 504) {
-    return Make(StatusCode::kUpstreamTimeout, detailed(), "upstream_timeout", true);
+    return UpstreamStatus(StatusCode::kUpstreamTimeout, detailed(), "upstream_timeout", true);
   }
   if (c == "InternalError" || c.starts_with("InternalError.") ||
       (http_status >= 500 && http_status <= 599)) {
-    return Make(StatusCode::kUnavailable, detailed(), "upstream_unavailable", true);
+    return UpstreamStatus(StatusCode::kUnavailable, detailed(), "upstream_unavailable", true);
   }
   if (c == "InvalidParameter" || c == "invalid_parameter_error") {
-    return Make(StatusCode::kInvalidArgument, detailed(), "invalid_parameter", false);
+    return UpstreamStatus(StatusCode::kInvalidArgument, detailed(), "invalid_parameter", false);
   }
   if (http_status == 400) {
-    return Make(StatusCode::kInvalidArgument, detailed(), "upstream_invalid_request", false);
+    return UpstreamStatus(StatusCode::kInvalidArgument, detailed(), "upstream_invalid_request",
+                          false);
   }
   if (http_status == 404) {
-    return Make(StatusCode::kBadUpstream, "upstream endpoint or model not found",
-                "upstream_not_found", false);
+    return UpstreamStatus(StatusCode::kBadUpstream, "upstream endpoint or model not found",
+                          "upstream_not_found", false);
   }
   if (http_status >= 400 && http_status <= 499) {
-    return Make(StatusCode::kBadUpstream, detailed(), "upstream_client_error", false);
+    return UpstreamStatus(StatusCode::kBadUpstream, detailed(), "upstream_client_error", false);
   }
-  return Make(StatusCode::kBadUpstream, detailed(), "upstream_error", false);
+  return UpstreamStatus(StatusCode::kBadUpstream, detailed(), "upstream_error", false);
 }
 
 // -----------------------------------------------------------------------------------------
@@ -307,10 +301,7 @@ Status DashScopeStreamDecoder::Decode(const SseEvent& event, std::vector<Chunk>&
 
 Status DashScopeStreamDecoder::Finish(std::vector<Chunk>& out) {
   if (done_) return Status::Ok();
-  Status s = Status::Error(StatusCode::kBadUpstream, "upstream stream ended before the final frame",
-                           "upstream_truncated_stream");
-  s.retryable = !emitted_;
-  return Fail(std::move(s), out);
+  return Fail(TruncatedStream("upstream stream ended before the final frame", !emitted_), out);
 }
 
 // -----------------------------------------------------------------------------------------

@@ -352,23 +352,6 @@ void AppendPercentEncoded(std::string& out, std::string_view s) {
   }
 }
 
-std::optional<double> ParseSeconds(std::string_view s) {
-  s = TrimWs(s);
-  if (s.empty()) return std::nullopt;
-  double v = 0;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::fixed);
-  if (r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(v) || v < 0) {
-    return std::nullopt;
-  }
-  return v;
-}
-
-std::uint32_t CeilSeconds(double v) {
-  const double c = std::ceil(v);
-  constexpr double kMax = std::numeric_limits<std::uint32_t>::max();
-  return c >= kMax ? std::numeric_limits<std::uint32_t>::max() : static_cast<std::uint32_t>(c);
-}
-
 }  // namespace
 
 // -----------------------------------------------------------------------------------------
@@ -582,10 +565,7 @@ Status OpenAiStreamDecoder::Finish(std::vector<Chunk>& out) {
     done_ = true;
     return Status::Ok();
   }
-  Status s =
-      ChunkError("upstream closed the stream before it finished", "upstream_truncated_stream");
-  s.retryable = !started_;
-  return Fail(std::move(s), out);
+  return Fail(TruncatedStream("upstream closed the stream before it finished", !started_), out);
 }
 
 // -----------------------------------------------------------------------------------------

@@ -23,42 +23,14 @@ namespace {
 using meridian::core::Chunk;
 using meridian::core::Status;
 using meridian::providers::SseEvent;
-using meridian::providers::SseParser;
 namespace an = meridian::providers::anthropic;
 
 void RunStream(std::string_view stream, std::size_t piece) {
-  SseParser parser;
   an::AnthropicStreamDecoder decoder;
-  meridian::fuzz::ChunkOrderChecker checker;
-  std::vector<Chunk> chunks;
-  std::vector<SseEvent> events;
-  auto decode_all = [&] {
-    for (const auto& e : events) {
-      const bool done_before = decoder.done();
-      const std::size_t first = chunks.size();
-      const Status s = decoder.Decode(e, chunks);
-      checker.Check(chunks, first, s, done_before, decoder.done(), decoder.started());
-    }
-    events.clear();
-  };
-  for (std::size_t pos = 0; pos < stream.size(); pos += piece) {
-    if (!parser.Feed(stream.substr(pos, piece), events)) break;
-    decode_all();
-  }
-  decode_all();
-  (void)parser.Finish();
-  const bool done_before = decoder.done();
-  const std::size_t first = chunks.size();
-  const Status s = decoder.Finish(chunks);
-  checker.CheckFinish(chunks, first, s, done_before, decoder.done(), decoder.started());
-  if (done_before) MERIDIAN_FUZZ_CHECK(s.ok());
-  // Decode after Finish: nothing.
-  const std::size_t after = chunks.size();
   SseEvent late;
   late.event = "message_stop";
   late.data = R"({"type":"message_stop"})";
-  (void)decoder.Decode(late, chunks);
-  MERIDIAN_FUZZ_CHECK(chunks.size() == after);
+  meridian::fuzz::RunStreamChecked(decoder, stream, piece, late);
 }
 
 }  // namespace
@@ -75,10 +47,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   meridian::fuzz::CheckWholeResponse(chunks, s);
 
   for (const int http_status : {0, 200, 400, 401, 403, 404, 413, 429, 500, 503, 529}) {
-    for (const std::string_view retry_after : {std::string_view{}, std::string_view("7"),
-                                               std::string_view("-1"),
-                                               std::string_view("99999999999999999999"),
-                                               std::string_view("Wed, 21 Oct 2015 07:28:00 GMT")}) {
+    for (const std::string_view retry_after :
+         {std::string_view{}, std::string_view("7"), std::string_view("-1"),
+          std::string_view("99999999999999999999"),
+          std::string_view("Wed, 21 Oct 2015 07:28:00 GMT")}) {
       const Status e = an::MapAnthropicError(http_status, rest, retry_after);
       meridian::fuzz::CheckErrorStatus(e);
       MERIDIAN_FUZZ_CHECK(e.message.size() <= 2048);

@@ -20,6 +20,7 @@
 
 #include "gateway/core/chunk.h"
 #include "gateway/core/status.h"
+#include "providers/common/sse_parser.h"
 
 namespace meridian::fuzz {
 
@@ -29,8 +30,8 @@ namespace meridian::fuzz {
   __builtin_trap();
 }
 
-#define MERIDIAN_FUZZ_CHECK(cond) \
-  do {                            \
+#define MERIDIAN_FUZZ_CHECK(cond)                                            \
+  do {                                                                       \
     if (!(cond)) ::meridian::fuzz::InvariantFailed(#cond " (" __FILE__ ")"); \
   } while (0)
 
@@ -54,8 +55,7 @@ class ChunkOrderChecker {
   /// `done_before`/`done_after` the decoder's done() around the call, and `started_after`
   /// its started().
   void Check(const std::vector<core::Chunk>& chunks, std::size_t first,
-             const core::Status& returned, bool done_before, bool done_after,
-             bool started_after) {
+             const core::Status& returned, bool done_before, bool done_after, bool started_after) {
     if (done_before) MERIDIAN_FUZZ_CHECK(chunks.size() == first);  // nothing after done()
     bool emitted_error = false;
     for (std::size_t i = first; i < chunks.size(); ++i) {
@@ -137,6 +137,41 @@ inline void CheckWholeResponse(const std::vector<core::Chunk>& chunks,
                   return false;
                 }());
   MERIDIAN_FUZZ_CHECK(checker.errored() || checker.finished());
+}
+
+/// Feeds `stream` in `piece`-byte writes through SseParser and `decoder` (the DashScope /
+/// Anthropic stream decoder interface), checking the chunk order after every event and after
+/// Finish(); then checks that `late` (a terminating event) decoded after Finish adds nothing.
+template <class Decoder>
+void RunStreamChecked(Decoder& decoder, std::string_view stream, std::size_t piece,
+                      const providers::SseEvent& late) {
+  providers::SseParser parser;
+  ChunkOrderChecker checker;
+  std::vector<core::Chunk> chunks;
+  std::vector<providers::SseEvent> events;
+  auto decode_all = [&] {
+    for (const auto& e : events) {
+      const bool done_before = decoder.done();
+      const std::size_t first = chunks.size();
+      const core::Status s = decoder.Decode(e, chunks);
+      checker.Check(chunks, first, s, done_before, decoder.done(), decoder.started());
+    }
+    events.clear();
+  };
+  for (std::size_t pos = 0; pos < stream.size(); pos += piece) {
+    if (!parser.Feed(stream.substr(pos, piece), events)) break;
+    decode_all();
+  }
+  decode_all();
+  (void)parser.Finish();
+  const bool done_before = decoder.done();
+  const std::size_t first = chunks.size();
+  const core::Status s = decoder.Finish(chunks);
+  checker.CheckFinish(chunks, first, s, done_before, decoder.done(), decoder.started());
+  if (done_before) MERIDIAN_FUZZ_CHECK(s.ok());  // documented: nothing, Ok
+  const std::size_t after = chunks.size();
+  (void)decoder.Decode(late, chunks);
+  MERIDIAN_FUZZ_CHECK(chunks.size() == after);
 }
 
 }  // namespace meridian::fuzz

@@ -23,41 +23,13 @@ namespace {
 using meridian::core::Chunk;
 using meridian::core::Status;
 using meridian::providers::SseEvent;
-using meridian::providers::SseParser;
 namespace ds = meridian::providers::dashscope;
 
 void RunStream(std::string_view stream, bool incremental, std::size_t piece) {
-  SseParser parser;
   ds::DashScopeStreamDecoder decoder(incremental);
-  meridian::fuzz::ChunkOrderChecker checker;
-  std::vector<Chunk> chunks;
-  std::vector<SseEvent> events;
-  auto decode_all = [&] {
-    for (const auto& e : events) {
-      const bool done_before = decoder.done();
-      const std::size_t first = chunks.size();
-      const Status s = decoder.Decode(e, chunks);
-      checker.Check(chunks, first, s, done_before, decoder.done(), decoder.started());
-    }
-    events.clear();
-  };
-  for (std::size_t pos = 0; pos < stream.size(); pos += piece) {
-    if (!parser.Feed(stream.substr(pos, piece), events)) break;
-    decode_all();
-  }
-  decode_all();
-  (void)parser.Finish();
-  const bool done_before = decoder.done();
-  const std::size_t first = chunks.size();
-  const Status s = decoder.Finish(chunks);
-  checker.CheckFinish(chunks, first, s, done_before, decoder.done(), decoder.started());
-  if (done_before) MERIDIAN_FUZZ_CHECK(s.ok());  // documented: nothing, Ok
-  // Decode after Finish: nothing.
-  const std::size_t after = chunks.size();
   SseEvent late;
   late.data = R"({"output":{"text":"late","finish_reason":"stop"}})";
-  (void)decoder.Decode(late, chunks);
-  MERIDIAN_FUZZ_CHECK(chunks.size() == after);
+  meridian::fuzz::RunStreamChecked(decoder, stream, piece, late);
 }
 
 }  // namespace

@@ -97,12 +97,12 @@ void CheckAccepted(const CompletionRequest& r) {
   for (const bool stream : {false, true}) {
     for (const auto flavor : {openai::OpenAiFlavor::kOpenAi, openai::OpenAiFlavor::kAzure,
                               openai::OpenAiFlavor::kCompatible}) {
-      MERIDIAN_FUZZ_CHECK(ParsesAs(openai::BuildChatRequestBody(r, "upstream-model", flavor, stream),
-                                   json::kind::object));
+      MERIDIAN_FUZZ_CHECK(ParsesAs(
+          openai::BuildChatRequestBody(r, "upstream-model", flavor, stream), json::kind::object));
     }
-    MERIDIAN_FUZZ_CHECK(ParsesAs(
-        meridian::providers::dashscope::BuildGenerationRequestBody(r, "qwen-plus", stream),
-        json::kind::object));
+    MERIDIAN_FUZZ_CHECK(
+        ParsesAs(meridian::providers::dashscope::BuildGenerationRequestBody(r, "qwen-plus", stream),
+                 json::kind::object));
   }
 }
 
