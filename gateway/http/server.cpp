@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -172,6 +173,7 @@ struct DisconnectWatch {
   providers::CancelToken cancel;
   asio::cancellation_signal stop;
   bool shutdown = false;  ///< cancelled by the drain deadline, not by the client
+  char peek = 0;          ///< the watch's receive buffer (MSG_PEEK: never consumed)
 };
 
 core::Status ShuttingDown(std::uint32_t retry_after_s) {
@@ -208,7 +210,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   asio::awaitable<bool> Send(unsigned status, std::string body, std::string_view content_type,
                              const Headers& headers, bool keep_alive);
   asio::awaitable<bool> WriteRaw(const std::string& bytes);
-  asio::awaitable<void> WatchDisconnect(std::shared_ptr<DisconnectWatch> watch);
+  void WatchDisconnect(std::shared_ptr<DisconnectWatch> watch);
   void Count(unsigned status) {
     auto& c = state_.counters;
     (status < 300   ? c.responses_2xx
@@ -526,16 +528,32 @@ template <class Stream>
 asio::awaitable<bool> Session<Stream>::Send(unsigned status, std::string body,
                                             std::string_view content_type, const Headers& headers,
                                             bool keep_alive) {
-  Response res{static_cast<bhttp::status>(status), 11};
-  res.set(bhttp::field::content_type, content_type);
-  for (const auto& [k, v] : headers) res.set(k, v);
-  res.keep_alive(keep_alive);
-  res.body() = std::move(body);
-  res.prepare_payload();
+  // The head is formatted here and written with the body in one gather write: Beast's
+  // serializer walks a buffers_cat view per field, a measurable share of a proxied request.
+  std::string head;
+  head.reserve(256);
+  head += "HTTP/1.1 ";
+  head += std::to_string(status);
+  head += ' ';
+  const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  head.append(reason.data(), reason.size());
+  head += "\r\nContent-Type: ";
+  head += content_type;
+  head += "\r\n";
+  for (const auto& [k, v] : headers) {
+    head += k;
+    head += ": ";
+    head += v;
+    head += "\r\n";
+  }
+  head += "Content-Length: ";
+  head += std::to_string(body.size());
+  head += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
   Count(status);
   access_.status = status;
   Expire(limits_.idle_timeout);
-  auto [ec, n] = co_await bhttp::async_write(stream_, res, kTuple);
+  const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(body)};
+  auto [ec, n] = co_await asio::async_write(stream_, wire, kTuple);
   (void)n;
   co_return !ec && keep_alive;
 }
@@ -551,21 +569,22 @@ asio::awaitable<bool> Session<Stream>::SendError(const core::Status& status, Hea
 }
 
 template <class Stream>
-asio::awaitable<void> Session<Stream>::WatchDisconnect(std::shared_ptr<DisconnectWatch> watch) {
-  auto self = this->shared_from_this();
-  for (;;) {
-    auto [ec] = co_await Socket().async_wait(
-        tcp::socket::wait_read, asio::bind_cancellation_slot(watch->stop.slot(), kTuple));
-    if (ec) co_return;  // the request finished first
-    char c;
-    const ssize_t n = ::recv(Socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      state_.counters.client_disconnects.fetch_add(1, std::memory_order_relaxed);
-      watch->cancel.Cancel();
-      co_return;
-    }
-    if (n > 0) co_return;  // the client sent more (a pipelined request): stop watching
-  }
+void Session<Stream>::WatchDisconnect(std::shared_ptr<DisconnectWatch> watch) {
+  // A one-byte MSG_PEEK receive: EOF means the client is gone; a byte means it sent more (a
+  // pipelined request, left in the socket for the next read): stop watching. Unlike
+  // async_wait, a receive is tried at once and then parked on the socket's existing epoll
+  // registration: no epoll_ctl per request.
+  DisconnectWatch* w = watch.get();
+  Socket().async_receive(
+      asio::buffer(&w->peek, 1), tcp::socket::message_peek,
+      asio::bind_cancellation_slot(
+          w->stop.slot(), [self = this->shared_from_this(), watch = std::move(watch)](
+                              const beast::error_code& ec, std::size_t n) {
+            if (ec == asio::error::operation_aborted) return;  // the request finished first
+            if (!ec && n > 0) return;
+            self->state_.counters.client_disconnects.fetch_add(1, std::memory_order_relaxed);
+            watch->cancel.Cancel();
+          }));
 }
 
 template <class Stream>
@@ -751,8 +770,8 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   if (!slot) co_return co_await fail(refused);
 
   auto watch = std::make_shared<DisconnectWatch>();
-  asio::co_spawn(stream_.get_executor(), WatchDisconnect(watch), asio::detached);
   active_ = watch;
+  WatchDisconnect(watch);
   struct StopWatch {
     Session& s;
     DisconnectWatch& w;

@@ -2,10 +2,12 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -67,6 +69,27 @@ auto OnStream(Connection& c, Op&& op) {
 
 }  // namespace
 
+std::string SerializeHead(const http::request<http::string_body>& request) {
+  std::string head;
+  head.reserve(256);
+  const auto method = request.method_string();
+  const auto target = request.target();
+  head.append(method.data(), method.size());
+  head += ' ';
+  head.append(target.data(), target.size());
+  head += " HTTP/1.1\r\n";
+  for (const auto& f : request) {
+    const auto name = f.name_string();
+    const auto value = f.value();
+    head.append(name.data(), name.size());
+    head += ": ";
+    head.append(value.data(), value.size());
+    head += "\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
 std::optional<Endpoint> Endpoint::Parse(std::string_view url) {
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed) return std::nullopt;
@@ -78,6 +101,7 @@ std::optional<Endpoint> Endpoint::Parse(std::string_view url) {
   e.port = parsed->has_port() ? std::string(parsed->port()) : (e.tls ? "443" : "80");
   e.base_path = std::string(parsed->encoded_path());
   while (!e.base_path.empty() && e.base_path.back() == '/') e.base_path.pop_back();
+  e.key = (e.tls ? "https://" : "http://") + e.host + ":" + e.port;
   return e;
 }
 
@@ -114,6 +138,9 @@ asio::awaitable<core::Status> HttpClient::Connect(const Endpoint& endpoint,
                                                   CancelToken& cancel) {
   auto c = std::make_unique<Connection>();
   c->key = endpoint.Key();
+  // Beast reads max(512, free capacity) per call: with room up front a whole response header
+  // (and a small body) arrives in one recvmsg instead of several 512-byte reads.
+  c->buffer.reserve(Connection::kReadChunk);
   if (endpoint.tls) {
     if (!tls_) co_return core::Status::Error(core::StatusCode::kInternal, "TLS is not configured");
     c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(executor_, *tls_);
@@ -197,8 +224,12 @@ asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
     Connection* raw = c.get();
     cancel.OnCancel([raw] { raw->Close(); });
     c->lowest().expires_after(limits_.first_byte_timeout);
+    // One gather write of our own head + the body: Beast's serializer walks a buffers_cat view
+    // per field, a measurable share of a proxied request.
+    const std::string head = SerializeHead(request);
+    const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body())};
     auto [wec, written] =
-        co_await OnStream(*c, [&](auto& s) { return http::async_write(s, request, kTuple); });
+        co_await OnStream(*c, [&](auto& s) { return asio::async_write(s, wire, kTuple); });
     (void)written;
     beast::error_code ec = wec;
     if (!ec) {

@@ -39,8 +39,14 @@ struct Endpoint {
   std::string base_path;  ///< without trailing slash, e.g. "/v1"
   /// Parses an http(s) URL (already validated by the policy compiler).
   static std::optional<Endpoint> Parse(std::string_view url);
-  std::string Key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
+  /// scheme://host:port: the connection pool's key, built once by Parse.
+  const std::string& Key() const { return key; }
+  std::string key;
 };
+
+/// The request line and header fields of `request` as HTTP/1.1 wire bytes (through the blank
+/// line); the fields are written as set (prepare_payload has added Content-Length).
+std::string SerializeHead(const http::request<http::string_body>& request);
 
 class HttpClient;
 struct Connection;
