@@ -162,6 +162,12 @@ asio::awaitable<core::Status> HttpClient::Connect(const Endpoint& endpoint,
   c->lowest().expires_after(limits_.connect_timeout);
   auto [cec, ep] = co_await c->lowest().async_connect(results, kTuple);
   (void)ep;
+  if (!cec) {
+    // Requests go out in one gather write and SSE answers in small pieces: never let Nagle
+    // hold a segment back waiting for an ACK.
+    beast::error_code opt_ec;
+    c->lowest().socket().set_option(tcp::no_delay(true), opt_ec);
+  }
   if (!cec && c->tls) {
     SSL* ssl = c->tls->native_handle();
     // SSL_set_tlsext_host_name is a macro with a C cast inside; call what it expands to.
