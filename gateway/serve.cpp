@@ -1,5 +1,7 @@
 #include "gateway/serve.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -130,7 +132,16 @@ void Gateway::Drain(std::chrono::milliseconds deadline) {
     server_->Drain(DrainPhase::kDeadline);
     (void)wait_idle(Clock::now() + std::chrono::seconds(2));
   }
-  Log(LogLevel::kInfo, "drained");
+  // What this process answered, so a run's outcome is in its log even without the access log.
+  const Counters& c = state.counters;
+  Log(LogLevel::kInfo, "drained; since start: " + std::to_string(c.requests.load()) +
+                           " HTTP requests (2xx " + std::to_string(c.responses_2xx.load()) +
+                           ", 4xx " + std::to_string(c.responses_4xx.load()) + ", 5xx " +
+                           std::to_string(c.responses_5xx.load()) + "; policy denials " +
+                           std::to_string(c.policy_denials.load()) + ", over the concurrency " +
+                           "limit " + std::to_string(c.concurrency_rejections.load()) +
+                           ", client disconnects " + std::to_string(c.client_disconnects.load()) +
+                           "), " + std::to_string(c.grpc_requests.load()) + " gRPC calls");
 }
 
 void Gateway::Stop() {
@@ -143,6 +154,31 @@ void Gateway::Stop() {
   // them all before returning.
   if (state_ && state_->audit) state_->audit->Close(std::chrono::seconds(2));
 }
+
+namespace {
+
+/// Every request in flight holds two descriptors (client and upstream): raise the soft
+/// open-file limit to the hard one (as nginx's worker_rlimit_nofile does), and say so when even
+/// that cannot hold limits.max_concurrent_streams.
+void RaiseFileLimit(std::uint64_t max_streams) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  const std::uint64_t needed = 2 * max_streams + 64;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+    Log(LogLevel::kWarning, "open-file limit " + std::to_string(lim.rlim_cur) + " holds about " +
+                                std::to_string(lim.rlim_cur / 2) +
+                                " requests in flight, fewer than " +
+                                "limits.max_concurrent_streams (" + std::to_string(max_streams) +
+                                "): raise it (ulimit -n, LimitNOFILE=)");
+  }
+}
+
+}  // namespace
 
 std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& error) {
   std::vector<config::FileDiagnostic> errors;
@@ -190,6 +226,7 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
   log.json = cfg.log.json;
   log.access = cfg.log.access;
   ConfigureLog(log);
+  RaiseFileLimit(cfg.limits.max_concurrent_streams);
 
   std::unique_ptr<Gateway> g(new Gateway());
   g->state_ = std::make_unique<GatewayState>();

@@ -904,6 +904,23 @@ core::Status HttpServer::Start() {
                                "invalid listen address '" + cfg.listen.host + "'");
   }
   tcp::endpoint endpoint(address, cfg.listen.port);
+  // The workers' listeners share the port through SO_REUSEPORT, which would also let a second
+  // gateway started by the same user join the group and silently take half the connections.
+  // A plain bind first: it fails while anyone listens there.
+  if (endpoint.port() != 0) {
+    asio::io_context probe_io;
+    tcp::acceptor probe(probe_io);
+    probe.open(endpoint.protocol(), ec);
+    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) probe.bind(endpoint, ec);
+    if (ec) {
+      return core::Status::Error(
+          core::StatusCode::kInternal,
+          "cannot listen on " + cfg.listen.host + ":" + std::to_string(cfg.listen.port) + ": " +
+              ec.message() +
+              (ec == asio::error::address_in_use ? " (is another gateway running there?)" : ""));
+    }
+  }
   for (unsigned i = 0; i < cfg.workers; ++i) {
     auto w = std::make_unique<Worker>(state_, server_tls, client_tls, limits);
     auto st = w->Listen(endpoint);

@@ -12,7 +12,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${MERIDIAN_BIN:-$here/build/release/meridian}"
-dir="$(mktemp -d)"
+# MERIDIAN_BENCH_DIR: where the config and the audit log go (default: a new temporary
+# directory, left behind since this script execs the gateway).
+dir="${MERIDIAN_BENCH_DIR:-$(mktemp -d)}"
+mkdir -p "$dir"
 cat > "$dir/policy.yaml" <<YAML
 version: 1
 providers:

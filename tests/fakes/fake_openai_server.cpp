@@ -1129,7 +1129,11 @@ struct FakeOpenAiServer::Impl {
       std::lock_guard lock(owner.mu_);
       seq = owner.next_seq_++;
       rec.seq = seq;
-      owner.requests_.push_back(std::move(rec));
+      auto& kept = owner.requests_;
+      if (const std::size_t cap = owner.options_.max_recorded; cap != 0 && kept.size() >= cap) {
+        kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(kept.size() / 2));
+      }
+      kept.push_back(std::move(rec));
     }
     if (chat) ++owner.requests_started_;
     owner.Notify();

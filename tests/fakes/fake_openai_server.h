@@ -115,6 +115,9 @@ struct FakeServerOptions {
   std::optional<ServerTls> tls{};
   /// io_context threads; connections run on strands, so >1 only adds real parallelism.
   int threads = 1;
+  /// Recorded requests kept (0: all). Past the cap the oldest half is forgotten, so a long
+  /// load test (tests/bench/fake_upstream) runs in bounded memory.
+  std::size_t max_recorded = 0;
 };
 
 /// One request as the server received it.

@@ -275,6 +275,26 @@ TEST_F(OpsTest, EveryDecidedRequestHasExactlyOneAuditLineAfterShutdownUnderLoad)
   EXPECT_EQ(audited, decided);
 }
 
+TEST_F(OpsTest, ASecondGatewayOnTheSamePortIsRefusedNotSharing) {
+  // The workers' listeners use SO_REUSEPORT; without a check a second process could join the
+  // group and take half of the connections unnoticed.
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a")));
+  std::string yaml = GatewayYaml{}.Render();
+  const std::string from = "listen: 127.0.0.1:0";
+  yaml.replace(yaml.find(from), from.size(),
+               "listen: 127.0.0.1:" + std::to_string(gateway_->port()));
+  WriteFile(Dir() / "second.yaml", yaml);
+  gateway::ServeInputs in;
+  in.config_name = (Dir() / "second.yaml").string();
+  std::string error;
+  auto second = gateway::Gateway::Create(in, error);
+  EXPECT_EQ(second, nullptr);
+  EXPECT_THAT(error, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(gateway_->port())));
+  EXPECT_THAT(error, HasSubstr("is another gateway running there?"));
+  // The first one still serves every request.
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Chat(ChatRequest{}).status, 200);
+}
+
 TEST_F(OpsTest, PromtoolAcceptsALiveScrape) {
   GatewayYaml g;
   g.audit = {"path: audit.jsonl"};
