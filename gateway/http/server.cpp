@@ -506,10 +506,12 @@ asio::awaitable<void> Session<Stream>::Run() {
   beast::error_code ec;
   Socket().shutdown(tcp::socket::shutdown_send, ec);
   beast::get_lowest_layer(stream_).expires_after(std::chrono::milliseconds(500));
-  std::array<char, 4096> scratch;
+  // On the heap only now: in the frame it would cost every connection 4 KiB for its lifetime.
+  constexpr std::size_t kScratch = 4096;
+  const auto scratch = std::make_unique_for_overwrite<char[]>(kScratch);
   for (std::size_t drained = 0; drained < 256 * 1024;) {
-    auto [rec, n] =
-        co_await beast::get_lowest_layer(stream_).async_read_some(asio::buffer(scratch), kTuple);
+    auto [rec, n] = co_await beast::get_lowest_layer(stream_).async_read_some(
+        asio::buffer(scratch.get(), kScratch), kTuple);
     if (rec) break;
     drained += n;
   }
@@ -783,6 +785,9 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
 
   const std::string request_id = headers.front().second;  // a copy: headers grows below
   if (request.stream) {
+    // A stream can last minutes: give back the request's read buffer meanwhile (the next
+    // request on this connection allocates it again).
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
     SseSink<Stream> sink(*this,
                          codec::ChatStreamEncoder("chatcmpl-" + request_id, UnixNow(),
                                                   request.model, request.include_usage),

@@ -25,11 +25,17 @@ using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 struct Connection {
-  static constexpr std::size_t kReadChunk = 16 * 1024;
+  /// Every upstream request in flight holds both buffers below for its whole life, so they
+  /// are most of a stream's memory (docs/performance.md: 10,000 paced streams). kReadChunk is
+  /// what one recv asks for: a typical JSON answer or a burst of SSE events arrives in one.
+  /// kBodyChunk is what the parser hands over per step; bigger bodies take more steps out of
+  /// the already-received bytes, not more syscalls.
+  static constexpr std::size_t kReadChunk = 2 * 1024;
+  static constexpr std::size_t kBodyChunk = 1024;
   std::string key;
   /// Body bytes land here, then are appended to the caller's string: reused for the
   /// connection's life instead of growing (and zero-filling) the caller's buffer per read.
-  std::unique_ptr<char[]> read_buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);
+  std::unique_ptr<char[]> read_buffer = std::make_unique_for_overwrite<char[]>(kBodyChunk);
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
@@ -322,7 +328,7 @@ asio::awaitable<core::Status> UpstreamResponse::ReadSome(
   if (done()) co_return core::Status::Ok();
   if (cancel.cancelled()) co_return Cancelled();
   Connection& c = *connection_;
-  constexpr std::size_t kChunk = Connection::kReadChunk;
+  constexpr std::size_t kChunk = Connection::kBodyChunk;
   auto& body = c.parser->get().body();
   body.data = c.read_buffer.get();
   body.size = kChunk;
