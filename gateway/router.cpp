@@ -1,5 +1,6 @@
 #include "gateway/router.h"
 
+#include "gateway/log.h"
 #include "providers/anthropic/anthropic_adapter.h"
 #include "providers/dashscope/dashscope_adapter.h"
 #include "providers/openai/openai_adapter.h"
@@ -64,7 +65,14 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
     if (r.status.code == core::StatusCode::kCancelled || cancel.cancelled()) co_return out;
     // Only upstream-side failures count against a provider's health; a request the upstream
     // rejected as invalid says nothing about the provider.
-    if (r.status.retryable) table.health->RecordFailure(p, now);
+    if (r.status.retryable && table.health->RecordFailure(p, now)) {
+      // Operators need to see this: for kOpenFor the policy routes around the provider.
+      Log(LogLevel::kWarning, "provider '" + provider.id + "' taken out of rotation for " +
+                                  std::to_string(HealthTracker::kOpenFor.count()) + " s after " +
+                                  std::to_string(HealthTracker::kTripAfter) +
+                                  " consecutive failures; the last: " + r.status.reason + ": " +
+                                  r.status.message);
+    }
     if (sink.committed() || !r.status.retryable) co_return out;
     sink.Reset();
   }

@@ -26,7 +26,8 @@ class HealthTracker {
   /// Providers whose circuit is open at `now`, as the policy's health input.
   policy::ProviderSet Unhealthy(std::chrono::steady_clock::time_point now) const;
   void RecordSuccess(policy::ProviderIndex p) { failures_[p].store(0, std::memory_order_relaxed); }
-  void RecordFailure(policy::ProviderIndex p, std::chrono::steady_clock::time_point now);
+  /// True when this failure opened the circuit.
+  bool RecordFailure(policy::ProviderIndex p, std::chrono::steady_clock::time_point now);
   /// Marks a provider down for good (e.g. its credential is missing).
   void Disable(policy::ProviderIndex p) {
     open_until_ns_[p].store(std::numeric_limits<std::int64_t>::max(), std::memory_order_relaxed);

@@ -289,6 +289,7 @@ void HttpClient::Release(std::unique_ptr<Connection> connection) {
     connection->Close();
     return;
   }
+  if (!connection->lowest().socket().is_open()) return;
   auto& pool = idle_[connection->key];
   if (pool.size() >= limits_.max_idle_per_upstream) return;  // closes
   connection->lowest().expires_never();
@@ -301,7 +302,9 @@ UpstreamResponse::UpstreamResponse(HttpClient& client, std::unique_ptr<Connectio
 
 UpstreamResponse::~UpstreamResponse() {
   if (!connection_) return;
-  if (done() && connection_->parser->keep_alive()) {
+  // A cancellation can close the socket after the last read already completed (the client
+  // went away while that completion was queued): the parser is done, the socket is not.
+  if (done() && connection_->parser->keep_alive() && connection_->lowest().socket().is_open()) {
     client_.Release(std::move(connection_));
   } else {
     connection_->Close();

@@ -575,6 +575,40 @@ TEST_F(ServeTest, ClientHangingUpDuringUpstreamTtftStallCancelsTheUpstreamReques
   EXPECT_EQ(fake.responses_completed(), 0);
 }
 
+TEST_F(ServeTest, ClientsHangingUpAsTheAnswerArrivesNeverPoisonTheUpstreamPool) {
+  // A client that goes away while its (complete) upstream answer is still queued for the
+  // handler: the cancellation closes the upstream socket after the last read succeeded. Such a
+  // connection must not go back to the pool, where the next requests would fail on a closed
+  // descriptor and trip the provider's circuit breaker (found under load: wrk closing 64
+  // connections at once took the only provider out of rotation for 10 s).
+  FakeOpenAiServer fake;
+  SetEnv(kUpstreamKeyEnv, fake.api_key());
+  ASSERT_NO_FATAL_FAILURE(StartGateway(
+      SingleProviderPolicy(Upstream("oai", "openai", fake.base_url(), "[CN]", "{chat: gpt}"))));
+  const std::string request = RawChatRequest({});
+  constexpr int kRounds = 40;
+  constexpr int kClients = 32;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::unique_ptr<RawConnection>> clients;
+    for (int i = 0; i < kClients; ++i) {
+      clients.push_back(std::make_unique<RawConnection>(gateway_->port()));
+    }
+    for (auto& c : clients) ASSERT_TRUE(c->Send(request));
+    // Hang up at staggered moments around the upstream's answer (which takes ~0.1-1 ms).
+    for (int i = 0; i < kClients; ++i) {
+      if ((i + round) % 4 != 0) std::this_thread::sleep_for(std::chrono::microseconds(25));
+      clients[static_cast<std::size_t>(i)]->Close();
+    }
+  }
+  // Every later request is served: no pooled connection is dead, the provider stays in.
+  for (int i = 0; i < 40; ++i) {
+    const HttpResult r = Chat({});
+    ASSERT_EQ(r.status, 200u) << "request " << i << ": " << r.body;
+  }
+  const std::string metrics = Metrics();
+  EXPECT_EQ(metrics.find("outcome=\"upstream_connection_failed\""), std::string::npos) << metrics;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. Every error status, always with OpenAI's error JSON.
 
