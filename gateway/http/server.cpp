@@ -176,6 +176,16 @@ struct DisconnectWatch {
   char peek = 0;          ///< the watch's receive buffer (MSG_PEEK: never consumed)
 };
 
+/// Appends `name: value` CRLF lines: the response heads are formatted by hand (see Send).
+void AppendFields(std::string& out, const Headers& headers) {
+  for (const auto& [k, v] : headers) {
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+}
+
 core::Status ShuttingDown(std::uint32_t retry_after_s) {
   auto st = core::Status::Error(core::StatusCode::kUnavailable,
                                 "the gateway is shutting down; retry the request", "shutting_down");
@@ -302,7 +312,7 @@ class SseSink final : public providers::ChunkSink {
       out_ =
           "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
           "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
-      for (const auto& [k, v] : headers_) out_ += k + ": " + v + "\r\n";
+      AppendFields(out_, headers_);
       out_ += "x-meridian-provider: " + provider_ + "\r\n\r\n";
       committed_ = true;
     }
@@ -542,12 +552,7 @@ asio::awaitable<bool> Session<Stream>::Send(unsigned status, std::string body,
   head += "\r\nContent-Type: ";
   head += content_type;
   head += "\r\n";
-  for (const auto& [k, v] : headers) {
-    head += k;
-    head += ": ";
-    head += v;
-    head += "\r\n";
-  }
+  AppendFields(head, headers);
   head += "Content-Length: ";
   head += std::to_string(body.size());
   head += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";

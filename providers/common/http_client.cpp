@@ -221,6 +221,10 @@ asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
   request.prepare_payload();
   // A pooled connection the upstream closed meanwhile fails before any response byte; such a
   // request never reached the application, so one retry on a fresh connection is safe.
+  // One gather write of our own head + the body: Beast's serializer walks a buffers_cat view
+  // per field, a measurable share of a proxied request.
+  const std::string head = SerializeHead(request);
+  const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body())};
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (cancel.cancelled()) co_return Cancelled();
     std::unique_ptr<Connection> c;
@@ -236,10 +240,6 @@ asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
     Connection* raw = c.get();
     cancel.OnCancel([raw] { raw->Close(); });
     c->lowest().expires_after(limits_.first_byte_timeout);
-    // One gather write of our own head + the body: Beast's serializer walks a buffers_cat view
-    // per field, a measurable share of a proxied request.
-    const std::string head = SerializeHead(request);
-    const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body())};
     auto [wec, written] =
         co_await OnStream(*c, [&](auto& s) { return asio::async_write(s, wire, kTuple); });
     (void)written;
@@ -289,6 +289,8 @@ void HttpClient::Release(std::unique_ptr<Connection> connection) {
     connection->Close();
     return;
   }
+  // A cancellation can close the socket after the last read already completed (the client
+  // went away while that completion was queued): the response is done, the socket is not.
   if (!connection->lowest().socket().is_open()) return;
   auto& pool = idle_[connection->key];
   if (pool.size() >= limits_.max_idle_per_upstream) return;  // closes
@@ -302,9 +304,7 @@ UpstreamResponse::UpstreamResponse(HttpClient& client, std::unique_ptr<Connectio
 
 UpstreamResponse::~UpstreamResponse() {
   if (!connection_) return;
-  // A cancellation can close the socket after the last read already completed (the client
-  // went away while that completion was queued): the parser is done, the socket is not.
-  if (done() && connection_->parser->keep_alive() && connection_->lowest().socket().is_open()) {
+  if (done() && connection_->parser->keep_alive()) {
     client_.Release(std::move(connection_));
   } else {
     connection_->Close();
