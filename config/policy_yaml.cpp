@@ -110,6 +110,7 @@ void Parser::ReadSettings(const Entry& e, policy::SettingsSpec& settings) {
                 {
                     {"unknown_region_as", Into(settings.unknown_region_as)},
                     {"default_data_class", Into(settings.default_data_class)},
+                    {"image_data_class", Into(settings.image_data_class)},
                     {"region_restrictiveness", Into(settings.region_restrictiveness)},
                 });
 }

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 #include <cstddef>
 #include <initializer_list>
+#include <string>
 
 namespace meridian::classifier {
 namespace {
@@ -16,6 +18,9 @@ constexpr std::uint8_t kDigit = 1;
 constexpr std::uint8_t kUpper = 2;
 constexpr std::uint8_t kLower = 4;
 constexpr std::uint8_t kAt = 8;
+/// Lead bytes of the UTF-8 sequences Fold rewrites (full-width forms, zero-width and other
+/// format characters, Unicode dashes and spaces, mathematical digits).
+constexpr std::uint8_t kFoldLead = 16;
 constexpr std::uint8_t kAlnum = kDigit | kUpper | kLower;
 
 constexpr std::array<std::uint8_t, 256> MakeClassTable() {
@@ -24,6 +29,7 @@ constexpr std::array<std::uint8_t, 256> MakeClassTable() {
   for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = kUpper;
   for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = kLower;
   t[static_cast<std::size_t>('@')] = kAt;
+  for (int c : {0xC2, 0xE1, 0xE2, 0xE3, 0xEF, 0xF0}) t[static_cast<std::size_t>(c)] = kFoldLead;
   return t;
 }
 constexpr std::array<std::uint8_t, 256> kClass = MakeClassTable();
@@ -118,6 +124,61 @@ bool IsHkId(const char* letters, std::size_t nletters, const char* digits, char 
   return check == expected;
 }
 
+// ---- folding (see "Normalisation" in classifier.h) ----
+
+// What Fold makes of one code point: -1 = drop it, 0 = keep it as it is, else the ASCII byte.
+int FoldCodePoint(std::uint32_t cp) {
+  if (cp >= 0xFF01 && cp <= 0xFF5E) return static_cast<int>(cp - 0xFEE0);  // full-width ASCII
+  if (cp == 0x3000 || cp == 0x00A0 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F ||
+      cp == 0x205F) {
+    return ' ';  // ideographic, no-break and typographic spaces
+  }
+  if ((cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212 || cp == 0xFE58 || cp == 0xFE63) {
+    return '-';  // hyphens, dashes, minus
+  }
+  if (cp == 0x00AD || cp == 0x180E || (cp >= 0x200B && cp <= 0x200F) ||
+      (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2064) ||
+      (cp >= 0x2066 && cp <= 0x206F) || cp == 0xFEFF) {
+    return -1;  // zero-width and other format characters (Unicode category Cf)
+  }
+  if (cp >= 0x2460 && cp <= 0x2468) return static_cast<int>('1' + (cp - 0x2460));  // circled
+  if (cp == 0x24EA) return '0';                                                    // circled 0
+  if (cp >= 0x1D7CE && cp <= 0x1D7FF) return static_cast<int>('0' + (cp - 0x1D7CE) % 10);
+  return 0;
+}
+
+// Decodes the well-formed UTF-8 sequence at s[i] into `cp` and its length; false when the
+// bytes there are not one (they are then left as they are).
+bool DecodeUtf8(std::string_view s, std::size_t i, std::uint32_t& cp, std::size_t& len) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  len = b0 < 0xC2 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : b0 < 0xF5 ? 4 : 1;
+  if (len == 1 || i + len > s.size()) return false;
+  cp = b0 & (len == 2 ? 0x1Fu : len == 3 ? 0x0Fu : 0x07u);
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return false;
+    cp = (cp << 6) | (b & 0x3Fu);
+  }
+  return true;
+}
+
+// True when folding the sequence at s[i] can change what the scanner sees: it becomes an
+// alphanumeric, '@', a separator or a bracket, or it is removed. Chinese punctuation such as
+// U+FF0C (，) or U+FF1A (：) folds to ',' / ':', which delimit tokens either way: a text
+// with only those is scanned once.
+bool FoldChangesTokens(std::string_view s, std::size_t i) {
+  std::uint32_t cp = 0;
+  std::size_t len = 0;
+  if (!DecodeUtf8(s, i, cp, len)) return false;
+  const int f = FoldCodePoint(cp);
+  if (f == 0) return false;
+  if (f < 0) return true;
+  const char c = static_cast<char>(f);
+  return IsAlnum(c) || c == '@' || c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' ||
+         c == '[' || c == ']' || c == '{' || c == '}' || c == '<' || c == '>' || c == '_' ||
+         c == '/' || c == '+' || c == '%';
+}
+
 // ---- the scanner ----
 
 class Scanner {
@@ -138,6 +199,11 @@ class Scanner {
         ++i;
         continue;
       }
+      if (c == kFoldLead) {
+        if (!saw_foldable_) saw_foldable_ = FoldChangesTokens(s_, i);
+        ++i;
+        continue;
+      }
       // An alphanumeric run starts here (the previous byte is not alphanumeric, because runs
       // are always consumed whole).
       std::size_t j = i + 1;
@@ -147,39 +213,46 @@ class Scanner {
       } else if (c == kUpper) {
         UpperToken(i, j);
       }
+      if (j - i == 2 && (s_[i] | 0x20) == 'a' && (s_[i + 1] | 0x20) == 't') ObfuscatedAt(i, j);
+      if (j - i > 18) GluedResidentId(i, j);
       i = j;
     }
     return mask_;
   }
+
+  /// True when the text holds a byte sequence Fold would rewrite.
+  bool saw_foldable() const { return saw_foldable_; }
 
  private:
   void Fire(Detector d) { mask_ |= policy::Bit(d); }
 
   bool DigitAt(std::size_t k) const { return k < s_.size() && IsDigit(s_[k]); }
 
+  static bool IsGroupSeparator(char c) { return c == ' ' || c == '-' || c == '.'; }
+
   // A digit run [i, j) starting at a run boundary.
   void DigitToken(std::size_t i, std::size_t j) {
-    // Part of a decimal number ("3.13812345678", "13812345678.5")?
-    if (i >= 2 && s_[i - 1] == '.' && IsDigit(s_[i - 2])) return;
-    if (j < s_.size() && s_[j] == '.' && DigitAt(j + 1)) return;
     const std::size_t len = j - i;
     const char* p = s_.data() + i;
     std::size_t ndigits = 0;
     while (ndigits < len && IsDigit(p[ndigits])) ++ndigits;
     const bool all_digits = ndigits == len;
+    // Grouped forms start at the first group of a separator-joined sequence. Dots separate
+    // groups too ("110105.19491231.002X"); a decimal number never passes the checksums.
+    const bool continues_sequence = i >= 2 && IsGroupSeparator(s_[i - 1]) && IsDigit(s_[i - 2]);
+    if ((all_digits || len == ndigits + 1) && !continues_sequence && j + 1 < s_.size() &&
+        IsGroupSeparator(s_[j]) && IsDigit(s_[j + 1])) {
+      GroupedSequence(i, j);
+    }
+    // Part of a decimal number ("3.13812345678", "13812345678.5")?
+    if (i >= 2 && s_[i - 1] == '.' && IsDigit(s_[i - 2])) return;
+    if (j < s_.size() && s_[j] == '.' && DigitAt(j + 1)) return;
 
     if (len == 18 && ndigits >= 17) {
       if (IsResidentId18(p)) {
         Fire(Detector::kCnResidentId);
         return;
       }
-    }
-    // Grouped forms start at the first group of a separator-joined sequence.
-    const bool continues_sequence =
-        i >= 2 && (s_[i - 1] == ' ' || s_[i - 1] == '-') && IsDigit(s_[i - 2]);
-    if (all_digits && !continues_sequence && j + 1 < s_.size() && (s_[j] == ' ' || s_[j] == '-') &&
-        IsDigit(s_[j + 1])) {
-      GroupedSequence(i, j);
     }
     if (!all_digits) return;
     switch (len) {
@@ -207,24 +280,36 @@ class Scanner {
     }
   }
 
-  // [i, j) is the first all-digit group, followed by a separator and a digit.
+  // [i, j) is the first group (digits, the last one possibly ending in the resident ID's
+  // check char X), followed by a separator and a digit. Groups are joined by one consistent
+  // single separator (' ', '-' or '.'). The checksum-backed detectors (resident ID, bank card)
+  // accept any grouping whose groups, except the last, have at least 3 digits ("110105
+  // 19491231 002X", "6222-0202-0000-1234-567"); mobiles (no checksum) only the customary
+  // 3-4-4 forms with optional 86 / 0086 prefix.
   void GroupedSequence(std::size_t i, std::size_t j) {
     const char sep = s_[j];
     std::array<char, kMaxDigits> digits{};
-    std::array<std::size_t, 6> lens{};
+    std::array<std::size_t, kMaxDigits> lens{};
     std::size_t ngroups = 0;
     std::size_t ndigits = 0;
     std::size_t start = i;
     std::size_t end = j;
+    bool check_x = false;  // the sequence ends in X/x
     while (true) {
       const std::size_t glen = end - start;
       if (ngroups == lens.size() || ndigits + glen > kMaxDigits) return;
       for (std::size_t k = start; k < end; ++k) {
-        if (!IsDigit(s_[k])) return;  // a group glued to letters: not a clean sequence
+        if (!IsDigit(s_[k])) {
+          if (k + 1 == end && (s_[k] == 'X' || s_[k] == 'x')) {
+            check_x = true;
+          } else {
+            return;  // a group glued to letters: not a clean sequence
+          }
+        }
         digits[ndigits++] = s_[k];
       }
       lens[ngroups++] = glen;
-      if (end + 1 < s_.size() && s_[end] == sep && IsDigit(s_[end + 1])) {
+      if (!check_x && end + 1 < s_.size() && s_[end] == sep && IsDigit(s_[end + 1])) {
         start = end + 1;
         end = start + 1;
         while (end < s_.size() && (ClassAt(s_, end) & kAlnum) != 0) ++end;
@@ -233,11 +318,15 @@ class Scanner {
       break;
     }
     // The sequence must end cleanly: no other separator/decimal point followed by a digit.
-    if (end + 1 < s_.size() && (s_[end] == ' ' || s_[end] == '-' || s_[end] == '.') &&
-        IsDigit(s_[end + 1])) {
+    if (end + 1 < s_.size() && IsGroupSeparator(s_[end]) && IsDigit(s_[end + 1])) return;
+    const char* d = digits.data();
+    bool long_groups = true;  // every group but the last has >= 3 digits
+    for (std::size_t g = 0; g + 1 < ngroups; ++g) long_groups = long_groups && lens[g] >= 3;
+    if (ndigits == 18 && long_groups && IsResidentId18(d)) {
+      Fire(Detector::kCnResidentId);
       return;
     }
-    const char* d = digits.data();
+    if (check_x) return;
     auto is = [&](std::initializer_list<std::size_t> want) {
       return want.size() == ngroups && std::equal(want.begin(), want.end(), lens.begin());
     };
@@ -249,10 +338,33 @@ class Scanner {
     } else if ((p86 && (is({2, 11}) || is({2, 3, 4, 4})) && IsMobile11(d + 2)) ||
                (p0086 && (is({4, 11}) || is({4, 3, 4, 4})) && IsMobile11(d + 4))) {
       Fire(Detector::kCnMobile);
-    } else if ((is({4, 4, 4, 4}) || is({4, 4, 4, 4, 1}) || is({4, 4, 4, 4, 2}) ||
-                is({4, 4, 4, 4, 3})) &&
-               IsBankCard(d, ndigits)) {
+    } else if (long_groups && IsBankCard(d, ndigits)) {
       Fire(Detector::kBankCard);
+    }
+  }
+
+  // An alphanumeric run [i, j) longer than 18 that may hold a resident ID glued to letters
+  // ("ID11010519491231002X", "no11010519491231002Xok"): every maximal digit sub-run of 18
+  // digits, or 17 digits followed by X/x, is checked against the GB 11643 checksum. Digit-only
+  // runs never match here (an ID inside a longer number is not an ID).
+  void GluedResidentId(std::size_t i, std::size_t j) {
+    if ((mask_ & policy::Bit(Detector::kCnResidentId)) != 0) return;
+    std::size_t k = i;
+    while (k < j) {
+      if (!IsDigit(s_[k])) {
+        ++k;
+        continue;
+      }
+      std::size_t e = k;
+      while (e < j && IsDigit(s_[e])) ++e;
+      const std::size_t n = e - k;
+      const bool whole = k == i && e == j;
+      if (!whole && (n == 18 || (n == 17 && e < j && (s_[e] == 'X' || s_[e] == 'x'))) &&
+          IsResidentId18(s_.data() + k)) {
+        Fire(Detector::kCnResidentId);
+        return;
+      }
+      k = e;
     }
   }
 
@@ -347,9 +459,146 @@ class Scanner {
     Fire(Detector::kEmail);
   }
 
+  static bool IsLabelChar(char c) { return IsAlnum(c) || c == '-'; }
+
+  static char Closer(char open) {
+    switch (open) {
+      case '(':
+        return ')';
+      case '[':
+        return ']';
+      case '{':
+        return '}';
+      case '<':
+        return '>';
+      default:
+        return 0;
+    }
+  }
+
+  // A bracketed word "(w)" / "[w]" / "{w}" / "<w>" (case-insensitive) at k, with one optional
+  // space on either side, followed by an alphanumeric byte: the index after it, else 0.
+  // Also " w " (spaced) when `spaced_ok`.
+  std::size_t WordToken(std::size_t k, std::string_view word, bool spaced_ok) const {
+    const std::size_t n = s_.size();
+    std::size_t q = k;
+    if (q < n && s_[q] == ' ') ++q;
+    auto word_at = [&](std::size_t at) {
+      if (at + word.size() > n) return false;
+      for (std::size_t w = 0; w < word.size(); ++w) {
+        if ((s_[at + w] | 0x20) != word[w]) return false;
+      }
+      return true;
+    };
+    std::size_t after = 0;
+    if (q < n && Closer(s_[q]) != 0 && word_at(q + 1) && q + 1 + word.size() < n &&
+        s_[q + 1 + word.size()] == Closer(s_[q])) {
+      after = q + 2 + word.size();
+      if (after < n && s_[after] == ' ') ++after;
+    } else if (spaced_ok && k < n && s_[k] == ' ' && word_at(k + 1) && k + 1 + word.size() < n &&
+               s_[k + 1 + word.size()] == ' ') {
+      after = k + 2 + word.size();
+    }
+    return after != 0 && after < n && IsAlnum(s_[after]) ? after : 0;
+  }
+
+  // "alice(at)example.com", "alice [at] example [dot] com", "alice at example dot com": the
+  // alphanumeric run [i, j) is "at" in any case. The spaced form needs a spelled-out dot too
+  // ("look at example.com" is prose, not an address).
+  void ObfuscatedAt(std::size_t i, std::size_t j) {
+    if ((mask_ & policy::Bit(Detector::kEmail)) != 0 || i == 0) return;
+    const std::size_t n = s_.size();
+    std::size_t lb = 0;
+    std::size_t rb = 0;
+    bool spaced = false;
+    if (j < n && Closer(s_[i - 1]) != 0 && s_[j] == Closer(s_[i - 1])) {
+      lb = i - 1;
+      rb = j + 1;
+      if (lb > 0 && s_[lb - 1] == ' ') --lb;
+      if (rb < n && s_[rb] == ' ') ++rb;
+    } else if (j < n && s_[i - 1] == ' ' && s_[j] == ' ') {
+      lb = i - 1;
+      rb = j + 1;
+      spaced = true;
+    } else {
+      return;
+    }
+    std::size_t b = lb;
+    while (b > 0 && IsLocalChar(s_[b - 1])) {
+      if (lb - b == 64) return;
+      --b;
+    }
+    if (b == lb || s_[b] == '.' || s_[lb - 1] == '.') return;
+    std::size_t k = rb;
+    std::size_t labels = 0;
+    bool spelled_dot = false;
+    std::string_view last;
+    while (true) {
+      const std::size_t start = k;
+      while (k < n && IsLabelChar(s_[k])) {
+        if (k - start == 63 || k - rb > 255) return;
+        ++k;
+      }
+      const std::string_view label = s_.substr(start, k - start);
+      if (label.empty() || label.front() == '-' || label.back() == '-') return;
+      ++labels;
+      last = label;
+      if (k + 1 < n && s_[k] == '.' && IsAlnum(s_[k + 1])) {
+        ++k;
+        continue;
+      }
+      if (const std::size_t next = WordToken(k, "dot", true); next != 0) {
+        spelled_dot = true;
+        k = next;
+        continue;
+      }
+      break;
+    }
+    if (labels < 2 || last.size() < 2 || (spaced && !spelled_dot)) return;
+    for (char c : last) {
+      if (!IsAlpha(c)) return;
+    }
+    Fire(Detector::kEmail);
+  }
+
   std::string_view s_;
   std::uint32_t mask_ = 0;
+  bool saw_foldable_ = false;
 };
+
+}  // namespace
+
+bool Fold(std::string_view text, std::string& out) {
+  out.clear();
+  bool changed = false;
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  std::size_t copied = 0;  // text[copied, i) is still to be copied verbatim
+  while (i < n) {
+    if (static_cast<unsigned char>(text[i]) < 0xC2) {
+      ++i;
+      continue;
+    }
+    std::uint32_t cp = 0;
+    std::size_t len = 0;
+    const int folded = DecodeUtf8(text, i, cp, len) ? FoldCodePoint(cp) : 0;
+    if (folded == 0) {
+      i += len;
+      continue;
+    }
+    if (!changed) out.reserve(n);
+    changed = true;
+    out.append(text.substr(copied, i - copied));
+    if (folded > 0) out += static_cast<char>(folded);
+    i += len;
+    copied = i;
+  }
+  if (!changed) return false;
+  out.append(text.substr(copied));
+  return true;
+}
+
+namespace {
 
 Classification Finish(DataClass declared, std::uint32_t mask) {
   DataClass effective = declared;
@@ -362,7 +611,152 @@ Classification Finish(DataClass declared, std::uint32_t mask) {
 
 constexpr std::uint32_t kAllDetectors = (1u << kDetectorCount) - 1u;
 
+namespace json = boost::json;
+
+std::string_view Sv(json::string_view s) {
+  return {s.data(), s.size()};
+}
+
+// Walks every string a request will carry upstream. JSON carried raw (content parts, tool
+// calls, tools, pass-through members) is parsed and walked: string values, object keys and
+// integers; a string that is itself JSON (tool-call arguments) is walked once more.
+class RequestWalker {
+ public:
+  void Text(std::string_view s) {
+    if (mask_ != kAllDetectors && !s.empty()) mask_ |= Scan(s);
+  }
+
+  void RawJson(std::string_view raw, bool members) {
+    if (raw.empty()) return;
+    json::error_code ec;
+    const json::value v = members ? json::parse("{" + std::string(raw) + "}", ec, {}, Options())
+                                  : json::parse(raw, ec, {}, Options());
+    if (ec) {
+      Text(raw);  // cannot be parsed (never for what the decoders produce): scan the bytes
+      return;
+    }
+    Value(v, 0);
+  }
+
+  void ContentParts(std::string_view raw) {
+    if (raw.empty()) return;
+    json::error_code ec;
+    const json::value v = json::parse(raw, ec, {}, Options());
+    if (ec || !v.is_array()) {
+      Text(raw);
+      return;
+    }
+    std::string glued;  // adjacent text parts joined with nothing in between
+    std::size_t text_parts = 0;
+    for (const json::value& part : v.get_array()) {
+      const json::object* o = part.if_object();
+      if (o == nullptr) {
+        Value(part, 0);
+        continue;
+      }
+      const json::value* type = o->if_contains("type");
+      const bool is_text = type != nullptr && type->is_string() && type->get_string() == "text";
+      if (type != nullptr && type->is_string()) {
+        if (auto kind = core::PartKindOf(Sv(type->get_string()))) parts_ |= policy::Bit(*kind);
+      }
+      for (const auto& member : *o) {
+        if (is_text && member.key() == "text" && member.value().is_string()) {
+          // Already scanned as Message::text; scanned again glued to its neighbours.
+          glued += Sv(member.value().get_string());
+          ++text_parts;
+          continue;
+        }
+        Text(Sv(member.key()));
+        Value(member.value(), 0);
+      }
+    }
+    if (text_parts > 1) Text(glued);
+  }
+
+  RequestScan Result() const { return RequestScan{mask_, parts_}; }
+
+ private:
+  static json::parse_options Options() {
+    json::parse_options o;
+    o.max_depth = 256;
+    return o;
+  }
+
+  void Value(const json::value& v, int depth) {
+    switch (v.kind()) {
+      case json::kind::string:
+        String(Sv(v.get_string()), depth);
+        break;
+      case json::kind::int64:
+        Text(std::to_string(v.get_int64()));
+        break;
+      case json::kind::uint64:
+        Text(std::to_string(v.get_uint64()));
+        break;
+      case json::kind::object:
+        for (const auto& member : v.get_object()) {
+          Text(Sv(member.key()));
+          Value(member.value(), depth);
+        }
+        break;
+      case json::kind::array:
+        for (const json::value& e : v.get_array()) Value(e, depth);
+        break;
+      default:
+        break;  // null, bool, double (cannot hold a 15+ digit identifier exactly)
+    }
+  }
+
+  void String(std::string_view s, int depth) {
+    Text(s);  // data: URLs too: base64 payloads are scanned like any text (linear time)
+    // Tool-call arguments and similar are JSON text: walk what they decode to (escapes such
+    // as \u0031 would otherwise hide digits from the scan).
+    std::size_t b = 0;
+    while (b < s.size() && (s[b] == ' ' || s[b] == '\n' || s[b] == '\t' || s[b] == '\r')) ++b;
+    if (depth >= 2 || b == s.size() || (s[b] != '{' && s[b] != '[')) return;
+    json::error_code ec;
+    const json::value inner = json::parse(s, ec, {}, Options());
+    if (!ec) Value(inner, depth + 1);
+  }
+
+  std::uint32_t mask_ = 0;
+  std::uint32_t parts_ = 0;
+};
+
 }  // namespace
+
+RequestScan ScanRequest(const core::CompletionRequest& request) {
+  RequestWalker w;
+  // Every member is named here: a new member of CompletionRequest or Message breaks these
+  // bindings until it is either scanned below or stated not to leave (or not to be text).
+  const auto& [model, messages, stream, include_usage, max_tokens, max_completion_tokens,
+               temperature, top_p, stop, tools_json, tool_choice_json, user, enable_thinking,
+               passthrough_members_json, traceparent] = request;
+  // Not scanned: `model` is replaced by the provider's upstream model id; `traceparent` is the
+  // gateway's own W3C header (hex ids), never part of a body; the rest are not text.
+  (void)model, (void)stream, (void)include_usage, (void)max_tokens, (void)max_completion_tokens,
+      (void)temperature, (void)top_p, (void)enable_thinking, (void)traceparent;
+  for (const core::Message& m : messages) {
+    const auto& [role, text, content_parts_json, content_null, name, tool_call_id,
+                 tool_calls_json] = m;
+    (void)role, (void)content_null;  // an enum-like validated word; a flag
+    w.Text(text);
+    w.ContentParts(content_parts_json);
+    w.Text(name);
+    w.Text(tool_call_id);
+    w.RawJson(tool_calls_json, false);
+  }
+  for (const std::string& s : stop) w.Text(s);
+  w.RawJson(tools_json, false);
+  w.RawJson(tool_choice_json, false);
+  w.Text(user);
+  w.RawJson(passthrough_members_json, true);
+  return w.Result();
+}
+
+Classification Classify(DataClass declared, const RequestScan& scan) {
+  return Finish(declared, scan.detectors_mask);
+}
 
 std::string_view Name(Detector detector) {
   static constexpr std::array<std::string_view, kDetectorCount> kNames = {
@@ -385,7 +779,15 @@ DataClass ClassOf(Detector detector) {
 }
 
 std::uint32_t Scan(std::string_view text) {
-  return Scanner(text).Run();
+  Scanner raw(text);
+  std::uint32_t mask = raw.Run();
+  if (raw.saw_foldable()) {
+    // Both forms are scanned: folding joins what a zero-width character split, but it can
+    // also glue a token to a neighbour that the raw text kept apart.
+    std::string folded;
+    if (Fold(text, folded)) mask |= Scanner(folded).Run();
+  }
+  return mask;
 }
 
 std::vector<Finding> Findings(std::uint32_t detectors_mask) {

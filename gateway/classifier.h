@@ -5,10 +5,20 @@
 // match); the only look-around is bounded (an e-mail's local part, <= 64 bytes back to the
 // previous non-local byte, and its domain, <= 255 bytes forward), so Classify is linear time.
 //
+// Normalisation: every text is scanned as it is and, when it holds any, with these rewritten
+// (Fold, NFKC-style for the characters that matter here): full-width ASCII (U+FF01..FF5E) to
+// ASCII, Unicode spaces to ' ', hyphens/dashes/minus to '-', circled and mathematical digits
+// to ASCII digits, zero-width and other format characters (Cf: U+200B..200F, U+2060..2064,
+// U+FEFF, U+00AD, ...) removed. Both forms are scanned, so folding only ever adds findings.
+//
 // Token boundaries: a match is always a whole alphanumeric run (ASCII [0-9A-Za-z]); a digit run
 // that is glued to letters ("ORDER20240115123456789") or is part of a decimal number
 // ("13812345678.5") is never a match. Grouped forms ("138 1234 5678", "6222 0202 0000 1234 567")
-// must be the WHOLE sequence of digit groups joined by one consistent single separator.
+// must be the WHOLE sequence of digit groups joined by one consistent single separator (' ',
+// '-' or '.'). The checksum-backed detectors (resident ID, bank card) accept any grouping
+// whose groups but the last have >= 3 digits ("110105 19491231 002X"); the resident ID, whose
+// checksum is strongest, is also found glued to letters ("ID11010519491231002X") but never
+// inside a longer digit run.
 //
 // Detector rules and the class each one implies (PIPL = Personal Information Protection Law):
 //  * cn_resident_id -> sensitive_personal (PIPL Art. 28: "specific identity" information).
@@ -26,6 +36,9 @@
 //  * email -> personal (PIPL Art. 4).
 //      local@domain: local part [A-Za-z0-9._%+-]{1,64} not starting/ending with '.', domain of
 //      >= 2 dot-separated labels [A-Za-z0-9-]{1,63} (no leading/trailing '-'), TLD >= 2 letters.
+//      Obfuscated forms too: "(at)", "[at]", "{at}", "<at>" for '@' and the same with "dot" for
+//      '.', optionally spaced; " at " with " dot " (a spelled-out dot is then required, so the
+//      prose "look at example.com" is not an address).
 //  * passport -> sensitive_personal (PIPL Art. 28: a passport number is "specific identity"
 //      information, the same category as the resident ID).
 //      Mainland ordinary passports: E or G + 8 digits, or E + letter + 7 digits (EA1234567).
@@ -42,7 +55,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -78,8 +93,32 @@ struct Classification {
   std::uint32_t detectors_mask;  ///< policy::Bit(Detector) for every detector that fired
 };
 
-/// Bit mask (policy::Bit(Detector)) of the detectors that fire anywhere in `text`.
+/// Bit mask (policy::Bit(Detector)) of the detectors that fire anywhere in `text` or in its
+/// folded form.
 std::uint32_t Scan(std::string_view text);
+
+/// The folded form of `text` (see "Normalisation" above) into `out`; false (and `out` empty)
+/// when folding changes nothing.
+bool Fold(std::string_view text, std::string& out);
+
+using core::kPartKindCount;
+using core::PartKind;
+
+/// What a walk over everything a request will send upstream found.
+struct RequestScan {
+  std::uint32_t detectors_mask = 0;  ///< policy::Bit(Detector)
+  std::uint32_t part_kinds = 0;      ///< policy::Bit(core::PartKind) of every part seen
+};
+
+/// Scans EVERY string the upstream request can carry: each message's text and content parts
+/// (texts also glued across adjacent parts, image/file URLs, ...), name, tool-call id and
+/// tool calls (arguments, and JSON inside them), the tool definitions and tool_choice, `user`,
+/// `stop`, and every pass-through member (response_format schemas, metadata, ...): string
+/// values, object keys and integers alike, data: URLs included. Media parts are reported in
+/// part_kinds (an image cannot be scanned: the policy's image_data_class applies to it).
+/// The walk names every member of core::CompletionRequest and core::Message, so adding a
+/// member without deciding whether it is scanned does not compile.
+RequestScan ScanRequest(const core::CompletionRequest& request);
 
 /// The findings encoded in a mask, in Detector order.
 std::vector<Finding> Findings(std::uint32_t detectors_mask);
@@ -89,5 +128,8 @@ Classification Classify(policy::DataClass declared, std::span<const std::string_
 
 /// Same, over each message's Message::text.
 Classification Classify(policy::DataClass declared, const std::vector<core::Message>& messages);
+
+/// Same, over a ScanRequest result.
+Classification Classify(policy::DataClass declared, const RequestScan& scan);
 
 }  // namespace meridian::classifier

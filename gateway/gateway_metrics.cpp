@@ -125,6 +125,12 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
   counter("meridian_region_header_rejected_total",
           "Region headers from trusted senders outside the tenant's allowed regions.",
           c.region_header_rejected);
+  counter("meridian_conflicting_signals_total",
+          "Requests whose region, data-class or consent signal came in disagreeing copies "
+          "(resolved to the most restrictive).",
+          c.conflicting_signals);
+  counter("meridian_multiple_credentials_total",
+          "Requests refused (400) for carrying more than one credential.", c.multiple_credentials);
   counter("meridian_client_disconnects_total", "Clients that went away mid-request.",
           c.client_disconnects);
   counter("meridian_concurrency_rejections_total",

@@ -26,6 +26,11 @@ struct Counters {
   std::atomic<std::uint64_t> classifier_raises{0};
   std::atomic<std::uint64_t> region_header_ignored_untrusted{0};
   std::atomic<std::uint64_t> region_header_rejected{0};
+  /// Requests whose region, data-class or consent signal came in several disagreeing copies
+  /// (resolved to the most restrictive).
+  std::atomic<std::uint64_t> conflicting_signals{0};
+  /// Requests refused for carrying more than one credential.
+  std::atomic<std::uint64_t> multiple_credentials{0};
   std::atomic<std::uint64_t> client_disconnects{0};
   std::atomic<std::uint64_t> concurrency_rejections{0};
   std::atomic<std::uint64_t> grpc_requests{0};

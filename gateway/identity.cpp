@@ -13,6 +13,8 @@
 #include <system_error>
 #include <utility>
 
+#include "policy/decide.h"
+
 namespace meridian::identity {
 namespace {
 
@@ -404,6 +406,81 @@ RegionDecision EstablishClaimedRegion(const Tenant& tenant, std::optional<std::s
                           "client certificate of tenant '" + tenant.id + "'");
 }
 
+namespace {
+
+// Every comma-separated, trimmed, non-empty item of every copy.
+std::vector<std::string_view> ListItems(HeaderCopies copies) {
+  std::vector<std::string_view> items;
+  for (std::string_view v : copies) {
+    while (!v.empty()) {
+      const std::size_t comma = v.find(',');
+      const std::string_view item = Trim(v.substr(0, comma));
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+      if (!item.empty()) items.push_back(item);
+    }
+  }
+  return items;
+}
+
+RegionDecision FromTrustedCopies(const Tenant& tenant, HeaderCopies copies, bool trusted,
+                                 std::string_view what, const std::string& who,
+                                 const policy::Settings& settings) {
+  if (copies.empty()) return FromTrustedValue(tenant, std::nullopt, trusted, what, who);
+  const std::vector<std::string_view> items = ListItems(copies);
+  if (copies.size() == 1 && items.size() <= 1) {
+    return FromTrustedValue(tenant, copies.front(), trusted, what, who);
+  }
+  if (!trusted || items.empty()) {
+    return FromTrustedValue(tenant, copies.front(), trusted, what, who);
+  }
+  std::vector<policy::RegionSignal> signals;
+  bool rejected = false;
+  for (std::string_view item : items) {
+    std::string code(item);
+    std::transform(code.begin(), code.end(), code.begin(), [](char c) {
+      return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    });
+    const auto region = policy::RegionCode::Parse(code);
+    if (region && tenant.regions.test(region->index())) {
+      signals.push_back({policy::RegionSource::kTrustedProxy, *region});
+    } else {
+      rejected = true;
+    }
+  }
+  if (signals.empty()) return FromTrustedValue(tenant, copies.front(), trusted, what, who);
+  // An unusable copy beside usable ones is not dropped: it counts as unknown, which the
+  // policy treats as unknown_region_as.
+  if (rejected)
+    signals.push_back({policy::RegionSource::kTrustedProxy, settings.unknown_region_as});
+  const policy::ResolvedRegion resolved = policy::ResolveRegion(signals, settings);
+  RegionDecision d;
+  d.region = resolved.region;
+  d.source = resolved.source;
+  d.header_rejected_not_allowed = rejected;
+  d.conflicting_copies = resolved.source == policy::RegionSource::kConflict;
+  d.note = std::string(what) + " sent " + std::to_string(items.size()) + " times by trusted " +
+           who + "; " +
+           (d.conflicting_copies ? "conflicting values, most restrictive " : "region ") +
+           (d.region ? d.region->ToString() : std::string("unknown"));
+  return d;
+}
+
+}  // namespace
+
+RegionDecision EstablishRegion(const Tenant& tenant, const IpAddress& peer, HeaderCopies copies,
+                               const std::vector<Cidr>& trusted, const policy::Settings& settings) {
+  const bool is_trusted = !copies.empty() && IsTrusted(peer, trusted);
+  return FromTrustedCopies(tenant, copies, is_trusted, "region header",
+                           std::string(is_trusted ? "proxy " : "peer ") + peer.ToString(),
+                           settings);
+}
+
+RegionDecision EstablishClaimedRegion(const Tenant& tenant, HeaderCopies copies, bool claim_trusted,
+                                      const policy::Settings& settings) {
+  return FromTrustedCopies(tenant, copies, claim_trusted, "region claim",
+                           "client certificate of tenant '" + tenant.id + "'", settings);
+}
+
 // --- Tracing ---
 
 std::string ChildTraceparent(std::string_view in, std::uint64_t span_id) {
@@ -467,6 +544,48 @@ core::Status ParseConsentHeader(std::string_view value, std::uint32_t& consent_m
   }
   consent_mask = mask;
   return core::Status::Ok();
+}
+
+core::Status ParseDataClassHeaders(HeaderCopies copies, std::optional<policy::DataClass>& out,
+                                   bool& conflicting) {
+  conflicting = false;
+  if (copies.empty()) return core::Status::Ok();
+  const std::vector<std::string_view> items = ListItems(copies);
+  if (copies.size() == 1 && items.size() <= 1) return ParseDataClassHeader(copies.front(), out);
+  if (items.empty()) return ParseDataClassHeader("", out);
+  std::optional<policy::DataClass> highest;
+  for (std::string_view item : items) {
+    std::optional<policy::DataClass> one;
+    if (auto st = ParseDataClassHeader(item, one); !st.ok()) return st;
+    if (highest && *one != *highest) conflicting = true;
+    if (!highest || *one > *highest) highest = one;
+  }
+  out = highest;
+  return core::Status::Ok();
+}
+
+core::Status ParseConsentHeaders(HeaderCopies copies, std::uint32_t& consent_mask,
+                                 bool& conflicting) {
+  conflicting = false;
+  if (copies.empty()) return core::Status::Ok();
+  std::optional<std::uint32_t> granted_by_all;
+  for (std::string_view copy : copies) {
+    std::uint32_t one = 0;
+    if (auto st = ParseConsentHeader(copy, one); !st.ok()) return st;
+    if (granted_by_all && one != *granted_by_all) conflicting = true;
+    granted_by_all = granted_by_all ? (*granted_by_all & one) : one;
+  }
+  consent_mask = *granted_by_all;
+  return core::Status::Ok();
+}
+
+core::Status CheckSingleCredential(std::size_t credentials) {
+  if (credentials <= 1) return core::Status::Ok();
+  return core::Status::Error(core::StatusCode::kInvalidArgument,
+                             "the request carries " + std::to_string(credentials) +
+                                 " credentials (Authorization, api-key, x-api-key); send exactly "
+                                 "one",
+                             "multiple_credentials", "authorization");
 }
 
 }  // namespace meridian::identity

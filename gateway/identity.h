@@ -170,6 +170,9 @@ struct RegionDecision {
   /// A trusted proxy sent a value that is not a region code or not one of the tenant's
   /// regions (count it: a proxy or tenant misconfiguration).
   bool header_rejected_not_allowed = false;
+  /// A trusted source sent the region more than once (several headers or a comma list) and
+  /// the copies disagreed: the most restrictive was taken (source kConflict). Count it.
+  bool conflicting_copies = false;
   std::string note;  ///< one line for logs and explanations
 };
 
@@ -215,5 +218,38 @@ core::Status ParseDataClassHeader(std::string_view value, std::optional<policy::
 /// default. An unknown name is kInvalidArgument (400) with param kConsentHeader; `consent_mask`
 /// is then unchanged.
 core::Status ParseConsentHeader(std::string_view value, std::uint32_t& consent_mask);
+
+// --- Duplicated and conflicting signals (reference §3.1: the most restrictive wins) ---
+
+/// Every copy of a header: one entry per header line (or metadata entry), in arrival order.
+using HeaderCopies = std::span<const std::string_view>;
+
+/// EstablishRegion over every copy of the region header. Each copy may itself be a comma
+/// list (RFC 9110 list syntax); when the trusted values disagree the result is the most
+/// restrictive by settings.region_restrictiveness (policy::ResolveRegion, source kConflict)
+/// and conflicting_copies is set; a copy that is not a usable region for the tenant counts as
+/// settings.unknown_region_as beside the usable ones. One copy behaves as EstablishRegion.
+RegionDecision EstablishRegion(const Tenant& tenant, const IpAddress& peer, HeaderCopies copies,
+                               const std::vector<Cidr>& trusted, const policy::Settings& settings);
+
+/// The same for a certificate-bound region claim (gRPC metadata).
+RegionDecision EstablishClaimedRegion(const Tenant& tenant, HeaderCopies copies, bool claim_trusted,
+                                      const policy::Settings& settings);
+
+/// ParseDataClassHeader over every copy (and every comma-separated item): the highest class
+/// wins. Any invalid item is kInvalidArgument (400). `conflicting` is set when the items name
+/// different classes.
+core::Status ParseDataClassHeaders(HeaderCopies copies, std::optional<policy::DataClass>& out,
+                                   bool& conflicting);
+
+/// ParseConsentHeader over every copy: a consent counts only if EVERY copy grants it (absent
+/// if any copy says absent). `conflicting` is set when the copies differ.
+core::Status ParseConsentHeaders(HeaderCopies copies, std::uint32_t& consent_mask,
+                                 bool& conflicting);
+
+/// A request carrying `credentials` credentials (Authorization header lines, api-key /
+/// x-api-key headers, authorization metadata entries): more than one is kInvalidArgument
+/// (400, reason "multiple_credentials") — the gateway never picks one of two identities.
+core::Status CheckSingleCredential(std::size_t credentials);
 
 }  // namespace meridian::identity

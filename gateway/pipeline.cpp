@@ -1,5 +1,6 @@
 #include "gateway/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -10,8 +11,30 @@
 namespace meridian::gateway {
 namespace {
 
+// The required capabilities that no provider left after the guards offers for the model
+// (the providers Decide excluded "by capability"), as "'vision', 'tools'"; empty when every
+// one of them is offered by some provider and only the model is missing.
+std::string MissingCapabilities(const policy::Decision& d, std::uint32_t required,
+                                std::optional<std::uint32_t> model) {
+  const policy::Snapshot& s = *d.snapshot;
+  std::string out;
+  for (std::size_t bit = 0; bit < policy::kCapabilityNames.size(); ++bit) {
+    if ((required & (1u << bit)) == 0) continue;
+    bool offered = false;
+    for (const policy::Exclusion& e : d.excluded) {
+      if (e.by != policy::Exclusion::By::kCapability) continue;
+      const bool serves = model && s.serving_model[*model].test(e.provider);
+      offered = offered || (serves && s.has_capability[bit].test(e.provider));
+    }
+    if (!offered) {
+      out += (out.empty() ? "'" : ", '") + std::string(policy::kCapabilityNames[bit]) + "'";
+    }
+  }
+  return out;
+}
+
 std::string DenyMessage(const policy::Decision& d, const core::CompletionRequest& request,
-                        const std::string& guards) {
+                        const policy::RequestAttributes& attrs, const std::string& guards) {
   const policy::Snapshot& s = *d.snapshot;
   const std::string route = d.route ? "route '" + s.routes[*d.route].id + "'" : "";
   switch (d.reason) {
@@ -22,9 +45,22 @@ std::string DenyMessage(const policy::Decision& d, const core::CompletionRequest
              "); requests are denied by default";
     case policy::Reason::kEmptyAfterGuards:
       return "guards " + guards + " leave none of the providers " + route + " allows";
-    case policy::Reason::kCapabilityUnavailable:
-      return "model '" + request.model + "' is not available from the providers " + route +
-             " allows" + (d.guards_applied.empty() ? "" : " after guards " + guards);
+    case policy::Reason::kCapabilityUnavailable: {
+      const std::string after = d.guards_applied.empty() ? "" : " after guards " + guards;
+      const auto model = policy::Lookup(s.model_ids, request.model);
+      bool any_serves = false;
+      for (const policy::Exclusion& e : d.excluded) {
+        any_serves = any_serves || (e.by == policy::Exclusion::By::kCapability && model &&
+                                    s.serving_model[*model].test(e.provider));
+      }
+      if (!any_serves) {
+        return "model '" + request.model + "' is not available from the providers " + route +
+               " allows" + after;
+      }
+      return "the request needs capability " +
+             MissingCapabilities(d, attrs.required_capabilities, model) + ", which no provider " +
+             route + " allows offers for model '" + request.model + "'" + after;
+    }
     case policy::Reason::kNone:
       break;
   }
@@ -53,6 +89,9 @@ void CountRegionSignals(GatewayState& state, const identity::RegionDecision& reg
   if (region.header_rejected_not_allowed) {
     state.counters.region_header_rejected.fetch_add(1, std::memory_order_relaxed);
   }
+  if (region.conflicting_copies) {
+    state.counters.conflicting_signals.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttributes attrs,
@@ -64,21 +103,40 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
   if (!request.tools_json.empty()) {
     attrs.required_capabilities |= policy::Bit(policy::Capability::kTools);
   }
-  // The classifier may raise the declared class (request, else tenant default, else the
-  // policy's default) when the messages hold personal data; it never lowers it.
+  // The classifier walks everything the upstream request will carry and may raise the
+  // declared class (request, else tenant default, else the policy's default); it never
+  // lowers it. Media parts cannot be scanned: they imply settings.image_data_class.
+  const classifier::RequestScan scan = classifier::ScanRequest(request);
+  using classifier::PartKind;
+  if ((scan.part_kinds & (policy::Bit(PartKind::kImage) | policy::Bit(PartKind::kVideo))) != 0) {
+    attrs.required_capabilities |= policy::Bit(policy::Capability::kVision);
+  }
   const policy::DataClass declared =
       attrs.data_class.value_or(snapshot.settings.default_data_class);
   a.declared = declared;
-  const classifier::Classification classified = classifier::Classify(declared, request.messages);
-  if (classified.raised) {
-    attrs.data_class = classified.effective;
+  const classifier::Classification classified = classifier::Classify(declared, scan);
+  policy::DataClass effective = classified.effective;
+  std::uint32_t media = 0;
+  for (PartKind k : {PartKind::kImage, PartKind::kAudio, PartKind::kFile, PartKind::kVideo}) {
+    if ((scan.part_kinds & policy::Bit(k)) != 0 && snapshot.settings.image_data_class > declared) {
+      media |= policy::Bit(k);
+      effective = std::max(effective, snapshot.settings.image_data_class);
+    }
+  }
+  if (effective > declared) {
+    attrs.data_class = effective;
     for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
       if ((classified.detectors_mask & (1u << d)) == 0) continue;
       a.raised_by += (a.raised_by.empty() ? "" : ",") +
                      std::string(classifier::Name(static_cast<classifier::Detector>(d)));
     }
+    for (std::size_t k = 0; k < core::kPartKindCount; ++k) {
+      if ((media & (1u << k)) == 0) continue;
+      a.raised_by +=
+          (a.raised_by.empty() ? "" : ",") + std::string(core::Name(static_cast<PartKind>(k)));
+    }
     state.counters.classifier_raises.fetch_add(1, std::memory_order_relaxed);
-    if (state.metrics) state.metrics->RecordRaise(classified.detectors_mask);
+    if (state.metrics && classified.raised) state.metrics->RecordRaise(classified.detectors_mask);
   }
 
   a.decision = policy::Decide(attrs, a.table->policy,
@@ -97,9 +155,9 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
     a.status.retry_after_s = state.config.limits.retry_after_s;
   } else {
     state.counters.policy_denials.fetch_add(1, std::memory_order_relaxed);
-    a.status =
-        core::Status::Error(core::StatusCode::kPermissionDenied,
-                            DenyMessage(a.decision, request, a.guards), a.decision.ReasonCode());
+    a.status = core::Status::Error(core::StatusCode::kPermissionDenied,
+                                   DenyMessage(a.decision, request, attrs, a.guards),
+                                   a.decision.ReasonCode());
   }
   return a;
 }

@@ -145,14 +145,20 @@ void Gateway::Drain(std::chrono::milliseconds deadline) {
 }
 
 void Gateway::Stop() {
+  std::lock_guard lock(stop_mu_);
+  if (stopped_) return;
+  stopped_ = true;
   watcher_.reset();
   if (state_) state_->ready.store(false);
-  // In-flight gRPC calls get a moment to finish, then are cancelled (upstreams too).
+  // In-flight gRPC calls get a moment to finish, then are cancelled (upstreams too); Wait
+  // returns when every call has finished, and so reported. The workers still run: the calls'
+  // upstream halves live on them.
   if (grpc_) grpc_->Shutdown(std::chrono::milliseconds(1000));
-  if (server_) server_->Stop();
-  // Every decided request has submitted its record by now (the workers are stopped); write
-  // them all before returning.
+  // Still with the workers running, so an HTTP request that reserved its record can finish and
+  // submit it: Close refuses new reservations (such a request is answered 503), waits for the
+  // outstanding ones, writes everything and closes the file.
   if (state_ && state_->audit) state_->audit->Close(std::chrono::seconds(2));
+  if (server_) server_->Stop();
 }
 
 namespace {
@@ -310,6 +316,12 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
                            (state.config.listen.ipv6 ? "[" + state.config.listen.host + "]"
                                                      : state.config.listen.host) +
                            ":" + std::to_string(g->port()));
+  if (g->admin_port() != 0) {
+    const auto& admin = *state.config.admin_listen;
+    Log(LogLevel::kInfo, "admin listening on http://" +
+                             (admin.ipv6 ? "[" + admin.host + "]" : admin.host) + ":" +
+                             std::to_string(g->admin_port()));
+  }
   if (g->grpc_) {
     const auto& grpc = *state.config.grpc;
     Log(LogLevel::kInfo,

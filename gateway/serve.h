@@ -50,12 +50,15 @@ class Gateway {
   /// The gRPC listener's port; 0 when the config has no `grpc:` section.
   unsigned short grpc_port() const { return grpc_ ? grpc_->port() : 0; }
   GatewayState& state() { return *state_; }
-  /// Serves until Stop().
-  void Run() { server_->Run(); }
-  /// Serves on background threads (tests).
+  /// Serves on the HTTP workers' threads (one per `workers:`) until Stop(); returns at once.
   void RunInBackground() { server_->RunInBackground(); }
-  /// gRPC first (its calls run on the HTTP workers and must finish while those still run),
-  /// then HTTP. Safe from any thread.
+  /// Ends serving, in this order: gRPC (Shutdown, then Wait: its calls run on the HTTP workers
+  /// and finish while those still run); the audit log (it stops taking reservations, waits for
+  /// the requests still reporting, writes everything out and closes); the HTTP workers
+  /// (stopped and joined). Idempotent: a second call, also a concurrent one, returns once the
+  /// first has finished. Call it from a thread that is not a worker, and after Drain() for a
+  /// graceful end (`meridian serve` runs Drain and Stop on its main thread; the destructor
+  /// calls Stop).
   void Stop();
 
   /// Re-reads the policy file, validates it completely (including the tenants' flags) and
@@ -68,8 +71,10 @@ class Gateway {
   /// Graceful shutdown: /readyz and the gRPC health service turn unready, the listeners stop
   /// accepting (the admin listener stays up), idle connections close, requests and streams in
   /// flight run until they finish or `deadline` passes; those still running then end with an
-  /// error ("shutting_down"). Returns when none is left (or a short grace after the deadline).
-  /// Stop() afterwards ends the process's serving. Safe from any thread.
+  /// error ("shutting_down"); one blocked writing to a client that stopped reading is cut
+  /// ("drain_deadline"). Returns when none is left (or a short grace after the deadline).
+  /// Stop() afterwards ends the process's serving. Call it from one thread that is not a
+  /// worker; a second call returns at once.
   void Drain(std::chrono::milliseconds deadline);
   /// Reload attempts so far (ok, unchanged or refused), and a wait for the count to reach `n`.
   std::uint64_t reload_attempts() const;
@@ -86,6 +91,8 @@ class Gateway {
   std::string policy_text_;  ///< the content serving now
   bool simulate_ = false;
   std::unique_ptr<DirectoryWatcher> watcher_;
+  std::mutex stop_mu_;  ///< held for the whole of Stop()
+  bool stopped_ = false;
   mutable std::mutex reload_mu_;
   mutable std::condition_variable reload_cv_;
   std::uint64_t reload_attempts_ = 0;

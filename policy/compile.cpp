@@ -248,6 +248,17 @@ class Compiler {
         s_->settings.default_data_class = *c;
       }
     }
+    if (st.image_data_class) {
+      if (auto c = ParseEnum<DataClass>(*st.image_data_class, kDataClassNames, "data class")) {
+        if (*c == DataClass::kNone) {
+          Error(st.image_data_class->pos,
+                "settings.image_data_class: 'none' is not allowed (images cannot be scanned; "
+                "use personal or higher)");
+        } else {
+          s_->settings.image_data_class = *c;
+        }
+      }
+    }
     if (st.region_restrictiveness) {
       for (const auto& r : *st.region_restrictiveness) {
         if (auto code = RegionCode::Parse(r.value)) {
@@ -946,6 +957,7 @@ json::value Canonical(const PolicySpec& spec) {
   json::object settings;
   Put(settings, "unknown_region_as", spec.settings.unknown_region_as);
   Put(settings, "default_data_class", spec.settings.default_data_class);
+  Put(settings, "image_data_class", spec.settings.image_data_class);
   Put(settings, "region_restrictiveness", spec.settings.region_restrictiveness);
   root["settings"] = std::move(settings);
   auto groups = [](const std::vector<GroupSpec>& gs) {

@@ -116,6 +116,7 @@ struct Route {
 struct Settings {
   RegionCode unknown_region_as = *RegionCode::Parse("CN");
   DataClass default_data_class = DataClass::kPersonal;
+  DataClass image_data_class = DataClass::kPersonal;  ///< what an unscannable media part implies
   std::vector<RegionCode> region_restrictiveness;  ///< most restrictive first
 };
 

@@ -145,6 +145,9 @@ struct DeclaredFlagSpec {
 struct SettingsSpec {
   std::optional<LocatedString> unknown_region_as;   ///< default "CN"
   std::optional<LocatedString> default_data_class;  ///< default "personal"
+  /// The class an image (or audio/video) part implies: it cannot be scanned. Default
+  /// "personal"; "none" is refused (a photo can always show a person).
+  std::optional<LocatedString> image_data_class;
   /// Most restrictive first; used when trusted region signals conflict. When none of the
   /// conflicting regions is listed, the result is unknown_region_as. Default
   /// [unknown_region_as].

@@ -1,10 +1,15 @@
 #include "gateway/cli/serve_cli.h"
 
+#include <pthread.h>
+
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "config/gateway_config.h"
@@ -28,37 +33,78 @@ struct ServeOptions {
   bool simulate = false;
 };
 
-/// Blocks SIGINT/SIGTERM/SIGHUP in every thread and waits for them on a dedicated thread, so
-/// signals are handled in ordinary code instead of a signal handler. `fn` returns whether to
-/// keep waiting (SIGHUP reloads; SIGINT/SIGTERM stop).
-class SignalWaiter {
+const char* SignalName(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+}
+
+/// The signals `meridian serve` handles, blocked in the calling thread. Called before any other
+/// thread starts, so every thread inherits the mask and the signals reach only sigwait().
+sigset_t BlockServeSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+/// Waits for SIGINT/SIGTERM/SIGHUP on a dedicated thread, so signals are handled in ordinary
+/// code instead of a signal handler. The thread never drains, stops or destroys anything:
+/// SIGHUP calls `on_reload`; SIGINT/SIGTERM only record a shutdown request, which the thread
+/// that owns the gateway waits for (WaitForShutdown) and carries out. Destroy it before the
+/// gateway `on_reload` uses: the destructor joins the thread.
+class SignalThread {
  public:
-  SignalWaiter() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  SignalThread(const sigset_t& set, std::function<void()> on_reload)
+      : set_(set), on_reload_(std::move(on_reload)), thread_([this] { Loop(); }) {}
+  ~SignalThread() {
+    stopping_.store(true);
+    // Directed at this thread, where SIGTERM is blocked: sigwait() returns it, sees stopping_.
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
   }
-  void OnSignal(std::function<bool(int)> fn) {
-    thread_ = std::thread([this, fn = std::move(fn)] {
-      int sig = 0;
-      while (!done_.load() && sigwait(&set_, &sig) == 0 && !done_.load() && fn(sig)) {
-      }
-    });
-  }
-  ~SignalWaiter() {
-    if (thread_.joinable()) {
-      done_.store(true);
-      pthread_kill(thread_.native_handle(), SIGTERM);
-      thread_.join();
-    }
+  SignalThread(const SignalThread&) = delete;
+  SignalThread& operator=(const SignalThread&) = delete;
+
+  /// Blocks until SIGINT or SIGTERM arrived; returns it.
+  int WaitForShutdown() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return shutdown_signal_ != 0; });
+    return shutdown_signal_;
   }
 
  private:
-  sigset_t set_{};
-  std::atomic<bool> done_{false};
-  std::thread thread_;
+  void Loop() {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set_, &sig) != 0) continue;
+      if (stopping_.load()) return;
+      std::unique_lock lock(mu_);
+      if (shutdown_signal_ != 0) {
+        lock.unlock();
+        gateway::Log(gateway::LogLevel::kInfo,
+                     std::string("received ") + SignalName(sig) + " while shutting down: ignored");
+        continue;
+      }
+      if (sig == SIGHUP) {
+        lock.unlock();
+        on_reload_();
+        continue;
+      }
+      shutdown_signal_ = sig;
+      lock.unlock();
+      cv_.notify_all();
+    }
+  }
+
+  const sigset_t set_;
+  const std::function<void()> on_reload_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int shutdown_signal_ = 0;  ///< guarded by mu_
+  std::thread thread_;       ///< last: starts once everything above is initialised
 };
 
 int Serve(const ServeOptions& o) {
@@ -77,25 +123,25 @@ int Serve(const ServeOptions& o) {
     inputs.simulate = o.simulate;
   }
   inputs.listen_override = o.listen;
-  SignalWaiter signals;
+  const sigset_t signal_set = BlockServeSignals();
   std::string error;
   auto gateway = gateway::Gateway::Create(inputs, error);
   if (!gateway) {
     std::cerr << error;
     return 1;
   }
-  signals.OnSignal([&gateway](int sig) {
-    if (sig == SIGHUP) {
-      (void)gateway->Reload("SIGHUP");
-      return true;
-    }
+  // This thread owns the gateway's whole life, in this order: start, wait for SIGINT/SIGTERM,
+  // drain, stop (gRPC, audit log, workers: Gateway::Stop), join the signal thread, destroy.
+  {
+    SignalThread signals(signal_set, [&gateway] { (void)gateway->Reload("SIGHUP"); });
+    gateway->RunInBackground();
+    const int sig = signals.WaitForShutdown();
     gateway::Log(gateway::LogLevel::kInfo,
-                 std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": draining");
+                 std::string("received ") + SignalName(sig) + ": draining");
     gateway->Drain(gateway->state().config.limits.drain_timeout);
     gateway->Stop();
-    return false;
-  });
-  gateway->Run();
+  }
+  gateway.reset();
   return 0;
 }
 

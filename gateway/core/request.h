@@ -4,12 +4,40 @@
 // re-serialisation happens unless an adapter must translate them.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace meridian::core {
+
+/// Kinds of content part a message can carry (OpenAI's part `type`s; engine extensions such
+/// as vLLM's video_url included).
+enum class PartKind : std::uint8_t { kText, kImage, kAudio, kFile, kVideo, kRefusal };
+inline constexpr std::size_t kPartKindCount = 6;
+
+/// The kind of an OpenAI content part `type` ("image_url" -> kImage, "input_audio" -> kAudio,
+/// "file", "video_url", "refusal", "text"); nullopt for a type no adapter knows, which the
+/// front ends refuse rather than pass on unexamined.
+inline std::optional<PartKind> PartKindOf(std::string_view type) {
+  if (type == "text") return PartKind::kText;
+  if (type == "image_url") return PartKind::kImage;
+  if (type == "input_audio") return PartKind::kAudio;
+  if (type == "file") return PartKind::kFile;
+  if (type == "video_url") return PartKind::kVideo;
+  if (type == "refusal") return PartKind::kRefusal;
+  return std::nullopt;
+}
+
+/// "text", "image", "audio", "file", "video", "refusal".
+inline std::string_view Name(PartKind kind) {
+  static constexpr std::array<std::string_view, kPartKindCount> kNames = {
+      "text", "image", "audio", "file", "video", "refusal"};
+  return kNames[static_cast<std::size_t>(kind)];
+}
 
 struct Message {
   std::string role;  ///< system, developer, user, assistant, tool (function: deprecated)

@@ -76,12 +76,32 @@ std::optional<std::string_view> Metadata(const grpc::CallbackServerContext& ctx,
   return std::string_view(it->second.data(), it->second.size());
 }
 
+/// Every value of metadata key `name`, in arrival order.
+std::vector<std::string_view> MetadataCopies(const grpc::CallbackServerContext& ctx,
+                                             std::string_view name) {
+  std::vector<std::string_view> out;
+  const auto& md = ctx.client_metadata();
+  for (auto [it, end] = md.equal_range(grpc::string_ref(name.data(), name.size())); it != end;
+       ++it) {
+    out.emplace_back(it->second.data(), it->second.size());
+  }
+  return out;
+}
+
 /// The caller's tenant: from its client certificate when the listener takes them (verified
 /// against client_ca_file here, so failures are UNAUTHENTICATED with a reason), else from
 /// `authorization: Bearer <key>` metadata.
 Caller Identify(GatewayState& state, const grpcfe::ClientCertVerifier* verifier,
                 const grpc::CallbackServerContext& ctx) {
   Caller c;
+  // Two credentials name two identities: refused, never first-wins.
+  c.error = identity::CheckSingleCredential(MetadataCopies(ctx, "authorization").size() +
+                                            MetadataCopies(ctx, "x-api-key").size() +
+                                            MetadataCopies(ctx, "api-key").size());
+  if (!c.error.ok()) {
+    state.counters.multiple_credentials.fetch_add(1, std::memory_order_relaxed);
+    return c;
+  }
   bool via_certificate = false;
   const auto auth = ctx.auth_context();
   std::vector<grpc::string_ref> leaf;
@@ -130,9 +150,13 @@ Caller Identify(GatewayState& state, const grpcfe::ClientCertVerifier* verifier,
   }
   // Only a tenant's own certificate may claim the user's region, and only if the tenant is
   // trusted to; API-key callers cannot.
-  c.region = identity::EstablishClaimedRegion(
-      *c.tenant, Metadata(ctx, state.config.trusted_proxies.region_header),
-      via_certificate && c.tenant->trust_region_claim);
+  const auto table = state.Table();
+  const policy::Settings settings = table ? table->policy->settings : policy::Settings{};
+  const std::vector<std::string_view> claims =
+      MetadataCopies(ctx, state.config.trusted_proxies.region_header);
+  c.region = identity::EstablishClaimedRegion(*c.tenant, claims,
+                                              via_certificate && c.tenant->trust_region_claim,
+                                              settings);
   CountRegionSignals(state, c.region);
   return c;
 }
@@ -723,17 +747,26 @@ core::Status GrpcServer::Start() {
   return core::Status::Ok();
 }
 
-void GrpcServer::SetServing(bool serving) {
-  if (!server_) return;
-  if (auto* health = server_->GetHealthCheckService()) {
+namespace {
+
+void SetHealth(grpc::Server& server, bool serving) {
+  if (auto* health = server.GetHealthCheckService()) {
     health->SetServingStatus(serving);
     health->SetServingStatus("meridian.v1.Assistant", serving);
   }
 }
 
+}  // namespace
+
+void GrpcServer::SetServing(bool serving) {
+  std::lock_guard lock(server_mu_);
+  if (server_) SetHealth(*server_, serving);
+}
+
 void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
+  std::lock_guard lock(server_mu_);
   if (!server_) return;
-  SetServing(false);
+  SetHealth(*server_, false);
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   server_.reset();

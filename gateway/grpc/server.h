@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 
 #include "gateway/core/status.h"
 #include "gateway/gateway_state.h"
@@ -36,7 +37,9 @@ class GrpcServer {
   /// Health service status for "" and meridian.v1.Assistant.
   void SetServing(bool serving);
   /// Stops accepting calls; calls still running after `grace` are cancelled (their upstream
-  /// requests too). Returns when every call has finished. Idempotent.
+  /// requests too). Returns when every call has finished. The server is shut down and waited
+  /// for exactly once: idempotent and thread-safe (a concurrent call returns once the first
+  /// has finished). The workers must still run.
   void Shutdown(std::chrono::milliseconds grace);
 
   class Service;  ///< the meridian.v1.Assistant implementation (server.cpp)
@@ -45,6 +48,7 @@ class GrpcServer {
   GatewayState& state_;
   HttpServer& workers_;
   std::unique_ptr<Service> service_;
+  std::mutex server_mu_;  ///< guards server_ (held through Shutdown and Wait)
   std::unique_ptr<grpc::Server> server_;
   unsigned short port_ = 0;
 };

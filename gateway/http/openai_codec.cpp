@@ -390,6 +390,11 @@ Status DecodeContentParts(const json::array& parts, const std::string& path, cor
       any_text = true;
     } else if (type->get_string().empty()) {
       return BadValue(Member(part_path, "type"), "must not be empty.");
+    } else if (!core::PartKindOf(Sv(type->get_string()))) {
+      return BadValue(Member(part_path, "type"),
+                      "'" + std::string(Sv(type->get_string())) +
+                          "'. Supported values are: 'text', 'image_url', 'input_audio', 'file', "
+                          "'video_url' and 'refusal'.");
     }
   }
   if (!AppendJsonArray(m.content_parts_json, parts)) return NumberTooLarge(path);

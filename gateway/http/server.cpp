@@ -1,5 +1,6 @@
 #include "gateway/http/server.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -8,6 +9,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -70,6 +72,7 @@ class Worker final : public WorkerContext {
          std::shared_ptr<ssl::context> client_tls, providers::ClientLimits limits)
       : state_(state),
         io_(std::make_unique<asio::io_context>(1)),
+        work_(asio::make_work_guard(*io_)),
         acceptor_(std::make_unique<tcp::acceptor>(*io_)),
         server_tls_(std::move(server_tls)),
         adapters_(std::make_unique<AdapterSet>(io_->get_executor(), std::move(client_tls), limits)),
@@ -111,6 +114,7 @@ class Worker final : public WorkerContext {
   /// io_context (destroying those frames, whose finished responses now close instead of
   /// pooling), and only then the adapters.
   ~Worker() {
+    work_.reset();
     adapters_->client().Shutdown();
     acceptor_.reset();
     admin_acceptor_.reset();
@@ -122,12 +126,15 @@ class Worker final : public WorkerContext {
     asio::co_spawn(*io_, Accept(*acceptor_, false), asio::detached);
     if (admin_acceptor_) asio::co_spawn(*io_, Accept(*admin_acceptor_, true), asio::detached);
   }
+  /// Returns only after Stop(): the work guard keeps run() going while the worker has nothing
+  /// to do (a drain closes the listeners; gRPC calls are posted to it until Stop).
   void Run() { io_->run(); }
   void Stop() {
     asio::post(*io_, [this] {
       beast::error_code ec;
       acceptor_->close(ec);
       if (admin_acceptor_) admin_acceptor_->close(ec);
+      work_.reset();
       io_->stop();
     });
   }
@@ -158,6 +165,7 @@ class Worker final : public WorkerContext {
 
   GatewayState& state_;
   std::unique_ptr<asio::io_context> io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<tcp::acceptor> admin_acceptor_;
   std::shared_ptr<ssl::context> server_tls_;
@@ -185,6 +193,10 @@ void AppendFields(std::string& out, const Headers& headers) {
     out += "\r\n";
   }
 }
+
+/// After the drain deadline, how often a request still running is checked for a write blocked
+/// on a client that stopped reading (Session::CutWhenBlocked).
+constexpr std::chrono::milliseconds kDrainCutCheck{100};
 
 core::Status ShuttingDown(std::uint32_t retry_after_s) {
   auto st = core::Status::Error(core::StatusCode::kUnavailable,
@@ -221,6 +233,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                              const Headers& headers, bool keep_alive);
   asio::awaitable<bool> WriteRaw(const std::string& bytes);
   void WatchDisconnect(std::shared_ptr<DisconnectWatch> watch);
+  void CutWhenBlocked(std::weak_ptr<DisconnectWatch> watch);
   void Count(unsigned status) {
     auto& c = state_.counters;
     (status < 300   ? c.responses_2xx
@@ -416,6 +429,7 @@ asio::awaitable<void> Session<Stream>::Run() {
     } else if (phase == DrainPhase::kDeadline && s->active_) {
       s->active_->shutdown = true;
       s->active_->cancel.Cancel();
+      s->CutWhenBlocked(s->active_);
     }
   });
   if (!co_await Handshake()) co_return;
@@ -526,6 +540,31 @@ asio::awaitable<void> Session<Stream>::Run() {
     drained += n;
   }
   Socket().close(ec);
+}
+
+template <class Stream>
+void Session<Stream>::CutWhenBlocked(std::weak_ptr<DisconnectWatch> watch) {
+  // The drain deadline cancelled the request: it ends within moments with an error event,
+  // unless its handler is blocked writing to a client that stopped reading. That write would
+  // wait for limits.idle_timeout, past the drain, and the request would never report. So while
+  // the request runs its socket is looked at every kDrainCutCheck, and once the send buffer
+  // is full (the client takes nothing) the connection's operations are cancelled: the write
+  // fails, the handler ends and reports its audit line (status_reason "drain_deadline").
+  auto timer = std::make_shared<asio::steady_timer>(worker_.executor(), kDrainCutCheck);
+  timer->async_wait([timer, weak = this->weak_from_this(),
+                     watch = std::move(watch)](const beast::error_code& ec) {
+    auto s = weak.lock();
+    auto w = watch.lock();
+    if (ec || !s || !w || s->active_ != w) return;  // the request has ended
+    pollfd p{s->Socket().native_handle(), POLLOUT, 0};
+    if (::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) != 0) {
+      s->CutWhenBlocked(w);  // room to write: not blocked on the client; look again later
+      return;
+    }
+    s->access_.reason = "drain_deadline";
+    s->access_.code = core::StatusCode::kUnavailable;
+    beast::get_lowest_layer(s->stream_).cancel();
+  });
 }
 
 template <class Stream>
@@ -678,12 +717,31 @@ identity::IpAddress PeerIp(const tcp::endpoint& peer) {
 
 }  // namespace
 
+// Every copy of header `name`, in arrival order (duplicates are resolved, never first-wins).
+std::vector<std::string_view> Copies(const bhttp::fields& fields, std::string_view name) {
+  std::vector<std::string_view> out;
+  for (auto [it, end] = fields.equal_range(name); it != end; ++it) {
+    out.emplace_back(it->value().data(), it->value().size());
+  }
+  return out;
+}
+
+// The number of credentials a request carries: Authorization lines and API-key headers.
+std::size_t CredentialCount(const bhttp::fields& fields) {
+  return fields.count(bhttp::field::authorization) + fields.count("api-key") +
+         fields.count("x-api-key");
+}
+
 template <class Stream>
 asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& headers) {
   const bool keep_alive = req.keep_alive();
   auto table = state_.Table();
   if (!table) {
     co_return co_await SendError(NotReady(), headers, keep_alive);
+  }
+  if (auto st = identity::CheckSingleCredential(CredentialCount(req)); !st.ok()) {
+    state_.counters.multiple_credentials.fetch_add(1, std::memory_order_relaxed);
+    co_return co_await SendError(st, headers, keep_alive);
   }
   const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
   if (tenant != nullptr) access_.tenant = tenant->id;
@@ -713,7 +771,12 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
     co_return co_await fail(NotReady());
   }
 
-  // Identity: the API key names the tenant; the region comes from trusted sources only.
+  // Identity: the API key names the tenant; the region comes from trusted sources only. A
+  // request with two credentials names two identities: refused, never first-wins.
+  if (auto st = identity::CheckSingleCredential(CredentialCount(req)); !st.ok()) {
+    state_.counters.multiple_credentials.fetch_add(1, std::memory_order_relaxed);
+    co_return co_await fail(st);
+  }
   const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
   if (tenant != nullptr) access_.tenant = tenant->id;
   if (tenant == nullptr) {
@@ -723,23 +786,27 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
         missing ? "missing API key: send Authorization: Bearer <key>" : "unknown API key",
         missing ? "missing_api_key" : "invalid_api_key"));
   }
-  std::optional<std::string_view> region_header;
-  if (auto it = req.find(state_.config.trusted_proxies.region_header); it != req.end()) {
-    region_header = std::string_view(it->value().data(), it->value().size());
-  }
-  const identity::RegionDecision region =
-      identity::EstablishRegion(*tenant, PeerIp(peer_), region_header, state_.trusted_proxies);
+  // Duplicated or conflicting signals resolve to the most restrictive value (reference §3.1).
+  const std::vector<std::string_view> region_copies =
+      Copies(req, state_.config.trusted_proxies.region_header);
+  const identity::RegionDecision region = identity::EstablishRegion(
+      *tenant, PeerIp(peer_), region_copies, state_.trusted_proxies, table->policy->settings);
   CountRegionSignals(state_, region);
   policy::RequestAttributes attrs = AttributesOf(*tenant, region);
-  if (auto it = req.find(identity::kDataClassHeader); it != req.end()) {
-    auto st = identity::ParseDataClassHeader(
-        std::string_view(it->value().data(), it->value().size()), attrs.data_class);
-    if (!st.ok()) co_return co_await fail(st);
+  bool class_conflict = false;
+  bool consent_conflict = false;
+  if (auto st = identity::ParseDataClassHeaders(Copies(req, identity::kDataClassHeader),
+                                                attrs.data_class, class_conflict);
+      !st.ok()) {
+    co_return co_await fail(st);
   }
-  if (auto it = req.find(identity::kConsentHeader); it != req.end()) {
-    auto st = identity::ParseConsentHeader(std::string_view(it->value().data(), it->value().size()),
-                                           attrs.consent);
-    if (!st.ok()) co_return co_await fail(st);
+  if (auto st = identity::ParseConsentHeaders(Copies(req, identity::kConsentHeader),
+                                              attrs.consent, consent_conflict);
+      !st.ok()) {
+    co_return co_await fail(st);
+  }
+  if (class_conflict || consent_conflict) {
+    state_.counters.conflicting_signals.fetch_add(1, std::memory_order_relaxed);
   }
 
   core::CompletionRequest request;
@@ -963,24 +1030,20 @@ WorkerContext& HttpServer::NextWorker() {
   return *workers_[n % workers_.size()];
 }
 
-void HttpServer::Run() {
-  for (std::size_t i = 1; i < workers_.size(); ++i) {
-    threads_.emplace_back([w = workers_[i].get()] { w->Run(); });
-  }
-  if (!workers_.empty()) workers_.front()->Run();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-}
-
 void HttpServer::RunInBackground() {
+  std::lock_guard lock(threads_mu_);
+  if (stopped_ || !threads_.empty()) return;
   for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->Run(); });
 }
 
 void HttpServer::Stop() {
+  // One owner of the threads: whoever stops first joins them, under the lock; a concurrent
+  // caller waits for that and finds nothing left to do.
+  std::lock_guard lock(threads_mu_);
+  if (stopped_) return;
+  stopped_ = true;
   for (auto& w : workers_) w->Stop();
-  for (auto& t : threads_) {
-    if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
-  }
+  for (auto& t : threads_) t.join();
   threads_.clear();
 }
 

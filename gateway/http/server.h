@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,11 +30,11 @@ class HttpServer {
   unsigned short port() const { return port_; }
   /// The admin listener's port; 0 without `admin:`.
   unsigned short admin_port() const { return admin_port_; }
-  /// Runs the workers until Stop(); returns when all have finished.
-  void Run();
-  /// Runs the workers on background threads (tests); Stop() joins them.
+  /// Runs each worker on a thread of its own until Stop(); returns at once. Once only.
   void RunInBackground();
-  /// Stops accepting and closes connections; safe from any thread or a signal handler thread.
+  /// Stops the workers and joins their threads; afterwards nothing runs on them. Idempotent
+  /// and thread-safe (a concurrent call returns once the threads are joined); never from a
+  /// worker thread.
   void Stop();
   /// The workers in turn (thread-safe), for front ends that hand requests to them. Valid
   /// after a successful Start().
@@ -46,7 +47,9 @@ class HttpServer {
  private:
   GatewayState& state_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::mutex threads_mu_;  ///< RunInBackground and Stop; held while joining
   std::vector<std::thread> threads_;
+  bool stopped_ = false;
   unsigned short port_ = 0;
   unsigned short admin_port_ = 0;
   std::atomic<std::size_t> next_worker_{0};

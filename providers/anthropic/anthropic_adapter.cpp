@@ -3,6 +3,7 @@
 #include <boost/beast/http/field.hpp>
 
 #include "providers/anthropic/anthropic_codec.h"
+#include "providers/common/json_util.h"
 #include "providers/common/stream_pump.h"
 
 namespace meridian::providers {
@@ -22,6 +23,8 @@ asio::awaitable<AttemptResult> AnthropicAdapter::Complete(const core::Completion
     co_return result;
   }
   const policy::Provider& p = *target.provider;
+  result.status = jsonutil::RefuseNonTextParts(request, p.id);
+  if (!result.status.ok()) co_return result;
   http::request<http::string_body> req{http::verb::post, MessagesPath(target.endpoint->base_path),
                                        11};
   req.set(http::field::content_type, anthropic::kContentType);

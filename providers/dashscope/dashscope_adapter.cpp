@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "providers/common/json_util.h"
 #include "providers/common/stream_pump.h"
 #include "providers/dashscope/dashscope_codec.h"
 
@@ -23,6 +24,8 @@ asio::awaitable<AttemptResult> DashScopeAdapter::Complete(const core::Completion
     result.status = MissingEndpoint(target);
     co_return result;
   }
+  result.status = jsonutil::RefuseNonTextParts(request, target.provider->id);
+  if (!result.status.ok()) co_return result;
   http::request<http::string_body> req{http::verb::post, GenerationPath(target.endpoint->base_path),
                                        11};
   req.set(http::field::content_type, dashscope::kContentType);

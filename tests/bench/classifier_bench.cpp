@@ -71,6 +71,46 @@ void BM_ClassifyProseOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_ClassifyProseOnly);
 
+// ASCII-only prose: no byte that folding rewrites, so one pass.
+void BM_ScanAsciiProse(benchmark::State& state) {
+  std::string text;
+  while (text.size() < (1u << 20)) {
+    text +=
+        "The quarterly report was filed on 2024-01-15 at 09:30:45; revenue grew 12.5% to "
+        "3,456,789 USD. Order ORDER20240115123456789 shipped, look at example.com for more. ";
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(Scan(text));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(text.size()));
+}
+BENCHMARK(BM_ScanAsciiProse);
+
+// A whole request as Admit scans it: messages, a tool turn, tool definitions, user, metadata.
+void BM_ScanRequest(benchmark::State& state) {
+  meridian::core::CompletionRequest r;
+  r.model = "qwen-plus";
+  r.messages.resize(3);
+  r.messages[0].role = "system";
+  r.messages[0].text = "You are a helpful assistant for a delivery service. Answer briefly.";
+  r.messages[1].role = "user";
+  r.messages[1].text = MixedText().substr(0, 2048);
+  r.messages[2].role = "assistant";
+  r.messages[2].content_null = true;
+  r.messages[2].tool_calls_json =
+      R"([{"id":"call_1","type":"function","function":{"name":"track","arguments":"{\"order\":\"ORDER20240115\"}"}}])";
+  r.tools_json =
+      R"([{"type":"function","function":{"name":"track","description":"Track an order","parameters":{"type":"object","properties":{"order":{"type":"string"}}}}}])";
+  r.user = "user-8c1f2a";
+  r.passthrough_members_json = R"("seed":7,"metadata":{"session":"s-1"})";
+  std::size_t bytes = 0;
+  for (const auto& m : r.messages) bytes += m.text.size() + m.tool_calls_json.size();
+  bytes += r.tools_json.size() + r.passthrough_members_json.size();
+  for (auto _ : state) benchmark::DoNotOptimize(meridian::classifier::ScanRequest(r));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_ScanRequest);
+
 }  // namespace
 
 BENCHMARK_MAIN();

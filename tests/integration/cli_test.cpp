@@ -50,7 +50,7 @@ constexpr std::string_view kSpoofedRegionRequest =
     R"({"source":"tenant_binding","region":"CN"},{"source":"client_header","region":"US"}]})";
 
 // Vectors in config/examples/policy.tests.yaml; an operator sees this number in the summary.
-constexpr int kExampleTests = 23;
+constexpr int kExampleTests = 26;
 
 std::string SourceDir() {
   return MERIDIAN_SOURCE_DIR;

@@ -167,6 +167,45 @@ TEST_F(GrpcTest, UndeclaredPersonalDataRaisesTheClass) {
   EXPECT_THAT(r.status.error_message(), Not(HasSubstr("11010519491231002X")));
 }
 
+// Every field that leaves is scanned (issue 12): the participant name and the subject id
+// travel upstream (name in the messages, subject_id as `user`), and evasive spellings count.
+TEST_F(GrpcTest, PersonalDataInNameSubjectIdOrEvasiveFormsRaisesTheClass) {
+  ASSERT_NO_FATAL_FAILURE(StartMtls(SimPolicy()));
+  auto stub = Stub(DefaultClient());
+  v1::GenerateRequest named = Request("hello");
+  named.mutable_messages(0)->set_name("11010519491231002X");
+  ExpectError(Generate(*stub, named).status, grpc::StatusCode::PERMISSION_DENIED,
+              "denied_by_guard:needs-consent");
+  v1::GenerateRequest subject = Request("hello");
+  subject.set_subject_id("id-11010519491231002X");
+  ExpectError(Generate(*stub, subject).status, grpc::StatusCode::PERMISSION_DENIED,
+              "denied_by_guard:needs-consent");
+  // Full-width digits, split across two content parts.
+  v1::GenerateRequest split =
+      Request("\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x90\xEF\xBC\x91\xEF\xBC\x90\xEF\xBC\x95");
+  split.mutable_messages(0)->add_content()->set_text("19491231002X");
+  ExpectError(Generate(*stub, split).status, grpc::StatusCode::PERMISSION_DENIED,
+              "denied_by_guard:needs-consent");
+  EXPECT_TRUE(Generate(*stub, Request("hello")).status.ok());
+}
+
+// Two credentials in metadata are refused, never first-wins (reference §3.1).
+TEST_F(GrpcTest, TwoAuthorizationEntriesAreInvalidArgument) {
+  GatewayYaml g;
+  g.grpc = {"listen: 127.0.0.1:0", "plaintext: true"};
+  ASSERT_NO_FATAL_FAILURE(StartGateway(SimPolicy(), g));
+  auto stub = Stub({false, "", ""});
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kTenantKey);
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kOtherTenantKey);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto reader = stub->Generate(&ctx, Request());
+  v1::GenerateResponse msg;
+  while (reader->Read(&msg)) {
+  }
+  ExpectError(reader->Finish(), grpc::StatusCode::INVALID_ARGUMENT, "multiple_credentials");
+}
+
 TEST_F(GrpcTest, InvalidArgumentsNameTheField) {
   ASSERT_NO_FATAL_FAILURE(StartMtls(SimPolicy()));
   auto stub = Stub(DefaultClient());

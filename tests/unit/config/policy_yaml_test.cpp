@@ -458,9 +458,11 @@ TEST(PolicyYamlErrorTest, UnknownKey) {
   EXPECT_EQ(PolicyErrors("conditions:\n  c: {mechanisms: {one_of: [x]}}\n"),
             (Strings{"p.yaml:2:20: unknown key 'one_of' in mechanisms (expected one of: "
                      "any_of, all_of, none_of)"}));
-  EXPECT_EQ(PolicyErrors("settings:\n  default_region: CN\n"),
-            (Strings{"p.yaml:2:3: unknown key 'default_region' in settings (expected one "
-                     "of: unknown_region_as, default_data_class, region_restrictiveness)"}));
+  EXPECT_EQ(
+      PolicyErrors("settings:\n  default_region: CN\n"),
+      (Strings{
+          "p.yaml:2:3: unknown key 'default_region' in settings (expected one "
+          "of: unknown_region_as, default_data_class, image_data_class, region_restrictiveness)"}));
 }
 
 TEST(PolicyYamlErrorTest, DuplicateKey) {

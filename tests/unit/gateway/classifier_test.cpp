@@ -156,8 +156,6 @@ TEST(ResidentId, NearMissesDoNotFire) {
   ExpectNone(Id18("01010119900307001"));                // region starts with 0
   ExpectNone(Id18("11010119900307001").substr(0, 17));  // 17 digits
   ExpectNone("9" + Id18("11010119900307001"));          // embedded in a longer run
-  ExpectNone("ID" + Id18("11010119900307001"));         // glued to letters
-  ExpectNone(Id18("11010119900307001") + "A");          // glued to a trailing letter
   ExpectNone("3." + Id18("11010119900307001"));         // fraction digits of a decimal
   ExpectNone("ORDER20240115123456789");                 // order number
   ExpectNone("110101901307123");                        // legacy, month 13
@@ -246,7 +244,7 @@ TEST(BankCard, NearMissesDoNotFire) {
   ExpectNone("1Z999AA1" + Luhn("012345678"));    // UPS-style, glued to letters
   ExpectNone("INV" + Luhn("622202020000123"));   // glued to letters
   ExpectNone("9" + Luhn("622202020000123456"));  // embedded in 20 digits
-  ExpectNone("622 2020 2000 0123 4");            // wrong grouping
+  ExpectNone("62 2202 0200 0012 34");            // a group of 2 before the last
   const std::string c16 = Luhn("622202020000123");
   ExpectNone(c16.substr(0, 4) + " " + c16.substr(4, 4) + "-" + c16.substr(8, 4) + " " +
              c16.substr(12, 4));  // mixed separators
@@ -397,6 +395,291 @@ TEST(Classify, SensitiveBeatsPersonal) {
   const std::string text = "mail g@example.com card " + Luhn("411111111111111");
   const std::array<std::string_view, 1> texts = {text};
   EXPECT_EQ(Classify(DataClass::kNone, texts).effective, DataClass::kSensitivePersonal);
+}
+
+// ---- evasion: folding, separators, glued letters, obfuscated e-mail (issue 12) ----
+
+/// The UTF-8 full-width form of an ASCII string (digits, letters, punctuation).
+std::string FullWidth(std::string_view ascii) {
+  std::string out;
+  for (char c : ascii) {
+    const auto cp = static_cast<std::uint32_t>(0xFEE0 + static_cast<unsigned char>(c));
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return out;
+}
+
+const std::string kZwsp = "\xE2\x80\x8B";  // U+200B ZERO WIDTH SPACE
+
+TEST(Evasion, FullWidthDigitsAndLetters) {
+  const std::string id = Id18("11010519491231002");
+  ExpectOnly(Detector::kCnResidentId, FullWidth(id));
+  ExpectOnly(Detector::kCnResidentId, "身份证：" + FullWidth(id) + "。");
+  const std::string card = Luhn("622202020000123");
+  ExpectOnly(Detector::kBankCard, "卡号" + FullWidth(card));
+  ExpectOnly(Detector::kEmail, FullWidth("alice@example.com"));
+  ExpectOnly(Detector::kCnMobile, FullWidth("13812345678"));
+  ExpectOnly(Detector::kPassport, FullWidth("E12345678"));
+}
+
+TEST(Evasion, ZeroWidthAndFormatCharacters) {
+  const std::string id = Id18("11010519491231002");
+  ExpectOnly(Detector::kCnResidentId, id.substr(0, 6) + kZwsp + id.substr(6));
+  ExpectOnly(Detector::kCnResidentId, id.substr(0, 9) + "\xC2\xAD" + id.substr(9));  // soft hyphen
+  ExpectOnly(Detector::kCnResidentId, id.substr(0, 3) + "\xEF\xBB\xBF" + id.substr(3));  // BOM
+  ExpectOnly(Detector::kCnResidentId, id.substr(0, 3) + "\xE2\x81\xA0" + id.substr(3));  // WJ
+  const std::string card = Luhn("622202020000123");
+  std::string spread;
+  for (char c : card) spread += std::string(1, c) + kZwsp;
+  ExpectOnly(Detector::kBankCard, spread);
+  ExpectOnly(Detector::kEmail, "alice" + kZwsp + "@example.com");
+}
+
+TEST(Evasion, UnicodeDashesAndSpacesAsSeparators) {
+  const std::string id = Id18("11010519491231002");
+  const std::string emdash = "\xE2\x80\x94", ideo = "\xE3\x80\x80";
+  ExpectOnly(Detector::kCnResidentId,
+             id.substr(0, 6) + emdash + id.substr(6, 8) + emdash + id.substr(14));
+  ExpectOnly(Detector::kCnResidentId,
+             id.substr(0, 6) + ideo + id.substr(6, 8) + ideo + id.substr(14));
+  ExpectOnly(Detector::kCnMobile, "138" + FullWidth("-") + "1234" + FullWidth("-") + "5678");
+}
+
+TEST(Evasion, AnyGroupingForChecksumDetectors) {
+  const std::string id = Id18("11010519491231002");
+  for (char sep : {' ', '-', '.'}) {
+    const std::string s(1, sep);
+    ExpectOnly(Detector::kCnResidentId, id.substr(0, 6) + s + id.substr(6, 8) + s + id.substr(14));
+    ExpectOnly(Detector::kCnResidentId,
+               id.substr(0, 6) + s + id.substr(6, 4) + s + id.substr(10, 4) + s + id.substr(14));
+    ExpectOnly(Detector::kCnResidentId,
+               "id: " + id.substr(0, 3) + s + id.substr(3, 3) + s + id.substr(6, 12) + ".");
+  }
+  // The check char X closes the last group.
+  std::string with_x;
+  for (int serial = 0; serial < 1000 && with_x.empty(); ++serial) {
+    const std::string candidate = Id18("11010519491231" + std::to_string(1000 + serial).substr(1));
+    if (candidate.back() == 'X') with_x = candidate;
+  }
+  ASSERT_FALSE(with_x.empty());
+  ExpectOnly(Detector::kCnResidentId,
+             with_x.substr(0, 6) + " " + with_x.substr(6, 8) + " " + with_x.substr(14));
+  const std::string card = Luhn("622202020000123");
+  ExpectOnly(Detector::kBankCard, card.substr(0, 6) + " " + card.substr(6));           // 6-10
+  ExpectOnly(Detector::kBankCard, card.substr(0, 4) + "." + card.substr(4, 6) + "." +  // 4-6-6
+                                      card.substr(10));
+  ExpectOnly(Detector::kBankCard, card.substr(0, 3) + " " + card.substr(3, 4) + " " +  // 3-4-4-4-1
+                                      card.substr(7, 4) + " " + card.substr(11, 4) + " " +
+                                      card.substr(15));
+  ExpectOnly(Detector::kCnMobile, "138.1234.5678");
+}
+
+TEST(Evasion, GroupingNearMisses) {
+  const std::string id = Id18Wrong("11010519491231002");
+  ExpectNone(id.substr(0, 6) + " " + id.substr(6, 8) + " " + id.substr(14));  // bad checksum
+  const std::string good = Id18("11010519491231002");
+  ExpectNone(good.substr(0, 6) + " " + good.substr(6, 8) + "-" + good.substr(14));  // mixed
+  ExpectNone("9 " + good.substr(0, 6) + " " + good.substr(6, 8) + " " + good.substr(14));
+  ExpectNone("192.168.100.200");
+  ExpectNone("version 1.2.3.4567.89012.345678");
+  ExpectNone("3.14159 26535 89793 23846");  // digits of pi
+  ExpectNone("2024.01.15 12.30.45");
+  ExpectNone("1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6");  // single-digit groups
+}
+
+TEST(Evasion, ResidentIdGluedToLetters) {
+  const std::string id = Id18("11010519491231002");
+  ExpectOnly(Detector::kCnResidentId, "ID" + id);
+  ExpectOnly(Detector::kCnResidentId, id + "A");
+  ExpectOnly(Detector::kCnResidentId, "idno" + id + "end");
+  std::string with_x;
+  for (int serial = 0; serial < 1000 && with_x.empty(); ++serial) {
+    const std::string candidate = Id18("11010519491231" + std::to_string(1000 + serial).substr(1));
+    if (candidate.back() == 'X') with_x = candidate;
+  }
+  ExpectOnly(Detector::kCnResidentId, "ID" + with_x + "abc");
+  // Near misses: a wrong checksum, an ID inside a longer digit run, order codes.
+  ExpectNone("ID" + Id18Wrong("11010519491231002"));
+  ExpectNone("ID9" + id);
+  ExpectNone("ORDER20240115123456789");
+  ExpectNone("INV" + Luhn("622202020000123"));  // bank cards glued to letters still do not fire
+  ExpectNone("sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+}
+
+TEST(Evasion, ObfuscatedEmail) {
+  for (const char* text :
+       {"alice(at)example.com", "alice (at) example.com", "alice[at]example[dot]com",
+        "alice [at] example [dot] com", "ALICE(AT)EXAMPLE(DOT)COM", "alice{at}mail.example.org",
+        "alice<at>example.com", "alice at example dot com", "write bob.smith at mail dot co dot uk",
+        "alice(at)example(dot)com。"}) {
+    ExpectOnly(Detector::kEmail, text);
+  }
+  ExpectOnly(Detector::kEmail, FullWidth("alice(at)example.com"));
+}
+
+TEST(Evasion, ObfuscatedEmailNearMisses) {
+  for (const char* text :
+       {"look at example.com", "meet at noon", "we are at home dot", "(at) example.com",
+        "alice(at)localhost", "alice(at)example.c", "alice(at)example.123", "alice(at)",
+        "alice (at)  example.com", "at at at at", "the cat at the mat dot", "alice(at)-x.com",
+        "alice(at(example.com", "price (at) 3.50", "alice at example dot 42"}) {
+    ExpectNone(text);
+  }
+}
+
+TEST(Evasion, FoldIsIdentityOnPlainText) {
+  std::string out;
+  EXPECT_FALSE(Fold("plain ASCII 123", out));
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(Fold("中文文本没有全角数字", out));
+  EXPECT_TRUE(Fold(FullWidth("A1") + "中" + kZwsp + "x", out));
+  EXPECT_EQ(out, "A1中x");
+  EXPECT_FALSE(Fold("\xEF\xBC", out));  // truncated sequence: left alone
+}
+
+// ---- ScanRequest: every field that leaves (issue 12) ----
+
+core::CompletionRequest Minimal() {
+  core::CompletionRequest r;
+  r.model = "m";
+  r.messages.resize(1);
+  r.messages[0].role = "user";
+  r.messages[0].text = "hello";
+  return r;
+}
+
+TEST(ScanRequest, EveryOutboundFieldIsScanned) {
+  const std::string id = Id18("11010519491231002");
+  const std::string q = "\"" + id + "\"";
+  using Setter = void (*)(core::CompletionRequest&, const std::string&, const std::string&);
+  const std::vector<std::pair<const char*, Setter>> fields = {
+      {"text", [](auto& r, auto& v, auto&) { r.messages[0].text = "x " + v; }},
+      {"name", [](auto& r, auto& v, auto&) { r.messages[0].name = v; }},
+      {"tool_call_id", [](auto& r, auto& v, auto&) { r.messages[0].tool_call_id = v; }},
+      {"tool_calls arguments",
+       [](auto& r, auto& v, auto&) {
+         r.messages[0].tool_calls_json =
+             R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"id\":\")" + v +
+             R"(\"}"}}])";
+       }},
+      {"tool_calls arguments, \\u-escaped",
+       [](auto& r, auto& v, auto&) {
+         std::string esc;
+         for (char c : v) {
+           esc += (c >= '0' && c <= '9') ? std::string("\\\\u003") + c : std::string(1, c);
+         }
+         r.messages[0].tool_calls_json =
+             R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"id\":\")" +
+             esc + R"(\"}"}}])";
+       }},
+      {"image url",
+       [](auto& r, auto& v, auto&) {
+         r.messages[0].content_parts_json =
+             R"([{"type":"image_url","image_url":{"url":"https://x.example/a?id=)" + v + R"("}}])";
+       }},
+      {"content part, other member",
+       [](auto& r, auto& v, auto&) {
+         r.messages[0].content_parts_json =
+             R"([{"type":"file","file":{"filename":")" + v + R"(.pdf"}}])";
+       }},
+      {"tools description",
+       [](auto& r, auto& v, auto&) {
+         r.tools_json =
+             R"([{"type":"function","function":{"name":"f","description":"for )" + v + R"("}}])";
+       }},
+      {"tools parameters enum",
+       [](auto& r, auto&, auto& quoted) {
+         r.tools_json =
+             R"([{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"enum":[)" +
+             quoted + "]}}}}}]";
+       }},
+      {"tools parameters key",
+       [](auto& r, auto&, auto& quoted) {
+         r.tools_json =
+             R"([{"type":"function","function":{"name":"f","parameters":{"properties":{)" + quoted +
+             ":{}}}}}]";
+       }},
+      {"tool_choice",
+       [](auto& r, auto& v, auto&) {
+         r.tool_choice_json = R"({"type":"function","function":{"name":"f)" + v + R"("}})";
+       }},
+      {"user", [](auto& r, auto& v, auto&) { r.user = v; }},
+      {"stop",
+       [](auto& r, auto& v, auto&) {
+         r.stop = {"a", v};
+       }},
+      {"response_format schema",
+       [](auto& r, auto&, auto& quoted) {
+         r.passthrough_members_json =
+             R"("response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"const":)" +
+             quoted + "}}}";
+       }},
+      {"metadata",
+       [](auto& r, auto&, auto& quoted) {
+         r.passthrough_members_json = R"("metadata":{"k":)" + quoted + "}";
+       }},
+      {"integer member",
+       [](auto& r, auto& v, auto&) {
+         r.passthrough_members_json = R"("x_ext":)" + v.substr(0, 17) + "";
+       }},
+  };
+  for (const auto& [what, set] : fields) {
+    core::CompletionRequest r = Minimal();
+    set(r, id, q);
+    const RequestScan scan = ScanRequest(r);
+    if (std::string_view(what) == "integer member") {
+      // 17 digits of an 18-digit ID are no ID; an integer bank card is.
+      EXPECT_EQ(scan.detectors_mask, 0u) << what;
+      core::CompletionRequest card = Minimal();
+      card.passthrough_members_json = R"("x_ext":)" + Luhn("622202020000123");
+      EXPECT_EQ(ScanRequest(card).detectors_mask, B(Detector::kBankCard)) << what;
+      continue;
+    }
+    EXPECT_EQ(scan.detectors_mask, B(Detector::kCnResidentId)) << what;
+    EXPECT_EQ(Classify(DataClass::kNone, scan).effective, DataClass::kSensitivePersonal) << what;
+  }
+}
+
+TEST(ScanRequest, TextSplitAcrossAdjacentPartsIsFound) {
+  const std::string id = Id18("11010519491231002");
+  core::CompletionRequest r = Minimal();
+  r.messages[0].text = id.substr(0, 9) + "\n" + id.substr(9);  // what the decoder makes
+  r.messages[0].content_parts_json = R"([{"type":"text","text":")" + id.substr(0, 9) +
+                                     R"("},{"type":"text","text":")" + id.substr(9) + R"("}])";
+  EXPECT_EQ(Scan(r.messages[0].text), 0u);
+  EXPECT_EQ(ScanRequest(r).detectors_mask, B(Detector::kCnResidentId));
+}
+
+TEST(ScanRequest, PartKindsAndMediaPayloads) {
+  core::CompletionRequest r = Minimal();
+  // Media parts are reported by kind; a data: URL is scanned like any other string.
+  r.messages[0].content_parts_json =
+      R"([{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,)" +
+      Id18("11010519491231002") +
+      R"("}},{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}])";
+  const RequestScan scan = ScanRequest(r);
+  EXPECT_EQ(scan.detectors_mask, B(Detector::kCnResidentId));
+  EXPECT_EQ(scan.part_kinds, policy::Bit(PartKind::kText) | policy::Bit(PartKind::kImage) |
+                                 policy::Bit(PartKind::kAudio));
+  // A text data URL is scanned.
+  r.messages[0].content_parts_json = R"([{"type":"file","file":{"file_data":"data:text/plain,)" +
+                                     Id18("11010519491231002") + R"("}}])";
+  EXPECT_EQ(ScanRequest(r).detectors_mask, B(Detector::kCnResidentId));
+}
+
+TEST(ScanRequest, CleanRequestsStayClean) {
+  core::CompletionRequest r = Minimal();
+  r.messages[0].text = "Summarise order 20240115093045 for 2 items at 3.50";
+  r.messages[0].tool_calls_json =
+      R"([{"id":"call_abc123","type":"function","function":{"name":"lookup","arguments":"{\"order\":20240115093045,\"qty\":2}"}}])";
+  r.tools_json =
+      R"([{"type":"function","function":{"name":"lookup","description":"Look up an order","parameters":{"type":"object","properties":{"order":{"type":"integer"}}}}}])";
+  r.user = "user-8c1f2a";
+  r.stop = {"\n\n"};
+  r.passthrough_members_json = R"("seed":7,"metadata":{"session":"s-2024-01-15"})";
+  EXPECT_EQ(ScanRequest(r).detectors_mask, 0u);
 }
 
 // ---- robustness: boundaries, pathological input, arbitrary bytes ----

@@ -414,6 +414,10 @@ INSTANTIATE_TEST_SUITE_P(
                     "messages[0].content[1].type", kMissing},
         InvalidCase{"part_type_number", WithMessages(R"([{"role":"user","content":[{"type":1}]}])"),
                     "messages[0].content[0].type", kType},
+        InvalidCase{"part_type_unknown",
+                    WithMessages(R"([{"role":"user","content":[{"type":"text","text":"a"},)"
+                                 R"({"type":"hologram","data":"b"}]}])"),
+                    "messages[0].content[1].type", kValue},
         InvalidCase{"text_part_without_text",
                     WithMessages(R"([{"role":"user","content":[{"type":"text"}]}])"),
                     "messages[0].content[0].text", kMissing},
@@ -506,7 +510,7 @@ INSTANTIATE_TEST_SUITE_P(
                     WithField(R"("tools":[{"type":"function","function":{"name":"f","x":1e400}}])"),
                     "tools", kValue},
         InvalidCase{"parts_overflow",
-                    WithMessages(R"([{"role":"user","content":[{"type":"x","v":1e400}]}])"),
+                    WithMessages(R"([{"role":"user","content":[{"type":"image_url","v":1e400}]}])"),
                     "messages[0].content", kValue},
         InvalidCase{"modalities_string", WithField(R"("modalities":"text")"), "modalities", kType}),
     [](const ::testing::TestParamInfo<InvalidCase>& p) { return std::string(p.param.name); });
