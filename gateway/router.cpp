@@ -7,6 +7,37 @@
 #include "providers/sim/sim_provider.h"
 
 namespace meridian::gateway {
+namespace {
+
+/// What a failed attempt means for the rest of the decision, before anything reached the
+/// client (after the commit point nothing moves: the stream ends with an error event).
+struct Verdict {
+  bool next = false;    ///< try the decision's next candidate
+  bool counts = false;  ///< the failure is the provider's: it counts against its health
+  bool trip = false;    ///< open the provider's circuit at once
+};
+
+Verdict Judge(const core::Status& s) {
+  using core::StatusCode;
+  // The upstream judged the request itself (invalid, too large, content filter): any provider
+  // would, so the client gets that answer unchanged.
+  if (s.code == StatusCode::kInvalidArgument || s.code == StatusCode::kPayloadTooLarge) {
+    // Except the gateway's own adapter refusing a part it cannot send: another may send it.
+    if (s.reason == "unsupported_content_part") return {.next = true};
+    return {};
+  }
+  // A provider that rejects the gateway's key (revoked, or no access) is the provider's
+  // fault, never the client's: route around it at once.
+  if (s.reason == "upstream_unauthorized" || s.reason == "upstream_forbidden" ||
+      s.reason == "upstream_billing") {
+    return {.next = true, .counts = true, .trip = true};
+  }
+  // Everything else is the provider failing to serve: 5xx, 429, timeouts, resets, a body or
+  // stream that cannot be understood, a 404 for the model (a provider misconfiguration).
+  return {.next = true, .counts = true};
+}
+
+}  // namespace
 
 AdapterSet::AdapterSet(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
                        providers::ClientLimits limits)
@@ -63,9 +94,16 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
     }
     out.status = r.status;
     if (r.status.code == core::StatusCode::kCancelled || cancel.cancelled()) co_return out;
-    // Only upstream-side failures count against a provider's health; a request the upstream
+    // Only the provider's own failures count against its health; a request the upstream
     // rejected as invalid says nothing about the provider.
-    if (r.status.retryable && table.health->RecordFailure(p, now)) {
+    const Verdict verdict = Judge(r.status);
+    if (verdict.trip) {
+      table.health->Trip(p, now);
+      Log(LogLevel::kWarning, "provider '" + provider.id + "' taken out of rotation for " +
+                                  std::to_string(HealthTracker::kOpenFor.count()) +
+                                  " s: it rejected the gateway's credentials (" + r.status.reason +
+                                  "); check " + provider.credential_env);
+    } else if (verdict.counts && table.health->RecordFailure(p, now)) {
       // Operators need to see this: for kOpenFor the policy routes around the provider.
       Log(LogLevel::kWarning, "provider '" + provider.id + "' taken out of rotation for " +
                                   std::to_string(HealthTracker::kOpenFor.count()) + " s after " +
@@ -73,7 +111,7 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
                                   " consecutive failures; the last: " + r.status.reason + ": " +
                                   r.status.message);
     }
-    if (sink.committed() || !r.status.retryable) co_return out;
+    if (sink.committed() || !verdict.next) co_return out;
     sink.Reset();
   }
   if (out.attempts.empty()) {

@@ -23,13 +23,17 @@ policy::ProviderSet HealthTracker::Unhealthy(std::chrono::steady_clock::time_poi
 bool HealthTracker::RecordFailure(policy::ProviderIndex p,
                                   std::chrono::steady_clock::time_point now) {
   if (failures_[p].fetch_add(1, std::memory_order_relaxed) + 1 < kTripAfter) return false;
+  Trip(p, now);
+  return true;
+}
+
+void HealthTracker::Trip(policy::ProviderIndex p, std::chrono::steady_clock::time_point now) {
   failures_[p].store(0, std::memory_order_relaxed);
   auto& until = open_until_ns_[p];
   const std::int64_t want = Nanos(now + kOpenFor);
   std::int64_t current = until.load(std::memory_order_relaxed);
   while (current < want && !until.compare_exchange_weak(current, want)) {
   }
-  return true;
 }
 
 std::shared_ptr<const RoutingTable> RoutingTable::Build(policy::SnapshotPtr snapshot,

@@ -28,6 +28,8 @@ class HealthTracker {
   void RecordSuccess(policy::ProviderIndex p) { failures_[p].store(0, std::memory_order_relaxed); }
   /// True when this failure opened the circuit.
   bool RecordFailure(policy::ProviderIndex p, std::chrono::steady_clock::time_point now);
+  /// Opens the circuit now, for kOpenFor (a provider that rejected the gateway's key).
+  void Trip(policy::ProviderIndex p, std::chrono::steady_clock::time_point now);
   /// Marks a provider down for good (e.g. its credential is missing).
   void Disable(policy::ProviderIndex p) {
     open_until_ns_[p].store(std::numeric_limits<std::int64_t>::max(), std::memory_order_relaxed);

@@ -312,12 +312,24 @@ class SseSink final : public providers::ChunkSink {
 
   void BeginAttempt(const policy::Provider& provider) override { provider_ = provider.id; }
   bool committed() const override { return committed_; }
-  void Reset() override {}
+  void Reset() override { pending_start_.reset(); }
 
   asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
     if (failed_ || watch_.cancel.cancelled()) co_return false;
     if (chunk.kind == core::Chunk::Kind::kUsage) session_.access_.usage = chunk.usage;
+    // The upstream's start (id, model: the role chunk) says nothing yet: the answer commits
+    // with the first chunk that carries something, so an upstream failing right after its
+    // first event (invalid JSON, a reset, an error event) still falls back.
+    if (!committed_ && chunk.kind == core::Chunk::Kind::kStart) {
+      pending_start_ = chunk;
+      co_return true;
+    }
+    if (!committed_ && chunk.kind == core::Chunk::Kind::kDelta && chunk.content.empty() &&
+        chunk.reasoning.empty() && chunk.tool_calls_json.empty()) {
+      co_return true;  // an empty delta before anything was sent
+    }
     out_.clear();
+    events_.clear();
     if (!committed_) {
       session_.access_.status = 200;
       session_.access_.ttft_ms = session_.SinceStartMs();
@@ -328,8 +340,9 @@ class SseSink final : public providers::ChunkSink {
       AppendFields(out_, headers_);
       out_ += "x-meridian-provider: " + provider_ + "\r\n\r\n";
       committed_ = true;
+      if (pending_start_) encoder_.Encode(*pending_start_, events_);
+      pending_start_.reset();
     }
-    events_.clear();
     encoder_.Encode(chunk, events_);
     AppendChunk(out_, events_);
     if (out_.empty()) co_return true;
@@ -377,6 +390,7 @@ class SseSink final : public providers::ChunkSink {
   std::string provider_;
   std::string out_;
   std::string events_;
+  std::optional<core::Chunk> pending_start_;  ///< the start chunk, held until the commit
   bool committed_ = false;
   bool failed_ = false;
 };

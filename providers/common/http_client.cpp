@@ -263,6 +263,11 @@ asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
         reused && (ec == http::error::end_of_stream || ec == asio::error::eof ||
                    ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
     if (stale) continue;
+    if (ec == http::error::body_limit) {  // a Content-Length over max_response_bytes
+      co_return Retryable(core::StatusCode::kBadUpstream,
+                          "upstream response exceeds max_response_bytes",
+                          "upstream_response_too_large");
+    }
     if (ec == beast::error::timeout) {
       co_return Retryable(core::StatusCode::kUpstreamTimeout,
                           "upstream " + endpoint.host + " sent no response in time",

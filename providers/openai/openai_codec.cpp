@@ -657,6 +657,7 @@ Status MapUpstreamError(int http_status, std::string_view body, std::string_view
   bool detailed = true;  // "upstream returned HTTP N (code): message"
   switch (http_status) {
     case 400:
+    case 422:  // vLLM / SGLang request validation errors
       detailed = false;
       s.code = StatusCode::kInvalidArgument;
       s.message =
@@ -674,6 +675,10 @@ Status MapUpstreamError(int http_status, std::string_view body, std::string_view
       detailed = false;
       s.message = "upstream rejected the gateway's credentials for this provider";
       s.reason = http_status == 401 ? "upstream_unauthorized" : "upstream_forbidden";
+      break;
+    case 413:  // the request is too large for this upstream: the client's to fix
+      s.code = StatusCode::kPayloadTooLarge;
+      s.reason = "upstream_payload_too_large";
       break;
     case 404:
       detailed = false;

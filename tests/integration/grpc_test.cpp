@@ -519,6 +519,12 @@ TEST_F(GrpcTest, ConcurrentStreamsAllComplete) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), kCalls);
+  // A call's slot is released on its worker just after the status went out: poll (bounded)
+  // for the count to return to zero rather than reading it at once.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (gateway_->state().in_flight.load() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   EXPECT_EQ(gateway_->state().in_flight.load(), 0);
 }
 

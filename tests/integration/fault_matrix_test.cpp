@@ -1,0 +1,149 @@
+// The fault matrix (issue 19, item 9): every upstream failure before the first byte, streaming
+// and not, against a decision with a backup inside the allowed set and a healthy provider
+// outside it. Before the commit point any failure of the provider moves to the backup (which
+// must serve) — except the upstream's verdict on the request itself (400, 413, 422, content
+// filter), which reaches the client unchanged. The provider outside the set never sees a
+// request. After the first byte nothing moves: the stream ends with an error event.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "tests/fakes/fake_openai_server.h"
+#include "tests/integration/serve_fixture.h"
+
+namespace meridian::testing {
+namespace {
+
+using fakes::FakeOpenAiServer;
+
+/// CN users may use [prov-a, prov-b]; prov-c (US) serves the alias to US users only.
+std::string Policy(const std::string& a, const std::string& b, const std::string& c) {
+  return PolicyYaml({Upstream("prov-a", "openai", a, "[CN]", "{chat: up-a}"),
+                     Upstream("prov-b", "openai", b, "[CN]", "{chat: up-b}"),
+                     Upstream("prov-c", "openai", c, "[US]", "{chat: up-c}")},
+                    "  - id: cn-users\n    when: {region: CN}\n    allow: [prov-a, prov-b]\n"
+                    "  - id: us-users\n    when: {region: US}\n    allow: [prov-c]\n");
+}
+
+struct Fault {
+  const char* scenario;      ///< the fake's scenario on prov-a
+  bool falls_back;           ///< the backup serves; else the client gets prov-a's verdict
+  unsigned status = 0;       ///< the client's status when it does not fall back
+  bool stream_only = false;  ///< the fake applies it to streaming requests only
+};
+
+class FaultMatrixTest : public ServeFixture,
+                        public ::testing::WithParamInterface<std::tuple<Fault, bool>> {
+ protected:
+  void SetUp() override { SetEnv(kUpstreamKeyEnv, FakeOpenAiServer::kDefaultApiKey); }
+  FakeOpenAiServer a_, b_, c_;
+};
+
+TEST_P(FaultMatrixTest, BeforeTheFirstByte) {
+  const auto& [fault, stream] = GetParam();
+  ASSERT_NO_FATAL_FAILURE(StartGateway(Policy(a_.base_url(), b_.base_url(), c_.base_url()),
+                                       {.upstream = {"first_byte_timeout_ms: 300"}}));
+  a_.SetScenario(fault.scenario);
+  const HttpResult r = Chat({.stream = stream});
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(a_.requests_started(), 1) << fault.scenario;
+  if (fault.falls_back) {
+    ASSERT_EQ(r.status, 200u) << fault.scenario << ": " << r.body;
+    EXPECT_EQ(r.header("x-meridian-provider"), "prov-b") << fault.scenario;
+    if (stream) {
+      const ParsedStream s = ParseStream(r.body);
+      EXPECT_TRUE(s.done) << fault.scenario;
+      EXPECT_FALSE(s.error.has_value()) << fault.scenario;
+      EXPECT_EQ(s.content, FakeOpenAiServer::TokenText(5)) << fault.scenario;
+    }
+    EXPECT_EQ(b_.requests_started(), 1) << fault.scenario;
+  } else {
+    EXPECT_EQ(r.status, fault.status) << fault.scenario << ": " << r.body;
+    EXPECT_EQ(b_.requests_started(), 0) << fault.scenario;  // the request itself was refused
+  }
+  EXPECT_EQ(c_.request_count(), 0) << fault.scenario;  // outside the set: never
+}
+
+const Fault kFaults[] = {
+    {"status=500", true},
+    {"status=502", true},
+    {"status=503", true},
+    {"status=429", true},
+    {"quota", true},
+    {"status=401", true},  // a revoked provider key: the provider's fault, not the client's
+    {"status=403", true},
+    {"status=404", true},  // the model is missing there: a provider misconfiguration
+    {"status=409", true},
+    {"garbage=0", true},  // invalid JSON in the first event / half a JSON body
+    {"close_after=0", true},
+    {"reset_after=0", true},
+    {"error_after=0", true, 0, true},
+    {"ttft_ms=1000", true},  // past first_byte_timeout_ms
+    {"hang", true},
+    {"status=400", false, 400},
+    {"content_filter_400", false, 400},
+    {"status=413", false, 413},
+    {"status=422", false, 400},
+};
+
+/// Every fault, streaming and not (a streaming-only fault once).
+std::vector<std::tuple<Fault, bool>> Cases() {
+  std::vector<std::tuple<Fault, bool>> out;
+  for (const Fault& f : kFaults) {
+    if (!f.stream_only) out.emplace_back(f, false);
+    out.emplace_back(f, true);
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryFault, FaultMatrixTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<std::tuple<Fault, bool>>& param_info) {
+                           std::string name = std::get<0>(param_info.param).scenario;
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name + (std::get<1>(param_info.param) ? "_stream" : "_json");
+                         });
+
+// A revoked key opens the provider's circuit at once: the next request goes straight to the
+// backup without trying it again.
+class CircuitTest : public ServeFixture {
+ protected:
+  void SetUp() override { SetEnv(kUpstreamKeyEnv, FakeOpenAiServer::kDefaultApiKey); }
+  FakeOpenAiServer a_, b_, c_;
+};
+
+TEST_F(CircuitTest, UpstreamRejectingTheGatewaysKeyIsTakenOutOfRotationAtOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartGateway(Policy(a_.base_url(), b_.base_url(), c_.base_url())));
+  a_.SetScenario("status=401");
+  ASSERT_EQ(Chat({}).status, 200u);
+  ASSERT_EQ(Chat({}).status, 200u);
+  EXPECT_EQ(a_.requests_started(), 1);
+  EXPECT_EQ(b_.requests_started(), 2);
+  EXPECT_EQ(c_.request_count(), 0);
+}
+
+// After the first byte nothing moves: the stream ends with one error event, no [DONE], and
+// the backup is never asked.
+TEST_F(CircuitTest, AfterTheFirstByteTheStreamEndsWithAnErrorAndNoSwitch) {
+  for (const char* scenario : {"close_after=2", "reset_after=2", "error_after=2", "garbage=2"}) {
+    // A fresh gateway each time: three failures would open prov-a's circuit.
+    if (gateway_) gateway_->Stop();
+    ASSERT_NO_FATAL_FAILURE(StartGateway(Policy(a_.base_url(), b_.base_url(), c_.base_url())));
+    a_.SetScenario(scenario);
+    const HttpResult r = Chat({.stream = true});
+    ASSERT_EQ(r.status, 200u) << scenario;
+    const ParsedStream s = ParseStream(r.body);
+    EXPECT_FALSE(s.done) << scenario;
+    EXPECT_TRUE(s.error.has_value()) << scenario << ": " << r.body;
+    EXPECT_EQ(r.header("x-meridian-provider"), "prov-a") << scenario;
+  }
+  EXPECT_EQ(b_.request_count(), 0);
+  EXPECT_EQ(c_.request_count(), 0);
+}
+
+}  // namespace
+}  // namespace meridian::testing
