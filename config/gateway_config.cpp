@@ -144,7 +144,8 @@ class GatewayReader : public YamlReader {
 
  private:
   Handler ReadablePath(std::string& out, SourcePos* key_pos = nullptr);
-  Handler Millis(std::chrono::milliseconds& out);
+  /// Milliseconds in min..kMaxTimeoutMs (timeouts: from 1; delays: from 0).
+  Handler Millis(std::chrono::milliseconds& out, std::int64_t min = 1);
   /// A string that must be one of `choices` ("'key' must be a, b or c"); `set` takes it.
   Handler OneOf(std::vector<std::string_view> choices, std::function<void(const std::string&)> set);
   void ReadListen(const Entry& e, ListenAddress& out);
@@ -231,6 +232,7 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
                      {"max_concurrent_streams", IntIn(l.max_concurrent_streams, 1, 1'000'000)},
                      {"retry_after_s", IntIn(l.retry_after_s, 0, 3600)},
                      {"drain_timeout_ms", Millis(l.drain_timeout)},
+                     {"drain_delay_ms", Millis(l.drain_delay, 0)},
                  });
            })},
           {"upstream", Section([&](const Entry& e) {
@@ -240,6 +242,7 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
                                {"first_byte_timeout_ms", Millis(u.first_byte_timeout)},
                                {"idle_timeout_ms", Millis(u.idle_timeout)},
                                {"max_response_bytes", IntIn(u.max_response_bytes, 1, kGiB)},
+                               {"same_provider_retries", IntIn(u.same_provider_retries, 0, 3)},
                                {"ca_file", ReadablePath(u.ca_file)},
                            });
            })},
@@ -274,10 +277,10 @@ YamlReader::Handler GatewayReader::ReadablePath(std::string& out, SourcePos* key
   };
 }
 
-YamlReader::Handler GatewayReader::Millis(std::chrono::milliseconds& out) {
-  return [this, &out](const Entry& e) {
+YamlReader::Handler GatewayReader::Millis(std::chrono::milliseconds& out, std::int64_t min) {
+  return [this, &out, min](const Entry& e) {
     std::int64_t ms = 0;
-    if (ReadInt(e, 1, kMaxTimeoutMs, ms)) {
+    if (ReadInt(e, min, kMaxTimeoutMs, ms)) {
       out = std::chrono::milliseconds(ms);
     }
   };

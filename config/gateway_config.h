@@ -36,11 +36,16 @@
 //     max_concurrent_streams: 1000   # requests in flight; 503 + Retry-After beyond
 //     retry_after_s: 1               # the Retry-After sent with that 503   (0..3600)
 //     drain_timeout_ms: 30000        # SIGTERM: how long in-flight requests may finish
+//     drain_delay_ms: 0              # SIGTERM: not ready at once, but keep serving and
+//                                    # accepting this long before the listeners close
+//                                    # (0..3600000; replaces a Kubernetes preStop sleep)
 //   upstream:
 //     connect_timeout_ms: 5000       # TCP + TLS handshake to a provider
 //     first_byte_timeout_ms: 60000   # request sent -> first response byte
 //     idle_timeout_ms: 60000         # between bytes of a streamed response
 //     max_response_bytes: 16777216   # a provider's whole response         (1..1 GiB)
+//     same_provider_retries: 0       # re-sends of a fully sent request on a fresh connection
+//                                    # when a pooled one died before any answer byte (0..3)
 //     ca_file: ca.pem                # optional CA bundle; default: the system's CAs
 //   trusted_proxies:
 //     cidrs: [10.0.0.0/8, "::1/128"] # peers allowed to assert the user's region; default none
@@ -126,6 +131,9 @@ struct LimitsConfig {
   std::uint32_t max_concurrent_streams = 1'000;
   std::uint32_t retry_after_s = 1;
   std::chrono::milliseconds drain_timeout{30'000};  ///< graceful shutdown: in-flight deadline
+  /// Graceful shutdown: from the signal (readiness off at once) to closing the listeners;
+  /// requests keep being accepted and served meanwhile. 0: close at once.
+  std::chrono::milliseconds drain_delay{0};
 };
 
 /// `upstream:`: how the gateway talks to providers.
@@ -134,6 +142,11 @@ struct UpstreamConfig {
   std::chrono::milliseconds first_byte_timeout{60'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::uint64_t max_response_bytes = 16'777'216;
+  /// How often a request whose body was fully sent on a pooled connection that then died
+  /// before any response byte is sent again, on a fresh connection, to the same provider.
+  /// 0 (default): the prompt never reaches one provider twice; the failure falls back to the
+  /// next candidate instead. A request whose write failed is always retried once.
+  std::uint64_t same_provider_retries = 0;
   std::string ca_file;  ///< resolved; empty: the system's CAs
 };
 

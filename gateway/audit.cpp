@@ -136,15 +136,81 @@ std::string ToJsonLine(const Record& r) {
   return out;
 }
 
+namespace {
+
+// A writer that stopped mid-line (killed, a power loss, a disk that filled) leaves a fragment
+// without its '\n', and the next record appended would join it: one unparseable line, one record
+// lost. So a non-empty regular file that does not end in '\n' is truncated back to its last
+// complete line before anything is appended; if it cannot be truncated, a '\n' fences the
+// fragment off. Returns 0 or errno (then nothing may be appended); `note` says what was done,
+// and `repaired` whether there was a torn line.
+int RepairTornTail(int fd, const std::string& path, const struct stat& st, std::string& note,
+                   bool& repaired) {
+  // Read through a descriptor of its own: the writer's is write-only (a FIFO must stay so).
+  const int rd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (rd < 0) {
+    note = ErrnoText("open for reading", path, errno) +
+           " (cannot check it for a torn last line; appending)";
+    return 0;
+  }
+  struct stat rst {};
+  const bool same = ::fstat(rd, &rst) == 0 && rst.st_dev == st.st_dev && rst.st_ino == st.st_ino;
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  char last = '\n';
+  if (!same || ::pread(rd, &last, 1, static_cast<off_t>(size - 1)) != 1 || last == '\n') {
+    ::close(rd);
+    return 0;
+  }
+  // Back to the last '\n' (a fragment is at most one line; the scan is bounded by the file).
+  constexpr std::size_t kStep = 64 * 1024;
+  std::string buf(kStep, '\0');
+  std::uint64_t keep = 0;
+  for (std::uint64_t end = size; end > 0 && keep == 0;) {
+    const std::uint64_t begin = end > kStep ? end - kStep : 0;
+    const auto n = ::pread(rd, buf.data(), end - begin, static_cast<off_t>(begin));
+    if (n != static_cast<ssize_t>(end - begin)) break;
+    for (std::uint64_t i = end - begin; i > 0; --i) {
+      if (buf[i - 1] == '\n') {
+        keep = begin + i;
+        break;
+      }
+    }
+    end = begin;
+  }
+  ::close(rd);
+  const std::uint64_t torn = size - keep;
+  repaired = true;
+  std::string what = "audit: " + path + " ended in a torn line (" + std::to_string(torn) +
+                     " bytes after the last complete record, left by a writer that stopped "
+                     "mid-line): ";
+  if (::ftruncate(fd, static_cast<off_t>(keep)) == 0) {
+    note = what + "truncated to the last complete line";
+    return 0;
+  }
+  const int truncate_err = errno;
+  std::size_t done = 0;
+  if (WriteAll(fd, "\n", 1, done) == 0) {
+    note = what + "cannot truncate (" +
+           std::error_code(truncate_err, std::generic_category()).message() +
+           "), fenced with a newline";
+    return 0;
+  }
+  return truncate_err;
+}
+
+}  // namespace
+
 // Writer-thread state. Only the writer thread touches it once the thread runs.
 struct AuditLog::Pending {
   int fd = -1;
-  bool regular = false;           // rotation only for regular files
-  std::uint64_t file_size = 0;    // bytes in the active file (regular files)
-  std::deque<std::string> lines;  // formatted, '\n'-terminated, not yet fully written
-  std::size_t front_offset = 0;   // bytes of lines.front() already written
-  std::vector<Record> batch;      // swapped with AuditLog::queue_
-  std::string chunk;              // bytes of one write(2)
+  bool regular = false;             // rotation only for regular files
+  std::uint64_t file_size = 0;      // bytes in the active file (regular files)
+  std::deque<std::string> lines;    // formatted, '\n'-terminated, not yet fully written
+  std::size_t front_offset = 0;     // bytes of lines.front() already written
+  std::vector<Record> batch;        // swapped with AuditLog::queue_
+  std::string chunk;                // bytes of one write(2)
+  std::uint64_t torn_repaired = 0;  // torn tails repaired on opening, not yet counted
+  std::vector<std::string> notes;   // warnings (torn tails), not yet reported
 
   ~Pending() { CloseFd(); }
 
@@ -162,10 +228,40 @@ struct AuditLog::Pending {
       ::close(f);
       return err;
     }
-    fd = f;
     regular = S_ISREG(st.st_mode);
+    if (regular && st.st_size > 0) {
+      std::string note;
+      bool repaired = false;
+      if (const int err = RepairTornTail(f, path, st, note, repaired); err != 0) {
+        ::close(f);
+        return err;
+      }
+      if (repaired) ++torn_repaired;
+      if (!note.empty()) notes.push_back(std::move(note));
+      if (::fstat(f, &st) != 0) {
+        const int err = errno;
+        ::close(f);
+        return err;
+      }
+    }
+    fd = f;
     file_size = regular ? static_cast<std::uint64_t>(st.st_size) : 0;
     return 0;
+  }
+
+  // After a failed write to a regular file: the part of the front line that did reach the file
+  // is cut off again, so the line is rewritten whole and no fragment precedes the next record.
+  // If the cut fails the descriptor is closed anyway (the caller's fail()), and the reopen
+  // repairs the torn tail.
+  void DropPartialLine() {
+    if (!regular || front_offset == 0) return;
+    struct stat st {};
+    if (fd >= 0 && ::fstat(fd, &st) == 0 &&
+        static_cast<std::uint64_t>(st.st_size) >= front_offset &&
+        ::ftruncate(fd, st.st_size - static_cast<off_t>(front_offset)) == 0) {
+      file_size = static_cast<std::uint64_t>(st.st_size) - front_offset;
+    }
+    front_offset = 0;
   }
 };
 
@@ -201,8 +297,16 @@ std::unique_ptr<AuditLog> AuditLog::Open(Options options, std::string& error) {
     error = ErrnoText("open", log->options_.path, err);
     return nullptr;
   }
+  log->torn_repaired_ = std::exchange(log->writer_->torn_repaired, 0);
+  log->Warn(std::exchange(log->writer_->notes, {}));
   log->thread_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
   return log;
+}
+
+void AuditLog::Warn(const std::vector<std::string>& messages) const {
+  const auto& sink = options_.on_warning ? options_.on_warning : options_.on_error;
+  if (!sink) return;
+  for (const std::string& m : messages) sink(m);
 }
 
 AuditLog::~AuditLog() {
@@ -284,7 +388,8 @@ void AuditLog::Close(std::chrono::milliseconds deadline) {
 
 AuditLog::Stats AuditLog::stats() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return Stats{written_, dropped_, write_errors_, rotations_, unwritten_, healthy_, !closing_};
+  return Stats{written_,   dropped_, write_errors_, rotations_,
+               unwritten_, healthy_, !closing_,     torn_repaired_};
 }
 
 void AuditLog::WriterLoop() {
@@ -349,7 +454,10 @@ void AuditLog::WriterLoop() {
           left = 0;
         }
       }
-      if (err != 0) return fail("write", err);
+      if (err != 0) {
+        w.DropPartialLine();
+        return fail("write", err);
+      }
     }
     if (a.written > 0 && o.fsync && ::fsync(w.fd) != 0) fail("fsync", errno);
   };
@@ -405,15 +513,18 @@ void AuditLog::WriterLoop() {
       }
     }
     if (!a.ok && drop_mode) {
-      // Drop every line not yet started; a partially written line is finished later so the
-      // file never holds a torn line followed by another record.
+      // Drop every line not yet started. A partial line was cut off a regular file
+      // (DropPartialLine); on a FIFO or device, where nothing can be taken back, it is finished
+      // later, so the reader never gets a torn line followed by another record.
       const std::size_t keep = w.front_offset > 0 ? 1 : 0;
       a.dropped = w.lines.size() - keep;
       w.lines.resize(keep);
     }
 
     std::vector<std::string> messages;
+    std::vector<std::string> warnings = std::exchange(w.notes, {});
     lk.lock();
+    torn_repaired_ += std::exchange(w.torn_repaired, 0);
     written_ += a.written;
     dropped_ += a.dropped;
     write_errors_ += a.errors;
@@ -457,15 +568,19 @@ void AuditLog::WriterLoop() {
         ++write_errors_;
       }
       w.CloseFd();
+      Warn(warnings);
       if (o.on_error) {
         for (const std::string& m : messages) o.on_error(m);
       }
       return;
     }
     state_cv_.notify_all();
-    if (!messages.empty() && o.on_error) {
+    if (!warnings.empty() || (!messages.empty() && o.on_error)) {
       lk.unlock();
-      for (const std::string& m : messages) o.on_error(m);
+      Warn(warnings);
+      if (o.on_error) {
+        for (const std::string& m : messages) o.on_error(m);
+      }
       lk.lock();
     }
   }

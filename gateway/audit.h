@@ -16,12 +16,20 @@
 //   * The writer batches records, writes them with write(2) (short writes and EINTR handled)
 //     every flush_interval, or sooner when a batch is large or Flush() asks; with
 //     Options::fsync it fsyncs after each successful flush.
+//   * A record is never left half-written by this process: on a short write or an error
+//     (ENOSPC, EFBIG) to a regular file, the part of the line that reached the file is
+//     truncated away and the line is rewritten whole later (on a FIFO or device, where
+//     nothing can be taken back, it is resumed from the byte where it stopped).
+//   * Opening a regular file that does not end in '\n' (a torn last line: a previous writer
+//     was killed or lost power mid-line) truncates it back to its last complete line (or,
+//     if it cannot be truncated, fences the fragment with a '\n'), reports it through
+//     on_warning and counts it in Stats::torn_tails_repaired; this happens on every open,
+//     also the reopen after an error.
 //   * On a write or open error the sink turns unhealthy and the fd is closed; the unwritten
-//     lines stay pending (a partially written line is resumed from the byte where it stopped)
-//     and are retried every flush_interval by reopening the path. In kRejectRequests mode
-//     Reserve() fails while unhealthy and nothing reserved is ever dropped; a later successful
-//     write makes the sink healthy again. In kDropAndCount mode the lines of a failed write
-//     that had not started are dropped and counted, and Reserve() always succeeds.
+//     lines stay pending and are retried every flush_interval by reopening the path. In
+//     kRejectRequests mode Reserve() fails while unhealthy and nothing reserved is ever dropped; a
+//     later successful write makes the sink healthy again. In kDropAndCount mode the lines of a
+//     failed write that had not started are dropped and counted, and Reserve() always succeeds.
 //   * Rotation (regular files only; a FIFO or device is never renamed): before a line that
 //     would take the active file past max_file_bytes (and the file is not empty), the files
 //     shift path.(max_files-2) -> path.(max_files-1), ..., path -> path.1 and a fresh `path`
@@ -34,8 +42,9 @@
 //     through on_error. A write(2) blocked in the kernel (e.g. a FIFO nobody reads) cannot be
 //     interrupted, so Close() waits for it.
 //
-// Nothing is printed: errors go only to Options::on_error (called from the writer thread or
-// from Open()/Close(), never while holding the log's lock).
+// Nothing is printed: errors go only to Options::on_error, warnings (a repaired torn tail) to
+// Options::on_warning (else on_error); both are called from the writer thread or from
+// Open()/Close(), never while holding the log's lock.
 //
 // JSON line schema (ToJsonLine; keys always present, in this order; strings are JSON-escaped,
 // invalid UTF-8 bytes become U+FFFD; optional numbers are null when absent):
@@ -130,7 +139,8 @@ struct Options {
   unsigned max_files = 5;                     // path + path.1 .. path.(max_files-1)
   std::size_t queue_capacity = 65536;         // reserved + queued + being written
   OnFailure on_failure = OnFailure::kRejectRequests;
-  std::function<void(std::string_view)> on_error;  // optional; the module never prints
+  std::function<void(std::string_view)> on_error;    // optional; the module never prints
+  std::function<void(std::string_view)> on_warning;  // optional; default: on_error
 };
 
 class AuditLog {
@@ -170,9 +180,10 @@ class AuditLog {
     std::uint64_t dropped;       // records lost (drop mode, after-close submits, deadline)
     std::uint64_t write_errors;  // failed write/open/rotate/fsync attempts
     std::uint64_t rotations;
-    std::size_t queue_depth;  // submitted but not yet fully written
-    bool healthy;             // last write attempt succeeded
-    bool accepting;           // Close() has not started
+    std::size_t queue_depth;            // submitted but not yet fully written
+    bool healthy;                       // last write attempt succeeded
+    bool accepting;                     // Close() has not started
+    std::uint64_t torn_tails_repaired;  // files opened with a torn last line, repaired
   };
   Stats stats() const;
 
@@ -180,6 +191,7 @@ class AuditLog {
   struct Pending;  // writer-owned state: fd, formatted lines, sizes
   explicit AuditLog(Options options);
   void WriterLoop();
+  void Warn(const std::vector<std::string>& messages) const;
 
   const Options options_;
   std::unique_ptr<Pending> writer_;  // touched only by the writer thread (and Open/Close)
@@ -195,6 +207,7 @@ class AuditLog {
   std::uint64_t dropped_ = 0;
   std::uint64_t write_errors_ = 0;
   std::uint64_t rotations_ = 0;
+  std::uint64_t torn_repaired_ = 0;
   std::uint64_t flush_requested_ = 0;
   std::uint64_t flush_done_ = 0;
   bool flush_ok_ = true;

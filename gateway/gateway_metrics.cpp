@@ -56,6 +56,8 @@ std::string_view OutcomeName(core::StatusCode code) {
       return "unavailable";
     case C::kUpstreamTimeout:
       return "upstream_timeout";
+    case C::kNotImplemented:
+      return "not_implemented";
   }
   return "unknown";
 }
@@ -105,7 +107,11 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
                                    {"provider", "direction"})),
       raises_(registry_.AddCounter(
           "meridian_classifier_raises_by_detector_total",
-          "Requests whose data class a PII detector raised, by detector kind.", {"detector"})) {
+          "Requests whose data class a PII detector raised, by detector kind.", {"detector"})),
+      admin_(registry_.AddCounter("meridian_admin_requests_total",
+                                  "Requests answered by the admin listener (probes, scrapes, "
+                                  "reloads), by route and status; not counted as HTTP traffic.",
+                                  {"path", "code"})) {
   for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
     raise_by_detector_.push_back(
         &raises_.With({classifier::Name(static_cast<classifier::Detector>(d))}));
@@ -209,6 +215,11 @@ void GatewayMetrics::RecordRaise(std::uint32_t mask) {
   for (std::size_t d = 0; d < raise_by_detector_.size(); ++d) {
     if ((mask & (1u << d)) != 0) raise_by_detector_[d]->Inc();
   }
+}
+
+void GatewayMetrics::RecordAdmin(std::string_view path, unsigned status) {
+  // Rare (probes every few seconds): the child is looked up by name, under the family's lock.
+  admin_.With({path, std::to_string(status)}).Inc();
 }
 
 void GatewayMetrics::SetPolicyVersion(const std::string& version) {

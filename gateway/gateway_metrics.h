@@ -49,6 +49,11 @@ class GatewayMetrics {
   void RecordRaise(std::uint32_t detectors_mask);
   /// The loaded policy version, as meridian_policy_info{version}.
   void SetPolicyVersion(const std::string& version);
+  /// One answer of the admin listener (probes, scrapes, reloads), as
+  /// meridian_admin_requests_total{path,code}: operations traffic is counted apart from the
+  /// tenants' (meridian_http_requests_total / _responses_total). `path` is one of the admin
+  /// routes or "other", so the label stays bounded.
+  void RecordAdmin(std::string_view path, unsigned status);
 
   std::string Render() const { return registry_.Render(); }
   metrics::Registry& registry() { return registry_; }
@@ -66,6 +71,7 @@ class GatewayMetrics {
   metrics::Family<metrics::Counter>& fallbacks_;
   metrics::Family<metrics::Counter>& tokens_;
   metrics::Family<metrics::Counter>& raises_;
+  metrics::Family<metrics::Counter>& admin_;
   std::vector<metrics::Counter*> raise_by_detector_;
 };
 

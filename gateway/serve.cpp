@@ -107,16 +107,27 @@ bool Gateway::WaitForReloadAttempts(std::uint64_t n, std::chrono::milliseconds t
   return reload_cv_.wait_for(lock, timeout, [&] { return reload_attempts_ >= n; });
 }
 
-void Gateway::Drain(std::chrono::milliseconds deadline) {
+void Gateway::Drain(std::chrono::milliseconds deadline, std::chrono::milliseconds delay) {
   using Clock = std::chrono::steady_clock;
   GatewayState& state = *state_;
-  if (state.draining.exchange(true)) return;
+  if (drain_started_.exchange(true)) return;
+  // Not ready first: load balancers take the instance out of rotation while it still accepts.
   state.ready.store(false);
+  if (grpc_) grpc_->SetServing(false);
+  if (delay.count() > 0) {
+    Log(LogLevel::kInfo,
+        "not ready (/readyz 503, gRPC health NOT_SERVING); still accepting and "
+        "serving for " +
+            std::to_string(delay.count()) +
+            " ms (limits.drain_delay_ms) before the listeners close");
+    // This thread owns the shutdown and has nothing else to do: the workers serve meanwhile.
+    std::this_thread::sleep_for(delay);
+  }
+  state.draining.store(true);
   watcher_.reset();
   Log(LogLevel::kInfo, "draining: " + std::to_string(state.in_flight.load()) +
                            " request(s) in flight, deadline " + std::to_string(deadline.count()) +
                            " ms");
-  if (grpc_) grpc_->SetServing(false);
   server_->Drain(DrainPhase::kStart);
   auto wait_idle = [&](Clock::time_point until) {
     // The requests run on the workers; this thread only watches the count.
@@ -251,6 +262,9 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     o.on_error = [](std::string_view message) {
       Log(LogLevel::kError, "audit log: " + std::string(message));
     };
+    o.on_warning = [](std::string_view message) {
+      Log(LogLevel::kWarning, "audit log: " + std::string(message));
+    };
     std::string audit_error;
     state.audit = audit::AuditLog::Open(std::move(o), audit_error);
     if (!state.audit) {
@@ -269,6 +283,11 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     reg.AddCounterCallback("meridian_audit_write_errors_total",
                            "Failed audit writes (open, write, rotate, fsync).",
                            [sink] { return static_cast<double>(sink->stats().write_errors); });
+    reg.AddCounterCallback(
+        "meridian_audit_torn_tail_repaired_total",
+        "Audit files opened with a torn last line (a writer stopped mid-line), truncated back "
+        "to their last complete line.",
+        [sink] { return static_cast<double>(sink->stats().torn_tails_repaired); });
     reg.AddGaugeCallback("meridian_audit_healthy", "1 while the audit sink writes successfully.",
                          [sink] { return sink->stats().healthy ? 1.0 : 0.0; });
   }

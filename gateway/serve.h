@@ -3,6 +3,7 @@
 // serve` and by integration tests, which run the real server in-process on port 0.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -68,14 +69,17 @@ class Gateway {
   /// `trigger` names the cause in the log ("SIGHUP", "file change", "admin").
   ReloadResult Reload(std::string_view trigger);
 
-  /// Graceful shutdown: /readyz and the gRPC health service turn unready, the listeners stop
-  /// accepting (the admin listener stays up), idle connections close, requests and streams in
-  /// flight run until they finish or `deadline` passes; those still running then end with an
-  /// error ("shutting_down"); one blocked writing to a client that stopped reading is cut
+  /// Graceful shutdown: /readyz and the gRPC health service turn unready at once; for `delay`
+  /// (limits.drain_delay_ms) everything is still accepted and served, so a load balancer sees
+  /// not-ready before any connection is refused; then the listeners stop accepting (the admin
+  /// listener stays up), idle connections close, requests and streams in flight run until
+  /// they finish or `deadline` passes; those still running then end with an error
+  /// ("shutting_down"); one blocked writing to a client that stopped reading is cut
   /// ("drain_deadline"). Returns when none is left (or a short grace after the deadline).
   /// Stop() afterwards ends the process's serving. Call it from one thread that is not a
   /// worker; a second call returns at once.
-  void Drain(std::chrono::milliseconds deadline);
+  void Drain(std::chrono::milliseconds deadline,
+             std::chrono::milliseconds delay = std::chrono::milliseconds(0));
   /// Reload attempts so far (ok, unchanged or refused), and a wait for the count to reach `n`.
   std::uint64_t reload_attempts() const;
   bool WaitForReloadAttempts(std::uint64_t n, std::chrono::milliseconds timeout) const;
@@ -91,6 +95,7 @@ class Gateway {
   std::string policy_text_;  ///< the content serving now
   bool simulate_ = false;
   std::unique_ptr<DirectoryWatcher> watcher_;
+  std::atomic<bool> drain_started_{false};
   std::mutex stop_mu_;  ///< held for the whole of Stop()
   bool stopped_ = false;
   mutable std::mutex reload_mu_;

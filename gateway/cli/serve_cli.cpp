@@ -124,6 +124,9 @@ int Serve(const ServeOptions& o) {
   }
   inputs.listen_override = o.listen;
   const sigset_t signal_set = BlockServeSignals();
+  // A file-size limit (ulimit -f, LimitFSIZE=) reached by the audit log must be a write error
+  // the log handles (fail closed, the partial line cut off), not SIGXFSZ killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::string error;
   auto gateway = gateway::Gateway::Create(inputs, error);
   if (!gateway) {
@@ -138,7 +141,8 @@ int Serve(const ServeOptions& o) {
     const int sig = signals.WaitForShutdown();
     gateway::Log(gateway::LogLevel::kInfo,
                  std::string("received ") + SignalName(sig) + ": draining");
-    gateway->Drain(gateway->state().config.limits.drain_timeout);
+    const auto& limits = gateway->state().config.limits;
+    gateway->Drain(limits.drain_timeout, limits.drain_delay);
     gateway->Stop();
   }
   gateway.reset();

@@ -23,6 +23,7 @@ enum class StatusCode : std::uint8_t {
   kBadUpstream,         ///< 502: upstream answered with something we cannot use
   kUnavailable,         ///< 503: no healthy candidate, overloaded, concurrency limit
   kUpstreamTimeout,     ///< 504
+  kNotImplemented,      ///< 501: e.g. a transfer coding the gateway does not implement
 };
 
 /// A failure (or kOk). `reason` is a stable machine-readable code (e.g. "invalid_api_key",

@@ -173,6 +173,8 @@ grpc::StatusCode ToGrpcCode(core::StatusCode code) {
       return grpc::StatusCode::UNAVAILABLE;
     case C::kUpstreamTimeout:
       return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case C::kNotImplemented:
+      return grpc::StatusCode::UNIMPLEMENTED;
   }
   return grpc::StatusCode::UNKNOWN;
 }

@@ -60,6 +60,7 @@ struct ErrorContext {
 ///   kBadUpstream          UNAVAILABLE   (as gRPC maps HTTP 502)
 ///   kUnavailable          UNAVAILABLE
 ///   kUpstreamTimeout      DEADLINE_EXCEEDED
+///   kNotImplemented       UNIMPLEMENTED
 grpc::Status ToGrpcStatus(const core::Status& status, const ErrorContext& context = {});
 
 /// The code alone (for tests and metrics).

@@ -28,6 +28,8 @@ std::string_view DefaultMessage(StatusCode code) {
       return "Rate limit reached, please retry later.";
     case StatusCode::kHeadersTooLarge:
       return "Request headers too large.";
+    case StatusCode::kNotImplemented:
+      return "Not implemented.";
     case StatusCode::kCancelled:
       return "The request was cancelled.";
     case StatusCode::kBadUpstream:
@@ -71,6 +73,8 @@ unsigned HttpStatusFor(StatusCode code) {
       return 429;
     case StatusCode::kHeadersTooLarge:
       return 431;
+    case StatusCode::kNotImplemented:
+      return 501;
     case StatusCode::kCancelled:
       return 499;
     case StatusCode::kBadUpstream:
@@ -93,6 +97,7 @@ const char* ErrorTypeFor(StatusCode code) {
     case StatusCode::kMethodNotAllowed:
     case StatusCode::kPayloadTooLarge:
     case StatusCode::kHeadersTooLarge:
+    case StatusCode::kNotImplemented:
       return "invalid_request_error";
     case StatusCode::kUnauthenticated:
       return "authentication_error";

@@ -55,6 +55,48 @@ std::int64_t UnixNow() {
 }
 
 /// Appends one HTTP/1.1 chunk holding `data`.
+/// RFC 9112 framing rules Beast leaves to us: exactly one Host in HTTP/1.1 (at most one in
+/// 1.0, §3.2), and chunked as the only transfer coding (§6.1: anything else is 501; a
+/// request smuggled with codings the gateway does not decode is never guessed at).
+core::Status CheckFraming(const bhttp::request_header<>& head) {
+  const std::size_t hosts = head.count(bhttp::field::host);
+  if (hosts > 1 || (hosts == 0 && head.version() >= 11)) {
+    return core::Status::Error(core::StatusCode::kInvalidArgument,
+                               hosts > 1 ? "a request must carry one Host header, not " +
+                                               std::to_string(hosts)
+                                         : "an HTTP/1.1 request must carry a Host header",
+                               "bad_request");
+  }
+  const std::size_t codings = head.count(bhttp::field::transfer_encoding);
+  if (codings > 0) {
+    const auto v = head[bhttp::field::transfer_encoding];
+    std::string_view value(v.data(), v.size());
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (codings > 1 || !beast::iequals(value, "chunked")) {
+      return core::Status::Error(core::StatusCode::kNotImplemented,
+                                 "Transfer-Encoding '" + std::string(value.substr(0, 64)) +
+                                     "' is not supported; send the body as is or chunked",
+                                 "unsupported_transfer_encoding");
+    }
+  }
+  return core::Status::Ok();
+}
+
+/// The path of a request target: origin-form as it is; absolute-form
+/// ("http://gateway:8080/v1/models?x", RFC 9112 §3.2.2, which a server must accept) without
+/// its scheme and authority; the query is dropped.
+std::string_view TargetPath(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() >= scheme.size() && beast::iequals(target.substr(0, scheme.size()), scheme)) {
+      const std::size_t slash = target.find('/', scheme.size());
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+      break;
+    }
+  }
+  return target.substr(0, target.find('?'));
+}
+
 void AppendChunk(std::string& out, std::string_view data) {
   if (data.empty()) return;
   char size[24];
@@ -235,6 +277,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void WatchDisconnect(std::shared_ptr<DisconnectWatch> watch);
   void CutWhenBlocked(std::weak_ptr<DisconnectWatch> watch);
   void Count(unsigned status) {
+    if (admin_) {
+      // Operations traffic (probes, scrapes, reloads) is not tenant traffic: its own counter,
+      // so a load balancer's probes during a drain are not public 5xx.
+      if (state_.metrics) state_.metrics->RecordAdmin(admin_route_, status);
+      return;
+    }
     auto& c = state_.counters;
     (status < 300   ? c.responses_2xx
      : status < 500 ? c.responses_4xx
@@ -248,6 +296,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
  public:
   bool admin_;  ///< the admin listener: operations routes only
+  /// The admin route being answered, as meridian_admin_requests_total's path label.
+  std::string_view admin_route_ = "other";
   Worker& worker_;
   GatewayState& state_;
   const config::LimitsConfig& limits_;
@@ -303,12 +353,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 template <class Stream>
 class SseSink final : public providers::ChunkSink {
  public:
+  /// `chunked`: HTTP/1.1 framing; an HTTP/1.0 client gets the events as they are and the end
+  /// of the answer is the end of the connection (RFC 9112 §6.3).
   SseSink(Session<Stream>& session, codec::ChatStreamEncoder encoder, Headers headers,
-          DisconnectWatch& watch)
+          DisconnectWatch& watch, bool chunked)
       : session_(session),
         encoder_(std::move(encoder)),
         headers_(std::move(headers)),
-        watch_(watch) {}
+        watch_(watch),
+        chunked_(chunked) {}
 
   void BeginAttempt(const policy::Provider& provider) override { provider_ = provider.id; }
   bool committed() const override { return committed_; }
@@ -336,7 +389,8 @@ class SseSink final : public providers::ChunkSink {
       session_.access_.provider = provider_;
       out_ =
           "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-          "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
+          "Cache-Control: no-cache\r\n";
+      out_ += chunked_ ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
       AppendFields(out_, headers_);
       out_ += "x-meridian-provider: " + provider_ + "\r\n\r\n";
       committed_ = true;
@@ -344,7 +398,7 @@ class SseSink final : public providers::ChunkSink {
       pending_start_.reset();
     }
     encoder_.Encode(chunk, events_);
-    AppendChunk(out_, events_);
+    Frame();
     if (out_.empty()) co_return true;
     co_return co_await Write();
   }
@@ -362,13 +416,25 @@ class SseSink final : public providers::ChunkSink {
       session_.access_.code = status.code;
       encoder_.Error(status, events_);
     }
-    AppendChunk(out_, events_);
+    Frame();
+    if (!chunked_) {
+      (void)co_await Write();
+      co_return false;  // the close ends the answer
+    }
     out_ += "0\r\n\r\n";
     co_return co_await Write();
   }
   const std::string& provider() const { return provider_; }
 
  private:
+  void Frame() {
+    if (chunked_) {
+      AppendChunk(out_, events_);
+    } else {
+      out_ += events_;
+    }
+  }
+
   asio::awaitable<bool> Write() {
     // A client that stops reading blocks this write; the idle timeout then ends the request
     // and cancels the upstream, so a slow reader cannot pin memory.
@@ -391,6 +457,7 @@ class SseSink final : public providers::ChunkSink {
   std::string out_;
   std::string events_;
   std::optional<core::Chunk> pending_start_;  ///< the start chunk, held until the commit
+  bool chunked_ = true;
   bool committed_ = false;
   bool failed_ = false;
 };
@@ -490,6 +557,7 @@ asio::awaitable<void> Session<Stream>::Run() {
       break;
     }
     if (hec) {
+      // A timeout (slowloris) has closed the socket already: nothing can be said.
       if (hec != beast::error::timeout && hec != bhttp::error::end_of_stream) {
         co_await SendError(
             core::Status::Error(core::StatusCode::kInvalidArgument,
@@ -499,6 +567,10 @@ asio::awaitable<void> Session<Stream>::Run() {
       break;
     }
     auto& head = parser.get();
+    if (auto st = CheckFraming(head); !st.ok()) {
+      co_await SendError(st, headers, false);
+      break;
+    }
     if (const auto len = parser.content_length(); len && *len > limits_.max_body_bytes) {
       co_await SendError(body_too_large(), headers, false);
       break;
@@ -514,11 +586,23 @@ asio::awaitable<void> Session<Stream>::Run() {
       co_await SendError(body_too_large(), headers, false);
       break;
     }
-    if (bec) break;
+    if (bec) {
+      // An invalid or overflowing chunk size, a body cut short: answer before closing unless
+      // the client is gone.
+      if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream &&
+          bec != bhttp::error::partial_message &&
+          bec != asio::error::eof && bec != asio::error::connection_reset) {
+        co_await SendError(
+            core::Status::Error(core::StatusCode::kInvalidArgument,
+                                "malformed HTTP request body: " + bec.message(), "bad_request"),
+            headers, false);
+      }
+      break;
+    }
     Request req = parser.release();
     // While draining, answer this request and close the connection.
     if (!admin_ && state_.draining.load(std::memory_order_relaxed)) req.keep_alive(false);
-    state_.counters.requests.fetch_add(1, std::memory_order_relaxed);
+    if (!admin_) state_.counters.requests.fetch_add(1, std::memory_order_relaxed);
     access_ = {};
     access_.start = std::chrono::steady_clock::now();
     const bool keep = co_await Handle(req, request_id);
@@ -528,7 +612,7 @@ asio::awaitable<void> Session<Stream>::Run() {
       LogAccess({.request_id = request_id,
                  .front_end = admin_ ? "admin" : "http",
                  .method = std::string_view(req.method_string().data(), req.method_string().size()),
-                 .path = target.substr(0, target.find('?')),
+                 .path = TargetPath(target),
                  .tenant = access_.tenant,
                  .status = static_cast<int>(access_.status),
                  .reason = access_.reason,
@@ -652,7 +736,7 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
   Headers headers{{"x-request-id", request_id}};
   const bool keep_alive = req.keep_alive();
   const std::string_view target(req.target().data(), req.target().size());
-  const std::string_view path = target.substr(0, target.find('?'));
+  const std::string_view path = TargetPath(target);
   auto method_not_allowed = [&](std::string_view allow) -> asio::awaitable<bool> {
     headers.emplace_back("allow", std::string(allow));
     co_return co_await SendError(
@@ -663,6 +747,10 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
         headers, keep_alive);
   };
   if (admin_) {
+    admin_route_ = "other";
+    for (std::string_view route : {"/healthz", "/readyz", "/metrics", "/admin/reload"}) {
+      if (path == route) admin_route_ = route;
+    }
     if (path == "/admin/reload") {
       if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
       // Rare and short (a file read and a compile): done inline on this worker.
@@ -877,7 +965,7 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
     SseSink<Stream> sink(*this,
                          codec::ChatStreamEncoder("chatcmpl-" + request_id, UnixNow(),
                                                   request.model, request.include_usage),
-                         headers, *watch);
+                         headers, *watch, /*chunked=*/req.version() >= 11);
     RouteOutcome outcome = co_await Route(decision, *admission.table, request, worker_.adapters(),
                                           sink, watch->cancel);
     access_.attempts = std::move(outcome.attempts);
@@ -987,6 +1075,7 @@ core::Status HttpServer::Start() {
   limits.first_byte_timeout = cfg.upstream.first_byte_timeout;
   limits.idle_timeout = cfg.upstream.idle_timeout;
   limits.max_response_bytes = cfg.upstream.max_response_bytes;
+  limits.same_provider_retries = static_cast<int>(cfg.upstream.same_provider_retries);
 
   beast::error_code ec;
   const auto address = asio::ip::make_address(cfg.listen.host, ec);

@@ -1,6 +1,7 @@
 #include "providers/common/http_client.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
@@ -17,6 +18,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
+#include <cerrno>
 
 namespace meridian::providers {
 
@@ -219,21 +221,32 @@ asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
   request.set(http::field::host, endpoint.host);
   request.keep_alive(true);
   request.prepare_payload();
-  // A pooled connection the upstream closed meanwhile fails before any response byte; such a
-  // request never reached the application, so one retry on a fresh connection is safe.
+  // A pooled connection the upstream closed meanwhile fails before any response byte. If the
+  // write itself failed, the request never reached the application: one retry on a fresh
+  // connection is safe. If it was written in full it may have reached it, so it is sent
+  // again only limits_.same_provider_retries times (default 0: the failure falls back to the
+  // decision's next candidate instead, and no provider sees the prompt twice).
   // One gather write of our own head + the body: Beast's serializer walks a buffers_cat view
   // per field, a measurable share of a proxied request.
   const std::string head = SerializeHead(request);
   const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(request.body())};
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  int resends_left = limits_.same_provider_retries;
+  bool write_retried = false;
+  for (;;) {
     if (cancel.cancelled()) co_return Cancelled();
     std::unique_ptr<Connection> c;
     bool reused = false;
-    if (auto it = idle_.find(endpoint.Key()); it != idle_.end() && !it->second.empty()) {
-      c = std::move(it->second.back());
-      it->second.pop_back();
-      reused = true;
-    } else {
+    if (auto it = idle_.find(endpoint.Key()); it != idle_.end()) {
+      // Skip pooled connections the upstream has closed meanwhile (its FIN is already
+      // queued): with same_provider_retries 0 a request sent on one would fail.
+      while (!it->second.empty() && !c) {
+        c = std::move(it->second.back());
+        it->second.pop_back();
+        if (PeerClosed(*c)) c.reset();
+      }
+      reused = c != nullptr;
+    }
+    if (!c) {
       auto st = co_await Connect(endpoint, c, cancel);
       if (!st.ok()) co_return st;
     }
@@ -262,7 +275,14 @@ asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
     const bool stale =
         reused && (ec == http::error::end_of_stream || ec == asio::error::eof ||
                    ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
-    if (stale) continue;
+    if (stale && wec && !write_retried) {
+      write_retried = true;  // not sent: safe to send once more
+      continue;
+    }
+    if (stale && !wec && resends_left > 0) {
+      --resends_left;
+      continue;
+    }
     if (ec == http::error::body_limit) {  // a Content-Length over max_response_bytes
       co_return Retryable(core::StatusCode::kBadUpstream,
                           "upstream response exceeds max_response_bytes",
@@ -277,8 +297,6 @@ asio::awaitable<core::Status> HttpClient::Send(const Endpoint& endpoint,
                         "upstream " + endpoint.host + " failed before responding: " + ec.message(),
                         "upstream_connection_failed");
   }
-  co_return Retryable(core::StatusCode::kUnavailable, "upstream closed the connection",
-                      "upstream_connection_failed");
 }
 
 void HttpClient::Shutdown() {
@@ -287,6 +305,16 @@ void HttpClient::Shutdown() {
     for (auto& c : pool) c->Close();
   }
   idle_.clear();
+}
+
+bool HttpClient::PeerClosed(Connection& c) {
+  // A non-blocking peek: 0 bytes = the peer's FIN, an error other than "would block" = reset.
+  char byte = 0;
+  const int fd = c.lowest().socket().native_handle();
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return false;  // bytes waiting (a TLS session ticket, say): still open
+  if (n == 0) return true;
+  return errno != EAGAIN && errno != EWOULDBLOCK;
 }
 
 void HttpClient::Release(std::unique_ptr<Connection> connection) {

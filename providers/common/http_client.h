@@ -29,6 +29,9 @@ struct ClientLimits {
   std::chrono::milliseconds idle_timeout{60000};        ///< between body reads
   std::size_t max_response_bytes = 16u << 20;
   std::size_t max_idle_per_upstream = 64;
+  /// Re-sends of a fully written request after a pooled connection died before any response
+  /// byte (it may have reached the upstream). A failed write is always retried once.
+  int same_provider_retries = 0;
 };
 
 /// scheme://host:port/base-path of a provider endpoint.
@@ -107,6 +110,8 @@ class HttpClient {
  private:
   friend class UpstreamResponse;
   void Release(std::unique_ptr<Connection> connection);
+  /// True when an idle pooled connection was closed (FIN or reset) by the upstream.
+  static bool PeerClosed(Connection& c);
   asio::awaitable<core::Status> Connect(const Endpoint& endpoint, std::unique_ptr<Connection>& out,
                                         CancelToken& cancel);
 

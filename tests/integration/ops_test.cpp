@@ -164,6 +164,48 @@ TEST_F(OpsTest, AdminListenerReloadsAndReportsErrors) {
   EXPECT_EQ(Admin().Get("/admin/reload").status, 405u);
 }
 
+TEST_F(OpsTest, AdminRequestsAreCountedApartFromPublicTraffic) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 10, 30)));  // ~300 ms per answer
+  const gateway::Counters& c = gateway_->state().counters;
+  ASSERT_EQ(Chat({}).status, 200u);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(Admin().Get("/readyz").status, 200u);
+  ASSERT_EQ(Admin().Get("/healthz").status, 200u);
+  ASSERT_EQ(Admin().Get("/no-such-route").status, 404u);
+  EXPECT_EQ(c.requests.load(), 1u) << "admin probes counted as HTTP requests";
+  EXPECT_EQ(c.responses_2xx.load(), 1u);
+  EXPECT_EQ(c.responses_4xx.load(), 0u);
+
+  // During a drain every probe answers 503, and none of them is a public 5xx.
+  HttpResult streamed;
+  std::thread client([&] { streamed = Chat({.stream = true}); });
+  ASSERT_TRUE(Eventually([&] { return gateway_->state().in_flight.load() == 1; }));
+  std::thread drain([&] { gateway_->Drain(10s); });
+  int ready = 5, not_ready = 0;
+  ASSERT_TRUE(Eventually([&] {
+    const bool unready = Admin().Get("/readyz").status == 503;
+    (unready ? not_ready : ready) += 1;
+    return unready;
+  }));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Admin().Get("/readyz").status, 503u);
+    ++not_ready;
+  }
+  client.join();
+  drain.join();
+  ASSERT_EQ(streamed.status, 200u) << streamed.error;
+  const std::string scrape = Admin().Get("/metrics").body;
+  EXPECT_EQ(MetricValue(scrape, "meridian_http_requests_total"), 2) << scrape;
+  EXPECT_THAT(scrape, HasSubstr("meridian_http_responses_total{class=\"5xx\"} 0"));
+  EXPECT_THAT(scrape, HasSubstr("meridian_http_responses_total{class=\"2xx\"} 2"));
+  EXPECT_EQ(MetricValue(scrape, "meridian_admin_requests_total{path=\"/readyz\",code=\"200\"}"),
+            ready);
+  EXPECT_EQ(MetricValue(scrape, "meridian_admin_requests_total{path=\"/readyz\",code=\"503\"}"),
+            not_ready);
+  EXPECT_EQ(MetricValue(scrape, "meridian_admin_requests_total{path=\"/healthz\",code=\"200\"}"),
+            1);
+  EXPECT_EQ(MetricValue(scrape, "meridian_admin_requests_total{path=\"other\",code=\"404\"}"), 1);
+}
+
 TEST_F(OpsTest, DrainLetsStreamsInFlightFinish) {
   ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 10, 30)));  // ~300 ms per answer
   HttpResult streamed;

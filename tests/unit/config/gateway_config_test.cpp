@@ -107,6 +107,8 @@ TEST_F(GatewayConfigTest, MinimalConfigTakesDefaults) {
   EXPECT_EQ(c.limits.idle_timeout, std::chrono::milliseconds(60000));
   EXPECT_EQ(c.limits.max_concurrent_streams, 1000u);
   EXPECT_EQ(c.limits.retry_after_s, 1u);
+  EXPECT_EQ(c.limits.drain_timeout, std::chrono::milliseconds(30000));
+  EXPECT_EQ(c.limits.drain_delay, std::chrono::milliseconds(0));
   EXPECT_EQ(c.upstream.connect_timeout, std::chrono::milliseconds(5000));
   EXPECT_EQ(c.upstream.first_byte_timeout, std::chrono::milliseconds(60000));
   EXPECT_EQ(c.upstream.idle_timeout, std::chrono::milliseconds(60000));
@@ -227,7 +229,8 @@ TEST_F(GatewayConfigTest, UnknownKeysNameTheExpectedOnes) {
           "trusted_proxies, tenants)",
           "gw.yaml:2:10: unknown key 'max_body' in limits (expected one of: "
           "max_body_bytes, max_header_bytes, header_timeout_ms, body_timeout_ms, "
-          "idle_timeout_ms, max_concurrent_streams, retry_after_s, drain_timeout_ms)",
+          "idle_timeout_ms, max_concurrent_streams, retry_after_s, drain_timeout_ms, "
+          "drain_delay_ms)",
           "gw.yaml:7:5: unknown key 'region' in tenant (expected one of: id, "
           "api_key_sha256, client_cert_uris, client_cert_cns, trust_region_claim, regions, "
           "default_region, default_data_class, tenant_flags, mechanisms, consent)",
@@ -596,7 +599,7 @@ TEST_F(GatewayConfigTest, OperationsSections) {
   const GatewayConfig c = Load(
       "audit: {path: logs/audit.jsonl, fsync: true, max_files: 3, on_failure: continue}\n"
       "log: {level: warn, format: json, access: false}\nadmin: {listen: 127.0.0.1:0}\n"
-      "limits: {drain_timeout_ms: 1500}\n" +
+      "limits: {drain_timeout_ms: 1500, drain_delay_ms: 5000}\n" +
       WithTenant(""));
   ASSERT_EQ(Formatted(), Strings{});
   ASSERT_TRUE(c.audit.has_value());
@@ -609,6 +612,10 @@ TEST_F(GatewayConfigTest, OperationsSections) {
   EXPECT_FALSE(c.log.access);
   ASSERT_TRUE(c.admin_listen.has_value());
   EXPECT_EQ(c.limits.drain_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(c.limits.drain_delay, std::chrono::milliseconds(5000));
+  EXPECT_EQ(Load("limits: {drain_delay_ms: 0}\n" + WithTenant("")).limits.drain_delay,
+            std::chrono::milliseconds(0));
+  EXPECT_EQ(Formatted(), Strings{});
   // Defaults: fail closed, text, access lines on.
   const GatewayConfig d = Load("audit: {path: a.jsonl}\n" + WithTenant(""));
   EXPECT_TRUE(d.audit->fail_closed);
@@ -626,6 +633,13 @@ TEST_F(GatewayConfigTest, OperationsMistakes) {
                 "gw.yaml:2:29: 'format' must be text or json",
                 "gw.yaml:3:8: admin is missing required key 'listen'",
             }));
+  EXPECT_EQ(Errors("limits:\n  drain_delay_ms: -1\n" + WithTenant("")),
+            (Strings{"gw.yaml:2:19: 'drain_delay_ms' must be between 0 and 3600000 (got -1)"}));
+  EXPECT_EQ(Errors("limits: {drain_delay_ms: 3600001}\n" + WithTenant("")),
+            (Strings{"gw.yaml:1:26: 'drain_delay_ms' must be between 0 and 3600000 (got "
+                     "3600001)"}));
+  EXPECT_EQ(Errors("limits: {drain_delay_ms: soon}\n" + WithTenant("")),
+            (Strings{"gw.yaml:1:26: 'drain_delay_ms' must be an integer"}));
 }
 
 TEST_F(GatewayConfigTest, LoadFile) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -562,6 +564,203 @@ TEST(AuditLog, FsyncOptionWritesAndRotatesWithoutErrors) {
     EXPECT_EQ(text.back(), '\n');
   }
   EXPECT_EQ(total, 50u);
+}
+
+// --- Torn lines: a record is never left half-written, and a torn tail is repaired on open ---
+
+/// Every line of `path` parses as a JSON object with a request id; returns the ids.
+std::vector<std::string> ParsedIds(const std::string& path) {
+  std::vector<std::string> ids;
+  const std::string text = ReadAll(path);
+  EXPECT_TRUE(text.empty() || text.back() == '\n') << "torn last line:\n" << text;
+  for (const std::string& line : ReadLines(path)) {
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(line, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("request_id")) {
+      ADD_FAILURE() << "unparseable audit line: " << line;
+      continue;
+    }
+    ids.emplace_back(v.at("request_id").as_string());
+  }
+  return ids;
+}
+
+TEST(AuditLog, TornTailOfAPreviousWriterIsTruncatedOnOpen) {
+  TempDir dir;
+  const std::string path = dir.File("audit.log");
+  // Two whole records, then what a writer killed mid-line leaves: a fragment, no '\n'.
+  const std::string whole =
+      ToJsonLine(MakeRecord("old-1")) + "\n" + ToJsonLine(MakeRecord("old-2")) + "\n";
+  const std::string fragment = ToJsonLine(MakeRecord("torn")).substr(0, 57);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << whole << fragment;
+  }
+  ErrorSink warnings;
+  ErrorSink errors;
+  Options o;
+  o.path = path;
+  o.on_warning = warnings.Callback();
+  o.on_error = errors.Callback();
+  auto log = MustOpen(o);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->stats().torn_tails_repaired, 1u);
+  EXPECT_EQ(ReadAll(path), whole) << "the fragment is cut before anything is appended";
+  const auto w = warnings.Get();
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find(path), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("torn line (57 bytes"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("truncated to the last complete line"), std::string::npos) << w[0];
+  ASSERT_TRUE(log->Reserve());
+  log->Submit(MakeRecord("new-1"));
+  log->Close();
+  EXPECT_EQ(ParsedIds(path), (std::vector<std::string>{"old-1", "old-2", "new-1"}));
+  EXPECT_TRUE(errors.Get().empty());
+}
+
+TEST(AuditLog, FileOfOnlyAFragmentIsTruncatedToEmpty) {
+  TempDir dir;
+  const std::string path = dir.File("audit.log");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << R"({"v":1,"time_unix_ms":17000)";
+  }
+  ErrorSink warnings;
+  Options o;
+  o.path = path;
+  o.on_warning = warnings.Callback();
+  auto log = MustOpen(o);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->stats().torn_tails_repaired, 1u);
+  ASSERT_TRUE(log->Reserve());
+  log->Submit(MakeRecord("a"));
+  log->Close();
+  EXPECT_EQ(ParsedIds(path), std::vector<std::string>{"a"});
+  EXPECT_EQ(warnings.Get().size(), 1u);
+}
+
+TEST(AuditLog, CompleteOrEmptyFilesAreLeftAsTheyAre) {
+  TempDir dir;
+  for (const std::string& text : {std::string(), ToJsonLine(MakeRecord("old")) + "\n"}) {
+    const std::string path = dir.File("audit.log");
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out << text;
+    }
+    ErrorSink warnings;
+    Options o;
+    o.path = path;
+    o.on_warning = warnings.Callback();
+    auto log = MustOpen(o);
+    ASSERT_NE(log, nullptr);
+    ASSERT_TRUE(log->Reserve());
+    log->Submit(MakeRecord("new"));
+    log->Close();
+    EXPECT_EQ(log->stats().torn_tails_repaired, 0u);
+    EXPECT_TRUE(warnings.Get().empty());
+    EXPECT_EQ(ReadAll(path), text + ToJsonLine(MakeRecord("new")) + "\n");
+  }
+}
+
+/// Makes the file system "full" for this process: writes beyond `bytes` of a file are short,
+/// then fail with EFBIG (RLIMIT_FSIZE, no root needed; SIGXFSZ ignored so it is an error, not
+/// a kill). Restored when the scope ends.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(std::uint64_t bytes) {
+    previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &previous_);
+    rlimit lim = previous_;
+    lim.rlim_cur = static_cast<rlim_t>(bytes);
+    EXPECT_EQ(::setrlimit(RLIMIT_FSIZE, &lim), 0);
+  }
+  void Lift() {
+    if (lifted_) return;
+    lifted_ = true;
+    ::setrlimit(RLIMIT_FSIZE, &previous_);
+  }
+  ~FileSizeLimit() {
+    Lift();
+    std::signal(SIGXFSZ, previous_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit previous_{};
+  void (*previous_handler_)(int) = SIG_DFL;
+  bool lifted_ = false;
+};
+
+TEST(AuditLog, ShortWriteOnAFullDiskLeavesNoFragment) {
+  TempDir dir;
+  const std::string path = dir.File("audit.log");
+  ErrorSink errors;
+  ErrorSink warnings;
+  Options o;
+  o.path = path;
+  // The retry after the failure comes a full interval later: long enough for the checks of the
+  // file to run between the attempts, short enough for the test.
+  o.flush_interval = 300ms;
+  o.on_error = errors.Callback();
+  o.on_warning = warnings.Callback();
+  auto log = MustOpen(o);
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(log->Reserve());
+  log->Submit(MakeRecord("before"));
+  ASSERT_TRUE(log->Flush());
+  const auto before = fs::file_size(path);
+  {
+    // Room for 100 more bytes: the next line (~380 bytes) is written in part, then EFBIG.
+    FileSizeLimit full(before + 100);
+    ASSERT_TRUE(log->Reserve());
+    log->Submit(MakeRecord("during"));
+    EXPECT_FALSE(log->Flush());
+    EXPECT_FALSE(log->stats().healthy);
+    EXPECT_EQ(log->stats().queue_depth, 1u) << "the record stays pending, it is not dropped";
+    EXPECT_EQ(fs::file_size(path), before) << "the part that was written is cut off again";
+    EXPECT_EQ(ParsedIds(path), std::vector<std::string>{"before"});
+    full.Lift();  // space again: the line is written whole
+    ASSERT_TRUE(log->Flush());
+  }
+  EXPECT_TRUE(log->stats().healthy);
+  ASSERT_TRUE(log->Reserve());
+  log->Submit(MakeRecord("after"));
+  log->Close();
+  EXPECT_EQ(ParsedIds(path), (std::vector<std::string>{"before", "during", "after"}));
+  const auto s = log->stats();
+  EXPECT_EQ(s.written, 3u);
+  EXPECT_EQ(s.dropped, 0u);
+  EXPECT_GE(s.write_errors, 1u);
+  EXPECT_EQ(s.torn_tails_repaired, 0u) << "our own partial line is cut, not left for a repair";
+  EXPECT_TRUE(warnings.Get().empty());
+  const auto e = errors.Get();
+  ASSERT_GE(e.size(), 2u);
+  EXPECT_NE(e[0].find("write("), std::string::npos) << e[0];
+  EXPECT_EQ(e[1], "audit: sink healthy again");
+}
+
+TEST(AuditLog, DropModeShortWriteDropsTheWholeLine) {
+  TempDir dir;
+  const std::string path = dir.File("audit.log");
+  Options o;
+  o.path = path;
+  o.flush_interval = 10ms;
+  o.on_failure = OnFailure::kDropAndCount;
+  auto log = MustOpen(o);
+  ASSERT_NE(log, nullptr);
+  {
+    FileSizeLimit full(100);
+    ASSERT_TRUE(log->Reserve());
+    log->Submit(MakeRecord("lost"));
+    EXPECT_FALSE(log->Flush());
+    EXPECT_EQ(log->stats().dropped, 1u);
+    EXPECT_EQ(fs::file_size(path), 0u);
+  }
+  ASSERT_TRUE(log->Reserve());
+  log->Submit(MakeRecord("kept"));
+  log->Close();
+  EXPECT_EQ(ParsedIds(path), std::vector<std::string>{"kept"});
 }
 
 }  // namespace

@@ -65,6 +65,7 @@ INSTANTIATE_TEST_SUITE_P(
         MappingCase{"BadUpstream", StatusCode::kBadUpstream, 502, "server_error"},
         MappingCase{"Unavailable", StatusCode::kUnavailable, 503, "server_error"},
         MappingCase{"UpstreamTimeout", StatusCode::kUpstreamTimeout, 504, "server_error"},
+        MappingCase{"NotImplemented", StatusCode::kNotImplemented, 501, "invalid_request_error"},
         MappingCase{"OkIsACallerBug", StatusCode::kOk, 500, "server_error"}),
     [](const ::testing::TestParamInfo<MappingCase>& p) { return std::string(p.param.name); });
 
@@ -99,7 +100,8 @@ TEST(ErrorMapping, EmptyMessageGetsAGenericOne) {
         StatusCode::kNotFound, StatusCode::kMethodNotAllowed, StatusCode::kPayloadTooLarge,
         StatusCode::kRateLimited, StatusCode::kHeadersTooLarge, StatusCode::kCancelled,
         StatusCode::kInternal, StatusCode::kBadUpstream, StatusCode::kUnavailable,
-        StatusCode::kUpstreamTimeout, StatusCode::kOk}) {
+        StatusCode::kUpstreamTimeout, StatusCode::kNotImplemented,
+        StatusCode::kOk}) {
     const json::value v = json::parse(ErrorJson(Status::Error(code, "")));
     EXPECT_FALSE(v.at("error").at("message").as_string().empty());
   }
