@@ -46,6 +46,17 @@ constexpr std::string_view kRawKeyMessage =
 constexpr std::string_view kEmptyStringSha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+// As credential_env in a policy: upper case, digits and _, not starting with a digit.
+bool IsEnvVarName(std::string_view s) {
+  if (s.empty() || s.size() > 128 || std::isdigit(static_cast<unsigned char>(s[0])) != 0) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) != 0 ||
+           std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '_';
+  });
+}
+
 bool IsHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
@@ -151,6 +162,7 @@ class GatewayReader : public YamlReader {
   void ReadListen(const Entry& e, ListenAddress& out);
   void ReadTls(const Entry& e, std::optional<TlsConfig>& out);
   void ReadGrpc(const Entry& e, std::optional<GrpcConfig>& out);
+  void ReadAdmin(const Entry& e, GatewayConfig& c);
   void ReadTrustedProxies(const Entry& e, TrustedProxiesConfig& out);
   void ReadTenants(const Entry& e, std::vector<TenantConfig>& out);
   void ReadTenant(const YAML::Node& node, SourcePos pos, std::vector<TenantConfig>& out);
@@ -213,11 +225,9 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
                      {"access", Into(c.log.access)},
                  });
            })},
-          {"admin", Section([&](const Entry& e) {
-             ListenAddress admin;
-             ReadSubFields(e, "admin",
-                           {{"listen", [&](const Entry& a) { ReadListen(a, admin); }, kRequired}});
-             c.admin_listen = admin;
+          {"admin", Section([&](const Entry& e) { ReadAdmin(e, c); })},
+          {"metrics", Section([&](const Entry& e) {
+             ReadSubFields(e, "metrics", {{"public", Into(c.metrics_public)}});
            })},
           {"policy_file", ReadablePath(c.policy_file, &c.policy_file_pos), kRequired},
           {"limits", Section([&](const Entry& e) {
@@ -387,6 +397,65 @@ void GatewayReader::ReadGrpc(const Entry& e, std::optional<GrpcConfig>& out) {
           "'plaintext: true' for development");
   }
   out = std::move(g);
+}
+
+// The admin listener's routes (all but the probes) require a bearer token; the file names where
+// it is, never holds it.
+void GatewayReader::ReadAdmin(const Entry& e, GatewayConfig& c) {
+  if (!ExpectMapping(e)) {
+    return;
+  }
+  ListenAddress listen;
+  AdminTokenConfig& token = c.admin_token;
+  std::optional<SourcePos> env_pos;
+  std::optional<SourcePos> file_pos;
+  ReadFields(
+      e.value, e.pos, "admin",
+      {
+          {"listen", [&](const Entry& l) { ReadListen(l, listen); }, kRequired},
+          {"token_env",
+           [&](const Entry& t) {
+             env_pos = t.key_pos;
+             LocatedString name;
+             if (!Read(t, name)) {
+               return;
+             }
+             if (!IsEnvVarName(name.value)) {
+               // Never echo the value: it may be the token itself.
+               Error(t.pos,
+                     "'token_env' must be the NAME of an environment variable (upper case, digits "
+                     "and _; e.g. MERIDIAN_ADMIN_TOKEN), not the token itself");
+               return;
+             }
+             token.env = name.value;
+           }},
+          {"token_file",
+           [&](const Entry& t) {
+             file_pos = t.key_pos;
+             ReadablePath(token.file)(t);
+           }},
+      },
+      [this](const Entry& k) {
+        if (!IsSecretKeyName(k.name)) {
+          return false;
+        }
+        Error(k.key_pos,
+              "the admin token must not be written in the gateway config: put it in an "
+              "environment variable named by 'token_env', or in a file named by 'token_file'");
+        return true;
+      });
+  if (env_pos && file_pos) {
+    Error(*file_pos,
+          "'token_env' and 'token_file' exclude each other: name one source of the "
+          "admin token");
+  } else if (!env_pos && !file_pos) {
+    Error(e.pos,
+          "admin needs 'token_env' (the environment variable holding its bearer token) or "
+          "'token_file' (a file holding it): every admin route but /healthz and /readyz "
+          "requires the token");
+  }
+  token.pos = env_pos ? *env_pos : file_pos ? *file_pos : e.pos;
+  c.admin_listen = listen;
 }
 
 void GatewayReader::ReadTrustedProxies(const Entry& e, TrustedProxiesConfig& out) {

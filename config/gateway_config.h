@@ -26,6 +26,11 @@
 //     access: true               # one access line per request (at level info)
 //   admin:                       # optional: operations listener (POST /admin/reload,
 //     listen: 127.0.0.1:9901     # /metrics, /healthz, /readyz); keep it on a private address
+//     token_env: MERIDIAN_ADMIN_TOKEN  # the bearer token its routes (all but /healthz and
+//     token_file: admin.token    # /readyz) require: from this variable, or this file (one
+//                                # of the two; the token itself never in this file)
+//   metrics:
+//     public: false              # true: GET /metrics also on `listen`, without credentials
 //   policy_file: policy.yaml     # REQUIRED; must exist and be readable
 //   limits:
 //     max_body_bytes: 1048576        # request body; 413 beyond            (1..1 GiB)
@@ -191,6 +196,14 @@ struct TenantConfig {
   policy::SourcePos pos;
 };
 
+/// `admin.token_env` / `admin.token_file`: where the admin listener's bearer token is (exactly
+/// one is set when `admin:` is). The token itself is read at startup, never from this file.
+struct AdminTokenConfig {
+  std::string env;        ///< the environment variable holding it, or
+  std::string file;       ///< a file holding it (resolved; readable when loaded)
+  policy::SourcePos pos;  ///< of the key naming the source, to point startup errors at
+};
+
 /// `audit:`.
 struct AuditConfig {
   std::string path;  ///< resolved against the config's directory (need not exist yet)
@@ -215,6 +228,8 @@ struct GatewayConfig {
   std::optional<TlsConfig> tls;
   std::optional<GrpcConfig> grpc;
   std::optional<ListenAddress> admin_listen;  ///< `admin.listen`
+  AdminTokenConfig admin_token;               ///< `admin.token_env` / `admin.token_file`
+  bool metrics_public = false;                ///< `metrics.public`: GET /metrics on `listen`
   LogConfig log;
   std::optional<AuditConfig> audit;
   std::string policy_file;            ///< resolved against the config file's directory

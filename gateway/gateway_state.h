@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/gateway_config.h"
+#include "gateway/admin_auth.h"
 #include "gateway/identity.h"
 #include "gateway/routing_table.h"
 
@@ -63,6 +65,8 @@ struct GatewayState {
   std::unique_ptr<GatewayMetrics> metrics;
   /// The audit log, when configured (`audit:`). Set by Gateway.
   std::unique_ptr<audit::AuditLog> audit;
+  /// The admin listener's bearer token (with `admin:`). Set by Gateway.
+  std::optional<AdminToken> admin_token;
   /// POST /admin/reload: reloads the policy, returns ReloadResult::Json(). Set by Gateway.
   std::function<std::string()> reload;
 

@@ -139,8 +139,10 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
     if (state.metrics && classified.raised) state.metrics->RecordRaise(classified.detectors_mask);
   }
 
-  a.decision = policy::Decide(attrs, a.table->policy,
-                              a.table->health->Unhealthy(std::chrono::steady_clock::now()));
+  a.decision =
+      policy::Decide(attrs, a.table->policy,
+                     a.table->health->Unhealthy(std::chrono::steady_clock::now(),
+                                                policy::Lookup(snapshot.model_ids, request.model)));
   for (const auto& g : policy::GuardIds(a.decision)) a.guards += (a.guards.empty() ? "" : ",") + g;
   if (a.decision.allowed) return a;
 

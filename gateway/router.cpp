@@ -70,7 +70,11 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
                                     providers::ChunkSink& sink, providers::CancelToken& cancel) {
   RouteOutcome out;
   const policy::Snapshot& snapshot = *decision.snapshot;
+  const std::optional<std::uint32_t> model = policy::Lookup(snapshot.model_ids, request.model);
   for (policy::ProviderIndex p : decision.candidates_after) {
+    // A circuit that opened since the decision, or is half-open with its probe taken by
+    // another request: the next candidate (still inside the decision's set).
+    if (!table.health->Admit(p, model, std::chrono::steady_clock::now())) continue;
     const policy::Provider& provider = snapshot.providers[p];
     providers::Target target;
     target.provider = &provider;
@@ -87,29 +91,37 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
     out.attempts.push_back(
         {p, r.status, std::chrono::duration_cast<std::chrono::microseconds>(now - started)});
     if (r.status.ok()) {
-      table.health->RecordSuccess(p);
+      table.health->RecordSuccess(p, model);
       out.status = core::Status::Ok();
       out.served_by = p;
       co_return out;
     }
     out.status = r.status;
-    if (r.status.code == core::StatusCode::kCancelled || cancel.cancelled()) co_return out;
+    if (r.status.code == core::StatusCode::kCancelled || cancel.cancelled()) {
+      table.health->Abandon(p, model);
+      co_return out;
+    }
     // Only the provider's own failures count against its health; a request the upstream
     // rejected as invalid says nothing about the provider.
     const Verdict verdict = Judge(r.status);
+    if (!verdict.counts) table.health->Abandon(p, model);
     if (verdict.trip) {
-      table.health->Trip(p, now);
+      table.health->Trip(p, model, now);
       Log(LogLevel::kWarning, "provider '" + provider.id + "' taken out of rotation for " +
                                   std::to_string(HealthTracker::kOpenFor.count()) +
                                   " s: it rejected the gateway's credentials (" + r.status.reason +
                                   "); check " + provider.credential_env);
-    } else if (verdict.counts && table.health->RecordFailure(p, now)) {
-      // Operators need to see this: for kOpenFor the policy routes around the provider.
-      Log(LogLevel::kWarning, "provider '" + provider.id + "' taken out of rotation for " +
-                                  std::to_string(HealthTracker::kOpenFor.count()) + " s after " +
-                                  std::to_string(HealthTracker::kTripAfter) +
-                                  " consecutive failures; the last: " + r.status.reason + ": " +
-                                  r.status.message);
+    } else if (verdict.counts &&
+               table.health->RecordFailure(p, model, now, r.status.retry_after_s)) {
+      // Operators need to see this: the policy routes around the provider for this model.
+      Log(LogLevel::kWarning,
+          "provider '" + provider.id + "' taken out of rotation for model '" + request.model +
+              "' for " +
+              std::to_string(r.status.retry_after_s ? *r.status.retry_after_s
+                                                    : HealthTracker::kOpenFor.count()) +
+              " s (then one probe request) after " + std::to_string(HealthTracker::kTripAfter) +
+              " consecutive failures or a failed probe; the last: " + r.status.reason + ": " +
+              r.status.message);
     }
     if (sink.committed() || !verdict.next) co_return out;
     sink.Reset();

@@ -1,5 +1,6 @@
 #include "gateway/routing_table.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace meridian::gateway {
@@ -11,29 +12,64 @@ std::int64_t Nanos(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-policy::ProviderSet HealthTracker::Unhealthy(std::chrono::steady_clock::time_point now) const {
+policy::ProviderSet HealthTracker::Unhealthy(std::chrono::steady_clock::time_point now,
+                                             std::optional<std::uint32_t> model) const {
   policy::ProviderSet out;
   const std::int64_t n = Nanos(now);
-  for (std::size_t i = 0; i < open_until_ns_.size(); ++i) {
-    if (open_until_ns_[i].load(std::memory_order_relaxed) > n) out.set(i);
+  for (std::size_t i = 0; i < disabled_.size(); ++i) {
+    const auto p = static_cast<policy::ProviderIndex>(i);
+    const Slot& s = At(p, model);
+    const std::int64_t until = s.open_until_ns.load(std::memory_order_relaxed);
+    if (disabled_[i].load(std::memory_order_relaxed) || until > n ||
+        (until != 0 && s.probing.load(std::memory_order_relaxed))) {
+      out.set(i);
+    }
   }
   return out;
 }
 
-bool HealthTracker::RecordFailure(policy::ProviderIndex p,
-                                  std::chrono::steady_clock::time_point now) {
-  if (failures_[p].fetch_add(1, std::memory_order_relaxed) + 1 < kTripAfter) return false;
-  Trip(p, now);
+bool HealthTracker::Admit(policy::ProviderIndex p, std::optional<std::uint32_t> model,
+                          std::chrono::steady_clock::time_point now) {
+  if (disabled_[p].load(std::memory_order_relaxed)) return false;
+  Slot& s = At(p, model);
+  const std::int64_t until = s.open_until_ns.load(std::memory_order_relaxed);
+  if (until == 0) return true;           // closed
+  if (until > Nanos(now)) return false;  // open
+  bool expected = false;                 // half-open: one probe at a time
+  return s.probing.compare_exchange_strong(expected, true);
+}
+
+void HealthTracker::RecordSuccess(policy::ProviderIndex p, std::optional<std::uint32_t> model) {
+  Slot& s = At(p, model);
+  s.failures.store(0, std::memory_order_relaxed);
+  s.open_until_ns.store(0, std::memory_order_relaxed);
+  s.probing.store(false, std::memory_order_relaxed);
+}
+
+bool HealthTracker::RecordFailure(policy::ProviderIndex p, std::optional<std::uint32_t> model,
+                                  std::chrono::steady_clock::time_point now,
+                                  std::optional<std::uint32_t> retry_after_s) {
+  Slot& s = At(p, model);
+  const bool probe_failed = s.open_until_ns.load(std::memory_order_relaxed) != 0;
+  if (!probe_failed && s.failures.fetch_add(1, std::memory_order_relaxed) + 1 < kTripAfter) {
+    return false;
+  }
+  Trip(p, model, now, retry_after_s);
   return true;
 }
 
-void HealthTracker::Trip(policy::ProviderIndex p, std::chrono::steady_clock::time_point now) {
-  failures_[p].store(0, std::memory_order_relaxed);
-  auto& until = open_until_ns_[p];
-  const std::int64_t want = Nanos(now + kOpenFor);
-  std::int64_t current = until.load(std::memory_order_relaxed);
-  while (current < want && !until.compare_exchange_weak(current, want)) {
+void HealthTracker::Trip(policy::ProviderIndex p, std::optional<std::uint32_t> model,
+                         std::chrono::steady_clock::time_point now,
+                         std::optional<std::uint32_t> retry_after_s) {
+  Slot& s = At(p, model);
+  std::chrono::seconds open_for = kOpenFor;
+  if (retry_after_s) {
+    open_for =
+        std::clamp(std::chrono::seconds(*retry_after_s), std::chrono::seconds(1), kMaxOpenFor);
   }
+  s.failures.store(0, std::memory_order_relaxed);
+  s.open_until_ns.store(Nanos(now + open_for), std::memory_order_relaxed);
+  s.probing.store(false, std::memory_order_relaxed);
 }
 
 std::shared_ptr<const RoutingTable> RoutingTable::Build(policy::SnapshotPtr snapshot,
@@ -50,7 +86,7 @@ std::shared_ptr<const RoutingTable> RoutingTable::Build(policy::SnapshotPtr snap
   const std::size_t n = snapshot->providers.size();
   table->endpoints.resize(n);
   table->credentials.resize(n);
-  table->health = std::make_unique<HealthTracker>(n);
+  table->health = std::make_unique<HealthTracker>(n, snapshot->model_names.size());
   for (std::size_t i = 0; i < n; ++i) {
     const policy::Provider& p = snapshot->providers[i];
     const auto index = static_cast<policy::ProviderIndex>(i);

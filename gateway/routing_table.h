@@ -20,24 +20,57 @@ class HealthTracker {
  public:
   static constexpr std::uint32_t kTripAfter = 3;
   static constexpr std::chrono::seconds kOpenFor{10};
+  static constexpr std::chrono::seconds kMaxOpenFor{300};  ///< cap on an upstream Retry-After
 
-  explicit HealthTracker(std::size_t providers) : failures_(providers), open_until_ns_(providers) {}
+  /// Circuits are per (provider, model alias): three 429s for one model leave the provider's
+  /// other models in rotation. Closed -> open (kTripAfter consecutive failures, or one
+  /// credential rejection) -> half-open once the open period ends: one request is let through
+  /// as a probe (Admit), others still route around it; its success closes the circuit, its
+  /// failure opens it again.
+  HealthTracker(std::size_t providers, std::size_t models)
+      : models_(models + 1), slots_(providers * (models + 1)), disabled_(providers) {}
 
-  /// Providers whose circuit is open at `now`, as the policy's health input.
-  policy::ProviderSet Unhealthy(std::chrono::steady_clock::time_point now) const;
-  void RecordSuccess(policy::ProviderIndex p) { failures_[p].store(0, std::memory_order_relaxed); }
-  /// True when this failure opened the circuit.
-  bool RecordFailure(policy::ProviderIndex p, std::chrono::steady_clock::time_point now);
-  /// Opens the circuit now, for kOpenFor (a provider that rejected the gateway's key).
-  void Trip(policy::ProviderIndex p, std::chrono::steady_clock::time_point now);
-  /// Marks a provider down for good (e.g. its credential is missing).
-  void Disable(policy::ProviderIndex p) {
-    open_until_ns_[p].store(std::numeric_limits<std::int64_t>::max(), std::memory_order_relaxed);
+  /// Providers not to route `model` (a snapshot model index; nullopt for an unknown alias)
+  /// to at `now`: disabled, open, or half-open with a probe already in flight.
+  policy::ProviderSet Unhealthy(std::chrono::steady_clock::time_point now,
+                                std::optional<std::uint32_t> model) const;
+  /// Before an attempt: false when the circuit is open, or half-open and another request is
+  /// its probe (this one then moves on to the next candidate).
+  bool Admit(policy::ProviderIndex p, std::optional<std::uint32_t> model,
+             std::chrono::steady_clock::time_point now);
+  void RecordSuccess(policy::ProviderIndex p, std::optional<std::uint32_t> model);
+  /// True when this failure opened the circuit (a failed probe always does). The open period
+  /// is the upstream's Retry-After when it sent one (capped at kMaxOpenFor), else kOpenFor.
+  bool RecordFailure(policy::ProviderIndex p, std::optional<std::uint32_t> model,
+                     std::chrono::steady_clock::time_point now,
+                     std::optional<std::uint32_t> retry_after_s = std::nullopt);
+  /// Opens the circuit now (a provider that rejected the gateway's key).
+  void Trip(policy::ProviderIndex p, std::optional<std::uint32_t> model,
+            std::chrono::steady_clock::time_point now,
+            std::optional<std::uint32_t> retry_after_s = std::nullopt);
+  /// An attempt that proved nothing either way (the client went away, or the upstream judged
+  /// the request itself): a probe it held is given back for the next request.
+  void Abandon(policy::ProviderIndex p, std::optional<std::uint32_t> model) {
+    At(p, model).probing.store(false, std::memory_order_relaxed);
   }
+  /// Marks a provider down for good, for every model (e.g. its credential is missing).
+  void Disable(policy::ProviderIndex p) { disabled_[p].store(true, std::memory_order_relaxed); }
 
  private:
-  std::vector<std::atomic<std::uint32_t>> failures_;
-  std::vector<std::atomic<std::int64_t>> open_until_ns_;
+  struct Slot {
+    std::atomic<std::uint32_t> failures{0};
+    std::atomic<std::int64_t> open_until_ns{0};  ///< 0: closed; otherwise open until then
+    std::atomic<bool> probing{false};            ///< half-open: a probe is in flight
+  };
+  Slot& At(policy::ProviderIndex p, std::optional<std::uint32_t> model) {
+    return slots_[p * models_ + (model && *model + 1 < models_ ? *model : models_ - 1)];
+  }
+  const Slot& At(policy::ProviderIndex p, std::optional<std::uint32_t> model) const {
+    return slots_[p * models_ + (model && *model + 1 < models_ ? *model : models_ - 1)];
+  }
+  std::size_t models_;  ///< model slots per provider (the last one: unknown alias)
+  std::vector<Slot> slots_;
+  std::vector<std::atomic<bool>> disabled_;
 };
 
 struct RoutingTable {

@@ -231,6 +231,7 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
   }
   errors = config::CheckTenantFlags(cfg, *policy.snapshot, in.config_name);
   auto trusted = identity::ParseTrustedProxies(cfg, in.config_name, errors);
+  auto admin_token = AdminToken::Load(cfg, in.config_name, errors);
   if (!errors.empty()) {
     error = Report(errors);
     return nullptr;
@@ -293,6 +294,7 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
   }
   state.tenants = identity::TenantRegistry(cfg.tenants);
   state.trusted_proxies = std::move(trusted);
+  state.admin_token = std::move(admin_token);
   state.config = std::move(cfg);
   auto table = RoutingTable::Build(policy.snapshot, in.simulate);
   for (const auto& w : table->warnings) Log(LogLevel::kWarning, w);
@@ -340,6 +342,10 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     Log(LogLevel::kInfo, "admin listening on http://" +
                              (admin.ipv6 ? "[" + admin.host + "]" : admin.host) + ":" +
                              std::to_string(g->admin_port()));
+    Log(LogLevel::kInfo,
+        "admin routes other than /healthz and /readyz require the bearer "
+        "token from " +
+            state.admin_token->source());
   }
   if (g->grpc_) {
     const auto& grpc = *state.config.grpc;

@@ -25,6 +25,7 @@
 #include <optional>
 #include <random>
 
+#include "gateway/admin_auth.h"
 #include "gateway/classifier.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/http/error_mapping.h"
@@ -751,6 +752,26 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
     for (std::string_view route : {"/healthz", "/readyz", "/metrics", "/admin/reload"}) {
       if (path == route) admin_route_ = route;
     }
+    // The probes stay open (a kubelet or load balancer sends no credentials); every other
+    // admin route, unknown ones included, needs the admin token (docs/security.md).
+    if (path != "/healthz" && path != "/readyz") {
+      const AdminToken::Check check =
+          state_.admin_token ? state_.admin_token->Verify(req[bhttp::field::authorization],
+                                                          req.count(bhttp::field::authorization))
+                             : AdminToken::Check::kInvalid;
+      if (check != AdminToken::Check::kOk) {
+        const bool missing = check == AdminToken::Check::kMissing;
+        headers.emplace_back("www-authenticate", "Bearer realm=\"meridian-admin\"");
+        co_return co_await SendError(
+            core::Status::Error(core::StatusCode::kUnauthenticated,
+                                missing ? "missing admin token: send Authorization: Bearer "
+                                          "<token>, the token admin.token_env or "
+                                          "admin.token_file names"
+                                        : "invalid admin token",
+                                missing ? "missing_admin_token" : "invalid_admin_token"),
+            headers, keep_alive);
+      }
+    }
     if (path == "/admin/reload") {
       if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
       // Rare and short (a file read and a compile): done inline on this worker.
@@ -792,13 +813,19 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
         200, "{\"status\":\"ready\",\"policy_version\":\"" + table->policy->version + "\"}",
         "application/json", headers, keep_alive);
   }
-  if (path == "/metrics") {
+  // On the public listener only when configured (metrics.public): by default the counters are
+  // for the operator, on the admin listener behind its token.
+  if (path == "/metrics" && (admin_ || state_.config.metrics_public)) {
     if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
     co_return co_await Send(200, RenderMetrics(state_), "text/plain; version=0.0.4", headers,
                             keep_alive);
   }
   co_return co_await SendError(
-      core::Status::Error(core::StatusCode::kNotFound, "no route for " + std::string(path),
+      core::Status::Error(core::StatusCode::kNotFound,
+                          "no route for " + std::string(path) +
+                              (path == "/metrics" ? " (metrics are served on the admin listener; "
+                                                    "metrics.public: true serves them here)"
+                                                  : ""),
                           "not_found"),
       headers, keep_alive);
 }

@@ -18,6 +18,7 @@ namespace meridian::testing {
 namespace {
 
 using fakes::FakeOpenAiServer;
+using namespace std::chrono_literals;
 
 /// CN users may use [prov-a, prov-b]; prov-c (US) serves the alias to US users only.
 std::string Policy(const std::string& a, const std::string& b, const std::string& c) {
@@ -123,6 +124,40 @@ TEST_F(CircuitTest, UpstreamRejectingTheGatewaysKeyIsTakenOutOfRotationAtOnce) {
   ASSERT_EQ(Chat({}).status, 200u);
   EXPECT_EQ(a_.requests_started(), 1);
   EXPECT_EQ(b_.requests_started(), 2);
+  EXPECT_EQ(c_.request_count(), 0);
+}
+
+// Circuits are per (provider, model): three 429s for one model leave the provider's other
+// models in rotation. The upstream's Retry-After sets the open period; then one probe request
+// goes through and, succeeding, closes the circuit.
+TEST_F(CircuitTest, RateLimitsOpenOneModelsCircuitForTheRetryAfterThenOneProbeClosesIt) {
+  ASSERT_NO_FATAL_FAILURE(StartGateway(
+      PolicyYaml({Upstream("prov-a", "openai", a_.base_url(), "[CN]", "{chat: up-a, other: up-a2}"),
+                  Upstream("prov-b", "openai", b_.base_url(), "[CN]", "{chat: up-b}")},
+                 "  - id: cn-users\n    allow: [prov-a, prov-b]\n")));
+  a_.PushScenario("status=429,retry_after=1", 3);
+  for (int i = 0; i < 3; ++i) {
+    const HttpResult r = Chat({});
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.header("x-meridian-provider"), "prov-b");  // fell back within the set
+  }
+  ASSERT_EQ(a_.requests_started(), 3);
+  const auto opened = std::chrono::steady_clock::now();
+  // Open for `chat` on prov-a: straight to prov-b, prov-a not asked.
+  const HttpResult routed_around = Chat({});
+  EXPECT_EQ(routed_around.header("x-meridian-provider"), "prov-b");
+  EXPECT_EQ(a_.requests_started(), 3);
+  // Another model of the same provider is still served by it.
+  const HttpResult other = Chat({.model = "other"});
+  ASSERT_EQ(other.status, 200u) << other.body;
+  EXPECT_EQ(other.header("x-meridian-provider"), "prov-a");
+  // After the Retry-After (1 s, not the default 10 s) a probe reaches prov-a and closes it.
+  std::string provider;
+  while (provider != "prov-a" && std::chrono::steady_clock::now() - opened < 8s) {
+    provider = Chat({}).header("x-meridian-provider");
+  }
+  EXPECT_EQ(provider, "prov-a");
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "prov-a");  // closed again
   EXPECT_EQ(c_.request_count(), 0);
 }
 

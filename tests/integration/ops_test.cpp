@@ -46,7 +46,7 @@ constexpr const char* kInvalidPolicy =
 class OpsTest : public ServeFixture {
  protected:
   void Start(const std::string& policy, GatewayYaml g = {}) {
-    g.admin = {"listen: 127.0.0.1:0"};
+    g.admin = AdminYaml();
     ASSERT_NO_FATAL_FAILURE(StartGateway(policy, g));
     ASSERT_NE(gateway_->admin_port(), 0);
   }
@@ -57,6 +57,14 @@ class OpsTest : public ServeFixture {
     fs::rename(Dir() / "policy.yaml.tmp", Dir() / "policy.yaml");
   }
   TestClient Admin() const { return TestClient(gateway_->admin_port()); }
+  /// The `admin:` lines, its token in the environment.
+  std::vector<std::string> AdminYaml() {
+    SetEnv(kAdminTokenEnv, kAdminToken);
+    return {"listen: 127.0.0.1:0", std::string("token_env: ") + kAdminTokenEnv};
+  }
+  static std::map<std::string, std::string> AdminAuth(const std::string& token = kAdminToken) {
+    return {{"authorization", "Bearer " + token}};
+  }
 };
 
 TEST_F(OpsTest, ReloadsAlternatingValidAndInvalidFilesWhileRequestsFlow) {
@@ -120,7 +128,7 @@ TEST_F(OpsTest, AConfigMapSymlinkSwapIsPickedUp) {
   fs::create_directory_symlink("..v1", Dir() / "..data");
   fs::create_symlink("..data/policy.yaml", Dir() / "policy.yaml.link");
   GatewayYaml g;
-  g.admin = {"listen: 127.0.0.1:0"};
+  g.admin = AdminYaml();
   WriteFile(Dir() / "gateway.yaml", [&] {
     std::string y = g.Render();
     y.replace(y.find("policy_file: policy.yaml"), 24, "policy_file: policy.yaml.link");
@@ -141,7 +149,7 @@ TEST_F(OpsTest, AConfigMapSymlinkSwapIsPickedUp) {
 TEST_F(OpsTest, AdminListenerReloadsAndReportsErrors) {
   ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a")));
   ReplacePolicy(kInvalidPolicy);
-  const HttpResult bad = Admin().Post("/admin/reload", "");
+  const HttpResult bad = Admin().Post("/admin/reload", "", AdminAuth());
   EXPECT_EQ(bad.status, 422u) << bad.body;
   const json::object b = BodyJson(bad);
   EXPECT_EQ(b.at("result"), "refused");
@@ -149,19 +157,19 @@ TEST_F(OpsTest, AdminListenerReloadsAndReportsErrors) {
   EXPECT_THAT(std::string(b.at("errors").at(0).as_string()), HasSubstr(":5:5: unknown key"));
 
   ReplacePolicy(OneSim("sim-b"));
-  const HttpResult good = Admin().Post("/admin/reload", "");
+  const HttpResult good = Admin().Post("/admin/reload", "", AdminAuth());
   ASSERT_EQ(good.status, 200u) << good.body;
   EXPECT_EQ(BodyJson(good).at("policy_version"), json::value(Version()));
   EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-b");
 
-  const HttpResult metrics = Admin().Get("/metrics");
+  const HttpResult metrics = Admin().Get("/metrics", AdminAuth());
   ASSERT_EQ(metrics.status, 200u);
   EXPECT_THAT(metrics.body, HasSubstr("meridian_policy_info{version=\"" + Version() + "\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("meridian_policy_reloads_total{result=\"error\"}"));
   // Operations routes only on the admin listener, and reload only there.
-  EXPECT_EQ(Admin().Post("/v1/chat/completions", ChatRequest{}.Json(), Auth()).status, 404u);
+  EXPECT_EQ(Admin().Post("/v1/chat/completions", ChatRequest{}.Json(), AdminAuth()).status, 404u);
   EXPECT_EQ(Client().Post("/admin/reload", "", Auth()).status, 404u);
-  EXPECT_EQ(Admin().Get("/admin/reload").status, 405u);
+  EXPECT_EQ(Admin().Get("/admin/reload", AdminAuth()).status, 405u);
 }
 
 TEST_F(OpsTest, AdminRequestsAreCountedApartFromPublicTraffic) {
@@ -170,7 +178,7 @@ TEST_F(OpsTest, AdminRequestsAreCountedApartFromPublicTraffic) {
   ASSERT_EQ(Chat({}).status, 200u);
   for (int i = 0; i < 5; ++i) ASSERT_EQ(Admin().Get("/readyz").status, 200u);
   ASSERT_EQ(Admin().Get("/healthz").status, 200u);
-  ASSERT_EQ(Admin().Get("/no-such-route").status, 404u);
+  ASSERT_EQ(Admin().Get("/no-such-route", AdminAuth()).status, 404u);
   EXPECT_EQ(c.requests.load(), 1u) << "admin probes counted as HTTP requests";
   EXPECT_EQ(c.responses_2xx.load(), 1u);
   EXPECT_EQ(c.responses_4xx.load(), 0u);
@@ -193,7 +201,7 @@ TEST_F(OpsTest, AdminRequestsAreCountedApartFromPublicTraffic) {
   client.join();
   drain.join();
   ASSERT_EQ(streamed.status, 200u) << streamed.error;
-  const std::string scrape = Admin().Get("/metrics").body;
+  const std::string scrape = Admin().Get("/metrics", AdminAuth()).body;
   EXPECT_EQ(MetricValue(scrape, "meridian_http_requests_total"), 2) << scrape;
   EXPECT_THAT(scrape, HasSubstr("meridian_http_responses_total{class=\"5xx\"} 0"));
   EXPECT_THAT(scrape, HasSubstr("meridian_http_responses_total{class=\"2xx\"} 2"));
@@ -204,6 +212,103 @@ TEST_F(OpsTest, AdminRequestsAreCountedApartFromPublicTraffic) {
   EXPECT_EQ(MetricValue(scrape, "meridian_admin_requests_total{path=\"/healthz\",code=\"200\"}"),
             1);
   EXPECT_EQ(MetricValue(scrape, "meridian_admin_requests_total{path=\"other\",code=\"404\"}"), 1);
+}
+
+TEST_F(OpsTest, AdminRoutesRequireTheTokenProbesDoNot) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a")));
+  const auto attempts = gateway_->reload_attempts();
+  for (const std::string path : {"/metrics", "/admin/reload", "/no-such-route"}) {
+    SCOPED_TRACE(path);
+    const bool post = path == "/admin/reload";
+    auto call = [&](const std::map<std::string, std::string>& headers) {
+      return post ? Admin().Post(path, "", headers) : Admin().Get(path, headers);
+    };
+    const HttpResult none = call({});
+    ExpectOpenAiError(none, 401, "authentication_error", "missing_admin_token");
+    EXPECT_EQ(none.header("www-authenticate"), "Bearer realm=\"meridian-admin\"");
+    ExpectOpenAiError(call(AdminAuth("not-the-admin-token-0123456789")), 401,
+                      "authentication_error", "invalid_admin_token");
+    // A tenant's API key is not the admin token.
+    ExpectOpenAiError(call(Auth()), 401, "authentication_error", "invalid_admin_token");
+    ExpectOpenAiError(call({{"authorization", std::string("Basic ") + kAdminToken}}), 401,
+                      "authentication_error", "invalid_admin_token");
+    ExpectOpenAiError(call({{"authorization", "Bearer " + std::string(kAdminToken) + "x"}}), 401,
+                      "authentication_error", "invalid_admin_token");
+  }
+  EXPECT_EQ(gateway_->reload_attempts(), attempts) << "a reload without the token ran";
+  // With the token (the scheme in any case).
+  const HttpResult metrics = Admin().Get("/metrics", AdminAuth());
+  EXPECT_EQ(metrics.status, 200u);
+  EXPECT_THAT(metrics.body, HasSubstr("meridian_admin_requests_total"));
+  EXPECT_EQ(
+      Admin().Get("/metrics", {{"authorization", std::string("bearer ") + kAdminToken}}).status,
+      200u);
+  const HttpResult reload = Admin().Post("/admin/reload", "", AdminAuth());
+  EXPECT_EQ(reload.status, 200u) << reload.body;
+  EXPECT_EQ(gateway_->reload_attempts(), attempts + 1);
+  EXPECT_EQ(Admin().Get("/no-such-route", AdminAuth()).status, 404u);
+  // The probes stay open: a kubelet sends no credentials.
+  EXPECT_EQ(Admin().Get("/healthz").status, 200u);
+  EXPECT_EQ(Admin().Get("/readyz").status, 200u);
+  EXPECT_THAT(Metrics(),
+              HasSubstr("meridian_admin_requests_total{path=\"/metrics\",code=\"401\"} 5"));
+}
+
+TEST_F(OpsTest, MetricsAreOnThePublicListenerOnlyWhenConfigured) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a")));
+  const HttpResult hidden = Client().Get("/metrics");
+  ExpectOpenAiError(hidden, 404, "invalid_request_error", "not_found");
+  EXPECT_THAT(ErrorMessage(hidden), HasSubstr("metrics.public: true"));
+  EXPECT_THAT(hidden.body, Not(HasSubstr("meridian_http_requests_total")));
+  gateway_->Stop();
+  gateway_.reset();
+
+  GatewayYaml g;
+  g.metrics = {"public: true"};
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a"), g));
+  const HttpResult shown = Client().Get("/metrics");
+  EXPECT_EQ(shown.status, 200u);
+  EXPECT_THAT(shown.body, HasSubstr("meridian_http_requests_total"));
+  // The admin listener still wants its token.
+  EXPECT_EQ(Admin().Get("/metrics").status, 401u);
+}
+
+TEST_F(OpsTest, AdminTokenFromAFileWithoutItsTrailingNewline) {
+  WriteFile(Dir() / "admin.token", std::string(kAdminToken) + "\n");
+  GatewayYaml g;
+  g.admin = {"listen: 127.0.0.1:0", "token_file: admin.token"};
+  ASSERT_NO_FATAL_FAILURE(StartGateway(OneSim("sim-a"), g));
+  EXPECT_EQ(Admin().Get("/metrics", AdminAuth()).status, 200u);
+  EXPECT_EQ(Admin().Get("/metrics").status, 401u);
+}
+
+TEST_F(OpsTest, AdminTokenProblemsStopTheStartWithoutShowingTheToken) {
+  WriteFile(Dir() / "policy.yaml", OneSim("sim-a"));
+  auto start = [&](const std::vector<std::string>& admin) {
+    GatewayYaml g;
+    g.admin = admin;
+    WriteFile(Dir() / "gateway.yaml", g.Render());
+    gateway::ServeInputs in;
+    in.config_name = (Dir() / "gateway.yaml").string();
+    std::string error;
+    EXPECT_EQ(gateway::Gateway::Create(in, error), nullptr);
+    return error;
+  };
+  const std::string unset = "MERIDIAN_TEST_ADMIN_TOKEN_NEVER_SET";
+  EXPECT_THAT(start({"listen: 127.0.0.1:0", "token_env: " + unset}),
+              HasSubstr("gateway.yaml:6:3: 'token_env': environment variable " + unset +
+                        " is not set or empty"));
+  SetEnv("MERIDIAN_TEST_SHORT_ADMIN_TOKEN", "short-secret");
+  const std::string short_token =
+      start({"listen: 127.0.0.1:0", "token_env: MERIDIAN_TEST_SHORT_ADMIN_TOKEN"});
+  EXPECT_THAT(short_token, HasSubstr("the admin token from environment variable "
+                                     "MERIDIAN_TEST_SHORT_ADMIN_TOKEN is 12 characters long; use "
+                                     "at least 16"));
+  EXPECT_THAT(short_token, Not(HasSubstr("short-secret")));
+  WriteFile(Dir() / "empty.token", "\n");
+  EXPECT_THAT(start({"listen: 127.0.0.1:0", "token_file: empty.token"}),
+              HasSubstr("'token_file': '" + (Dir() / "empty.token").string() + "' holds no token"));
+  EXPECT_THAT(start({"listen: 127.0.0.1:0"}), HasSubstr("admin needs 'token_env'"));
 }
 
 TEST_F(OpsTest, DrainLetsStreamsInFlightFinish) {
@@ -346,7 +451,7 @@ TEST_F(OpsTest, PromtoolAcceptsALiveScrape) {
   EXPECT_EQ(Chat({.text = "my id is 11010519491231002X"}).status, 200u);  // raised, allowed
   EXPECT_EQ(Chat({.model = "nope"}).status, 404u);
   EXPECT_EQ(Chat({}, {{kRegionHeader, "HK"}}).status, 200u);
-  const HttpResult scrape = Admin().Get("/metrics");
+  const HttpResult scrape = Admin().Get("/metrics", AdminAuth());
   ASSERT_EQ(scrape.status, 200u);
   EXPECT_THAT(scrape.body, HasSubstr("meridian_requests_total{front_end=\"http\",region=\"CN\","
                                      "decision=\"allowed\",provider=\"sim-a\",outcome=\"ok\"} 2"));

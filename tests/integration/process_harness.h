@@ -51,6 +51,10 @@ inline constexpr const char* kKey = "sk-meridian-demo";
 inline constexpr const char* kKeySha256 =
     "6ab184784373faa43fd1dd96bb913029118f40a34b4939fbe8a6e29852941e12";
 
+// The admin listener's bearer token in these tests, and the variable admin.token_env names.
+inline constexpr const char* kAdminToken = "process-test-admin-token-5f1c0e2a9b7d4c11";
+inline constexpr const char* kAdminTokenEnv = "MERIDIAN_PROCESS_TEST_ADMIN_TOKEN";
+
 inline constexpr auto kStartTimeout = 15s;  ///< until the gateway logs its listening ports
 /// The log line naming the main listener's port ("<time> info listening on http://H:P").
 inline constexpr std::string_view kHttpLine = "info listening on http://";

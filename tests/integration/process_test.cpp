@@ -1,6 +1,7 @@
 // Promises of the real `meridian serve` process beyond the shutdown matrix (shutdown_test.cpp):
 // the audit log after a writer that stopped mid-line and on a full disk at SIGTERM; the drain
-// delay (not ready first, still serving, then refusing). The binary
+// delay (not ready first, still serving, then refusing); the admin token (required, never
+// logged). The binary
 // runs as a child on port 0 (tests/integration/process_harness.h); every wait is a bounded
 // poll of a condition.
 #include <grpcpp/generic/generic_stub.h>
@@ -86,7 +87,7 @@ TEST(AuditTornTailTest, AFragmentLeftByAKilledWriterIsRepairedAtStartup) {
       "\n";
   const std::string fragment = R"({"v":1,"time_unix_ms":1732300000123,"request_id":"req_torn)";
   WriteFile(gw.Audit(), whole + fragment);
-  gw.Start(Config());
+  gw.Start(Config("metrics:\n  public: true\n"));
   ASSERT_NE(gw.port, 0) << gw.child->Log();
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
@@ -275,6 +276,38 @@ TEST(DrainDelayTest, NotReadyFirstStillServingThenRefusing) {
   const auto audit = ReadAudit(gw.Audit());
   EXPECT_EQ(audit.count(chat.header("x-request-id")), 1u);
   EXPECT_EQ(audit.count(call.request_id), 1u);
+}
+
+// The admin token comes from a file (as a Kubernetes Secret volume gives it, with a trailing
+// newline); it gates every admin route but the probes, and appears nowhere in the log, whatever
+// was sent.
+TEST(AdminTokenTest, RequiredOnTheAdminListenerAndNeverLogged) {
+  Gateway gw;
+  WriteFile(gw.dir.path() / "admin.token", std::string(kAdminToken) + "\n");
+  gw.Start(Config("admin:\n  listen: 127.0.0.1:0\n  token_file: admin.token\n"));
+  ASSERT_NE(gw.port, 0) << gw.child->Log();
+  const unsigned short admin = gw.child->Port("info admin listening on http://");
+  ASSERT_NE(admin, 0) << gw.child->Log();
+  const std::string bearer = std::string("Authorization: Bearer ") + kAdminToken;
+  EXPECT_EQ(Exchange(admin, Get("/metrics")).status, 401);
+  EXPECT_EQ(Exchange(admin, Get("/metrics", {bearer + "-wrong"})).status, 401);
+  const Response scrape = Exchange(admin, Get("/metrics", {bearer}));
+  EXPECT_EQ(scrape.status, 200) << scrape.raw;
+  EXPECT_EQ(Sample(scrape.body, "meridian_http_requests_total"), 0) << "admin counted as public";
+  EXPECT_EQ(Exchange(admin, Get("/readyz")).status, 200);
+  EXPECT_EQ(Exchange(gw.port, Get("/metrics")).status, 404) << "metrics on the public port";
+  // A tenant that sends the admin token as its API key is refused, and it is not logged either.
+  const Response chat = Exchange(gw.port, ChatRequest("chat", false, {bearer}));
+  EXPECT_EQ(chat.status, 400) << chat.raw;  // two credentials
+  const auto status = gw.Stop();
+  ASSERT_TRUE(ExitedZero(status)) << DescribeStatus(status) << "\n" << gw.child->Log();
+  const std::string log = gw.child->Log();
+  EXPECT_NE(
+      log.find("require the bearer token from file " + (gw.dir.path() / "admin.token").string()),
+      std::string::npos)
+      << log;
+  EXPECT_EQ(log.find(kAdminToken), std::string::npos) << "the admin token is in the log:\n" << log;
+  EXPECT_NE(log.find("access admin GET /metrics status=401"), std::string::npos) << log;
 }
 
 }  // namespace

@@ -35,6 +35,10 @@ namespace meridian::testing {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
+/// The admin listener's bearer token in tests, and the variable `admin.token_env` names.
+inline constexpr const char* kAdminToken = "test-admin-token-0123456789abcdef";
+inline constexpr const char* kAdminTokenEnv = "MERIDIAN_TEST_ADMIN_TOKEN";
+
 /// The API key of the default tenant ("acme") and of a second tenant no route mentions.
 inline constexpr const char* kTenantKey = "sk-test-acme-0123456789";
 inline constexpr const char* kOtherTenantKey = "sk-test-other-0123456789";
@@ -61,6 +65,7 @@ struct GatewayYaml {
   std::vector<std::string> grpc{};      ///< lines under `grpc:` (nested ones indented by 2)
   std::vector<std::string> admin{};     ///< lines under `admin:`
   std::vector<std::string> audit{};     ///< lines under `audit:`
+  std::vector<std::string> metrics{};   ///< lines under `metrics:`
   std::string trusted_cidrs = "[127.0.0.1/32]";
   std::vector<TenantYaml> tenants = {TenantYaml{}};
 
@@ -77,6 +82,7 @@ struct GatewayYaml {
     section("grpc", grpc);
     section("admin", admin);
     section("audit", audit);
+    section("metrics", metrics);
     out += "trusted_proxies:\n  cidrs: " + trusted_cidrs + "\n";
     out += "tenants:\n";
     for (const auto& t : tenants) {
@@ -397,7 +403,9 @@ class ServeFixture : public ::testing::Test {
            "\r\n\r\n" + body;
   }
 
-  std::string Metrics() const { return Client().Get("/metrics").body; }
+  /// The metrics as a scrape would read them (rendered in process: by default /metrics is
+  /// not on the public listener, and not every test runs the admin listener).
+  std::string Metrics() const { return gateway::RenderMetrics(gateway_->state()); }
 
   std::unique_ptr<gateway::Gateway> gateway_;
 

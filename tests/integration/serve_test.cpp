@@ -908,8 +908,7 @@ TEST_F(ServeTest, ClassifierRaisesTheDataClassFromTheMessages) {
   // A higher declared class is never lowered by the classifier.
   const HttpResult declared = Chat(with_card, {{"x-meridian-data-class", "core"}});
   EXPECT_EQ(declared.header("x-meridian-data-class-raised"), "");
-  const HttpResult metrics = Client().Get("/metrics");
-  EXPECT_THAT(metrics.body, HasSubstr("meridian_classifier_raises_total 2"));
+  EXPECT_THAT(Metrics(), HasSubstr("meridian_classifier_raises_total 2"));
 }
 
 TEST_F(ServeTest, InvalidDataClassOrConsentHeaderIs400NamingTheHeader) {

@@ -85,7 +85,11 @@ struct GatewaySetup {
     std::string out =
         "listen: 127.0.0.1:0\nworkers: " + std::to_string(workers) + "\npolicy_file: policy.yaml\n";
     if (grpc) out += "grpc:\n  listen: 127.0.0.1:0\n  plaintext: true\n";
-    if (admin) out += "admin:\n  listen: 127.0.0.1:0\n";
+    if (admin) {
+      // The probes need no token; the listener does (set in the environment the child gets).
+      ::setenv(kAdminTokenEnv, kAdminToken, 1);
+      out += "admin:\n  listen: 127.0.0.1:0\n  token_env: " + std::string(kAdminTokenEnv) + "\n";
+    }
     // A long flush interval: the lines must come out of the queue at shutdown.
     out += "audit:\n  path: audit.jsonl\n  flush_interval_ms: 60000\n";
     out += "limits:\n  drain_timeout_ms: " + std::to_string(drain.count()) + "\n";

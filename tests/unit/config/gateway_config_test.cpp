@@ -225,8 +225,8 @@ TEST_F(GatewayConfigTest, UnknownKeysNameTheExpectedOnes) {
       Errors("listener: 1.2.3.4:80\nlimits: {max_body: 1}\n" + WithTenant("    region: CN\n")),
       (Strings{
           "gw.yaml:1:1: unknown key 'listener' in the gateway config (expected one of: "
-          "listen, workers, tls, grpc, audit, log, admin, policy_file, limits, upstream, "
-          "trusted_proxies, tenants)",
+          "listen, workers, tls, grpc, audit, log, admin, metrics, policy_file, limits, "
+          "upstream, trusted_proxies, tenants)",
           "gw.yaml:2:10: unknown key 'max_body' in limits (expected one of: "
           "max_body_bytes, max_header_bytes, header_timeout_ms, body_timeout_ms, "
           "idle_timeout_ms, max_concurrent_streams, retry_after_s, drain_timeout_ms, "
@@ -598,7 +598,8 @@ TEST_F(GatewayConfigTest, CertificateIdentitiesAreValidatedAndUnique) {
 TEST_F(GatewayConfigTest, OperationsSections) {
   const GatewayConfig c = Load(
       "audit: {path: logs/audit.jsonl, fsync: true, max_files: 3, on_failure: continue}\n"
-      "log: {level: warn, format: json, access: false}\nadmin: {listen: 127.0.0.1:0}\n"
+      "log: {level: warn, format: json, access: false}\n"
+      "admin: {listen: 127.0.0.1:0, token_env: MERIDIAN_ADMIN_TOKEN}\n"
       "limits: {drain_timeout_ms: 1500, drain_delay_ms: 5000}\n" +
       WithTenant(""));
   ASSERT_EQ(Formatted(), Strings{});
@@ -611,6 +612,10 @@ TEST_F(GatewayConfigTest, OperationsSections) {
   EXPECT_TRUE(c.log.json);
   EXPECT_FALSE(c.log.access);
   ASSERT_TRUE(c.admin_listen.has_value());
+  EXPECT_EQ(c.admin_token.env, "MERIDIAN_ADMIN_TOKEN");
+  EXPECT_EQ(c.admin_token.file, "");
+  EXPECT_EQ(c.admin_token.pos, (policy::SourcePos{3, 30}));
+  EXPECT_FALSE(c.metrics_public);
   EXPECT_EQ(c.limits.drain_timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(c.limits.drain_delay, std::chrono::milliseconds(5000));
   EXPECT_EQ(Load("limits: {drain_delay_ms: 0}\n" + WithTenant("")).limits.drain_delay,
@@ -632,6 +637,9 @@ TEST_F(GatewayConfigTest, OperationsMistakes) {
                 "gw.yaml:2:14: 'level' must be info, warn or error",
                 "gw.yaml:2:29: 'format' must be text or json",
                 "gw.yaml:3:8: admin is missing required key 'listen'",
+                "gw.yaml:3:8: admin needs 'token_env' (the environment variable holding its "
+                "bearer token) or 'token_file' (a file holding it): every admin route but "
+                "/healthz and /readyz requires the token",
             }));
   EXPECT_EQ(Errors("limits:\n  drain_delay_ms: -1\n" + WithTenant("")),
             (Strings{"gw.yaml:2:19: 'drain_delay_ms' must be between 0 and 3600000 (got -1)"}));
@@ -640,6 +648,38 @@ TEST_F(GatewayConfigTest, OperationsMistakes) {
                      "3600001)"}));
   EXPECT_EQ(Errors("limits: {drain_delay_ms: soon}\n" + WithTenant("")),
             (Strings{"gw.yaml:1:26: 'drain_delay_ms' must be an integer"}));
+}
+
+TEST_F(GatewayConfigTest, AdminTokenSourceAndPublicMetrics) {
+  WriteFile(dir_ / "admin.token", "t");
+  const GatewayConfig c = Load(
+      "admin:\n  listen: 127.0.0.1:9901\n  token_file: admin.token\nmetrics: {public: true}\n" +
+      WithTenant(""));
+  ASSERT_EQ(Formatted(), Strings{});
+  EXPECT_EQ(c.admin_token.env, "");
+  EXPECT_EQ(c.admin_token.file, (dir_ / "admin.token").string());
+  EXPECT_EQ(c.admin_token.pos, (policy::SourcePos{3, 3}));
+  EXPECT_TRUE(c.metrics_public);
+  EXPECT_EQ(
+      Errors("admin:\n  listen: 127.0.0.1:0\n  token_env: sk-0123456789abcdef\n" + WithTenant("")),
+      (Strings{"gw.yaml:3:14: 'token_env' must be the NAME of an environment variable (upper "
+               "case, digits and _; e.g. MERIDIAN_ADMIN_TOKEN), not the token itself"}));
+  EXPECT_EQ(Errors("admin:\n  listen: 127.0.0.1:0\n  token_env: A\n  token_file: admin.token\n" +
+                   WithTenant("")),
+            (Strings{"gw.yaml:4:3: 'token_env' and 'token_file' exclude each other: name one "
+                     "source of the admin token"}));
+  EXPECT_EQ(
+      Errors("admin:\n  listen: 127.0.0.1:0\n  token: hunter2-hunter2-hunter2\n" + WithTenant("")),
+      (Strings{"gw.yaml:2:3: admin needs 'token_env' (the environment variable holding "
+               "its bearer token) or 'token_file' (a file holding it): every admin route "
+               "but /healthz and /readyz requires the token",
+               "gw.yaml:3:3: the admin token must not be written in the gateway config: "
+               "put it in an environment variable named by 'token_env', or in a file named "
+               "by 'token_file'"}));
+  EXPECT_EQ(Errors("admin:\n  listen: 127.0.0.1:0\n  token_file: absent.token\n" + WithTenant("")),
+            (Strings{"gw.yaml:3:3: 'token_file': cannot read 'DIR/absent.token': No such file or "
+                     "directory"}));
+  EXPECT_EQ(Errors("metrics: {public: maybe}\n" + WithTenant("")).size(), 1u);
 }
 
 TEST_F(GatewayConfigTest, LoadFile) {
