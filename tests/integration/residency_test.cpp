@@ -13,6 +13,7 @@
 
 #include "tests/fakes/fake_openai_server.h"
 #include "tests/integration/serve_fixture.h"
+#include "tests/text_forms.h"
 
 namespace meridian::testing {
 namespace {
@@ -26,18 +27,6 @@ using ::testing::Not;
 // A valid synthetic mainland resident ID (GB 11643 check char X) and a Luhn-valid card.
 constexpr const char* kResidentId = "11010519491231002X";
 constexpr const char* kMobile = "13812345678";
-
-/// The UTF-8 full-width form of ASCII text.
-std::string FullWidth(std::string_view ascii) {
-  std::string out;
-  for (char c : ascii) {
-    const auto cp = static_cast<std::uint32_t>(0xFEE0 + static_cast<unsigned char>(c));
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return out;
-}
 
 /// us-b (US, vision) is preferred for mainland users too, but G2 narrows personal data of a
 /// mainland user to cn-a (CN, no vision); sensitive data without consent is denied.

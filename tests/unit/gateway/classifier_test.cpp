@@ -11,8 +11,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "tests/text_forms.h"
+
 namespace meridian::classifier {
 namespace {
+
+using meridian::testing::FullWidth;
 
 using policy::DataClass;
 
@@ -398,18 +402,6 @@ TEST(Classify, SensitiveBeatsPersonal) {
 }
 
 // ---- evasion: folding, separators, glued letters, obfuscated e-mail (issue 12) ----
-
-/// The UTF-8 full-width form of an ASCII string (digits, letters, punctuation).
-std::string FullWidth(std::string_view ascii) {
-  std::string out;
-  for (char c : ascii) {
-    const auto cp = static_cast<std::uint32_t>(0xFEE0 + static_cast<unsigned char>(c));
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return out;
-}
 
 const std::string kZwsp = "\xE2\x80\x8B";  // U+200B ZERO WIDTH SPACE
 
