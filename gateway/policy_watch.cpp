@@ -10,7 +10,19 @@
 #include <cstring>
 #include <filesystem>
 
+#include "gateway/log.h"
+
 namespace meridian::gateway {
+namespace {
+
+// Changes of the directory's entries.
+constexpr std::uint32_t kDirEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                     IN_DELETE | IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF |
+                                     IN_MOVE_SELF;
+// The parent's entries: the directory's name appearing or going away.
+constexpr std::uint32_t kParentEvents = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE;
+
+}  // namespace
 
 std::unique_ptr<DirectoryWatcher> DirectoryWatcher::Start(const std::string& file,
                                                           std::function<void()> on_change,
@@ -20,16 +32,35 @@ std::unique_ptr<DirectoryWatcher> DirectoryWatcher::Start(const std::string& fil
   w->settle_ms_ = settle_ms;
   std::filesystem::path dir = std::filesystem::path(file).parent_path();
   if (dir.empty()) dir = ".";
+  std::error_code ec;
+  const std::filesystem::path absolute = std::filesystem::absolute(dir, ec).lexically_normal();
+  if (!ec) dir = absolute;
+  std::string text = dir.string();
+  while (text.size() > 1 && text.back() == '/') text.pop_back();  // "a/b/" -> "a/b"
+  dir = text;
+  w->dir_ = text;
   w->inotify_fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (w->inotify_fd_ < 0 || pipe2(w->stop_pipe_, O_CLOEXEC) != 0) {
-    error = std::string("cannot watch ") + dir.string() + ": " + std::strerror(errno);
+    error = std::string("cannot watch ") + w->dir_ + ": " + std::strerror(errno);
     return nullptr;
   }
-  constexpr std::uint32_t kEvents =
-      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MODIFY;
-  if (inotify_add_watch(w->inotify_fd_, dir.c_str(), kEvents) < 0) {
-    error = "cannot watch " + dir.string() + ": " + std::strerror(errno);
+  w->dir_wd_ = inotify_add_watch(w->inotify_fd_, w->dir_.c_str(), kDirEvents | IN_ONLYDIR);
+  if (w->dir_wd_ < 0) {
+    error = "cannot watch " + w->dir_ + ": " + std::strerror(errno);
     return nullptr;
+  }
+  // Without the parent's watch (no permission, or the directory is /) a replaced directory
+  // is not followed; changes inside it still are.
+  const std::filesystem::path parent = dir.parent_path();
+  w->name_ = dir.filename().string();
+  if (!w->name_.empty() && parent != dir) {
+    w->parent_wd_ = inotify_add_watch(w->inotify_fd_, parent.c_str(), kParentEvents | IN_ONLYDIR);
+    if (w->parent_wd_ < 0) {
+      Log(LogLevel::kWarning, "cannot watch " + parent.string() + " (" + std::strerror(errno) +
+                                  "): if " + w->dir_ +
+                                  " is replaced, file-change reloads stop (SIGHUP and POST "
+                                  "/admin/reload still work)");
+    }
   }
   w->thread_ = std::thread([raw = w.get()] { raw->Run(); });
   return w;
@@ -46,8 +77,19 @@ DirectoryWatcher::~DirectoryWatcher() {
   }
 }
 
+bool DirectoryWatcher::Rewatch() {
+  // The same directory returns the same watch descriptor; a new one (same path, another
+  // inode) a new descriptor, and the old watch, if it still follows the moved directory, goes.
+  const int wd = inotify_add_watch(inotify_fd_, dir_.c_str(), kDirEvents | IN_ONLYDIR);
+  if (wd < 0 || wd == dir_wd_) return false;
+  if (dir_wd_ >= 0) (void)inotify_rm_watch(inotify_fd_, dir_wd_);
+  dir_wd_ = wd;
+  Log(LogLevel::kInfo, "policy directory " + dir_ + " was replaced: watching the new one");
+  return true;
+}
+
 void DirectoryWatcher::Run() {
-  std::array<char, 4096> buf{};
+  alignas(inotify_event) std::array<char, 4096> buf{};
   bool pending = false;
   for (;;) {
     std::array<pollfd, 2> fds{{{inotify_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}}};
@@ -64,11 +106,38 @@ void DirectoryWatcher::Run() {
       on_change_();
       continue;
     }
-    if (fds[0].revents != 0) {
-      while (::read(inotify_fd_, buf.data(), buf.size()) > 0) {
+    if (fds[0].revents == 0) continue;
+    bool look_again = false;  // the directory's name changed in its parent
+    for (;;) {
+      const ssize_t len = ::read(inotify_fd_, buf.data(), buf.size());
+      if (len <= 0) break;
+      for (std::size_t at = 0; at + sizeof(inotify_event) <= static_cast<std::size_t>(len);) {
+        inotify_event ev{};
+        std::memcpy(&ev, buf.data() + at, sizeof ev);
+        const char* name = buf.data() + at + sizeof(inotify_event);
+        at += sizeof(inotify_event) + ev.len;
+        if (ev.wd == parent_wd_ && parent_wd_ >= 0) {
+          if (ev.len > 0 && name_ == name) look_again = true;
+          continue;
+        }
+        if (ev.wd != dir_wd_ || dir_wd_ < 0) continue;  // a watch given up earlier
+        if ((ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) != 0) {
+          // Gone (or moved away, where the watch would follow it to the wrong place).
+          if ((ev.mask & IN_MOVE_SELF) != 0) (void)inotify_rm_watch(inotify_fd_, dir_wd_);
+          dir_wd_ = -1;
+          Log(LogLevel::kWarning,
+              "policy directory " + dir_ + " was removed or renamed: " +
+                  (parent_wd_ >= 0 ? std::string("watching for it to come back")
+                                   : std::string("file-change reloads stop (SIGHUP and POST "
+                                                 "/admin/reload still work)")));
+          look_again = true;  // it may be back already
+          continue;
+        }
+        pending = true;
       }
-      pending = true;
     }
+    // A new directory may already hold the new policy: its writes came before the watch.
+    if (look_again && Rewatch()) pending = true;
   }
 }
 

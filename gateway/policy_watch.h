@@ -1,7 +1,9 @@
 // Watches the directory that holds a file and reports changes, so a policy edit is picked up
 // without a signal. The directory, not the file: editors replace files by renaming, and a
 // Kubernetes ConfigMap volume swaps a `..data` symlink, neither of which a watch on the file
-// itself survives.
+// itself survives. The directory's parent is watched too: when the directory itself is
+// replaced (`rm -rf dir && mkdir dir`, `mv dir dir.old && mkdir dir`, a symlinked directory
+// repointed), the watch moves to the new one, says so in the log, and reports a change.
 #pragma once
 
 #include <functional>
@@ -28,9 +30,16 @@ class DirectoryWatcher {
  private:
   DirectoryWatcher() = default;
   void Run();
+  /// Watches the directory's path again (it was replaced, or came back); true when the watch
+  /// now follows a different directory than before.
+  bool Rewatch();
 
   int inotify_fd_ = -1;
   int stop_pipe_[2] = {-1, -1};
+  int dir_wd_ = -1;     ///< the directory's watch; -1 while the path does not exist
+  int parent_wd_ = -1;  ///< its parent's (events about the directory's own name); -1 if none
+  std::string dir_;     ///< absolute path of the watched directory
+  std::string name_;    ///< its last component, as the parent's events name it
   int settle_ms_ = 50;
   std::function<void()> on_change_;
   std::thread thread_;

@@ -146,6 +146,53 @@ TEST_F(OpsTest, AConfigMapSymlinkSwapIsPickedUp) {
   ASSERT_TRUE(Eventually([&] { return Chat({}).header("x-meridian-provider") == "sim-b"; }));
 }
 
+TEST_F(OpsTest, AReplacedPolicyDirectoryIsWatchedAgain) {
+  // The policy in a directory of its own, which is then replaced as a whole.
+  const fs::path dir = Dir() / "policy";
+  fs::create_directories(dir);
+  WriteFile(dir / "policy.yaml", OneSim("sim-a"));
+  GatewayYaml g;
+  g.admin = AdminYaml();
+  std::string yaml = g.Render();
+  yaml.replace(yaml.find("policy_file: policy.yaml"), 24, "policy_file: policy/policy.yaml");
+  WriteFile(Dir() / "gateway.yaml", yaml);
+  gateway::ServeInputs in;
+  in.config_name = (Dir() / "gateway.yaml").string();
+  ASSERT_NO_FATAL_FAILURE(StartWith(in));
+  auto ready_version = [&] {
+    const HttpResult r = Admin().Get("/readyz");
+    const json::object o = BodyJson(r);
+    return o.contains("policy_version") ? std::string(o.at("policy_version").as_string())
+                                        : std::string();
+  };
+  const std::string first = ready_version();
+  ASSERT_FALSE(first.empty());
+
+  // rm -rf policy && mkdir policy, then the policy written again, changed.
+  fs::remove_all(dir);
+  fs::create_directory(dir);
+  WriteFile(dir / "policy.yaml", OneSim("sim-b"));
+  ASSERT_TRUE(Eventually([&] { return ready_version() != first; }))
+      << "no reload after the directory was replaced";
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-b");
+  const std::string second = ready_version();
+
+  // mv policy policy.old && mkdir policy: the watch must not stay with the renamed directory.
+  fs::rename(dir, Dir() / "policy.old");
+  fs::create_directory(dir);
+  WriteFile(dir / "policy.yaml", OneSim("sim-c"));
+  ASSERT_TRUE(Eventually([&] { return ready_version() != second; }))
+      << "no reload after the directory was renamed away and made again";
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-c");
+
+  // Later edits in the new directory are seen too (an editor's write-and-rename).
+  const std::string third = ready_version();
+  WriteFile(dir / "policy.yaml.tmp", OneSim("sim-d"));
+  fs::rename(dir / "policy.yaml.tmp", dir / "policy.yaml");
+  ASSERT_TRUE(Eventually([&] { return ready_version() != third; }));
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-d");
+}
+
 TEST_F(OpsTest, AdminListenerReloadsAndReportsErrors) {
   ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a")));
   ReplacePolicy(kInvalidPolicy);
