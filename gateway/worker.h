@@ -60,6 +60,9 @@ class WorkerContext {
   virtual std::string NewRequestId() = 0;
   /// Only on this worker's thread.
   virtual DrainHooks& drain_hooks() = 0;
+  /// The gateway's control thread: slow operator work (a policy compile for POST
+  /// /admin/reload) runs there, never on a request thread.
+  virtual boost::asio::any_io_executor control_executor() = 0;
 };
 
 }  // namespace meridian::gateway

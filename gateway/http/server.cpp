@@ -62,17 +62,18 @@ std::int64_t UnixNow() {
 core::Status CheckFraming(const bhttp::request_header<>& head) {
   const std::size_t hosts = head.count(bhttp::field::host);
   if (hosts > 1 || (hosts == 0 && head.version() >= 11)) {
-    return core::Status::Error(core::StatusCode::kInvalidArgument,
-                               hosts > 1 ? "a request must carry one Host header, not " +
-                                               std::to_string(hosts)
-                                         : "an HTTP/1.1 request must carry a Host header",
-                               "bad_request");
+    return core::Status::Error(
+        core::StatusCode::kInvalidArgument,
+        hosts > 1 ? "a request must carry one Host header, not " + std::to_string(hosts)
+                  : "an HTTP/1.1 request must carry a Host header",
+        "bad_request");
   }
   const std::size_t codings = head.count(bhttp::field::transfer_encoding);
   if (codings > 0) {
     const auto v = head[bhttp::field::transfer_encoding];
     std::string_view value(v.data(), v.size());
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     if (codings > 1 || !beast::iequals(value, "chunked")) {
       return core::Status::Error(core::StatusCode::kNotImplemented,
@@ -98,6 +99,23 @@ std::string_view TargetPath(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
+/// Runs `f` on the `control` executor and resumes the caller on `home` with its result: the
+/// caller's coroutine is never resumed on the control thread.
+template <class F>
+asio::awaitable<std::string> OnControlThread(asio::any_io_executor control,
+                                             asio::any_io_executor home, F f) {
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(std::string)>(
+      [control, home, f = std::move(f)](auto handler) mutable {
+        asio::post(control, [home, f = std::move(f), handler = std::move(handler)]() mutable {
+          std::string r = f();
+          asio::post(home, [handler = std::move(handler), r = std::move(r)]() mutable {
+            std::move(handler)(std::move(r));
+          });
+        });
+      },
+      asio::use_awaitable);
+}
+
 void AppendChunk(std::string& out, std::string_view data) {
   if (data.empty()) return;
   char size[24];
@@ -112,8 +130,10 @@ void AppendChunk(std::string& out, std::string_view data) {
 class Worker final : public WorkerContext {
  public:
   Worker(GatewayState& state, std::shared_ptr<ssl::context> server_tls,
-         std::shared_ptr<ssl::context> client_tls, providers::ClientLimits limits)
+         std::shared_ptr<ssl::context> client_tls, providers::ClientLimits limits,
+         asio::any_io_executor control)
       : state_(state),
+        control_(std::move(control)),
         io_(std::make_unique<asio::io_context>(1)),
         work_(asio::make_work_guard(*io_)),
         acceptor_(std::make_unique<tcp::acceptor>(*io_)),
@@ -186,6 +206,7 @@ class Worker final : public WorkerContext {
   asio::any_io_executor executor() override { return io_->get_executor(); }
   AdapterSet& adapters() override { return *adapters_; }
   DrainHooks& drain_hooks() override { return drain_hooks_; }
+  asio::any_io_executor control_executor() override { return control_; }
   /// Posts a drain phase to this worker: kStart also closes the public acceptor.
   void Drain(DrainPhase phase) {
     asio::post(*io_, [this, phase] {
@@ -207,6 +228,7 @@ class Worker final : public WorkerContext {
   asio::awaitable<void> Accept(tcp::acceptor& acceptor, bool admin);
 
   GatewayState& state_;
+  asio::any_io_executor control_;  ///< HttpServer's control thread
   std::unique_ptr<asio::io_context> io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::unique_ptr<tcp::acceptor> acceptor_;
@@ -591,8 +613,8 @@ asio::awaitable<void> Session<Stream>::Run() {
       // An invalid or overflowing chunk size, a body cut short: answer before closing unless
       // the client is gone.
       if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream &&
-          bec != bhttp::error::partial_message &&
-          bec != asio::error::eof && bec != asio::error::connection_reset) {
+          bec != bhttp::error::partial_message && bec != asio::error::eof &&
+          bec != asio::error::connection_reset) {
         co_await SendError(
             core::Status::Error(core::StatusCode::kInvalidArgument,
                                 "malformed HTTP request body: " + bec.message(), "bad_request"),
@@ -774,9 +796,13 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
     }
     if (path == "/admin/reload") {
       if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
-      // Rare and short (a file read and a compile): done inline on this worker.
-      const std::string result =
-          state_.reload ? state_.reload() : std::string("{\"result\":\"refused\"}");
+      // A compile can take tens of ms (1,000 routes): on the control thread, so the requests
+      // this worker serves meanwhile are not held up.
+      std::string result = "{\"result\":\"refused\"}";
+      if (state_.reload) {
+        result = co_await OnControlThread(worker_.control_executor(), worker_.executor(),
+                                          [&state = state_] { return state.reload(); });
+      }
       const bool ok = result.find("\"result\":\"refused\"") == std::string::npos;
       co_return co_await Send(ok ? 200 : 422, result, "application/json", headers, keep_alive);
     }
@@ -929,8 +955,8 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
       !st.ok()) {
     co_return co_await fail(st);
   }
-  if (auto st = identity::ParseConsentHeaders(Copies(req, identity::kConsentHeader),
-                                              attrs.consent, consent_conflict);
+  if (auto st = identity::ParseConsentHeaders(Copies(req, identity::kConsentHeader), attrs.consent,
+                                              consent_conflict);
       !st.ok()) {
     co_return co_await fail(st);
   }
@@ -1129,7 +1155,8 @@ core::Status HttpServer::Start() {
     }
   }
   for (unsigned i = 0; i < cfg.workers; ++i) {
-    auto w = std::make_unique<Worker>(state_, server_tls, client_tls, limits);
+    auto w =
+        std::make_unique<Worker>(state_, server_tls, client_tls, limits, control_.get_executor());
     auto st = w->Listen(endpoint);
     if (!st.ok()) return st;
     // Port 0: the first listener picks the port, the others share it.
@@ -1175,6 +1202,7 @@ void HttpServer::Stop() {
   for (auto& w : workers_) w->Stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  control_.join();  // a reload still compiling finishes; its answer has nobody to go to
 }
 
 }  // namespace meridian::gateway

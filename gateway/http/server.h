@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,6 +54,8 @@ class HttpServer {
   unsigned short port_ = 0;
   unsigned short admin_port_ = 0;
   std::atomic<std::size_t> next_worker_{0};
+  /// One thread for slow operator work (admin reloads), joined by Stop() after the workers.
+  boost::asio::thread_pool control_{1};
 };
 
 }  // namespace meridian::gateway
