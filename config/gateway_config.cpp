@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "config/yaml_reader.h"
+#include "policy/env_name.h"
 #include "policy/snapshot.h"
 
 namespace meridian::config {
@@ -46,16 +47,7 @@ constexpr std::string_view kRawKeyMessage =
 constexpr std::string_view kEmptyStringSha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-// As credential_env in a policy: upper case, digits and _, not starting with a digit.
-bool IsEnvVarName(std::string_view s) {
-  if (s.empty() || s.size() > 128 || std::isdigit(static_cast<unsigned char>(s[0])) != 0) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isupper(static_cast<unsigned char>(c)) != 0 ||
-           std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '_';
-  });
-}
+using policy::IsEnvVarName;  // as credential_env in a policy
 
 bool IsHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),

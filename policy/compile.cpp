@@ -11,6 +11,8 @@
 #include <set>
 #include <tuple>
 
+#include "policy/env_name.h"
+
 namespace meridian::policy {
 namespace {
 
@@ -21,16 +23,6 @@ bool IsLowerName(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
     return std::islower(static_cast<unsigned char>(c)) != 0 ||
            std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
-  });
-}
-
-bool IsEnvVarName(std::string_view s) {
-  if (s.empty() || s.size() > 128 || std::isdigit(static_cast<unsigned char>(s[0])) != 0) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isupper(static_cast<unsigned char>(c)) != 0 ||
-           std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '_';
   });
 }
 
@@ -1055,6 +1047,16 @@ std::string VersionOf(const std::string& canonical) {
 }
 
 }  // namespace
+
+bool IsEnvVarName(std::string_view s) {
+  if (s.empty() || s.size() > 128 || std::isdigit(static_cast<unsigned char>(s[0])) != 0) {
+    return false;
+  }
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isupper(static_cast<unsigned char>(c)) != 0 ||
+           std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '_';
+  });
+}
 
 CompileResult Compile(const PolicySpec& spec) {
   CompileResult result;
