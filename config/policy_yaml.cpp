@@ -251,6 +251,7 @@ void Parser::ReadProvider(const YAML::Node& node, SourcePos pos, std::vector<Pro
                  {"max_tokens_default", Into(p.max_tokens_default)},
                  {"sim_tokens", Into(p.sim_tokens)},
                  {"sim_delay_ms", Into(p.sim_delay_ms)},
+                 {"max_duration_ms", Into(p.max_duration_ms)},
              },
              [this](const Entry& e) {
                if (!IsSecretKeyName(e.name)) {

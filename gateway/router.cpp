@@ -1,5 +1,9 @@
 #include "gateway/router.h"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <memory>
+
 #include "gateway/log.h"
 #include "providers/anthropic/anthropic_adapter.h"
 #include "providers/dashscope/dashscope_adapter.h"
@@ -35,6 +39,45 @@ Verdict Judge(const core::Status& s) {
   // Everything else is the provider failing to serve: 5xx, 429, timeouts, resets, a body or
   // stream that cannot be understood, a 404 for the model (a provider misconfiguration).
   return {.next = true, .counts = true};
+}
+
+/// The cancellation of an attempt under a provider's max_duration_ms: the request's own
+/// (client gone, deadline, drain) forwarded, or the cap's timer. Shared with the timer's
+/// handler, which may run after the attempt returned.
+struct CappedAttempt {
+  providers::CancelToken token;
+  bool expired = false;
+};
+
+/// Runs one attempt; with a max_duration_ms it is cancelled when that passes, and reported as
+/// the provider's timeout (retryable before the commit point, like any other).
+asio::awaitable<providers::AttemptResult> RunAttempt(providers::Provider& adapter,
+                                                     const core::CompletionRequest& request,
+                                                     const providers::Target& target,
+                                                     providers::ChunkSink& sink,
+                                                     providers::CancelToken& cancel) {
+  const std::int64_t cap_ms = target.provider->max_duration_ms;
+  if (cap_ms <= 0) co_return co_await adapter.Complete(request, target, sink, cancel);
+  auto attempt = std::make_shared<CappedAttempt>();
+  asio::steady_timer cap(co_await asio::this_coro::executor, std::chrono::milliseconds(cap_ms));
+  cap.async_wait([attempt](const boost::system::error_code& ec) {
+    if (ec) return;  // the attempt ended first
+    attempt->expired = true;
+    attempt->token.Cancel();
+  });
+  cancel.OnCancel([attempt] { attempt->token.Cancel(); });
+  providers::AttemptResult r = co_await adapter.Complete(request, target, sink, attempt->token);
+  cancel.Clear();
+  cap.cancel();
+  if (attempt->expired && !cancel.cancelled()) {
+    r.status = core::Status::Error(core::StatusCode::kUpstreamTimeout,
+                                   "provider '" + target.provider->id +
+                                       "' did not finish within its max_duration_ms (" +
+                                       std::to_string(cap_ms) + " ms)",
+                                   "upstream_max_duration");
+    r.status.retryable = true;
+  }
+  co_return r;
 }
 
 }  // namespace
@@ -86,8 +129,16 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
     sink.BeginAttempt(provider);
     const auto started = std::chrono::steady_clock::now();
     providers::AttemptResult r =
-        co_await adapters.For(provider.kind).Complete(request, target, sink, cancel);
+        co_await RunAttempt(adapters.For(provider.kind), request, target, sink, cancel);
     const auto now = std::chrono::steady_clock::now();
+    if (r.status.ok() && !r.emitted) {
+      // A body or stream that parsed but held no completion (a model list, a bare [DONE]): the
+      // provider answered nothing, which is its failure, not an empty answer to the client.
+      r.status = core::Status::Error(core::StatusCode::kBadUpstream,
+                                     "provider '" + provider.id + "' answered without a completion",
+                                     "upstream_empty_answer");
+      r.status.retryable = true;
+    }
     out.attempts.push_back(
         {p, r.status, std::chrono::duration_cast<std::chrono::microseconds>(now - started)});
     if (r.status.ok()) {

@@ -507,6 +507,14 @@ class Compiler {
         p.sim_tokens = ps.sim_tokens->value;
       }
     }
+    if (ps.max_duration_ms) {
+      if (ps.max_duration_ms->value < 1 || ps.max_duration_ms->value > 86'400'000) {
+        Error(ps.max_duration_ms->pos,
+              where + ": max_duration_ms must be between 1 and 86400000 (24 h)");
+      } else {
+        p.max_duration_ms = ps.max_duration_ms->value;
+      }
+    }
     if (only_for(ps.sim_delay_ms, "sim_delay_ms", ProviderKind::kSim)) {
       if (ps.sim_delay_ms->value < 0 || ps.sim_delay_ms->value > 60000) {
         Error(ps.sim_delay_ms->pos, where + ": sim_delay_ms must be between 0 and 60000");
@@ -996,6 +1004,7 @@ json::value Canonical(const PolicySpec& spec) {
     Put(o, "max_tokens_default", p.max_tokens_default);
     Put(o, "sim_tokens", p.sim_tokens);
     Put(o, "sim_delay_ms", p.sim_delay_ms);
+    Put(o, "max_duration_ms", p.max_duration_ms);
     providers.push_back(std::move(o));
   }
   root["providers"] = std::move(providers);

@@ -48,12 +48,15 @@ struct Provider {
   std::optional<bool> trains_on_data;
   std::optional<EuTransferBasis> eu_transfer_basis;
   std::string operator_jurisdiction;
-  std::string api_version;        ///< azure_openai
-  std::string dashscope_region;   ///< dashscope
-  std::string anthropic_version;  ///< anthropic
+  std::string api_version;                 ///< azure_openai
+  std::string dashscope_region;            ///< dashscope
+  std::string anthropic_version;           ///< anthropic
   std::int64_t max_tokens_default = 4096;  ///< anthropic: max_tokens when the request has none
-  std::int64_t sim_tokens = 24;   ///< sim
-  std::int64_t sim_delay_ms = 0;  ///< sim
+  std::int64_t sim_tokens = 24;            ///< sim
+  std::int64_t sim_delay_ms = 0;           ///< sim
+  /// Cap on one attempt's whole time, request sent to answer finished (0: none). Ends an
+  /// upstream that drip-feeds bytes and so never trips the idle timeout.
+  std::int64_t max_duration_ms = 0;
   SourcePos pos;
 
   /// The upstream model name for a client-facing alias, or nullptr.
@@ -117,7 +120,7 @@ struct Settings {
   RegionCode unknown_region_as = *RegionCode::Parse("CN");
   DataClass default_data_class = DataClass::kPersonal;
   DataClass image_data_class = DataClass::kPersonal;  ///< what an unscannable media part implies
-  std::vector<RegionCode> region_restrictiveness;  ///< most restrictive first
+  std::vector<RegionCode> region_restrictiveness;     ///< most restrictive first
 };
 
 struct StringHash {

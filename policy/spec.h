@@ -87,12 +87,14 @@ struct ProviderSpec {
   std::optional<LocatedString> operator_jurisdiction;
   std::optional<LocatedString> description;
   // Kind-specific settings.
-  std::optional<LocatedString> api_version;           ///< azure_openai
-  std::optional<LocatedString> dashscope_region;      ///< dashscope: beijing, singapore, ...
-  std::optional<LocatedString> anthropic_version;     ///< anthropic
-  std::optional<Located<std::int64_t>> max_tokens_default;  ///< anthropic: when the request sets none
-  std::optional<Located<std::int64_t>> sim_tokens;    ///< sim: tokens per answer
-  std::optional<Located<std::int64_t>> sim_delay_ms;  ///< sim: pause between tokens
+  std::optional<LocatedString> api_version;        ///< azure_openai
+  std::optional<LocatedString> dashscope_region;   ///< dashscope: beijing, singapore, ...
+  std::optional<LocatedString> anthropic_version;  ///< anthropic
+  std::optional<Located<std::int64_t>>
+      max_tokens_default;                                ///< anthropic: when the request sets none
+  std::optional<Located<std::int64_t>> sim_tokens;       ///< sim: tokens per answer
+  std::optional<Located<std::int64_t>> sim_delay_ms;     ///< sim: pause between tokens
+  std::optional<Located<std::int64_t>> max_duration_ms;  ///< any kind: one attempt's total time
 };
 
 struct NarrowSpec {

@@ -154,9 +154,8 @@ Caller Identify(GatewayState& state, const grpcfe::ClientCertVerifier* verifier,
   const policy::Settings settings = table ? table->policy->settings : policy::Settings{};
   const std::vector<std::string_view> claims =
       MetadataCopies(ctx, state.config.trusted_proxies.region_header);
-  c.region = identity::EstablishClaimedRegion(*c.tenant, claims,
-                                              via_certificate && c.tenant->trust_region_claim,
-                                              settings);
+  c.region = identity::EstablishClaimedRegion(
+      *c.tenant, claims, via_certificate && c.tenant->trust_region_claim, settings);
   CountRegionSignals(state, c.region);
   return c;
 }
@@ -243,7 +242,8 @@ struct Bridge {
   bool cancelled = false;
   bool deadline_hit = false;
   bool shutdown = false;     ///< ended by the gateway's drain deadline
-  v1::GenerateResponse out;  ///< the message being written; lives until OnDone
+  v1::GenerateResponse out;  ///< the message being built
+  grpc::ByteBuffer wire;     ///< `out` serialised: the write in flight; lives until OnDone
 };
 
 /// Cancels the request when the call's deadline passes (the deadline caps the upstream).
@@ -322,22 +322,51 @@ void FillDecision(const Admission& a, const identity::RegionDecision& region,
   d.set_region_source(std::string(policy::Name(a.decision.region_source)));
 }
 
+/// The methods are registered raw (bytes in, bytes out): gRPC's generated handlers answer a
+/// request message that does not parse with an empty UNIMPLEMENTED, as if the method did not
+/// exist. Parsed here, it is the client's error: INVALID_ARGUMENT naming the message type.
+template <class M>
+core::Status ParseMessage(const grpc::ByteBuffer& raw, M& out) {
+  grpc::ByteBuffer copy(raw);  // the slices are reference-counted: no bytes are copied
+  if (grpc::SerializationTraits<M>::Deserialize(&copy, &out).ok()) return core::Status::Ok();
+  return core::Status::Error(
+      core::StatusCode::kInvalidArgument,
+      "the request is not a valid " + M::descriptor()->full_name() + " message (protobuf encoding)",
+      "invalid_message");
+}
+
+template <class M>
+void Serialize(const M& message, grpc::ByteBuffer& out) {
+  bool own = false;
+  (void)grpc::SerializationTraits<M>::Serialize(message, &out, &own);
+}
+
+/// A streaming call refused before it started: finishes with `status` and deletes itself.
+class RefusedWrite final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit RefusedWrite(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+using RawService =
+    v1::Assistant::WithRawCallbackMethod_Generate<v1::Assistant::WithRawCallbackMethod_Complete<
+        v1::Assistant::WithRawCallbackMethod_ListModels<v1::Assistant::Service>>>;
+
 }  // namespace
 
-class GrpcServer::Service final : public v1::Assistant::CallbackService {
+class GrpcServer::Service final : public RawService {
  public:
   Service(GatewayState& state, HttpServer& workers,
           std::unique_ptr<grpcfe::ClientCertVerifier> verifier)
       : state_(state), workers_(workers), verifier_(std::move(verifier)) {}
 
-  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* ctx,
-                                                           const v1::GenerateRequest* req) override;
-  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* ctx,
-                                     const v1::GenerateRequest* req,
-                                     v1::CompleteResponse* resp) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* ctx,
+                                                       const grpc::ByteBuffer* raw) override;
+  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                     grpc::ByteBuffer* resp) override;
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* ctx,
-                                       const v1::ListModelsRequest* req,
-                                       v1::ListModelsResponse* resp) override;
+                                       const grpc::ByteBuffer* raw,
+                                       grpc::ByteBuffer* resp) override;
 
   GatewayState& state() { return state_; }
 
@@ -435,7 +464,7 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
 
 // ---- Generate: server streaming ----
 
-class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+class GenerateCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   GenerateCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
                const v1::GenerateRequest* req)
@@ -483,8 +512,10 @@ class GenerateCall final : public grpc::ServerWriteReactor<v1::GenerateResponse>
   asio::awaitable<bool> Write(Bridge& b) {
     if (b.cancelled) co_return false;
     b.write_pending = true;
+    b.wire.Clear();
+    Serialize(b.out, b.wire);
     MERIDIAN_TSAN_RELEASE(this);
-    StartWrite(&b.out);
+    StartWrite(&b.wire);
     // Even when cancelled, wait for the write to come back: gRPC still owns b.out until then
     // and Finish must not overtake it.
     while (b.write_pending) co_await b.wake.async_wait(kTuple);
@@ -504,16 +535,29 @@ class GenerateCall::Sink final : public providers::ChunkSink {
     start_.mutable_decision()->set_provider(provider.id);
   }
   bool committed() const override { return committed_; }
-  void Reset() override {}
+  void Reset() override { start_pending_ = false; }
   asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
     if (b_.cancelled) co_return false;
     if (chunk.kind == core::Chunk::Kind::kUsage) usage_ = chunk.usage;
+    // The upstream's start (its role chunk) says nothing yet: the call commits with the first
+    // message after it, so a failure right after the start still falls back (as over HTTP).
+    if (chunk.kind == core::Chunk::Kind::kStart && !committed_) {
+      start_pending_ = true;
+      co_return true;
+    }
     if (!grpcfe::ToGenerateResponse(chunk, start_, b_.out)) co_return true;
     if (!committed_) {
       // The answer commits with its first message: initial metadata names the provider.
       call_.ctx_->AddInitialMetadata("x-meridian-provider", start_.decision().provider());
       committed_ = true;
       ttft_ms_ = MsSince(started_);
+      if (std::exchange(start_pending_, false)) {
+        v1::GenerateResponse first = std::move(b_.out);
+        b_.out.Clear();
+        *b_.out.mutable_start() = start_;
+        if (!co_await call_.Write(b_)) co_return false;
+        b_.out = std::move(first);
+      }
     }
     co_return co_await call_.Write(b_);
   }
@@ -525,6 +569,7 @@ class GenerateCall::Sink final : public providers::ChunkSink {
   GenerateCall& call_;
   Bridge& b_;
   v1::Start start_;
+  bool start_pending_ = false;  ///< a start chunk came: its message goes out with the commit
   bool committed_ = false;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::optional<double> ttft_ms_;
@@ -564,9 +609,24 @@ asio::awaitable<void> GenerateCall::Serve(Job job, WorkerContext& worker,
   Finish(st);  // the last use of `this`: OnDone may delete it from now on
 }
 
-grpc::ServerWriteReactor<v1::GenerateResponse>* GrpcServer::Service::Generate(
-    grpc::CallbackServerContext* ctx, const v1::GenerateRequest* req) {
-  return new GenerateCall(*this, ctx, req);
+/// Counts and logs a call whose request message did not parse, and returns its status.
+grpc::Status RefuseUnparsable(GatewayState& state, const core::Status& why,
+                              std::string_view method) {
+  state.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
+  CallLog log;
+  log.method = method;
+  const grpc::Status st = grpcfe::ToGrpcStatus(why);
+  Finished(state, st, log);
+  return st;
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcServer::Service::Generate(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) {
+  v1::GenerateRequest req;
+  if (auto st = ParseMessage(*raw, req); !st.ok()) {
+    return new RefusedWrite(RefuseUnparsable(state_, st, "Generate"));
+  }
+  return new GenerateCall(*this, ctx, &req);
 }
 
 // ---- Complete: unary ----
@@ -574,7 +634,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* GrpcServer::Service::Generate(
 class CompleteCall final : public grpc::ServerUnaryReactor {
  public:
   CompleteCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
-               const v1::GenerateRequest* req, v1::CompleteResponse* resp)
+               const v1::GenerateRequest* req, grpc::ByteBuffer* resp)
       : service_(service), ctx_(ctx), resp_(resp) {
     grpc::Status error;
     CallLog log;
@@ -634,12 +694,13 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
     }
     if (!sink.provider_.empty()) ctx_->AddInitialMetadata("x-meridian-provider", sink.provider_);
     if (final.ok()) {
-      *resp_ = std::move(sink.builder_.response());
+      v1::CompleteResponse resp = std::move(sink.builder_.response());
       job.decision.set_provider(sink.provider_);
-      *resp_->mutable_decision() = std::move(job.decision);
-      resp_->set_id("chatcmpl-" + job.request_id);
-      resp_->set_model(job.request.model);
-      resp_->set_created(UnixNow());
+      *resp.mutable_decision() = std::move(job.decision);
+      resp.set_id("chatcmpl-" + job.request_id);
+      resp.set_model(job.request.model);
+      resp.set_created(UnixNow());
+      Serialize(resp, *resp_);
     }
     const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
     job.log.provider = sink.provider_;
@@ -652,22 +713,33 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
 
   GrpcServer::Service& service_;
   grpc::CallbackServerContext* ctx_;
-  v1::CompleteResponse* resp_;
+  grpc::ByteBuffer* resp_;
   std::shared_ptr<Bridge> bridge_;
 };
 
 grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerContext* ctx,
-                                                        const v1::GenerateRequest* req,
-                                                        v1::CompleteResponse* resp) {
-  return new CompleteCall(*this, ctx, req, resp);
+                                                        const grpc::ByteBuffer* raw,
+                                                        grpc::ByteBuffer* resp) {
+  v1::GenerateRequest req;
+  if (auto st = ParseMessage(*raw, req); !st.ok()) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(RefuseUnparsable(state_, st, "Complete"));
+    return reactor;
+  }
+  return new CompleteCall(*this, ctx, &req, resp);
 }
 
 // ---- ListModels: answered on the gRPC thread (pure work) ----
 
 grpc::ServerUnaryReactor* GrpcServer::Service::ListModels(grpc::CallbackServerContext* ctx,
-                                                          const v1::ListModelsRequest* req,
-                                                          v1::ListModelsResponse* resp) {
-  (void)req;
+                                                          const grpc::ByteBuffer* raw,
+                                                          grpc::ByteBuffer* wire) {
+  v1::ListModelsRequest req;
+  if (auto st = ParseMessage(*raw, req); !st.ok()) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(RefuseUnparsable(state_, st, "ListModels"));
+    return reactor;
+  }
   state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
   auto* reactor = ctx->DefaultReactor();
   CallLog log;
@@ -681,10 +753,12 @@ grpc::ServerUnaryReactor* GrpcServer::Service::ListModels(grpc::CallbackServerCo
   if (!table) return finish(grpcfe::ToGrpcStatus(NotReady()));
   const Caller caller = Identify(state_, verifier_.get(), *ctx);
   if (!caller.error.ok()) return finish(grpcfe::ToGrpcStatus(caller.error));
+  v1::ListModelsResponse resp;
   for (auto& alias : AllowedModels(*table, *caller.tenant, caller.region)) {
-    resp->add_models(std::move(alias));
+    resp.add_models(std::move(alias));
   }
-  resp->set_policy_version(table->policy->version);
+  resp.set_policy_version(table->policy->version);
+  Serialize(resp, *wire);
   return finish(grpc::Status::OK);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "providers/common/content_type.h"
 #include "providers/common/http_client.h"
 #include "providers/common/sse_parser.h"
 #include "providers/provider.h"
@@ -58,6 +59,8 @@ inline core::Status MissingEndpoint(const Target& target) {
 template <class Decode>
 asio::awaitable<void> DeliverBody(UpstreamResponse& response, Decode decode, ChunkSink& sink,
                                   CancelToken& cancel, AttemptResult& result) {
+  result.status = CheckContentType(response.header("content-type"), false);
+  if (!result.status.ok()) co_return;
   std::string body;
   std::vector<core::Chunk> chunks;
   result.status = co_await response.ReadAll(body, cancel);
@@ -73,6 +76,8 @@ asio::awaitable<void> DeliverBody(UpstreamResponse& response, Decode decode, Chu
 template <class Decoder>
 asio::awaitable<void> PumpSse(UpstreamResponse& response, Decoder& decoder, ChunkSink& sink,
                               CancelToken& cancel, AttemptResult& result) {
+  result.status = CheckContentType(response.header("content-type"), true);
+  if (!result.status.ok()) co_return;
   SseParser parser;
   std::vector<SseEvent> events;
   std::vector<core::Chunk> chunks;

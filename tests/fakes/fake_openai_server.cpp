@@ -64,11 +64,18 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-std::optional<int> ParseInt(std::string_view s) {
-  int v = 0;
+template <class Int>
+std::optional<Int> ParseNumber(std::string_view s) {
+  Int v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
+}
+std::optional<int> ParseInt(std::string_view s) {
+  return ParseNumber<int>(s);
+}
+std::optional<std::int64_t> ParseInt64(std::string_view s) {
+  return ParseNumber<std::int64_t>(s);
 }
 
 /// Applies `spec` on top of `s`; returns "" or an error naming the bad switch.
@@ -202,6 +209,20 @@ std::string ApplyScenario(std::string_view spec, Scenario& s) {
       }
     } else if (name == "hang") {
       ok = flag(s.hang);
+    } else if (name == "html") {
+      ok = flag(s.html);
+    } else if (name == "not_completion") {
+      ok = flag(s.not_completion);
+    } else if (name == "long_line") {
+      ok = int_value(s.long_line, 1);
+    } else if (name == "content_length") {
+      const std::optional<std::int64_t> v = value ? ParseInt64(*value) : std::nullopt;
+      ok = v.has_value() && *v >= 0;
+      if (ok) s.content_length = *v;
+    } else if (name == "endless") {
+      ok = flag(s.endless);
+    } else if (name == "drip_ms") {
+      ok = int_value(s.drip_ms, 1);
     }
     if (!ok) return bad;
   }
@@ -1364,8 +1385,118 @@ struct FakeOpenAiServer::Impl {
         r.headers.emplace_back("x-should-retry", *sc.should_retry ? "true" : "false");
       co_return co_await Finish(c, Shaped(sc, plan.stream, std::move(r)), req);
     }
+    if (sc.html || sc.not_completion || sc.long_line > 0 || sc.content_length || sc.endless ||
+        sc.drip_ms > 0) {
+      co_return co_await Malformed(c, req, plan);
+    }
     if (plan.stream) co_return co_await StreamChat(c, req, plan);
     co_return co_await NonStreamChat(c, req, plan);
+  }
+
+  /// A 200 answer that is not what the request asked for (the malformed-answer switches): the
+  /// body is chunked unless a Content-Length is declared.
+  template <class C>
+  net::awaitable<Outcome> Malformed(C& c, const http::request<http::string_body>& req,
+                                    const ChatPlan& plan) {
+    const Scenario& sc = plan.sc;
+    const bool stream = plan.stream;
+    auto head = [&](std::string_view content_type) {
+      http::response<http::empty_body> res{http::status::ok, req.version()};
+      for (const auto& [k, v] : ProfileHeaders(opts.profile, plan.seq)) res.insert(k, v);
+      res.set(http::field::content_type, content_type);
+      res.keep_alive(req.keep_alive());
+      if (sc.content_length) {
+        res.content_length(static_cast<std::uint64_t>(*sc.content_length));
+      } else {
+        res.chunked(true);
+      }
+      std::ostringstream os;
+      os << res.base();
+      return std::move(os).str();
+    };
+    auto chunk = [](std::string_view piece) {
+      return ToHex(piece.size()) + "\r\n" + std::string(piece) + "\r\n";
+    };
+    const std::string content_type = stream ? "text/event-stream" : "application/json";
+    if (sc.html) {
+      Reply r;
+      r.headers = ProfileHeaders(opts.profile, plan.seq);
+      r.content_type = "text/html; charset=utf-8";
+      r.body =
+          "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form "
+          "action=\"/login\"></form></body></html>";
+      co_return co_await Finish(c, std::move(r), req);
+    }
+    if (sc.not_completion) {
+      // Valid JSON, valid SSE, but not a chat completion (a model list, say).
+      const std::string list = R"({"object":"list","data":[{"id":"fake-model","object":"model"}]})";
+      if (!stream) {
+        Reply r;
+        r.headers = ProfileHeaders(opts.profile, plan.seq);
+        r.body = list;
+        co_return co_await Finish(c, std::move(r), req);
+      }
+      if (!co_await Write(c, head(content_type) + chunk("data: " + list + "\n\n") +
+                                 chunk("data: [DONE]\n\n") + "0\r\n\r\n")) {
+        CountCut(true);
+        co_return Outcome::kClose;
+      }
+      ++owner.responses_completed_;
+      owner.Notify();
+      co_return req.keep_alive() ? Outcome::kKeepAlive : Outcome::kClose;
+    }
+    if (!co_await Write(c, head(content_type))) {
+      CountCut(stream);
+      co_return Outcome::kClose;
+    }
+    if (stream) {
+      ++owner.streams_started_;
+      owner.Notify();
+    }
+    if (sc.long_line > 0) {
+      // One line of long_line bytes (an SSE data line, or a JSON body's string), then a proper end.
+      std::string line = stream ? "data: " : R"({"pad":")";
+      line.append(static_cast<std::size_t>(sc.long_line), 'x');
+      line += stream ? "\n\n" : "\"}";
+      for (std::size_t off = 0; off < line.size(); off += 16384) {
+        if (!co_await Write(c, chunk(std::string_view(line).substr(off, 16384)))) {
+          CountCut(stream);
+          co_return Outcome::kClose;
+        }
+      }
+      co_await Write(c, std::string("0\r\n\r\n"));
+      ++owner.responses_completed_;
+      owner.Notify();
+      co_return Outcome::kClose;
+    }
+    if (sc.content_length) {
+      // Fewer bytes than declared, then silence until the client leaves.
+      co_await Write(c, std::string(R"({"id":")"));
+    } else if (sc.endless) {
+      // A body that never ends: SSE comments (a stream) or JSON whitespace, as fast as it is read.
+      const std::string filler =
+          chunk(stream ? std::string(": keep-alive\n").append(std::string(4080, ' ')) + "\n"
+                       : std::string(16384, ' '));
+      for (;;) {
+        if (stopping) co_return Outcome::kClose;
+        if (!co_await Write(c, filler)) break;
+      }
+      CountCut(stream);
+      co_return Outcome::kClose;
+    }
+    // drip_ms, or a Content-Length never met: one byte every drip_ms until the client leaves.
+    const std::string byte = stream ? ":" : " ";
+    for (bool newline = false;; newline = !newline) {
+      const Waited w = co_await Pace(c, milliseconds(sc.drip_ms > 0 ? sc.drip_ms : 3'600'000));
+      if (w != Waited::kElapsed) co_return Gone(w, stream);
+      // Built before the call: a conditional expression's temporary as a coroutine argument is
+      // a GCC 12 miscompilation (double free).
+      std::string piece = stream && newline ? std::string("\n") : byte;
+      if (!sc.content_length) piece = chunk(piece);
+      if (!co_await Write(c, std::move(piece))) break;
+    }
+    CountCut(stream);
+    co_return Outcome::kClose;
   }
 
   Outcome Gone(Waited w, bool stream) {

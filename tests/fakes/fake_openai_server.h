@@ -204,12 +204,24 @@ struct RecordedRequest {
 /// | finish=R           | finish_reason R (e.g. length, content_filter); Anthropic stop_reason R |
 /// | usage_choices=K    | usage chunk's choices: empty, null or absent (default per profile) |
 /// | hang               | read the request, never answer (until the client leaves or Stop()) |
+/// | html               | 200 with a text/html page (a captive portal or login page) |
+/// | not_completion     | 200 with valid JSON (a stream: one valid SSE event and [DONE]) that is |
+/// |                    | not a chat completion: a model list |
+/// | long_line=N        | 200 whose body is one line of N bytes: an SSE `data:` line (a stream) or |
+/// |                    | a JSON string member, sent in 16 KiB chunks, then properly ended |
+/// | content_length=N   | 200 declaring `Content-Length: N`, sending 7 bytes, then silence |
+/// | endless            | 200 with a chunked body that never ends (SSE comment lines or JSON |
+/// |                    | whitespace), written as fast as the client reads |
+/// | drip_ms=N          | 200, then one body byte every N ms forever (`:`/newline, an SSE comment |
+/// |                    | that is never an event; or JSON whitespace): never idle, never done |
 // clang-format on
 ///
 /// Flags take an optional `=0`/`=1` so a later layer can switch an earlier one off. When several
 /// failure switches hit the same point, garbage goes out first, then error_after, close_after,
 /// reset_after (the first of these three ends the stream). Precedence before the body:
-/// ttft_ms, hang, content_filter_400, data_inspection, quota/status. azure_empty_first,
+/// ttft_ms, hang, content_filter_400, data_inspection, quota/status, then the malformed-answer
+/// switches (html, not_completion, long_line, content_length, endless, drip_ms; the first set
+/// in that order wins). azure_empty_first,
 /// reasoning_field, think_tags, obfuscation and usage_choices are OpenAI-family switches; the
 /// DashScope and Anthropic profiles ignore them.
 ///

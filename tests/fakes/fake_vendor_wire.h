@@ -47,6 +47,12 @@ struct Scenario {
   std::optional<std::string> finish;
   std::optional<UsageChoices> usage_choices;
   bool hang = false;
+  bool html = false;
+  bool not_completion = false;
+  int long_line = 0;
+  std::optional<std::int64_t> content_length;
+  bool endless = false;
+  int drip_ms = 0;
 };
 
 /// Everything a chat response needs, resolved from the request and the scenario.

@@ -1,8 +1,8 @@
 // The fault matrix (issue 19, item 9): every upstream failure before the first byte, streaming
-// and not, against a decision with a backup inside the allowed set and a healthy provider
-// outside it. Before the commit point any failure of the provider moves to the backup (which
-// must serve) — except the upstream's verdict on the request itself (400, 413, 422, content
-// filter), which reaches the client unchanged. The provider outside the set never sees a
+// and not, over HTTP and gRPC, against a decision with a backup inside the allowed set and a
+// healthy provider outside it. Before the commit point any failure of the provider moves to the
+// backup (which must serve) — except the upstream's verdict on the request itself (400, 413, 422,
+// content filter), which reaches the client unchanged. The provider outside the set never sees a
 // request. After the first byte nothing moves: the stream ends with an error event.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tests/fakes/fake_openai_server.h"
-#include "tests/integration/serve_fixture.h"
+#include "tests/integration/grpc_fixture.h"
 
 namespace meridian::testing {
 namespace {
@@ -20,10 +20,14 @@ namespace {
 using fakes::FakeOpenAiServer;
 using namespace std::chrono_literals;
 
+/// prov-a's cap on one attempt (max_duration_ms): what ends an upstream that drip-feeds bytes.
+constexpr int kMaxDurationMs = 1500;
+
 /// CN users may use [prov-a, prov-b]; prov-c (US) serves the alias to US users only.
 std::string Policy(const std::string& a, const std::string& b, const std::string& c) {
-  return PolicyYaml({Upstream("prov-a", "openai", a, "[CN]", "{chat: up-a}"),
-                     Upstream("prov-b", "openai", b, "[CN]", "{chat: up-b}"),
+  ProviderYaml prov_a = Upstream("prov-a", "openai", a, "[CN]", "{chat: up-a}");
+  prov_a.extra = {"max_duration_ms: " + std::to_string(kMaxDurationMs)};
+  return PolicyYaml({prov_a, Upstream("prov-b", "openai", b, "[CN]", "{chat: up-b}"),
                      Upstream("prov-c", "openai", c, "[US]", "{chat: up-c}")},
                     "  - id: cn-users\n    when: {region: CN}\n    allow: [prov-a, prov-b]\n"
                     "  - id: us-users\n    when: {region: US}\n    allow: [prov-c]\n");
@@ -36,18 +40,73 @@ struct Fault {
   bool stream_only = false;  ///< the fake applies it to streaming requests only
 };
 
-class FaultMatrixTest : public ServeFixture,
-                        public ::testing::WithParamInterface<std::tuple<Fault, bool>> {
+/// How the client asks: HTTP JSON or SSE, gRPC Complete (unary) or Generate (streaming).
+enum class Ingress : std::uint8_t { kJson, kSse, kGrpcUnary, kGrpcStream };
+
+bool Streams(Ingress i) {
+  return i == Ingress::kSse || i == Ingress::kGrpcStream;
+}
+bool IsGrpc(Ingress i) {
+  return i == Ingress::kGrpcUnary || i == Ingress::kGrpcStream;
+}
+
+class FaultMatrixTest : public GrpcFixture,
+                        public ::testing::WithParamInterface<std::tuple<Fault, Ingress>> {
  protected:
   void SetUp() override { SetEnv(kUpstreamKeyEnv, FakeOpenAiServer::kDefaultApiKey); }
+
+  /// The gRPC leg of BeforeTheFirstByte: the same expectations in gRPC terms.
+  void ExpectOverGrpc(const Fault& fault, bool stream) {
+    auto stub = Stub(DefaultClient());
+    grpc::Status st;
+    std::string text;
+    std::string provider;
+    if (stream) {
+      const StreamResult r = Generate(*stub, Request());
+      st = r.status;
+      text = r.text;
+      if (r.initial.contains("x-meridian-provider")) provider = r.initial.at("x-meridian-provider");
+    } else {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+      v1::CompleteResponse resp;
+      st = stub->Complete(&ctx, Request(), &resp);
+      text = resp.text();
+      const auto md = Copy(ctx.GetServerInitialMetadata());
+      if (md.contains("x-meridian-provider")) provider = md.at("x-meridian-provider");
+    }
+    if (fault.falls_back) {
+      ASSERT_TRUE(st.ok()) << fault.scenario << ": " << st.error_message();
+      EXPECT_EQ(provider, "prov-b") << fault.scenario;
+      EXPECT_EQ(text, FakeOpenAiServer::TokenText(5)) << fault.scenario;
+      EXPECT_EQ(b_.requests_started(), 1) << fault.scenario;
+    } else {
+      const grpc::StatusCode want = fault.status == 413 ? grpc::StatusCode::RESOURCE_EXHAUSTED
+                                                        : grpc::StatusCode::INVALID_ARGUMENT;
+      EXPECT_EQ(st.error_code(), want) << fault.scenario << ": " << st.error_message();
+      EXPECT_EQ(b_.requests_started(), 0) << fault.scenario;
+    }
+  }
+
   FakeOpenAiServer a_, b_, c_;
 };
 
 TEST_P(FaultMatrixTest, BeforeTheFirstByte) {
-  const auto& [fault, stream] = GetParam();
-  ASSERT_NO_FATAL_FAILURE(StartGateway(Policy(a_.base_url(), b_.base_url(), c_.base_url()),
-                                       {.upstream = {"first_byte_timeout_ms: 300"}}));
+  const auto& [fault, ingress] = GetParam();
+  const bool stream = Streams(ingress);
+  GatewayYaml g{.upstream = {"first_byte_timeout_ms: 300"}};
+  if (IsGrpc(ingress)) {
+    ASSERT_NO_FATAL_FAILURE(StartMtls(Policy(a_.base_url(), b_.base_url(), c_.base_url()), g));
+  } else {
+    ASSERT_NO_FATAL_FAILURE(StartGateway(Policy(a_.base_url(), b_.base_url(), c_.base_url()), g));
+  }
   a_.SetScenario(fault.scenario);
+  if (IsGrpc(ingress)) {
+    ASSERT_NO_FATAL_FAILURE(ExpectOverGrpc(fault, stream));
+    EXPECT_EQ(a_.requests_started(), 1) << fault.scenario;
+    EXPECT_EQ(c_.request_count(), 0) << fault.scenario;  // outside the set: never
+    return;
+  }
   const HttpResult r = Chat({.stream = stream});
   ASSERT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(a_.requests_started(), 1) << fault.scenario;
@@ -84,34 +143,72 @@ const Fault kFaults[] = {
     {"error_after=0", true, 0, true},
     {"ttft_ms=1000", true},  // past first_byte_timeout_ms
     {"hang", true},
+    {"html", true},            // a captive portal's login page: a bad content type
+    {"not_completion", true},  // valid JSON / SSE that is not a completion
+    {"long_line=2000000",
+     true},  // an SSE line past the event limit / a JSON body of the wrong shape
+    {"content_length=157286400", true},  // a declared 150 MB body: upstream_response_too_large
+    {"endless", true},                   // a chunked body that never ends
+    {"drip_ms=100", true},               // a byte every 100 ms: only max_duration_ms ends it
     {"status=400", false, 400},
     {"content_filter_400", false, 400},
     {"status=413", false, 413},
     {"status=422", false, 400},
 };
 
-/// Every fault, streaming and not (a streaming-only fault once).
-std::vector<std::tuple<Fault, bool>> Cases() {
-  std::vector<std::tuple<Fault, bool>> out;
+/// Every fault over every ingress (a streaming-only fault only where the client streams).
+std::vector<std::tuple<Fault, Ingress>> Cases() {
+  std::vector<std::tuple<Fault, Ingress>> out;
   for (const Fault& f : kFaults) {
-    if (!f.stream_only) out.emplace_back(f, false);
-    out.emplace_back(f, true);
+    for (Ingress i : {Ingress::kJson, Ingress::kSse, Ingress::kGrpcUnary, Ingress::kGrpcStream}) {
+      if (!f.stream_only || Streams(i)) out.emplace_back(f, i);
+    }
   }
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryFault, FaultMatrixTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<std::tuple<Fault, bool>>& param_info) {
-                           std::string name = std::get<0>(param_info.param).scenario;
-                           for (char& ch : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return name + (std::get<1>(param_info.param) ? "_stream" : "_json");
-                         });
+std::string CaseName(const ::testing::TestParamInfo<std::tuple<Fault, Ingress>>& param_info) {
+  std::string name = std::get<0>(param_info.param).scenario;
+  for (char& ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  }
+  static constexpr const char* kSuffix[] = {"_json", "_stream", "_grpc_complete", "_grpc_generate"};
+  return name + kSuffix[static_cast<int>(std::get<1>(param_info.param))];
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryFault, FaultMatrixTest, ::testing::ValuesIn(Cases()), CaseName);
+
+// With no backup in the set, the client is told precisely what the provider did wrong.
+TEST_F(FaultMatrixTest, WithoutABackupEachMalformedAnswerIsNamed) {
+  ProviderYaml only = Upstream("prov-a", "openai", a_.base_url(), "[CN]", "{chat: up-a}");
+  only.extra = {"max_duration_ms: 500"};
+  struct Case {
+    const char* scenario;
+    bool stream;
+    unsigned status;
+    const char* code;
+  };
+  for (const Case& c : {Case{"html", false, 502, "upstream_bad_content_type"},
+                        Case{"html", true, 502, "upstream_bad_content_type"},
+                        Case{"content_length=157286400", false, 502, "upstream_response_too_large"},
+                        Case{"endless", false, 502, "upstream_response_too_large"},
+                        Case{"long_line=2000000", true, 502, "sse_event_too_large"},
+                        Case{"not_completion", true, 502, "upstream_empty_answer"},
+                        Case{"drip_ms=50", true, 504, "upstream_max_duration"},
+                        Case{"drip_ms=50", false, 504, "upstream_max_duration"}}) {
+    SCOPED_TRACE(std::string(c.scenario) + (c.stream ? " stream" : " json"));
+    // A fresh gateway each time: three failures would open prov-a's circuit.
+    if (gateway_) gateway_->Stop();
+    ASSERT_NO_FATAL_FAILURE(
+        StartGateway(PolicyYaml({only}, "  - id: cn-users\n    allow: [prov-a]\n")));
+    a_.SetScenario(std::string("reset,") + c.scenario);
+    ExpectOpenAiError(Chat({.stream = c.stream}), c.status, "server_error", c.code);
+  }
+}
 
 // A revoked key opens the provider's circuit at once: the next request goes straight to the
 // backup without trying it again.
-class CircuitTest : public ServeFixture {
+class CircuitTest : public GrpcFixture {
  protected:
   void SetUp() override { SetEnv(kUpstreamKeyEnv, FakeOpenAiServer::kDefaultApiKey); }
   FakeOpenAiServer a_, b_, c_;
@@ -164,7 +261,9 @@ TEST_F(CircuitTest, RateLimitsOpenOneModelsCircuitForTheRetryAfterThenOneProbeCl
 // After the first byte nothing moves: the stream ends with one error event, no [DONE], and
 // the backup is never asked.
 TEST_F(CircuitTest, AfterTheFirstByteTheStreamEndsWithAnErrorAndNoSwitch) {
-  for (const char* scenario : {"close_after=2", "reset_after=2", "error_after=2", "garbage=2"}) {
+  // The last: a slow stream past prov-a's max_duration_ms, ended by the cap mid-stream.
+  for (const char* scenario :
+       {"close_after=2", "reset_after=2", "error_after=2", "garbage=2", "tokens=100,delay_ms=50"}) {
     // A fresh gateway each time: three failures would open prov-a's circuit.
     if (gateway_) gateway_->Stop();
     ASSERT_NO_FATAL_FAILURE(StartGateway(Policy(a_.base_url(), b_.base_url(), c_.base_url())));
@@ -175,6 +274,24 @@ TEST_F(CircuitTest, AfterTheFirstByteTheStreamEndsWithAnErrorAndNoSwitch) {
     EXPECT_FALSE(s.done) << scenario;
     EXPECT_TRUE(s.error.has_value()) << scenario << ": " << r.body;
     EXPECT_EQ(r.header("x-meridian-provider"), "prov-a") << scenario;
+  }
+  EXPECT_EQ(b_.request_count(), 0);
+  EXPECT_EQ(c_.request_count(), 0);
+}
+
+// The same over gRPC: after the first message the call ends with an error status, the text
+// received so far is prov-a's, and nothing moves.
+TEST_F(CircuitTest, AfterTheFirstMessageAGrpcStreamEndsWithAnErrorStatusAndNoSwitch) {
+  for (const char* scenario :
+       {"close_after=2", "reset_after=2", "error_after=2", "garbage=2", "tokens=100,delay_ms=50"}) {
+    if (gateway_) gateway_->Stop();
+    ASSERT_NO_FATAL_FAILURE(StartMtls(Policy(a_.base_url(), b_.base_url(), c_.base_url())));
+    a_.SetScenario(scenario);
+    auto stub = Stub(DefaultClient());
+    const StreamResult r = Generate(*stub, Request());
+    EXPECT_FALSE(r.status.ok()) << scenario;
+    EXPECT_THAT(r.text, ::testing::StartsWith("tok0")) << scenario;
+    EXPECT_EQ(r.initial.at("x-meridian-provider"), "prov-a") << scenario;
   }
   EXPECT_EQ(b_.request_count(), 0);
   EXPECT_EQ(c_.request_count(), 0);

@@ -528,5 +528,19 @@ TEST_F(GrpcTest, ConcurrentStreamsAllComplete) {
   EXPECT_EQ(gateway_->state().in_flight.load(), 0);
 }
 
+// An unparsable request message (not protobuf) is the client's error: INVALID_ARGUMENT, on
+// every method, and nothing reaches a provider.
+TEST_F(GrpcTest, AnUnparsableRequestMessageIsInvalidArgument) {
+  ASSERT_NO_FATAL_FAILURE(StartMtls(SimPolicy()));
+  auto channel = Channel(DefaultClient());
+  for (const char* method : {"/meridian.v1.Assistant/Complete", "/meridian.v1.Assistant/Generate",
+                             "/meridian.v1.Assistant/ListModels"}) {
+    std::string resp;
+    const grpc::Status st =
+        GenericUnary(*channel, method, std::string("\xff\xff\xff\xff\x0f", 5), resp);
+    SCOPED_TRACE(method);
+    ExpectError(st, grpc::StatusCode::INVALID_ARGUMENT, "invalid_message");
+  }
+}
 }  // namespace
 }  // namespace meridian::testing

@@ -83,6 +83,31 @@ routes:
                           HasSubstr("12:14: route 'r' prefer: unknown provider 'spectre'")));
 }
 
+TEST(Compile, MaxDurationIsAnyKindsCapWithinItsRange) {
+  const auto s = MustCompile(R"(providers:
+  - id: capped
+    kind: sim
+    models: {m: m}
+    max_duration_ms: 1500
+  - id: free
+    kind: sim
+    models: {m: m}
+routes:
+  - id: r
+    allow: [capped, free]
+)");
+  EXPECT_EQ(s->providers[0].max_duration_ms, 1500);
+  EXPECT_EQ(s->providers[1].max_duration_ms, 0);  // no cap
+  for (const char* bad : {"0", "-5", "86400001"}) {
+    EXPECT_THAT(CompileErrors(std::string("providers:\n  - id: p\n    kind: sim\n"
+                                          "    models: {m: m}\n    max_duration_ms: ") +
+                              bad + "\nroutes:\n  - id: r\n    allow: [p]\n"),
+                ElementsAre(HasSubstr("5:22: provider 'p': max_duration_ms must be between 1 and "
+                                      "86400000 (24 h)")))
+        << bad;
+  }
+}
+
 TEST(Compile, DuplicateIdsAndEmptyAllow) {
   auto errors = CompileErrors(R"(providers:
   - id: p

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "providers/common/content_type.h"
+
 namespace meridian::providers {
 
 // For readable gtest failure messages; found by argument-dependent lookup.
@@ -465,6 +467,27 @@ TEST(SseParser, ManyCrOnlyEventsInOneFeed) {
   const ParseResult r = Parse(stream);
   ASSERT_EQ(r.events.size(), 20000u);
   EXPECT_EQ(r.events.back().data, "19999");
+}
+
+// A 200 is judged by its Content-Type before its body is parsed: an HTML login page, or JSON
+// for a stream, is the provider's failure (retryable), never parsed as an answer.
+TEST(CheckContentType, AcceptsWhatWasAskedForAndRefusesTheRest) {
+  for (const char* ok : {"text/event-stream", "text/event-stream; charset=utf-8",
+                         "text/event-stream;charset=UTF-8", "Text/Event-Stream", ""}) {
+    EXPECT_TRUE(CheckContentType(ok, true).ok()) << ok;
+  }
+  for (const char* ok : {"application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
+                         "application/problem+json", ""}) {
+    EXPECT_TRUE(CheckContentType(ok, false).ok()) << ok;
+  }
+  const core::Status html = CheckContentType("text/html; charset=utf-8", true);
+  EXPECT_EQ(html.code, core::StatusCode::kBadUpstream);
+  EXPECT_EQ(html.reason, "upstream_bad_content_type");
+  EXPECT_TRUE(html.retryable);
+  EXPECT_THAT(html.message, ::testing::HasSubstr("'text/html; charset=utf-8'"));
+  EXPECT_FALSE(CheckContentType("application/json", true).ok());
+  EXPECT_FALSE(CheckContentType("text/event-stream", false).ok());
+  EXPECT_FALSE(CheckContentType("text/plain", false).ok());
 }
 
 }  // namespace
