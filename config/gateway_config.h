@@ -35,8 +35,8 @@
 //   limits:
 //     max_body_bytes: 1048576        # request body; 413 beyond            (1..1 GiB)
 //     max_header_bytes: 16384        # request line + headers; 431 beyond  (1 KiB..1 MiB)
-//     header_timeout_ms: 10000       # to receive a request's headers (slowloris)
-//     body_timeout_ms: 30000         # to receive a request's body
+//     header_timeout_ms: 10000       # to receive a request's headers (slowloris); 408 beyond
+//     body_timeout_ms: 30000         # to receive a request's body; 408 beyond
 //     idle_timeout_ms: 60000         # keep-alive connection with no request in progress
 //     max_concurrent_streams: 1000   # requests in flight; 503 + Retry-After beyond
 //     retry_after_s: 1               # the Retry-After sent with that 503   (0..3600)

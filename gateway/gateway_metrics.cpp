@@ -58,6 +58,8 @@ std::string_view OutcomeName(core::StatusCode code) {
       return "upstream_timeout";
     case C::kNotImplemented:
       return "not_implemented";
+    case C::kRequestTimeout:
+      return "request_timeout";
   }
   return "unknown";
 }
@@ -139,6 +141,9 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
           "Requests refused (400) for carrying more than one credential.", c.multiple_credentials);
   counter("meridian_client_disconnects_total", "Clients that went away mid-request.",
           c.client_disconnects);
+  counter("meridian_slow_clients_total",
+          "Requests answered 408: begun but not received within the header or body timeout.",
+          c.slow_clients);
   counter("meridian_concurrency_rejections_total",
           "Requests rejected with 503 because max_concurrent_streams was reached.",
           c.concurrency_rejections);

@@ -34,6 +34,8 @@ struct Counters {
   /// Requests refused for carrying more than one credential.
   std::atomic<std::uint64_t> multiple_credentials{0};
   std::atomic<std::uint64_t> client_disconnects{0};
+  /// Requests begun but not received within header_timeout_ms / body_timeout_ms (408).
+  std::atomic<std::uint64_t> slow_clients{0};
   std::atomic<std::uint64_t> concurrency_rejections{0};
   std::atomic<std::uint64_t> grpc_requests{0};
   std::atomic<std::uint64_t> policy_reloads_ok{0};      ///< new policy swapped in

@@ -24,6 +24,7 @@ enum class StatusCode : std::uint8_t {
   kUnavailable,         ///< 503: no healthy candidate, overloaded, concurrency limit
   kUpstreamTimeout,     ///< 504
   kNotImplemented,      ///< 501: e.g. a transfer coding the gateway does not implement
+  kRequestTimeout,      ///< 408: the client did not send its request in time
 };
 
 /// A failure (or kOk). `reason` is a stable machine-readable code (e.g. "invalid_api_key",

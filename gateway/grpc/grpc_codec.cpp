@@ -175,6 +175,8 @@ grpc::StatusCode ToGrpcCode(core::StatusCode code) {
       return grpc::StatusCode::DEADLINE_EXCEEDED;
     case C::kNotImplemented:
       return grpc::StatusCode::UNIMPLEMENTED;
+    case C::kRequestTimeout:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
   }
   return grpc::StatusCode::UNKNOWN;
 }

@@ -61,6 +61,7 @@ struct ErrorContext {
 ///   kUnavailable          UNAVAILABLE
 ///   kUpstreamTimeout      DEADLINE_EXCEEDED
 ///   kNotImplemented       UNIMPLEMENTED
+///   kRequestTimeout       DEADLINE_EXCEEDED
 grpc::Status ToGrpcStatus(const core::Status& status, const ErrorContext& context = {});
 
 /// The code alone (for tests and metrics).

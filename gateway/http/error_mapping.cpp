@@ -30,6 +30,8 @@ std::string_view DefaultMessage(StatusCode code) {
       return "Request headers too large.";
     case StatusCode::kNotImplemented:
       return "Not implemented.";
+    case StatusCode::kRequestTimeout:
+      return "The request was not received in time.";
     case StatusCode::kCancelled:
       return "The request was cancelled.";
     case StatusCode::kBadUpstream:
@@ -75,6 +77,8 @@ unsigned HttpStatusFor(StatusCode code) {
       return 431;
     case StatusCode::kNotImplemented:
       return 501;
+    case StatusCode::kRequestTimeout:
+      return 408;
     case StatusCode::kCancelled:
       return 499;
     case StatusCode::kBadUpstream:
@@ -98,6 +102,7 @@ const char* ErrorTypeFor(StatusCode code) {
     case StatusCode::kPayloadTooLarge:
     case StatusCode::kHeadersTooLarge:
     case StatusCode::kNotImplemented:
+    case StatusCode::kRequestTimeout:
       return "invalid_request_error";
     case StatusCode::kUnauthenticated:
       return "authentication_error";

@@ -4,7 +4,7 @@
 //
 // Status → HTTP → error.type:
 //   kInvalidArgument 400, kNotFound 404, kMethodNotAllowed 405, kPayloadTooLarge 413,
-//   kHeadersTooLarge 431, kNotImplemented 501 → invalid_request_error
+//   kHeadersTooLarge 431, kNotImplemented 501, kRequestTimeout 408 → invalid_request_error
 //   kUnauthenticated 401                                   → authentication_error
 //   kPermissionDenied 403                                  → policy_denied (data-residency §3)
 //   kRateLimited 429                                       → rate_limit_error

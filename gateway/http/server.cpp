@@ -246,8 +246,14 @@ struct DisconnectWatch {
   providers::CancelToken cancel;
   asio::cancellation_signal stop;
   bool shutdown = false;  ///< cancelled by the drain deadline, not by the client
+  bool http11 = false;    ///< the request is HTTP/1.1: a 1xx may be sent before the answer
   char peek = 0;          ///< the watch's receive buffer (MSG_PEEK: never consumed)
 };
+
+/// Sent to a client that half-closed before its answer started, to tell a half-close (the
+/// client still reads: it skips the interim response, RFC 9110 §15.2) from a client that is
+/// gone (its kernel answers the bytes with a reset).
+constexpr std::string_view kHalfCloseProbe = "HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Appends `name: value` CRLF lines: the response heads are formatted by hand (see Send).
 void AppendFields(std::string& out, const Headers& headers) {
@@ -298,6 +304,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                              const Headers& headers, bool keep_alive);
   asio::awaitable<bool> WriteRaw(const std::string& bytes);
   void WatchDisconnect(std::shared_ptr<DisconnectWatch> watch);
+  /// After the client's FIN: the connection may only be half-closed, so the request goes on
+  /// and is cancelled only once the socket reports an error (the reset a gone client's kernel
+  /// sends back for the next bytes written).
+  void WatchReset(std::shared_ptr<DisconnectWatch> watch);
+  /// Awaits `read` (a header or body read of the request) under `budget`. Unlike the stream's
+  /// own timeout, which closes the socket, the deadline only cancels the read, so a client
+  /// that was too slow can still be told so (408). Returns the read's error code;
+  /// `timed_out` says whether the deadline ended it.
+  template <class Read>
+  asio::awaitable<beast::error_code> ReadWithin(std::chrono::milliseconds budget, Read read,
+                                                bool& timed_out);
   void CutWhenBlocked(std::weak_ptr<DisconnectWatch> watch);
   void Count(unsigned status) {
     if (admin_) {
@@ -327,7 +344,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   tcp::endpoint peer_;
   beast::flat_buffer buffer_;
-  bool idle_ = false;  ///< waiting for the next request on a keep-alive connection
+  bool idle_ = false;                  ///< waiting for the next request on a keep-alive connection
+  bool answer_started_ = false;        ///< bytes of the current request's answer were written
+  std::uint64_t read_generation_ = 0;  ///< which ReadWithin a deadline belongs to
+  bool read_timed_out_ = false;        ///< the current ReadWithin's deadline passed
   /// What the access log line of the current request says.
   struct Access {
     std::chrono::steady_clock::time_point start;
@@ -462,6 +482,7 @@ class SseSink final : public providers::ChunkSink {
     // A client that stops reading blocks this write; the idle timeout then ends the request
     // and cancels the upstream, so a slow reader cannot pin memory.
     session_.Expire(session_.limits_.idle_timeout);
+    session_.answer_started_ = true;
     auto [ec, n] = co_await asio::async_write(session_.stream_, asio::buffer(out_), kTuple);
     (void)n;
     if (ec) {
@@ -554,11 +575,22 @@ asio::awaitable<void> Session<Stream>::Run() {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser.body_limit(limits_.max_body_bytes);
-    Expire(limits_.header_timeout);
-    auto [hec, hn] = co_await bhttp::async_read_header(stream_, buffer_, parser, kTuple);
-    (void)hn;
+    bool timed_out = false;
+    const beast::error_code hec = co_await ReadWithin(
+        limits_.header_timeout,
+        [&] { return bhttp::async_read_header(stream_, buffer_, parser, kTuple); }, timed_out);
     const std::string request_id = worker_.NewRequestId();
     Headers headers{{"x-request-id", request_id}};
+    answer_started_ = false;
+    auto too_slow = [&](std::string_view what) {
+      return core::Status::Error(
+          core::StatusCode::kRequestTimeout,
+          "the request's " + std::string(what) + " did not arrive within " +
+              std::to_string(what == "headers" ? limits_.header_timeout.count()
+                                               : limits_.body_timeout.count()) +
+              " ms",
+          "request_timeout");
+    };
     auto body_too_large = [&] {
       return core::Status::Error(
           core::StatusCode::kPayloadTooLarge,
@@ -579,9 +611,14 @@ asio::awaitable<void> Session<Stream>::Run() {
           headers, false);
       break;
     }
+    if (timed_out) {
+      // A request begun but not finished in time (slowloris): told so, then closed.
+      state_.counters.slow_clients.fetch_add(1, std::memory_order_relaxed);
+      co_await SendError(too_slow("headers"), headers, false);
+      break;
+    }
     if (hec) {
-      // A timeout (slowloris) has closed the socket already: nothing can be said.
-      if (hec != beast::error::timeout && hec != bhttp::error::end_of_stream) {
+      if (hec != bhttp::error::end_of_stream) {
         co_await SendError(
             core::Status::Error(core::StatusCode::kInvalidArgument,
                                 "malformed HTTP request: " + hec.message(), "bad_request"),
@@ -602,9 +639,14 @@ asio::awaitable<void> Session<Stream>::Run() {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       if (!co_await WriteRaw(kContinue)) break;
     }
-    Expire(limits_.body_timeout);
-    auto [bec, bn] = co_await bhttp::async_read(stream_, buffer_, parser, kTuple);
-    (void)bn;
+    const beast::error_code bec = co_await ReadWithin(
+        limits_.body_timeout, [&] { return bhttp::async_read(stream_, buffer_, parser, kTuple); },
+        timed_out);
+    if (timed_out) {
+      state_.counters.slow_clients.fetch_add(1, std::memory_order_relaxed);
+      co_await SendError(too_slow("body"), headers, false);
+      break;
+    }
     if (bec == bhttp::error::body_limit) {
       co_await SendError(body_too_large(), headers, false);
       break;
@@ -612,9 +654,8 @@ asio::awaitable<void> Session<Stream>::Run() {
     if (bec) {
       // An invalid or overflowing chunk size, a body cut short: answer before closing unless
       // the client is gone.
-      if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream &&
-          bec != bhttp::error::partial_message && bec != asio::error::eof &&
-          bec != asio::error::connection_reset) {
+      if (bec != bhttp::error::end_of_stream && bec != bhttp::error::partial_message &&
+          bec != asio::error::eof && bec != asio::error::connection_reset) {
         co_await SendError(
             core::Status::Error(core::StatusCode::kInvalidArgument,
                                 "malformed HTTP request body: " + bec.message(), "bad_request"),
@@ -718,6 +759,7 @@ asio::awaitable<bool> Session<Stream>::Send(unsigned status, std::string body,
   head += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
   Count(status);
   access_.status = status;
+  answer_started_ = true;
   Expire(limits_.idle_timeout);
   const std::array<asio::const_buffer, 2> wire{asio::buffer(head), asio::buffer(body)};
   auto [ec, n] = co_await asio::async_write(stream_, wire, kTuple);
@@ -744,14 +786,68 @@ void Session<Stream>::WatchDisconnect(std::shared_ptr<DisconnectWatch> watch) {
   DisconnectWatch* w = watch.get();
   Socket().async_receive(
       asio::buffer(&w->peek, 1), tcp::socket::message_peek,
+      asio::bind_cancellation_slot(w->stop.slot(), [self = this->shared_from_this(),
+                                                    watch = std::move(watch)](
+                                                       const beast::error_code& ec, std::size_t n) {
+        if (ec == asio::error::operation_aborted) return;  // the request finished first
+        if (!ec && n > 0) return;
+        if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+          // A FIN: gone, or only half-closed (the request is complete; the client still
+          // reads). Bytes written from now on tell which: a gone client's kernel resets.
+          if (!ec || ec == asio::error::eof) {
+            if (self->answer_started_) return self->WatchReset(std::move(watch));
+            if (watch->http11) {
+              const ssize_t sent = ::send(self->Socket().native_handle(), kHalfCloseProbe.data(),
+                                          kHalfCloseProbe.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+              if (sent == static_cast<ssize_t>(kHalfCloseProbe.size())) {
+                return self->WatchReset(std::move(watch));
+              }
+            }
+          }
+        }
+        self->state_.counters.client_disconnects.fetch_add(1, std::memory_order_relaxed);
+        watch->cancel.Cancel();
+      }));
+}
+
+template <class Stream>
+void Session<Stream>::WatchReset(std::shared_ptr<DisconnectWatch> watch) {
+  DisconnectWatch* w = watch.get();
+  Socket().async_wait(
+      tcp::socket::wait_error,
       asio::bind_cancellation_slot(
-          w->stop.slot(), [self = this->shared_from_this(), watch = std::move(watch)](
-                              const beast::error_code& ec, std::size_t n) {
+          w->stop.slot(),
+          [self = this->shared_from_this(), watch = std::move(watch)](const beast::error_code& ec) {
             if (ec == asio::error::operation_aborted) return;  // the request finished first
-            if (!ec && n > 0) return;
             self->state_.counters.client_disconnects.fetch_add(1, std::memory_order_relaxed);
             watch->cancel.Cancel();
           }));
+}
+
+template <class Stream>
+template <class Read>
+asio::awaitable<beast::error_code> Session<Stream>::ReadWithin(std::chrono::milliseconds budget,
+                                                               Read read, bool& timed_out) {
+  auto& lowest = beast::get_lowest_layer(stream_);
+  lowest.expires_never();
+  timed_out = false;
+  const std::uint64_t generation = ++read_generation_;
+  // The handler may run after this read completed (its expiry already queued): the
+  // generation check keeps it from cancelling a later operation.
+  asio::steady_timer deadline(lowest.get_executor(), budget);
+  deadline.async_wait([weak = this->weak_from_this(), generation](const beast::error_code& ec) {
+    auto s = weak.lock();
+    if (ec || !s || s->read_generation_ != generation) return;
+    s->read_timed_out_ = true;
+    beast::get_lowest_layer(s->stream_).cancel();
+  });
+  read_timed_out_ = false;
+  auto [ec, n] = co_await read();
+  (void)n;
+  ++read_generation_;
+  deadline.cancel();
+  timed_out = read_timed_out_;
+  co_return ec;
 }
 
 template <class Stream>
@@ -999,6 +1095,7 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   if (!slot) co_return co_await fail(refused);
 
   auto watch = std::make_shared<DisconnectWatch>();
+  watch->http11 = req.version() == 11;
   active_ = watch;
   WatchDisconnect(watch);
   struct StopWatch {

@@ -124,5 +124,48 @@ TEST_F(ConformanceTest, StreamToAnHttp10ClientIsNotChunkedAndEndsWithTheConnecti
   EXPECT_FALSE(payload.ends_with("0\r\n\r\n"));
 }
 
+// A client that half-closes (shutdown(SHUT_WR)) after its request still reads: it is answered,
+// JSON or stream, whether the FIN arrives before the answer starts (the gateway then sends an
+// interim 100 to tell a half-close from a client that is gone) or after.
+TEST_F(ConformanceTest, AHalfCloseAfterTheRequestIsAnswered) {
+  gateway_->Stop();
+  ProviderYaml slow = Sim("sim-a", "[CN]", "{chat: sim-upstream}", 3);
+  slow.extra.push_back("sim_delay_ms: 100");  // the FIN arrives while the answer is pending
+  ASSERT_NO_FATAL_FAILURE(
+      StartGateway(PolicyYaml({slow}, "  - id: everyone\n    allow: [sim-a]\n")));
+  for (const bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "stream" : "json");
+    const std::string body = Body(stream);
+    RawConnection c(gateway_->port());
+    ASSERT_TRUE(
+        c.Send(Head("POST /v1/chat/completions HTTP/1.1",
+                    "Host: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n") +
+               body));
+    c.ShutdownWrite();
+    const std::string r = ReadAll(c);
+    const std::size_t final_status = r.find("HTTP/1.1 200");
+    ASSERT_NE(final_status, std::string::npos) << r;
+    // Anything before the answer is an interim response the client skips.
+    EXPECT_THAT(r.substr(0, final_status), ::testing::AnyOf("", "HTTP/1.1 100 Continue\r\n\r\n"));
+    EXPECT_THAT(r, HasSubstr(stream ? "data: [DONE]" : "\"object\":\"chat.completion\""));
+  }
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_client_disconnects_total"), 0);
+}
+
+// A body that stops arriving is answered 408 once limits.body_timeout_ms has passed.
+TEST_F(ConformanceTest, ABodyThatStopsArrivingIs408) {
+  gateway_->Stop();
+  ASSERT_NO_FATAL_FAILURE(StartGateway(PolicyYaml({Sim("sim-a", "[CN]", "{chat: sim-upstream}", 3)},
+                                                  "  - id: everyone\n    allow: [sim-a]\n"),
+                                       {.limits = {"body_timeout_ms: 300"}}));
+  const std::string r = Exchange(
+      Head("POST /v1/chat/completions HTTP/1.1", "Host: x\r\nContent-Length: 100\r\n\r\n") +
+      "{\"model\":");
+  EXPECT_THAT(r, StartsWith("HTTP/1.1 408"));
+  EXPECT_THAT(r, HasSubstr("\"code\":\"request_timeout\""));
+  EXPECT_THAT(r, HasSubstr("Connection: close"));
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_slow_clients_total"), 1);
+}
+
 }  // namespace
 }  // namespace meridian::testing

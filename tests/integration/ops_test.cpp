@@ -220,7 +220,8 @@ TEST_F(OpsTest, AdminListenerReloadsAndReportsErrors) {
 }
 
 TEST_F(OpsTest, AdminRequestsAreCountedApartFromPublicTraffic) {
-  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 10, 30)));  // ~300 ms per answer
+  // ~1 s per answer: the drain below must outlast the probes even on a loaded machine.
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 20, 50)));
   const gateway::Counters& c = gateway_->state().counters;
   ASSERT_EQ(Chat({}).status, 200u);
   for (int i = 0; i < 5; ++i) ASSERT_EQ(Admin().Get("/readyz").status, 200u);
@@ -232,9 +233,10 @@ TEST_F(OpsTest, AdminRequestsAreCountedApartFromPublicTraffic) {
 
   // During a drain every probe answers 503, and none of them is a public 5xx.
   HttpResult streamed;
-  std::thread client([&] { streamed = Chat({.stream = true}); });
+  // jthreads: a failed assertion below reports instead of destroying a joinable thread.
+  std::jthread client([&] { streamed = Chat({.stream = true}); });
   ASSERT_TRUE(Eventually([&] { return gateway_->state().in_flight.load() == 1; }));
-  std::thread drain([&] { gateway_->Drain(10s); });
+  std::jthread drain([&] { gateway_->Drain(10s); });
   int ready = 5, not_ready = 0;
   ASSERT_TRUE(Eventually([&] {
     const bool unready = Admin().Get("/readyz").status == 503;
@@ -359,11 +361,12 @@ TEST_F(OpsTest, AdminTokenProblemsStopTheStartWithoutShowingTheToken) {
 }
 
 TEST_F(OpsTest, DrainLetsStreamsInFlightFinish) {
-  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 10, 30)));  // ~300 ms per answer
+  // ~1 s per answer: the drain below must outlast the probes even on a loaded machine.
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 20, 50)));
   HttpResult streamed;
-  std::thread client([&] { streamed = Chat({.stream = true}); });
+  std::jthread client([&] { streamed = Chat({.stream = true}); });
   ASSERT_TRUE(Eventually([&] { return gateway_->state().in_flight.load() == 1; }));
-  std::thread drain([&] { gateway_->Drain(10s); });
+  std::jthread drain([&] { gateway_->Drain(10s); });
   ASSERT_TRUE(Eventually([&] { return Admin().Get("/readyz").status == 503; }));
   // New connections are refused while the stream in flight goes on.
   ASSERT_TRUE(Eventually([&] { return Client().Get("/healthz").status == 0; }));
@@ -372,7 +375,7 @@ TEST_F(OpsTest, DrainLetsStreamsInFlightFinish) {
   ASSERT_EQ(streamed.status, 200u) << streamed.error;
   const ParsedStream s = ParseStream(streamed.body);
   EXPECT_TRUE(s.done) << streamed.body;
-  EXPECT_EQ(s.content_deltas, 10);
+  EXPECT_EQ(s.content_deltas, 20);
   EXPECT_FALSE(s.error.has_value());
 }
 

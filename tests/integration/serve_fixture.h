@@ -318,6 +318,9 @@ class RawConnection {
     return ReadResult::kData;
   }
 
+  /// Half-closes: no more bytes from this side (shutdown(SHUT_WR)); reading goes on.
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
   void Close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;

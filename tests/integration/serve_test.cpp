@@ -952,6 +952,10 @@ TEST_F(ServeTest, SlowlorisClientIsDisconnectedAfterTheHeaderTimeout) {
   EXPECT_GE(elapsed, 400ms);
   EXPECT_LT(elapsed, 3s);
   EXPECT_THAT(received, Not(HasSubstr("200 OK")));
+  // Told why before the close (RFC 9110 §15.5.9), and counted.
+  EXPECT_THAT(received, ::testing::StartsWith("HTTP/1.1 408"));
+  EXPECT_THAT(received, HasSubstr("\"code\":\"request_timeout\""));
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_slow_clients_total"), 1);
   // Other clients are still served.
   EXPECT_EQ(Client().Get("/healthz").status, 200u);
 }
