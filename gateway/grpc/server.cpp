@@ -609,6 +609,8 @@ asio::awaitable<void> GenerateCall::Serve(Job job, WorkerContext& worker,
   Finish(st);  // the last use of `this`: OnDone may delete it from now on
 }
 
+namespace {
+
 /// Counts and logs a call whose request message did not parse, and returns its status.
 grpc::Status RefuseUnparsable(GatewayState& state, const core::Status& why,
                               std::string_view method) {
@@ -619,6 +621,16 @@ grpc::Status RefuseUnparsable(GatewayState& state, const core::Status& why,
   Finished(state, st, log);
   return st;
 }
+
+/// A unary call whose request message did not parse, finished at once.
+grpc::ServerUnaryReactor* RefusedUnary(grpc::CallbackServerContext& ctx, GatewayState& state,
+                                       const core::Status& why, std::string_view method) {
+  auto* reactor = ctx.DefaultReactor();
+  reactor->Finish(RefuseUnparsable(state, why, method));
+  return reactor;
+}
+
+}  // namespace
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcServer::Service::Generate(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) {
@@ -721,11 +733,8 @@ grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerCont
                                                         const grpc::ByteBuffer* raw,
                                                         grpc::ByteBuffer* resp) {
   v1::GenerateRequest req;
-  if (auto st = ParseMessage(*raw, req); !st.ok()) {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(RefuseUnparsable(state_, st, "Complete"));
-    return reactor;
-  }
+  if (auto st = ParseMessage(*raw, req); !st.ok())
+    return RefusedUnary(*ctx, state_, st, "Complete");
   return new CompleteCall(*this, ctx, &req, resp);
 }
 
@@ -736,9 +745,7 @@ grpc::ServerUnaryReactor* GrpcServer::Service::ListModels(grpc::CallbackServerCo
                                                           grpc::ByteBuffer* wire) {
   v1::ListModelsRequest req;
   if (auto st = ParseMessage(*raw, req); !st.ok()) {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(RefuseUnparsable(state_, st, "ListModels"));
-    return reactor;
+    return RefusedUnary(*ctx, state_, st, "ListModels");
   }
   state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
   auto* reactor = ctx->DefaultReactor();

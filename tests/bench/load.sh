@@ -22,26 +22,9 @@ command -v wrk >/dev/null || { echo "load.sh: wrk missing: apt-get install wrk" 
 DURATION=${DURATION:-10} CONNS=${CONNS:-64} STREAMS=${STREAMS:-200}
 TOKENS=${TOKENS:-50} TOKEN_DELAY_MS=${TOKEN_DELAY_MS:-5} WORKERS=${WORKERS:-1}
 PORT=${PORT:-18890}
-# The CPUs this process may run on (cgroups and taskset included), by id: the gateway gets
-# the last WORKERS of them, the load the rest.
-mapfile -t cpus < <(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)), sep="\n")')
-if ((${#cpus[@]} > WORKERS)); then
-  GATEWAY_CPUS=${GATEWAY_CPUS:-$(IFS=,; echo "${cpus[*]: -WORKERS}")}
-  LOAD_CPUS=${LOAD_CPUS:-$(IFS=,; echo "${cpus[*]:0:${#cpus[@]}-WORKERS}")}
-fi
-if [[ -n ${GATEWAY_CPUS:-} ]]; then
-  pin_gw=(taskset -c "$GATEWAY_CPUS") pin_load=(taskset -c "$LOAD_CPUS")
-else
-  pin_gw=() pin_load=()
-fi
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+. tests/bench/bench_lib.sh
+bench_pin "$WORKERS"
+bench_workdir
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

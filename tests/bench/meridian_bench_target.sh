@@ -11,6 +11,7 @@
 # log line is off unless MERIDIAN_ACCESS_LOG=true.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$here/tests/bench/bench_lib.sh"
 bin="${MERIDIAN_BIN:-$here/build/release/meridian}"
 # MERIDIAN_BENCH_DIR: where the config and the audit log go (default: a new temporary
 # directory, left behind since this script execs the gateway).
@@ -37,11 +38,6 @@ policy_file: policy.yaml
 limits: {max_concurrent_streams: 20000}
 audit: {path: audit.jsonl, max_file_bytes: 67108864, max_files: 2}
 log: {access: ${MERIDIAN_ACCESS_LOG:-false}}
-tenants:
-  - id: bench
-    # SHA-256 of "sk-bench", the key the harness sends.
-    api_key_sha256: [c00397de4384b5bbaf14c02fe1ec7020d28d1eeab6a722c576c84b6678c41c29]
-    regions: [US]
-    default_region: US
+$(bench_tenant_yaml)
 YAML
 exec "$bin" serve --config "$dir/gateway.yaml"

@@ -33,20 +33,9 @@ fi
 
 # The gateway gets the last CPU to itself, the load generator, the fake upstream and the
 # triggers the others (GATEWAY_CPUS / LOAD_CPUS, taskset lists, override).
-mapfile -t cpus < <(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)), sep="\n")')
-pin_gw=() pin_load=()
-if ((${#cpus[@]} > 1)); then
-  pin_gw=(taskset -c "${GATEWAY_CPUS:-${cpus[-1]}}")
-  pin_load=(taskset -c "${LOAD_CPUS:-$(IFS=,; echo "${cpus[*]:0:${#cpus[@]}-1}")}")
-fi
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+. tests/bench/bench_lib.sh
+bench_pin 1
+bench_workdir
 
 "${pin_load[@]}" "$build/tests/fake_upstream" --threads 1 --tokens 5 --delay-ms 0 > "$dir/upstream.url" &
 pids+=($!)
@@ -81,12 +70,7 @@ workers: 1
 policy_file: policy.yaml
 log: {access: false}
 admin: {listen: "127.0.0.1:$ADMIN_PORT", token_env: MERIDIAN_BENCH_ADMIN_TOKEN}
-tenants:
-  - id: bench
-    # SHA-256 of "sk-bench".
-    api_key_sha256: [c00397de4384b5bbaf14c02fe1ec7020d28d1eeab6a722c576c84b6678c41c29]
-    regions: [US]
-    default_region: US
+$(bench_tenant_yaml)
 YAML
 export MERIDIAN_BENCH_ADMIN_TOKEN=bench-admin-token
 "${pin_gw[@]}" "$build/meridian" serve --config "$dir/gateway.yaml" 2> "$dir/gateway.log" &
