@@ -181,7 +181,7 @@ INSTANTIATE_TEST_SUITE_P(EveryFault, FaultMatrixTest, ::testing::ValuesIn(Cases(
 // With no backup in the set, the client is told precisely what the provider did wrong.
 TEST_F(FaultMatrixTest, WithoutABackupEachMalformedAnswerIsNamed) {
   ProviderYaml only = Upstream("prov-a", "openai", a_.base_url(), "[CN]", "{chat: up-a}");
-  only.extra = {"max_duration_ms: 500"};
+  only.extra = {"max_duration_ms: 1000"};
   struct Case {
     const char* scenario;
     bool stream;
@@ -199,8 +199,11 @@ TEST_F(FaultMatrixTest, WithoutABackupEachMalformedAnswerIsNamed) {
     SCOPED_TRACE(std::string(c.scenario) + (c.stream ? " stream" : " json"));
     // A fresh gateway each time: three failures would open prov-a's circuit.
     if (gateway_) gateway_->Stop();
+    // 2 MiB: the endless body is over it long before the 1 s cap, even in a sanitizer build;
+    // the 2,000,000-byte SSE line is still under it (the 1 MiB event limit names it).
     ASSERT_NO_FATAL_FAILURE(
-        StartGateway(PolicyYaml({only}, "  - id: cn-users\n    allow: [prov-a]\n")));
+        StartGateway(PolicyYaml({only}, "  - id: cn-users\n    allow: [prov-a]\n"),
+                     {.upstream = {"max_response_bytes: 2097152"}}));
     a_.SetScenario(std::string("reset,") + c.scenario);
     ExpectOpenAiError(Chat({.stream = c.stream}), c.status, "server_error", c.code);
   }
