@@ -37,7 +37,7 @@ class AdapterSet {
   AdapterSet(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
              providers::ClientLimits limits);
   ~AdapterSet();
-  providers::Provider& For(policy::ProviderKind kind);
+  providers::Provider& For(providers::UpstreamKind kind);
   providers::HttpClient& client() { return *client_; }
 
  private:
