@@ -90,9 +90,12 @@ AdapterSet::AdapterSet(asio::any_io_executor executor, std::shared_ptr<asio::ssl
       dashscope_(std::make_unique<providers::DashScopeAdapter>(*client_)),
       anthropic_(std::make_unique<providers::AnthropicAdapter>(*client_)) {}
 
+AdapterSet::AdapterSet(std::unique_ptr<providers::Provider> only) : only_(std::move(only)) {}
+
 AdapterSet::~AdapterSet() = default;
 
 providers::Provider& AdapterSet::For(providers::UpstreamKind kind) {
+  if (only_) return *only_;
   switch (kind) {
     case providers::UpstreamKind::kSim:
       return *sim_;
