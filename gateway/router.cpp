@@ -56,11 +56,11 @@ asio::awaitable<providers::AttemptResult> RunAttempt(providers::Provider& adapte
                                                      const providers::Target& target,
                                                      providers::ChunkSink& sink,
                                                      providers::CancelToken& cancel) {
-  const std::int64_t cap_ms = target.provider->max_duration_ms;
-  if (cap_ms <= 0) co_return co_await adapter.Complete(request, target, sink, cancel);
+  const std::chrono::milliseconds cap = target.provider->max_duration;
+  if (cap.count() <= 0) co_return co_await adapter.Complete(request, target, sink, cancel);
   auto attempt = std::make_shared<CappedAttempt>();
-  asio::steady_timer cap(co_await asio::this_coro::executor, std::chrono::milliseconds(cap_ms));
-  cap.async_wait([attempt](const boost::system::error_code& ec) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, cap);
+  timer.async_wait([attempt](const boost::system::error_code& ec) {
     if (ec) return;  // the attempt ended first
     attempt->expired = true;
     attempt->token.Cancel();
@@ -68,12 +68,12 @@ asio::awaitable<providers::AttemptResult> RunAttempt(providers::Provider& adapte
   cancel.OnCancel([attempt] { attempt->token.Cancel(); });
   providers::AttemptResult r = co_await adapter.Complete(request, target, sink, attempt->token);
   cancel.Clear();
-  cap.cancel();
+  timer.cancel();
   if (attempt->expired && !cancel.cancelled()) {
     r.status = core::Status::Error(core::StatusCode::kUpstreamTimeout,
                                    "provider '" + target.provider->id +
                                        "' did not finish within its max_duration_ms (" +
-                                       std::to_string(cap_ms) + " ms)",
+                                       std::to_string(cap.count()) + " ms)",
                                    "upstream_max_duration");
     r.status.retryable = true;
   }
@@ -90,19 +90,22 @@ AdapterSet::AdapterSet(asio::any_io_executor executor, std::shared_ptr<asio::ssl
       dashscope_(std::make_unique<providers::DashScopeAdapter>(*client_)),
       anthropic_(std::make_unique<providers::AnthropicAdapter>(*client_)) {}
 
+AdapterSet::AdapterSet(std::unique_ptr<providers::Provider> only) : only_(std::move(only)) {}
+
 AdapterSet::~AdapterSet() = default;
 
-providers::Provider& AdapterSet::For(policy::ProviderKind kind) {
+providers::Provider& AdapterSet::For(providers::UpstreamKind kind) {
+  if (only_) return *only_;
   switch (kind) {
-    case policy::ProviderKind::kSim:
+    case providers::UpstreamKind::kSim:
       return *sim_;
-    case policy::ProviderKind::kOpenAi:
-    case policy::ProviderKind::kAzureOpenAi:
-    case policy::ProviderKind::kOpenAiCompatible:
+    case providers::UpstreamKind::kOpenAi:
+    case providers::UpstreamKind::kAzureOpenAi:
+    case providers::UpstreamKind::kOpenAiCompatible:
       return *openai_;
-    case policy::ProviderKind::kDashScope:
+    case providers::UpstreamKind::kDashScope:
       return *dashscope_;
-    case policy::ProviderKind::kAnthropic:
+    case providers::UpstreamKind::kAnthropic:
       return *anthropic_;
   }
   return *openai_;
@@ -120,16 +123,16 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
     if (!table.health->Admit(p, model, std::chrono::steady_clock::now())) continue;
     const policy::Provider& provider = snapshot.providers[p];
     providers::Target target;
-    target.provider = &provider;
+    target.provider = &table.profiles[p];
     if (const std::string* upstream = provider.UpstreamModel(request.model)) {
       target.upstream_model = *upstream;
     }
     target.credential = table.credentials[p];
     if (table.endpoints[p]) target.endpoint = &*table.endpoints[p];
-    sink.BeginAttempt(provider);
+    sink.BeginAttempt(provider.id);
     const auto started = std::chrono::steady_clock::now();
     providers::AttemptResult r =
-        co_await RunAttempt(adapters.For(provider.kind), request, target, sink, cancel);
+        co_await RunAttempt(adapters.For(target.provider->kind), request, target, sink, cancel);
     const auto now = std::chrono::steady_clock::now();
     if (r.status.ok() && !r.emitted) {
       // A body or stream that parsed but held no completion (a model list, a bare [DONE]): the

@@ -36,11 +36,15 @@ class AdapterSet {
  public:
   AdapterSet(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
              providers::ClientLimits limits);
+  /// Every kind served by `only`, and no HTTP client (the router's unit tests: a scripted
+  /// provider, no sockets).
+  explicit AdapterSet(std::unique_ptr<providers::Provider> only);
   ~AdapterSet();
-  providers::Provider& For(policy::ProviderKind kind);
+  providers::Provider& For(providers::UpstreamKind kind);
   providers::HttpClient& client() { return *client_; }
 
  private:
+  std::unique_ptr<providers::Provider> only_;
   std::unique_ptr<providers::HttpClient> client_;
   std::unique_ptr<providers::Provider> sim_;
   std::unique_ptr<providers::Provider> openai_;

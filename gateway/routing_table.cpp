@@ -72,6 +72,43 @@ void HealthTracker::Trip(policy::ProviderIndex p, std::optional<std::uint32_t> m
   s.probing.store(false, std::memory_order_relaxed);
 }
 
+namespace {
+
+providers::UpstreamKind KindOf(policy::ProviderKind kind) {
+  using K = providers::UpstreamKind;
+  switch (kind) {
+    case policy::ProviderKind::kSim:
+      return K::kSim;
+    case policy::ProviderKind::kOpenAi:
+      return K::kOpenAi;
+    case policy::ProviderKind::kAzureOpenAi:
+      return K::kAzureOpenAi;
+    case policy::ProviderKind::kOpenAiCompatible:
+      return K::kOpenAiCompatible;
+    case policy::ProviderKind::kDashScope:
+      return K::kDashScope;
+    case policy::ProviderKind::kAnthropic:
+      return K::kAnthropic;
+  }
+  return K::kSim;
+}
+
+providers::UpstreamProfile ProfileOf(const policy::Provider& p) {
+  providers::UpstreamProfile u;
+  u.id = p.id;
+  u.kind = KindOf(p.kind);
+  u.api_version = p.api_version;
+  u.dashscope_region = p.dashscope_region;
+  u.anthropic_version = p.anthropic_version;
+  u.max_tokens_default = p.max_tokens_default;
+  u.sim_tokens = p.sim_tokens;
+  u.sim_delay_ms = p.sim_delay_ms;
+  u.max_duration = std::chrono::milliseconds(p.max_duration_ms);
+  return u;
+}
+
+}  // namespace
+
 std::shared_ptr<const RoutingTable> RoutingTable::Build(policy::SnapshotPtr snapshot,
                                                         bool simulate) {
   if (simulate) {
@@ -86,9 +123,11 @@ std::shared_ptr<const RoutingTable> RoutingTable::Build(policy::SnapshotPtr snap
   const std::size_t n = snapshot->providers.size();
   table->endpoints.resize(n);
   table->credentials.resize(n);
+  table->profiles.reserve(n);
   table->health = std::make_unique<HealthTracker>(n, snapshot->model_names.size());
   for (std::size_t i = 0; i < n; ++i) {
     const policy::Provider& p = snapshot->providers[i];
+    table->profiles.push_back(ProfileOf(p));
     const auto index = static_cast<policy::ProviderIndex>(i);
     if (p.kind == policy::ProviderKind::kSim) continue;
     table->endpoints[i] = providers::Endpoint::Parse(p.endpoint);

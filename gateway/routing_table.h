@@ -77,6 +77,8 @@ struct RoutingTable {
   policy::SnapshotPtr policy;
   std::vector<std::optional<providers::Endpoint>> endpoints;  ///< by provider index
   std::vector<std::string> credentials;                       ///< by provider index; secret
+  /// What the adapters are told of each provider (by provider index).
+  std::vector<providers::UpstreamProfile> profiles;
   std::unique_ptr<HealthTracker> health;
   std::vector<std::string> warnings;  ///< e.g. a credential variable that is not set
 

@@ -4,14 +4,16 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "gateway/core/chunk.h"
 #include "gateway/core/request.h"
 #include "gateway/core/status.h"
-#include "policy/snapshot.h"
 
 namespace meridian::providers {
 
@@ -57,15 +59,40 @@ class ChunkSink {
   virtual bool committed() const = 0;
   /// Discards what an uncommitted sink collected from a failed attempt, before the next one.
   virtual void Reset() = 0;
-  /// The router is about to try `provider` (front ends name it in their response headers).
-  virtual void BeginAttempt(const policy::Provider& provider) { (void)provider; }
+  /// The router is about to try the provider `provider_id` (front ends name it in their
+  /// response headers).
+  virtual void BeginAttempt(std::string_view provider_id) { (void)provider_id; }
 };
 
 struct Endpoint;
 
+/// The wire protocol an upstream speaks.
+enum class UpstreamKind : std::uint8_t {
+  kSim,               ///< the built-in simulated engine
+  kOpenAi,            ///< api.openai.com
+  kAzureOpenAi,       ///< Azure OpenAI (api-key header, deployments, api-version)
+  kOpenAiCompatible,  ///< local engines: vLLM, llama.cpp, SGLang, MLX-LM, Ollama
+  kDashScope,         ///< Alibaba DashScope, native protocol
+  kAnthropic,         ///< Anthropic Messages
+};
+
+/// What an adapter needs to know of the provider it calls. The routing table builds one per
+/// provider from the policy, so adapters never see policy types.
+struct UpstreamProfile {
+  std::string id;
+  UpstreamKind kind = UpstreamKind::kSim;
+  std::string api_version;                 ///< azure_openai
+  std::string dashscope_region;            ///< dashscope
+  std::string anthropic_version;           ///< anthropic
+  std::int64_t max_tokens_default = 4096;  ///< anthropic: max_tokens when the request has none
+  std::int64_t sim_tokens = 24;            ///< sim
+  std::int64_t sim_delay_ms = 0;           ///< sim
+  std::chrono::milliseconds max_duration{0};  ///< cap on one attempt; 0: none
+};
+
 /// One attempt against one provider of the decision.
 struct Target {
-  const policy::Provider* provider = nullptr;
+  const UpstreamProfile* provider = nullptr;
   const Endpoint* endpoint = nullptr;  ///< parsed provider URL (null for sim)
   std::string upstream_model;          ///< the provider's name for the requested alias
   std::string credential;              ///< resolved secret; never logged

@@ -531,8 +531,8 @@ class GenerateCall::Sink final : public providers::ChunkSink {
  public:
   Sink(GenerateCall& call, Bridge& b, v1::Start start)
       : call_(call), b_(b), start_(std::move(start)) {}
-  void BeginAttempt(const policy::Provider& provider) override {
-    start_.mutable_decision()->set_provider(provider.id);
+  void BeginAttempt(std::string_view provider_id) override {
+    start_.mutable_decision()->set_provider(std::string(provider_id));
   }
   bool committed() const override { return committed_; }
   void Reset() override { start_pending_ = false; }
@@ -674,7 +674,7 @@ class CompleteCall final : public grpc::ServerUnaryReactor {
   class Sink final : public providers::ChunkSink {
    public:
     explicit Sink(Bridge& b) : b_(b) {}
-    void BeginAttempt(const policy::Provider& provider) override { provider_ = provider.id; }
+    void BeginAttempt(std::string_view provider_id) override { provider_ = provider_id; }
     bool committed() const override { return false; }
     void Reset() override { builder_.Reset(); }
     asio::awaitable<bool> Emit(const core::Chunk& chunk) override {

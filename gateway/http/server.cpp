@@ -406,7 +406,7 @@ class SseSink final : public providers::ChunkSink {
         watch_(watch),
         chunked_(chunked) {}
 
-  void BeginAttempt(const policy::Provider& provider) override { provider_ = provider.id; }
+  void BeginAttempt(std::string_view provider_id) override { provider_ = provider_id; }
   bool committed() const override { return committed_; }
   void Reset() override { pending_start_.reset(); }
 
@@ -511,7 +511,7 @@ class SseSink final : public providers::ChunkSink {
 class AggregateSink final : public providers::ChunkSink {
  public:
   explicit AggregateSink(DisconnectWatch& watch) : watch_(watch) {}
-  void BeginAttempt(const policy::Provider& provider) override { provider_ = provider.id; }
+  void BeginAttempt(std::string_view provider_id) override { provider_ = provider_id; }
   bool committed() const override { return false; }
   void Reset() override { aggregator_ = codec::ChatCompletionAggregator{}; }
   asio::awaitable<bool> Emit(const core::Chunk& chunk) override {

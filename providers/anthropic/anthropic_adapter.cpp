@@ -22,7 +22,7 @@ asio::awaitable<AttemptResult> AnthropicAdapter::Complete(const core::Completion
     result.status = MissingEndpoint(target);
     co_return result;
   }
-  const policy::Provider& p = *target.provider;
+  const UpstreamProfile& p = *target.provider;
   result.status = jsonutil::RefuseNonTextParts(request, p.id);
   if (!result.status.ok()) co_return result;
   http::request<http::string_body> req{http::verb::post, MessagesPath(target.endpoint->base_path),

@@ -12,7 +12,7 @@
 
 #include "gateway/core/json_text.h"
 #include "providers/common/json_util.h"
-#include "providers/openai/openai_codec.h"
+#include "providers/common/sanitize.h"
 
 namespace meridian::providers::anthropic {
 namespace {
@@ -26,7 +26,6 @@ namespace json = boost::json;
 using core::Chunk;
 using core::Status;
 using core::StatusCode;
-using openai::SanitizeUpstreamText;
 
 std::int64_t SatAdd(std::int64_t a, std::int64_t b) {
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();

@@ -180,7 +180,7 @@ core::Status DecodeMessagesResponse(std::string_view body, std::vector<core::Chu
 /// text is not forwarded. Other messages are "upstream returned HTTP N (type): message" (or
 /// "upstream error (type): message" with no HTTP status), so invalid_request_error forwards
 /// the upstream message to the client. Upstream text always goes through
-/// openai::SanitizeUpstreamText (key redaction, 512-byte bound); non-JSON bodies (e.g.
+/// SanitizeUpstreamText (providers/common/sanitize.h) (key redaction, 512-byte bound); non-JSON bodies (e.g.
 /// Cloudflare HTML for 413) are not quoted. retry_after_s is set from `retry_after_header`
 /// when it is a non-negative number of seconds (rounded up; HTTP-dates are ignored: this
 /// module has no clock) and the status is retryable.

@@ -11,7 +11,7 @@
 
 #include "gateway/core/json_text.h"
 #include "providers/common/json_util.h"
-#include "providers/openai/openai_codec.h"
+#include "providers/common/sanitize.h"
 
 namespace meridian::providers::dashscope {
 namespace {
@@ -24,7 +24,6 @@ namespace json = boost::json;
 using core::Chunk;
 using core::Status;
 using core::StatusCode;
-using openai::SanitizeUpstreamText;
 
 // ---------------------------------------------------------------------------------------
 // JSON writing

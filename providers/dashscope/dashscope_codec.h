@@ -149,7 +149,7 @@ core::Status DecodeGenerationResponse(std::string_view body, std::vector<core::C
 /// and it is never retried on another candidate (no moderation shopping). Other messages are
 /// "upstream returned HTTP N (code): message" (or "upstream error (code): message" with no
 /// HTTP status); 400-class invalid-parameter errors forward the upstream message. Upstream
-/// text always goes through openai::SanitizeUpstreamText (key redaction, 512-byte bound).
+/// text always goes through SanitizeUpstreamText (providers/common/sanitize.h) (key redaction, 512-byte bound).
 core::Status MapDashScopeError(int http_status, std::string_view body);
 
 }  // namespace meridian::providers::dashscope

@@ -10,11 +10,11 @@ namespace {
 
 using openai::OpenAiFlavor;
 
-OpenAiFlavor FlavorOf(policy::ProviderKind kind) {
+OpenAiFlavor FlavorOf(UpstreamKind kind) {
   switch (kind) {
-    case policy::ProviderKind::kAzureOpenAi:
+    case UpstreamKind::kAzureOpenAi:
       return OpenAiFlavor::kAzure;
-    case policy::ProviderKind::kOpenAiCompatible:
+    case UpstreamKind::kOpenAiCompatible:
       return OpenAiFlavor::kCompatible;
     default:
       return OpenAiFlavor::kOpenAi;
@@ -31,7 +31,7 @@ asio::awaitable<AttemptResult> OpenAiAdapter::Complete(const core::CompletionReq
     result.status = MissingEndpoint(target);
     co_return result;
   }
-  const policy::Provider& p = *target.provider;
+  const UpstreamProfile& p = *target.provider;
   const OpenAiFlavor flavor = FlavorOf(p.kind);
   http::request<http::string_body> req{
       http::verb::post,

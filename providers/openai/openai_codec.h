@@ -155,9 +155,4 @@ core::Status DecodeChatResponse(std::string_view body, std::vector<core::Chunk>&
 core::Status MapUpstreamError(int http_status, std::string_view body, std::string_view retry_after,
                               std::string_view retry_after_ms, std::string_view x_should_retry);
 
-/// Replaces key-like tokens in upstream text with "[redacted]", replaces control characters
-/// and invalid UTF-8, collapses whitespace and bounds the result to `max_bytes`. Exposed for
-/// other adapters and for tests.
-std::string SanitizeUpstreamText(std::string_view text, std::size_t max_bytes = 512);
-
 }  // namespace meridian::providers::openai

@@ -44,7 +44,7 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
                                                      const Target& target, ChunkSink& sink,
                                                      CancelToken& cancel) {
   AttemptResult result;
-  const policy::Provider& p = *target.provider;
+  const UpstreamProfile& p = *target.provider;
   std::int64_t tokens = p.sim_tokens;
   bool capped = false;
   if (auto limit = request.TokenLimit(); limit && *limit < tokens) {

@@ -1,4 +1,5 @@
 #include "providers/openai/openai_codec.h"
+#include "providers/common/sanitize.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

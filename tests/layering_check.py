@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Fails when a source file includes a project header across a forbidden edge.
+
+The layers (docs/architecture.md, "Modules and their dependencies"): gateway/core is the leaf
+every module may use and that uses nothing of ours; policy uses only itself; config reads
+policy files; providers see gateway/core and never policy or the front ends; a vendor's codec
+and adapter never include another vendor's; the pure codecs of the front ends and the
+classifier stay off the wiring. A file is checked against the rule of the longest path prefix
+that names it; files no rule names (the wiring in gateway/, the CLI, tests) may include
+anything. Only "..." includes of project headers count (<...> system headers are free).
+
+    tests/layering_check.py [SOURCE_DIR]     exit 1 and one line per forbidden include
+"""
+import pathlib
+import re
+import sys
+
+CORE = ["gateway/core/"]
+PROVIDER_BASE = CORE + ["providers/common/", "providers/provider.h"]
+
+# prefix of the including file -> prefixes it may include
+RULES = {
+    "gateway/core/": CORE,
+    "policy/": ["policy/"],
+    "config/": ["config/", "policy/"],
+    "providers/provider.h": CORE,
+    "providers/common/": PROVIDER_BASE,
+    "providers/openai/": PROVIDER_BASE + ["providers/openai/"],
+    "providers/dashscope/": PROVIDER_BASE + ["providers/dashscope/"],
+    "providers/anthropic/": PROVIDER_BASE + ["providers/anthropic/"],
+    "providers/sim/": PROVIDER_BASE + ["providers/sim/"],
+    "gateway/http/openai_codec": CORE + ["gateway/http/openai_codec.h", "gateway/http/error_mapping.h"],
+    "gateway/http/error_mapping": CORE + ["gateway/http/openai_codec.h", "gateway/http/error_mapping.h"],
+    "gateway/grpc/grpc_codec": CORE + ["gateway/grpc/grpc_codec.h", "meridian/v1/", "policy/"],
+    "gateway/grpc/client_cert": CORE + ["gateway/grpc/client_cert.h"],
+    "gateway/classifier": CORE + ["gateway/classifier.h", "policy/"],
+    "gateway/identity": CORE + ["gateway/identity.h", "policy/", "config/"],
+    "gateway/metrics.": ["gateway/metrics.h"],
+    "gateway/audit.": CORE + ["gateway/audit.h"],
+}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+PROJECT_DIRS = ("gateway/", "policy/", "config/", "providers/", "proto/", "meridian/")
+
+
+def rule_for(path: str):
+    best = None
+    for prefix in RULES:
+        if path.startswith(prefix) and (best is None or len(prefix) > len(best)):
+            best = prefix
+    return best
+
+
+def main() -> int:
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    problems = []
+    checked = 0
+    for top in ("gateway", "policy", "config", "providers"):
+        for f in sorted((root / top).rglob("*")):
+            if f.suffix not in (".h", ".cpp") or not f.is_file():
+                continue
+            rel = f.relative_to(root).as_posix()
+            prefix = rule_for(rel)
+            if prefix is None:
+                continue
+            checked += 1
+            allowed = RULES[prefix]
+            for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+                m = INCLUDE.match(line)
+                if not m or not m.group(1).startswith(PROJECT_DIRS):
+                    continue
+                target = m.group(1)
+                if not any(target.startswith(a) for a in allowed):
+                    problems.append(f"{rel}:{n}: includes {target}, outside what "
+                                    f"'{prefix}' may use: {', '.join(allowed)}")
+    for p in problems:
+        print(p)
+    if checked == 0:
+        print(f"layering_check: no files checked under {root}", file=sys.stderr)
+        return 1
+    print(f"layering_check: {checked} files, {len(problems)} forbidden include(s)",
+          file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+// The gRPC codec as pure functions: request validation naming the field, the status mapping
+// with its ErrorInfo details, stream messages from chunks, the unary aggregate.
+#include "gateway/grpc/grpc_codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace meridian::grpcfe {
+namespace {
+
+namespace v1 = meridian::v1;
+
+v1::GenerateRequest Valid() {
+  v1::GenerateRequest r;
+  r.set_model("chat");
+  auto* m = r.add_messages();
+  m->set_role(v1::ROLE_USER);
+  m->add_content()->set_text("hello ");
+  m->add_content()->set_text("there");
+  return r;
+}
+
+core::Status Decode(const v1::GenerateRequest& r, core::CompletionRequest& out,
+                    Declared& declared) {
+  return DecodeGenerateRequest(r, true, out, declared);
+}
+
+TEST(GrpcCodec, DecodesAValidRequestIntoTheCoreShape) {
+  v1::GenerateRequest r = Valid();
+  r.mutable_sampling()->set_temperature(0.5);
+  r.mutable_sampling()->set_max_tokens(7);
+  r.mutable_sampling()->add_stop("END");
+  r.set_data_class(v1::DATA_CLASS_SENSITIVE_PERSONAL);
+  r.mutable_consent()->set_cross_border_separate(true);
+  r.set_subject_id("user-42");
+  core::CompletionRequest out;
+  Declared declared;
+  ASSERT_TRUE(Decode(r, out, declared).ok());
+  EXPECT_TRUE(out.stream);
+  EXPECT_TRUE(out.include_usage);
+  EXPECT_EQ(out.model, "chat");
+  ASSERT_EQ(out.messages.size(), 1u);
+  EXPECT_EQ(out.messages[0].role, "user");
+  EXPECT_EQ(out.messages[0].text, "hello there");  // parts joined
+  EXPECT_EQ(out.temperature, 0.5);
+  EXPECT_EQ(out.max_completion_tokens, 7);
+  EXPECT_EQ(out.stop, std::vector<std::string>{"END"});
+  EXPECT_EQ(out.user, "user-42");
+  EXPECT_EQ(declared.data_class, policy::DataClass::kSensitivePersonal);
+  EXPECT_EQ(declared.consent, policy::Bit(policy::Consent::kCrossBorderSeparate));
+}
+
+TEST(GrpcCodec, EachInvalidFieldIsNamedByItsPath) {
+  struct Case {
+    const char* param;
+    void (*mutate)(v1::GenerateRequest&);
+  };
+  const Case cases[] = {
+      {"model", [](v1::GenerateRequest& r) { r.clear_model(); }},
+      {"messages", [](v1::GenerateRequest& r) { r.clear_messages(); }},
+      {"messages[0].role",
+       [](v1::GenerateRequest& r) { r.mutable_messages(0)->set_role(v1::ROLE_UNSPECIFIED); }},
+      {"messages[0].content",
+       [](v1::GenerateRequest& r) { r.mutable_messages(0)->clear_content(); }},
+      {"sampling.temperature",
+       [](v1::GenerateRequest& r) { r.mutable_sampling()->set_temperature(2.5); }},
+      {"sampling.top_p", [](v1::GenerateRequest& r) { r.mutable_sampling()->set_top_p(0); }},
+      {"sampling.max_tokens",
+       [](v1::GenerateRequest& r) { r.mutable_sampling()->set_max_tokens(0); }},
+      {"sampling.stop[0]", [](v1::GenerateRequest& r) { r.mutable_sampling()->add_stop(""); }},
+      {"data_class",
+       [](v1::GenerateRequest& r) { r.set_data_class(static_cast<v1::DataClass>(99)); }},
+      {"subject_id",
+       [](v1::GenerateRequest& r) { r.set_subject_id(std::string(kMaxIdBytes + 1, 'x')); }},
+      {"client_request_id",
+       [](v1::GenerateRequest& r) { r.set_client_request_id(std::string(kMaxIdBytes + 1, 'x')); }},
+  };
+  for (const Case& c : cases) {
+    v1::GenerateRequest r = Valid();
+    c.mutate(r);
+    core::CompletionRequest out;
+    Declared declared;
+    const core::Status st = Decode(r, out, declared);
+    EXPECT_EQ(st.code, core::StatusCode::kInvalidArgument) << c.param;
+    EXPECT_EQ(st.param, c.param);
+  }
+}
+
+TEST(GrpcCodec, StatusesCarryTheirReasonAndContextInErrorInfo) {
+  core::Status st =
+      core::Status::Error(core::StatusCode::kPermissionDenied, "no", "denied_by_guard:G8");
+  const grpc::Status g = ToGrpcStatus(st, {"req_1", "cn-users", "G8,G9", "sha256:abc"});
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(g.error_message(), "no");
+  const auto info = ErrorInfoOf(g);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), "denied_by_guard:G8");
+  EXPECT_EQ(info->domain(), "meridian");
+  EXPECT_EQ(info->metadata().at("request_id"), "req_1");
+  EXPECT_EQ(info->metadata().at("rule"), "cn-users");
+  EXPECT_EQ(info->metadata().at("guards"), "G8,G9");
+  EXPECT_EQ(info->metadata().at("policy_version"), "sha256:abc");
+  EXPECT_FALSE(info->metadata().contains("retry_after_s"));
+
+  st = core::Status::Error(core::StatusCode::kUnavailable, "later", "no_healthy_candidate");
+  st.retry_after_s = 3;
+  const auto later = ErrorInfoOf(ToGrpcStatus(st));
+  ASSERT_TRUE(later.has_value());
+  EXPECT_EQ(later->metadata().at("retry_after_s"), "3");
+  EXPECT_TRUE(ToGrpcStatus(core::Status::Ok()).ok());
+  EXPECT_FALSE(ErrorInfoOf(grpc::Status(grpc::StatusCode::INTERNAL, "plain")).has_value());
+}
+
+TEST(GrpcCodec, EveryCoreCodeHasAGrpcCode) {
+  using C = core::StatusCode;
+  EXPECT_EQ(ToGrpcCode(C::kInvalidArgument), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ToGrpcCode(C::kPayloadTooLarge), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ToGrpcCode(C::kBadUpstream), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ToGrpcCode(C::kUpstreamTimeout), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(ToGrpcCode(C::kRequestTimeout), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(ToGrpcCode(C::kCancelled), grpc::StatusCode::CANCELLED);
+  for (int c = 1; c <= static_cast<int>(C::kRequestTimeout); ++c) {
+    EXPECT_NE(ToGrpcCode(static_cast<C>(c)), grpc::StatusCode::OK) << c;
+    EXPECT_NE(ToGrpcCode(static_cast<C>(c)), grpc::StatusCode::UNKNOWN) << c;
+  }
+}
+
+TEST(GrpcCodec, ChunksBecomeStreamMessagesAndTheUnaryAggregate) {
+  v1::Start start;
+  start.set_id("chatcmpl-x");
+  v1::GenerateResponse msg;
+  core::Chunk c;
+  c.kind = core::Chunk::Kind::kStart;
+  ASSERT_TRUE(ToGenerateResponse(c, start, msg));
+  EXPECT_EQ(msg.start().id(), "chatcmpl-x");
+  c = {};
+  c.kind = core::Chunk::Kind::kDelta;
+  c.content = "hi";
+  c.reasoning = "hmm";
+  ASSERT_TRUE(ToGenerateResponse(c, start, msg));
+  EXPECT_EQ(msg.delta().text(), "hi");
+  EXPECT_EQ(msg.delta().reasoning(), "hmm");
+  core::Chunk tool;
+  tool.kind = core::Chunk::Kind::kDelta;
+  tool.tool_calls_json = "[]";
+  EXPECT_FALSE(ToGenerateResponse(tool, start, msg));  // tool calls: not in v1
+  core::Chunk fin;
+  fin.kind = core::Chunk::Kind::kFinish;
+  fin.finish_reason = "length";
+  ASSERT_TRUE(ToGenerateResponse(fin, start, msg));
+  EXPECT_EQ(msg.finish(), v1::FINISH_REASON_LENGTH);
+  core::Chunk usage;
+  usage.kind = core::Chunk::Kind::kUsage;
+  usage.usage.prompt_tokens = 3;
+  usage.usage.completion_tokens = 4;
+  usage.usage.total_tokens = 7;
+  ASSERT_TRUE(ToGenerateResponse(usage, start, msg));
+  EXPECT_EQ(msg.usage().total_tokens(), 7);
+  core::Chunk err;
+  err.kind = core::Chunk::Kind::kError;
+  EXPECT_FALSE(ToGenerateResponse(err, start, msg));
+
+  CompleteBuilder b;
+  for (const core::Chunk& ch : {c, c, fin, usage}) b.Add(ch);
+  EXPECT_EQ(b.response().text(), "hihi");
+  EXPECT_EQ(b.response().reasoning(), "hmmhmm");
+  EXPECT_EQ(b.response().finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(b.response().usage().completion_tokens(), 4);
+  b.Reset();  // a failed attempt's part is dropped before the fallback
+  EXPECT_EQ(b.response().text(), "");
+  EXPECT_EQ(ToFinishReason("tool_calls"), v1::FINISH_REASON_TOOL_CALLS);
+  EXPECT_EQ(ToFinishReason("stop"), v1::FINISH_REASON_STOP);
+  EXPECT_EQ(ToFinishReason("something-new"), v1::FINISH_REASON_UNSPECIFIED);
+}
+
+}  // namespace
+}  // namespace meridian::grpcfe

@@ -1,0 +1,248 @@
+// The router's safety properties as unit tests: a scripted provider (no sockets) and a
+// recording sink stand in for the upstreams and the front end. Before the commit a provider's
+// failure moves to the next candidate of the decision, never outside it; the request's own
+// verdicts (400) do not move; after the commit nothing moves; cancellation stops at once; an
+// attempt past its max_duration_ms ends as the provider's timeout.
+#include "gateway/router.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/unit/policy/policy_test_util.h"
+
+namespace meridian::gateway {
+namespace {
+
+namespace asio = boost::asio;
+using ::testing::ElementsAre;
+
+/// What the scripted provider does for one provider id.
+struct Script {
+  core::Status status = core::Status::Ok();  ///< returned at the end
+  int deltas = 2;                            ///< content chunks emitted before returning
+  bool hang = false;                         ///< wait until cancelled (then return kCancelled)
+  bool silent = false;                       ///< emit nothing at all, not even the start
+};
+
+core::Status Failure(core::StatusCode code, std::string reason) {
+  auto s = core::Status::Error(code, "scripted failure", std::move(reason));
+  s.retryable = code != core::StatusCode::kInvalidArgument;
+  return s;
+}
+
+class ScriptedProvider final : public providers::Provider {
+ public:
+  explicit ScriptedProvider(asio::any_io_executor ex) : ex_(std::move(ex)) {}
+  std::map<std::string, Script> scripts;
+  std::vector<std::string> calls;  ///< provider ids, in order
+
+  asio::awaitable<providers::AttemptResult> Complete(const core::CompletionRequest& request,
+                                                     const providers::Target& target,
+                                                     providers::ChunkSink& sink,
+                                                     providers::CancelToken& cancel) override {
+    (void)request;
+    calls.push_back(target.provider->id);
+    const Script s = scripts[target.provider->id];
+    providers::AttemptResult r;
+    if (s.hang) {
+      asio::steady_timer forever(ex_, asio::steady_timer::time_point::max());
+      if (cancel.cancelled()) forever.expires_at(asio::steady_timer::time_point::min());
+      cancel.OnCancel([&forever] { forever.cancel(); });
+      (void)co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+      cancel.Clear();
+      r.status = core::Status::Error(core::StatusCode::kCancelled, "cancelled", "cancelled");
+      co_return r;
+    }
+    core::Chunk start;
+    start.kind = core::Chunk::Kind::kStart;
+    if (!s.silent) {
+      r.emitted = true;
+      (void)co_await sink.Emit(start);
+    }
+    for (int i = 0; i < s.deltas; ++i) {
+      core::Chunk d;
+      d.kind = core::Chunk::Kind::kDelta;
+      d.content = target.provider->id + "-" + std::to_string(i);
+      (void)co_await sink.Emit(d);
+    }
+    r.status = s.status;
+    co_return r;
+  }
+
+ private:
+  asio::any_io_executor ex_;
+};
+
+/// Commits with the first chunk after the start, as the HTTP and gRPC sinks do.
+class RecordingSink final : public providers::ChunkSink {
+ public:
+  std::vector<std::string> attempts;
+  std::vector<std::string> delivered;  ///< content that reached "the client"
+
+  asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
+    if (chunk.kind == core::Chunk::Kind::kStart) co_return true;
+    committed_ = true;
+    delivered.push_back(chunk.content);
+    co_return true;
+  }
+  bool committed() const override { return committed_; }
+  void Reset() override {}
+  void BeginAttempt(std::string_view id) override { attempts.emplace_back(id); }
+
+ private:
+  bool committed_ = false;
+};
+
+constexpr const char* kPolicy = R"(providers:
+  - id: a
+    kind: sim
+    models: {chat: up}
+  - id: b
+    kind: sim
+    models: {chat: up}
+    max_duration_ms: 50
+  - id: c
+    kind: sim
+    models: {chat: up}
+  - id: outside
+    kind: sim
+    models: {chat: up}
+routes:
+  - id: r
+    allow: [a, b, c, outside]
+)";
+
+class RouterTest : public ::testing::Test {
+ protected:
+  RouterTest() {
+    auto provider = std::make_unique<ScriptedProvider>(io_.get_executor());
+    provider_ = provider.get();
+    adapters_ = std::make_unique<AdapterSet>(std::move(provider));
+    table_ = RoutingTable::Build(testing::MustCompile(kPolicy));
+    request_.model = "chat";
+  }
+
+  /// Routes over `candidates` (by id; "outside" is never among them) and runs to the end.
+  RouteOutcome Run(const std::vector<std::string>& candidates, bool cancelled = false) {
+    cancel_ = providers::CancelToken{};
+    policy::Decision d;
+    d.snapshot = table_->policy;
+    for (const auto& id : candidates) {
+      for (std::size_t i = 0; i < d.snapshot->providers.size(); ++i) {
+        if (d.snapshot->providers[i].id == id) {
+          d.candidates_after.push_back(static_cast<policy::ProviderIndex>(i));
+        }
+      }
+    }
+    auto fut = asio::co_spawn(io_, Route(d, *table_, request_, *adapters_, sink_, cancel_),
+                              asio::use_future);
+    // Runs once the route is under way: the client goes away mid-attempt.
+    if (cancelled) asio::post(io_, [this] { cancel_.Cancel(); });
+    io_.run();
+    io_.restart();
+    return fut.get();
+  }
+
+  std::string ServedBy(const RouteOutcome& o) const {
+    return o.served_by ? table_->policy->providers[*o.served_by].id : "";
+  }
+
+  asio::io_context io_;
+  ScriptedProvider* provider_ = nullptr;
+  std::unique_ptr<AdapterSet> adapters_;
+  RoutingTablePtr table_;
+  core::CompletionRequest request_;
+  RecordingSink sink_;
+  providers::CancelToken cancel_;
+};
+
+TEST_F(RouterTest, AFailureBeforeTheCommitMovesToTheNextCandidateOnly) {
+  provider_->scripts["a"] = {
+      .status = Failure(core::StatusCode::kUnavailable, "upstream_unavailable"), .deltas = 0};
+  const RouteOutcome o = Run({"a", "c"});
+  EXPECT_TRUE(o.status.ok());
+  EXPECT_EQ(ServedBy(o), "c");
+  EXPECT_THAT(provider_->calls, ElementsAre("a", "c"));
+  EXPECT_THAT(sink_.delivered, ElementsAre("c-0", "c-1"));
+  ASSERT_EQ(o.attempts.size(), 2u);
+  EXPECT_EQ(o.attempts[0].status.reason, "upstream_unavailable");
+}
+
+TEST_F(RouterTest, WhenEveryCandidateFailsTheLastFailureIsTheAnswerAndNothingOutsideIsTried) {
+  for (const char* id : {"a", "c"}) {
+    provider_->scripts[id] = {
+        .status = Failure(core::StatusCode::kBadUpstream, std::string(id) + "_bad"), .deltas = 0};
+  }
+  const RouteOutcome o = Run({"a", "c"});
+  EXPECT_EQ(o.status.reason, "c_bad");
+  EXPECT_FALSE(o.served_by.has_value());
+  EXPECT_THAT(provider_->calls, ElementsAre("a", "c"));  // "outside" never
+}
+
+TEST_F(RouterTest, TheUpstreamsVerdictOnTheRequestItselfDoesNotMove) {
+  provider_->scripts["a"] = {
+      .status = Failure(core::StatusCode::kInvalidArgument, "context_length_exceeded"),
+      .deltas = 0};
+  const RouteOutcome o = Run({"a", "c"});
+  EXPECT_EQ(o.status.code, core::StatusCode::kInvalidArgument);
+  EXPECT_THAT(provider_->calls, ElementsAre("a"));
+}
+
+TEST_F(RouterTest, AfterTheCommitNothingMoves) {
+  provider_->scripts["a"] = {
+      .status = Failure(core::StatusCode::kBadUpstream, "upstream_truncated_stream"), .deltas = 1};
+  const RouteOutcome o = Run({"a", "c"});
+  EXPECT_EQ(o.status.reason, "upstream_truncated_stream");
+  EXPECT_THAT(provider_->calls, ElementsAre("a"));
+  EXPECT_THAT(sink_.delivered, ElementsAre("a-0"));
+}
+
+TEST_F(RouterTest, AnAnswerWithoutACompletionIsTheProvidersFailure) {
+  provider_->scripts["a"] = {.status = core::Status::Ok(), .deltas = 0, .silent = true};
+  const RouteOutcome o = Run({"a", "c"});
+  EXPECT_TRUE(o.status.ok());
+  EXPECT_EQ(ServedBy(o), "c");
+  ASSERT_FALSE(o.attempts.empty());
+  EXPECT_EQ(o.attempts[0].status.reason, "upstream_empty_answer");
+}
+
+TEST_F(RouterTest, ACancelledRequestStopsAtOnce) {
+  provider_->scripts["a"] = {.hang = true};
+  const RouteOutcome o = Run({"a", "c"}, /*cancelled=*/true);
+  EXPECT_EQ(o.status.code, core::StatusCode::kCancelled);
+  EXPECT_THAT(provider_->calls, ElementsAre("a"));
+}
+
+TEST_F(RouterTest, AnAttemptPastItsMaxDurationIsATimeoutAndFallsBack) {
+  provider_->scripts["b"] = {.hang = true};  // b's max_duration_ms is 50
+  const RouteOutcome o = Run({"b", "c"});
+  EXPECT_TRUE(o.status.ok());
+  EXPECT_EQ(ServedBy(o), "c");
+  ASSERT_EQ(o.attempts.size(), 2u);
+  EXPECT_EQ(o.attempts[0].status.code, core::StatusCode::kUpstreamTimeout);
+  EXPECT_EQ(o.attempts[0].status.reason, "upstream_max_duration");
+}
+
+TEST_F(RouterTest, AProviderWhoseCircuitOpenedIsSkippedWithoutAnAttempt) {
+  provider_->scripts["a"] = {
+      .status = Failure(core::StatusCode::kUnavailable, "upstream_unavailable"), .deltas = 0};
+  for (std::uint32_t i = 0; i < HealthTracker::kTripAfter; ++i) (void)Run({"a", "c"});
+  provider_->calls.clear();
+  const RouteOutcome o = Run({"a", "c"});
+  EXPECT_EQ(ServedBy(o), "c");
+  EXPECT_THAT(provider_->calls, ElementsAre("c"));
+}
+
+}  // namespace
+}  // namespace meridian::gateway
