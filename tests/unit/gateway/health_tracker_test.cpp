@@ -28,7 +28,9 @@ class HealthTrackerTest : public ::testing::Test {
     bool opened = false;
     for (std::uint32_t i = 0; i < HealthTracker::kTripAfter; ++i) {
       opened = health_.RecordFailure(p, model, at, retry_after_s);
-      if (i + 1 < HealthTracker::kTripAfter) EXPECT_FALSE(opened) << "opened after " << i + 1;
+      if (i + 1 < HealthTracker::kTripAfter) {
+        EXPECT_FALSE(opened) << "opened after " << i + 1;
+      }
     }
     return opened;
   }
