@@ -94,6 +94,16 @@ void CountRegionSignals(GatewayState& state, const identity::RegionDecision& reg
   }
 }
 
+std::string Admission::RaisedByHeader() const {
+  if (raised_by.empty()) return {};
+  std::string out = std::string(policy::Name(decision.data_class)) + "; by=";
+  for (std::size_t i = 0; i < raised_by.size(); ++i) {
+    if (i > 0) out += ',';
+    out += raised_by[i];
+  }
+  return out;
+}
+
 Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttributes attrs,
                 const core::CompletionRequest& request) {
   Admission a;
@@ -127,13 +137,11 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
     attrs.data_class = effective;
     for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
       if ((classified.detectors_mask & (1u << d)) == 0) continue;
-      a.raised_by += (a.raised_by.empty() ? "" : ",") +
-                     std::string(classifier::Name(static_cast<classifier::Detector>(d)));
+      a.raised_by.emplace_back(classifier::Name(static_cast<classifier::Detector>(d)));
     }
     for (std::size_t k = 0; k < core::kPartKindCount; ++k) {
       if ((media & (1u << k)) == 0) continue;
-      a.raised_by +=
-          (a.raised_by.empty() ? "" : ",") + std::string(core::Name(static_cast<PartKind>(k)));
+      a.raised_by.emplace_back(core::Name(static_cast<PartKind>(k)));
     }
     state.counters.classifier_raises.fetch_add(1, std::memory_order_relaxed);
     if (state.metrics && classified.raised) state.metrics->RecordRaise(classified.detectors_mask);
@@ -222,11 +230,7 @@ void ReportDecided(GatewayState& state, RequestReport& r) {
   rec.region_source = std::string(policy::Name(d.region_source));
   rec.declared_class = std::string(policy::Name(a.declared));
   rec.effective_class = std::string(policy::Name(d.data_class));
-  for (std::string_view kinds = a.raised_by; !kinds.empty();) {
-    const auto comma = kinds.find(',');
-    rec.raised_by.emplace_back(kinds.substr(0, comma));
-    kinds = comma == std::string_view::npos ? std::string_view() : kinds.substr(comma + 1);
-  }
+  rec.raised_by = a.raised_by;
   rec.allowed = d.allowed;
   rec.reason_code = d.ReasonCode();
   if (const auto* route = d.MatchedRoute()) {

@@ -34,13 +34,16 @@ struct Admission {
   core::Status status;
   RoutingTablePtr table;
   policy::Decision decision;
-  /// Detector kinds that raised the class, comma-separated ("cn_resident_id,email"); empty
-  /// when the class was not raised. Never the matched values.
-  std::string raised_by;
+  /// Detector (and content part) kinds that raised the class ("cn_resident_id", "image");
+  /// empty when the class was not raised. Never the matched values. Joined only on the wire
+  /// (RaisedByHeader).
+  std::vector<std::string> raised_by;
   std::string guards;  ///< ids of the guards applied, comma-separated
   policy::DataClass declared = policy::DataClass::kPersonal;  ///< before the classifier
 
   const policy::Route* route() const { return decision.MatchedRoute(); }
+  /// x-meridian-data-class-raised: "<effective class>; by=<kind>,<kind>" ("" when not raised).
+  std::string RaisedByHeader() const;
 };
 
 /// Classifies the messages (raising attrs.data_class, never lowering it), decides, and maps

@@ -8,6 +8,7 @@
 #include <list>
 #include <string>
 
+#include "gateway/core/request_id.h"
 #include "gateway/router.h"
 
 namespace meridian::gateway {
@@ -56,8 +57,8 @@ class WorkerContext {
   virtual boost::asio::any_io_executor executor() = 0;
   /// Only on this worker's thread.
   virtual AdapterSet& adapters() = 0;
-  /// A fresh request id ("req_" + 16 hex digits). Only on this worker's thread.
-  virtual std::string NewRequestId() = 0;
+  /// A fresh request id. Only on this worker's thread.
+  virtual core::RequestId NewRequestId() = 0;
   /// Only on this worker's thread.
   virtual DrainHooks& drain_hooks() = 0;
   /// The gateway's control thread: slow operator work (a policy compile for POST

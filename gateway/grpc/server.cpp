@@ -17,6 +17,7 @@
 #include <random>
 #include <sstream>
 
+#include "gateway/core/request_id.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/grpc/client_cert.h"
 #include "gateway/grpc/grpc_codec.h"
@@ -311,12 +312,7 @@ void FillDecision(const Admission& a, const identity::RegionDecision& region,
   for (const auto& g : policy::GuardIds(a.decision)) d.add_guards(g);
   d.set_policy_version(a.table->policy->version);
   d.set_data_class(grpcfe::ToProto(a.decision.data_class));
-  std::string_view kinds = a.raised_by;
-  while (!kinds.empty()) {
-    const auto comma = kinds.find(',');
-    d.add_raised_by(std::string(kinds.substr(0, comma)));
-    kinds = comma == std::string_view::npos ? std::string_view() : kinds.substr(comma + 1);
-  }
+  for (const auto& kind : a.raised_by) d.add_raised_by(kind);
   d.set_region(a.decision.region.ToString());
   (void)region;
   d.set_region_source(std::string(policy::Name(a.decision.region_source)));
@@ -389,9 +385,8 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
   state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
   // Ids come from the worker threads' generators elsewhere; here a per-call random id.
   static thread_local std::mt19937_64 rng(std::random_device{}());
-  char id[40];
-  std::snprintf(id, sizeof id, "req_%016llx", static_cast<unsigned long long>(rng()));  // NOLINT
-  const std::string request_id = id;
+  const core::RequestId id = core::RequestId::From(rng());
+  const std::string& request_id = id.text;
   log.request_id = request_id;
   ctx.AddInitialMetadata("x-request-id", request_id);
   auto table = state_.Table();
@@ -420,8 +415,7 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
     return std::nullopt;
   }
   if (const auto tp = Metadata(ctx, "traceparent")) {
-    job.request.traceparent =
-        identity::ChildTraceparent(*tp, std::strtoull(request_id.c_str() + 4, nullptr, 16));
+    job.request.traceparent = identity::ChildTraceparent(*tp, id.bits);
   }
   policy::RequestAttributes attrs = AttributesOf(*caller.tenant, caller.region);
   if (declared.data_class) attrs.data_class = declared.data_class;
@@ -451,9 +445,7 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
   if (!context.rule.empty()) ctx.AddInitialMetadata("x-meridian-policy-rule", context.rule);
   if (!context.guards.empty()) ctx.AddInitialMetadata("x-meridian-policy-guards", context.guards);
   if (!admission.raised_by.empty()) {
-    ctx.AddInitialMetadata(
-        "x-meridian-data-class-raised",
-        std::string(policy::Name(admission.decision.data_class)) + "; by=" + admission.raised_by);
+    ctx.AddInitialMetadata("x-meridian-data-class-raised", admission.RaisedByHeader());
   }
   job.admission = std::move(admission);
   job.slot.emplace(std::move(*slot));

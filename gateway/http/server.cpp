@@ -217,12 +217,7 @@ class Worker final : public WorkerContext {
       drain_hooks_.Fire(phase);
     });
   }
-  std::string NewRequestId() override {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "req_%016llx",
-                  static_cast<unsigned long long>(rng_()));  // NOLINT
-    return buf;
-  }
+  core::RequestId NewRequestId() override { return core::RequestId::From(rng_()); }
 
  private:
   asio::awaitable<void> Accept(tcp::acceptor& acceptor, bool admin);
@@ -348,6 +343,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool answer_started_ = false;        ///< bytes of the current request's answer were written
   std::uint64_t read_generation_ = 0;  ///< which ReadWithin a deadline belongs to
   bool read_timed_out_ = false;        ///< the current ReadWithin's deadline passed
+  core::RequestId request_id_;         ///< of the request being read or answered
   /// What the access log line of the current request says.
   struct Access {
     std::chrono::steady_clock::time_point start;
@@ -579,7 +575,8 @@ asio::awaitable<void> Session<Stream>::Run() {
     const beast::error_code hec = co_await ReadWithin(
         limits_.header_timeout,
         [&] { return bhttp::async_read_header(stream_, buffer_, parser, kTuple); }, timed_out);
-    const std::string request_id = worker_.NewRequestId();
+    request_id_ = worker_.NewRequestId();
+    const std::string& request_id = request_id_.text;
     Headers headers{{"x-request-id", request_id}};
     answer_started_ = false;
     auto too_slow = [&](std::string_view what) {
@@ -1067,9 +1064,8 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   // W3C trace context: the upstream call becomes a child of the gateway's span, whose id is
   // the request id's random part (so traces and logs join on it).
   if (auto it = req.find("traceparent"); it != req.end()) {
-    request.traceparent =
-        identity::ChildTraceparent(std::string_view(it->value().data(), it->value().size()),
-                                   std::strtoull(headers.front().second.c_str() + 4, nullptr, 16));
+    request.traceparent = identity::ChildTraceparent(
+        std::string_view(it->value().data(), it->value().size()), request_id_.bits);
   }
   // The audit trail takes the request before it is decided (fail closed: no record, no answer).
   if (!ReserveAudit(state_)) co_return co_await fail(AuditUnavailable(state_));
@@ -1077,9 +1073,7 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   access_.admission.emplace(Admit(state_, std::move(table), std::move(attrs), request));
   const Admission& admission = *access_.admission;
   if (!admission.raised_by.empty()) {
-    headers.emplace_back(
-        "x-meridian-data-class-raised",
-        std::string(policy::Name(admission.decision.data_class)) + "; by=" + admission.raised_by);
+    headers.emplace_back("x-meridian-data-class-raised", admission.RaisedByHeader());
   }
   headers.emplace_back("x-meridian-policy-version", admission.table->policy->version);
   if (const policy::Route* route = admission.route()) {
