@@ -1,10 +1,8 @@
 #include "providers/anthropic/anthropic_adapter.h"
 
-#include <boost/beast/http/field.hpp>
-
 #include "providers/anthropic/anthropic_codec.h"
+#include "providers/common/http_attempt.h"
 #include "providers/common/json_util.h"
-#include "providers/common/stream_pump.h"
 
 namespace meridian::providers {
 
@@ -14,51 +12,38 @@ std::string AnthropicAdapter::MessagesPath(std::string_view base_path) {
   return std::string(base_path) + std::string(anthropic::kMessagesPath);
 }
 
+namespace {
+
+/// Anthropic's Messages codec in the shared HTTP shell (http_attempt.h).
+struct AnthropicVendor {
+  core::Status Prepare(const core::CompletionRequest& request, const Target& target,
+                       http::request<http::string_body>& req) const {
+    const UpstreamProfile& p = *target.provider;
+    if (auto st = jsonutil::RefuseNonTextParts(request, p.id); !st.ok()) return st;
+    req.target(AnthropicAdapter::MessagesPath(target.endpoint->base_path));
+    req.set(http::field::content_type, anthropic::kContentType);
+    req.set(anthropic::kVersionHeader,
+            p.anthropic_version.empty() ? anthropic::kDefaultVersion : p.anthropic_version);
+    if (!target.credential.empty()) req.set(anthropic::kApiKeyHeader, target.credential);
+    req.body() = anthropic::BuildMessagesRequestBody(request, target.upstream_model, request.stream,
+                                                     p.max_tokens_default);
+    return core::Status::Ok();
+  }
+  core::Status MapError(int status, std::string_view body, const UpstreamResponse& r) const {
+    return anthropic::MapAnthropicError(status, body, r.header("retry-after"));
+  }
+  core::Status DecodeBody(std::string_view body, std::vector<core::Chunk>& out) const {
+    return anthropic::DecodeMessagesResponse(body, out);
+  }
+  anthropic::AnthropicStreamDecoder StreamDecoder() const { return {}; }
+};
+
+}  // namespace
+
 asio::awaitable<AttemptResult> AnthropicAdapter::Complete(const core::CompletionRequest& request,
                                                           const Target& target, ChunkSink& sink,
                                                           CancelToken& cancel) {
-  AttemptResult result;
-  if (target.endpoint == nullptr) {
-    result.status = MissingEndpoint(target);
-    co_return result;
-  }
-  const UpstreamProfile& p = *target.provider;
-  result.status = jsonutil::RefuseNonTextParts(request, p.id);
-  if (!result.status.ok()) co_return result;
-  http::request<http::string_body> req{http::verb::post, MessagesPath(target.endpoint->base_path),
-                                       11};
-  req.set(http::field::content_type, anthropic::kContentType);
-  req.set(http::field::accept, request.stream ? "text/event-stream" : "application/json");
-  req.set(http::field::user_agent, "meridian");
-  if (!request.traceparent.empty()) req.set("traceparent", request.traceparent);
-  req.set(anthropic::kVersionHeader,
-          p.anthropic_version.empty() ? anthropic::kDefaultVersion : p.anthropic_version);
-  if (!target.credential.empty()) req.set(anthropic::kApiKeyHeader, target.credential);
-  req.body() = anthropic::BuildMessagesRequestBody(request, target.upstream_model, request.stream,
-                                                   p.max_tokens_default);
-
-  std::unique_ptr<UpstreamResponse> response;
-  result.status = co_await client_.Send(*target.endpoint, req, response, cancel);
-  if (!result.status.ok()) co_return result;
-
-  if (response->status() != 200) {
-    const std::string body = co_await ReadErrorBody(*response, cancel);
-    result.status = anthropic::MapAnthropicError(static_cast<int>(response->status()), body,
-                                                 response->header("retry-after"));
-    co_return result;
-  }
-  if (!request.stream) {
-    co_await DeliverBody(
-        *response,
-        [](std::string_view body, std::vector<core::Chunk>& out) {
-          return anthropic::DecodeMessagesResponse(body, out);
-        },
-        sink, cancel, result);
-    co_return result;
-  }
-  anthropic::AnthropicStreamDecoder decoder;
-  co_await PumpSse(*response, decoder, sink, cancel, result);
-  co_return result;
+  return RunHttpAttempt(client_, AnthropicVendor{}, request, target, sink, cancel);
 }
 
 }  // namespace meridian::providers

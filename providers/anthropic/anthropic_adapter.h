@@ -1,5 +1,5 @@
 // Adapter for the Anthropic Messages API (kind `anthropic`). The codec (anthropic_codec.h) is
-// pure; this is the thin I/O shell around it.
+// pure; it runs in the HTTP shell all vendors share (providers/common/http_attempt.h).
 #pragma once
 
 #include "providers/common/http_client.h"

@@ -1,5 +1,6 @@
 // Adapter for Alibaba Cloud Model Studio's native DashScope text-generation API (kind
-// `dashscope`). The codec (dashscope_codec.h) is pure; this is the thin I/O shell around it.
+// `dashscope`). The codec (dashscope_codec.h) is pure; it runs in the HTTP shell all vendors share
+// (providers/common/http_attempt.h).
 #pragma once
 
 #include "providers/common/http_client.h"

@@ -1,6 +1,6 @@
 // Adapter for the OpenAI wire family: kinds `openai`, `azure_openai` and `openai_compatible`
-// (vLLM, llama.cpp, SGLang, MLX-LM, Ollama). The codec (openai_codec.h) is pure; this is the
-// thin I/O shell around it.
+// (vLLM, llama.cpp, SGLang, MLX-LM, Ollama). The codec (openai_codec.h) is pure; it runs in
+// the HTTP shell all vendors share (providers/common/http_attempt.h).
 #pragma once
 
 #include "providers/common/http_client.h"

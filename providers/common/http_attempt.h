@@ -1,0 +1,68 @@
+// The one HTTP shell every vendor adapter runs in: request out, error status mapped, body or
+// SSE stream decoded into chunks. A vendor supplies only its pure codec, as a type with
+//
+//   core::Status Prepare(const core::CompletionRequest&, const Target&,
+//                        http::request<http::string_body>& req)
+//       path (req.target), content type, auth and vendor headers, body; an error refuses the
+//       attempt before anything is sent (e.g. a content part the vendor cannot take);
+//   core::Status MapError(int http_status, std::string_view body, const UpstreamResponse&)
+//       a non-200 answer as a Status (the response gives its headers: retry-after, ...);
+//   core::Status DecodeBody(std::string_view body, std::vector<core::Chunk>& out)
+//       a whole non-streaming body;
+//   Decoder StreamDecoder()
+//       a fresh stream decoder for PumpSse (Decode(const SseEvent&, out), Finish(out), done()).
+//
+// so a new vendor is one fuzzable codec plus one case in the router's adapter switch.
+#pragma once
+
+#include <boost/beast/http/field.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "providers/common/http_client.h"
+#include "providers/common/stream_pump.h"
+#include "providers/provider.h"
+
+namespace meridian::providers {
+
+template <class Vendor>
+asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
+                                              const core::CompletionRequest& request,
+                                              const Target& target, ChunkSink& sink,
+                                              CancelToken& cancel) {
+  AttemptResult result;
+  if (target.endpoint == nullptr) {
+    result.status = MissingEndpoint(target);
+    co_return result;
+  }
+  http::request<http::string_body> req{http::verb::post, "/", 11};
+  req.set(http::field::accept, request.stream ? "text/event-stream" : "application/json");
+  req.set(http::field::user_agent, "meridian");
+  if (!request.traceparent.empty()) req.set("traceparent", request.traceparent);
+  result.status = vendor.Prepare(request, target, req);
+  if (!result.status.ok()) co_return result;
+
+  std::unique_ptr<UpstreamResponse> response;
+  result.status = co_await client.Send(*target.endpoint, req, response, cancel);
+  if (!result.status.ok()) co_return result;
+  if (response->status() != 200) {
+    const std::string body = co_await ReadErrorBody(*response, cancel);
+    result.status = vendor.MapError(static_cast<int>(response->status()), body, *response);
+    co_return result;
+  }
+  if (!request.stream) {
+    co_await DeliverBody(
+        *response,
+        [&vendor](std::string_view body, std::vector<core::Chunk>& out) {
+          return vendor.DecodeBody(body, out);
+        },
+        sink, cancel, result);
+    co_return result;
+  }
+  auto decoder = vendor.StreamDecoder();
+  co_await PumpSse(*response, decoder, sink, cancel, result);
+  co_return result;
+}
+
+}  // namespace meridian::providers
