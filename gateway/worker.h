@@ -66,4 +66,13 @@ class WorkerContext {
   virtual boost::asio::any_io_executor control_executor() = 0;
 };
 
+/// The workers a front end hands its requests to. The HTTP server owns them today; the gRPC
+/// front end only sees this.
+class WorkerPool {
+ public:
+  virtual ~WorkerPool() = default;
+  /// The workers in turn (thread-safe).
+  virtual WorkerContext& NextWorker() = 0;
+};
+
 }  // namespace meridian::gateway

@@ -39,6 +39,13 @@ RULES = {
     "gateway/audit.": CORE + ["gateway/audit.h"],
 }
 
+# prefix of the including file -> prefixes it must not include (on top of RULES): the front
+# ends stay apart, sharing only what lies below them (worker.h, pipeline, router).
+FORBIDDEN = {
+    "gateway/grpc/": ["gateway/http/"],
+    "gateway/http/": ["gateway/grpc/"],
+}
+
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 PROJECT_DIRS = ("gateway/", "policy/", "config/", "providers/", "proto/", "meridian/")
 
@@ -61,18 +68,22 @@ def main() -> int:
                 continue
             rel = f.relative_to(root).as_posix()
             prefix = rule_for(rel)
-            if prefix is None:
+            forbidden = [b for p, bans in FORBIDDEN.items() if rel.startswith(p) for b in bans]
+            if prefix is None and not forbidden:
                 continue
             checked += 1
-            allowed = RULES[prefix]
+            allowed = RULES[prefix] if prefix else None
             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
                 m = INCLUDE.match(line)
                 if not m or not m.group(1).startswith(PROJECT_DIRS):
                     continue
                 target = m.group(1)
-                if not any(target.startswith(a) for a in allowed):
+                if allowed is not None and not any(target.startswith(a) for a in allowed):
                     problems.append(f"{rel}:{n}: includes {target}, outside what "
                                     f"'{prefix}' may use: {', '.join(allowed)}")
+                elif any(target.startswith(b) for b in forbidden):
+                    problems.append(f"{rel}:{n}: includes {target}: the front ends stay apart "
+                                    f"(they share worker.h, the pipeline and the router)")
     for p in problems:
         print(p)
     if checked == 0:

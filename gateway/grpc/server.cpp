@@ -352,7 +352,7 @@ using RawService =
 
 class GrpcServer::Service final : public RawService {
  public:
-  Service(GatewayState& state, HttpServer& workers,
+  Service(GatewayState& state, WorkerPool& workers,
           std::unique_ptr<grpcfe::ClientCertVerifier> verifier)
       : state_(state), workers_(workers), verifier_(std::move(verifier)) {}
 
@@ -373,7 +373,7 @@ class GrpcServer::Service final : public RawService {
 
  private:
   GatewayState& state_;
-  HttpServer& workers_;
+  WorkerPool& workers_;
   std::unique_ptr<grpcfe::ClientCertVerifier> verifier_;  ///< null: no client certificates
   friend class GenerateCall;
   friend class CompleteCall;
@@ -763,7 +763,7 @@ grpc::ServerUnaryReactor* GrpcServer::Service::ListModels(grpc::CallbackServerCo
 
 // ---- the server ----
 
-GrpcServer::GrpcServer(GatewayState& state, HttpServer& workers)
+GrpcServer::GrpcServer(GatewayState& state, WorkerPool& workers)
     : state_(state), workers_(workers) {}
 
 GrpcServer::~GrpcServer() {

@@ -17,7 +17,7 @@
 
 #include "gateway/core/status.h"
 #include "gateway/gateway_state.h"
-#include "gateway/http/server.h"
+#include "gateway/worker.h"
 
 namespace grpc {
 class Server;
@@ -28,7 +28,7 @@ namespace meridian::gateway {
 class GrpcServer {
  public:
   /// `workers` runs the upstream calls; it must keep running until Shutdown() returns.
-  GrpcServer(GatewayState& state, HttpServer& workers);
+  GrpcServer(GatewayState& state, WorkerPool& workers);
   ~GrpcServer();
 
   /// Binds state.config.grpc->listen (port 0 picks one) and starts serving.
@@ -46,7 +46,7 @@ class GrpcServer {
 
  private:
   GatewayState& state_;
-  HttpServer& workers_;
+  WorkerPool& workers_;
   std::unique_ptr<Service> service_;
   std::mutex server_mu_;  ///< guards server_ (held through Shutdown and Wait)
   std::unique_ptr<grpc::Server> server_;

@@ -20,10 +20,10 @@ namespace meridian::gateway {
 
 class Worker;
 
-class HttpServer {
+class HttpServer final : public WorkerPool {
  public:
   explicit HttpServer(GatewayState& state);
-  ~HttpServer();
+  ~HttpServer() override;
 
   /// Binds the listeners (port 0 picks a free port). Errors are returned, not thrown.
   core::Status Start();
@@ -39,7 +39,7 @@ class HttpServer {
   void Stop();
   /// The workers in turn (thread-safe), for front ends that hand requests to them. Valid
   /// after a successful Start().
-  WorkerContext& NextWorker();
+  WorkerContext& NextWorker() override;
   /// Tells every worker a drain phase (asynchronously, on their threads): kStart closes the
   /// public listener and idle keep-alive connections (the admin listener stays open);
   /// kDeadline ends the requests still running with a "shutting down" error.
