@@ -54,17 +54,19 @@ struct ClientCertVerifier::Impl {
 ClientCertVerifier::ClientCertVerifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ClientCertVerifier::~ClientCertVerifier() = default;
 
-std::unique_ptr<ClientCertVerifier> ClientCertVerifier::Create(std::string_view ca_pem,
-                                                               std::string& error) {
+core::Status ClientCertVerifier::Create(std::string_view ca_pem,
+                                        std::unique_ptr<ClientCertVerifier>& out) {
   auto impl = std::make_unique<Impl>();
   impl->store.reset(X509_STORE_new());
   const auto cas = ReadAll(ca_pem);
   if (!impl->store || cas.empty()) {
-    error = "no CA certificate could be read from client_ca_file";
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInternal,
+                               "no CA certificate could be read from client_ca_file",
+                               "client_ca_unreadable");
   }
   for (const auto& ca : cas) X509_STORE_add_cert(impl->store.get(), ca.get());
-  return std::unique_ptr<ClientCertVerifier>(new ClientCertVerifier(std::move(impl)));
+  out.reset(new ClientCertVerifier(std::move(impl)));
+  return core::Status::Ok();
 }
 
 core::Status ClientCertVerifier::Verify(std::string_view leaf_pem, std::string_view chain_pem,

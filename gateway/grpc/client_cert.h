@@ -21,9 +21,9 @@ struct CertIdentity {
 
 class ClientCertVerifier {
  public:
-  /// From the PEM text of the trusted CA certificate(s). Null with `error` set when none
-  /// could be read.
-  static std::unique_ptr<ClientCertVerifier> Create(std::string_view ca_pem, std::string& error);
+  /// From the PEM text of the trusted CA certificate(s) into `out`; an error when none could
+  /// be read.
+  static core::Status Create(std::string_view ca_pem, std::unique_ptr<ClientCertVerifier>& out);
   ~ClientCertVerifier();
 
   /// Verifies `leaf_pem` (with the intermediates in `chain_pem`, which may repeat the leaf)

@@ -789,10 +789,10 @@ core::Status GrpcServer::Start() {
     grpc_ssl_client_certificate_request_type request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
     if (!tls.client_ca_file.empty()) {
       request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY;
-      std::string error;
-      verifier = grpcfe::ClientCertVerifier::Create(ReadFile(tls.client_ca_file), error);
-      if (!verifier) {
-        return core::Status::Error(core::StatusCode::kInternal, tls.client_ca_file + ": " + error);
+      if (auto st = grpcfe::ClientCertVerifier::Create(ReadFile(tls.client_ca_file), verifier);
+          !st.ok()) {
+        st.message = tls.client_ca_file + ": " + st.message;
+        return st;
       }
     }
     grpc::SslServerCredentialsOptions options(request);

@@ -325,11 +325,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         .fetch_add(1, std::memory_order_relaxed);
   }
 
-  friend class StreamSink;
+  // The SSE sink writes the answer on this session's stream and records what the access line
+  // and the audit record say; nothing else reaches the members below.
   template <class S>
   friend class SseSink;
 
- public:
   bool admin_;  ///< the admin listener: operations routes only
   /// The admin route being answered, as meridian_admin_requests_total's path label.
   std::string_view admin_route_ = "other";
@@ -1211,9 +1211,10 @@ core::Status HttpServer::Start() {
                                  "cannot load TLS certificate/key: " + ec.message());
     }
   }
-  std::string tls_error;
-  auto client_tls = providers::HttpClient::MakeTlsContext(cfg.upstream.ca_file, tls_error);
-  if (!client_tls) return core::Status::Error(core::StatusCode::kInternal, tls_error);
+  std::shared_ptr<ssl::context> client_tls;
+  if (auto st = providers::HttpClient::MakeTlsContext(cfg.upstream.ca_file, client_tls); !st.ok()) {
+    return st;
+  }
   providers::ClientLimits limits;
   limits.connect_timeout = cfg.upstream.connect_timeout;
   limits.first_byte_timeout = cfg.upstream.first_byte_timeout;

@@ -119,8 +119,8 @@ HttpClient::HttpClient(asio::any_io_executor executor, std::shared_ptr<asio::ssl
 
 HttpClient::~HttpClient() = default;
 
-std::shared_ptr<asio::ssl::context> HttpClient::MakeTlsContext(const std::string& ca_file,
-                                                               std::string& error) {
+core::Status HttpClient::MakeTlsContext(const std::string& ca_file,
+                                        std::shared_ptr<asio::ssl::context>& out) {
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   beast::error_code ec;
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -133,12 +133,15 @@ std::shared_ptr<asio::ssl::context> HttpClient::MakeTlsContext(const std::string
     ctx->load_verify_file(ca_file, ec);
   }
   if (ec) {
-    error = "cannot load CA certificates" + (ca_file.empty() ? "" : " from " + ca_file) + ": " +
-            ec.message();
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInternal,
+                               "cannot load CA certificates" +
+                                   (ca_file.empty() ? "" : " from " + ca_file) + ": " +
+                                   ec.message(),
+                               "upstream_ca_unreadable");
   }
   ctx->set_verify_mode(asio::ssl::verify_peer);
-  return ctx;
+  out = std::move(ctx);
+  return core::Status::Ok();
 }
 
 asio::awaitable<core::Status> HttpClient::Connect(const Endpoint& endpoint,

@@ -104,8 +104,8 @@ class HttpClient {
   void Shutdown();
 
   /// A TLS context verifying peers with the system CAs, or with `ca_file` when non-empty.
-  static std::shared_ptr<asio::ssl::context> MakeTlsContext(const std::string& ca_file,
-                                                            std::string& error);
+  static core::Status MakeTlsContext(const std::string& ca_file,
+                                     std::shared_ptr<asio::ssl::context>& out);
 
  private:
   friend class UpstreamResponse;
