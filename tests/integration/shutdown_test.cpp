@@ -3,7 +3,7 @@
 // and then checked the way an operator relies on it: the process exits with status 0 within
 // the drain deadline plus a margin, every stream ended complete or with an error event (never
 // cut silently), and the audit log holds exactly one whole line per decided request, matched
-// by request id. Each scenario runs MERIDIAN_SHUTDOWN_REPEAT times (default 3; 100 is the
+// by request id. Each scenario runs MERIDIAN_SHUTDOWN_REPEAT times (default 10; 100 is the
 // stress mode, docs/development.md).
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -55,7 +55,7 @@ constexpr auto kExitMargin = 3s;  ///< after the drain deadline, until the proce
 int Repeat() {
   const char* v = std::getenv("MERIDIAN_SHUTDOWN_REPEAT");
   const int n = v != nullptr ? std::atoi(v) : 0;
-  return n > 0 ? n : 3;
+  return n > 0 ? n : 10;  // enough that a shutdown race fails the suite, not only a stress run
 }
 
 std::string Policy() {
