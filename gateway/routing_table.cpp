@@ -98,7 +98,6 @@ providers::UpstreamProfile ProfileOf(const policy::Provider& p) {
   u.id = p.id;
   u.kind = KindOf(p.kind);
   u.api_version = p.api_version;
-  u.dashscope_region = p.dashscope_region;
   u.anthropic_version = p.anthropic_version;
   u.max_tokens_default = p.max_tokens_default;
   u.sim_tokens = p.sim_tokens;

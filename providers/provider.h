@@ -81,12 +81,11 @@ enum class UpstreamKind : std::uint8_t {
 struct UpstreamProfile {
   std::string id;
   UpstreamKind kind = UpstreamKind::kSim;
-  std::string api_version;                 ///< azure_openai
-  std::string dashscope_region;            ///< dashscope
-  std::string anthropic_version;           ///< anthropic
-  std::int64_t max_tokens_default = 4096;  ///< anthropic: max_tokens when the request has none
-  std::int64_t sim_tokens = 24;            ///< sim
-  std::int64_t sim_delay_ms = 0;           ///< sim
+  std::string api_version;                    ///< azure_openai
+  std::string anthropic_version;              ///< anthropic
+  std::int64_t max_tokens_default = 4096;     ///< anthropic: max_tokens when the request has none
+  std::int64_t sim_tokens = 24;               ///< sim
+  std::int64_t sim_delay_ms = 0;              ///< sim
   std::chrono::milliseconds max_duration{0};  ///< cap on one attempt; 0: none
 };
 

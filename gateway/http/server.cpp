@@ -306,10 +306,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   /// Awaits `read` (a header or body read of the request) under `budget`. Unlike the stream's
   /// own timeout, which closes the socket, the deadline only cancels the read, so a client
   /// that was too slow can still be told so (408). Returns the read's error code;
-  /// `timed_out` says whether the deadline ended it.
+  /// read_timed_out_ says whether the deadline ended it.
   template <class Read>
-  asio::awaitable<beast::error_code> ReadWithin(std::chrono::milliseconds budget, Read read,
-                                                bool& timed_out);
+  asio::awaitable<beast::error_code> ReadWithin(std::chrono::milliseconds budget, Read read);
   void CutWhenBlocked(std::weak_ptr<DisconnectWatch> watch);
   void Count(unsigned status) {
     if (admin_) {
@@ -571,22 +570,20 @@ asio::awaitable<void> Session<Stream>::Run() {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser.body_limit(limits_.max_body_bytes);
-    bool timed_out = false;
-    const beast::error_code hec = co_await ReadWithin(
-        limits_.header_timeout,
-        [&] { return bhttp::async_read_header(stream_, buffer_, parser, kTuple); }, timed_out);
+    const beast::error_code hec = co_await ReadWithin(limits_.header_timeout, [&] {
+      return bhttp::async_read_header(stream_, buffer_, parser, kTuple);
+    });
     request_id_ = worker_.NewRequestId();
     const std::string& request_id = request_id_.text;
     Headers headers{{"x-request-id", request_id}};
     answer_started_ = false;
-    auto too_slow = [&](std::string_view what) {
-      return core::Status::Error(
-          core::StatusCode::kRequestTimeout,
-          "the request's " + std::string(what) + " did not arrive within " +
-              std::to_string(what == "headers" ? limits_.header_timeout.count()
-                                               : limits_.body_timeout.count()) +
-              " ms",
-          "request_timeout");
+    // A request begun but not received in time (slowloris): counted, told so, then closed.
+    auto too_slow = [&](std::string_view what, std::chrono::milliseconds budget) {
+      state_.counters.slow_clients.fetch_add(1, std::memory_order_relaxed);
+      return core::Status::Error(core::StatusCode::kRequestTimeout,
+                                 "the request's " + std::string(what) + " did not arrive within " +
+                                     std::to_string(budget.count()) + " ms",
+                                 "request_timeout");
     };
     auto body_too_large = [&] {
       return core::Status::Error(
@@ -608,10 +605,8 @@ asio::awaitable<void> Session<Stream>::Run() {
           headers, false);
       break;
     }
-    if (timed_out) {
-      // A request begun but not finished in time (slowloris): told so, then closed.
-      state_.counters.slow_clients.fetch_add(1, std::memory_order_relaxed);
-      co_await SendError(too_slow("headers"), headers, false);
+    if (read_timed_out_) {
+      co_await SendError(too_slow("headers", limits_.header_timeout), headers, false);
       break;
     }
     if (hec) {
@@ -637,11 +632,9 @@ asio::awaitable<void> Session<Stream>::Run() {
       if (!co_await WriteRaw(kContinue)) break;
     }
     const beast::error_code bec = co_await ReadWithin(
-        limits_.body_timeout, [&] { return bhttp::async_read(stream_, buffer_, parser, kTuple); },
-        timed_out);
-    if (timed_out) {
-      state_.counters.slow_clients.fetch_add(1, std::memory_order_relaxed);
-      co_await SendError(too_slow("body"), headers, false);
+        limits_.body_timeout, [&] { return bhttp::async_read(stream_, buffer_, parser, kTuple); });
+    if (read_timed_out_) {
+      co_await SendError(too_slow("body", limits_.body_timeout), headers, false);
       break;
     }
     if (bec == bhttp::error::body_limit) {
@@ -824,10 +817,9 @@ void Session<Stream>::WatchReset(std::shared_ptr<DisconnectWatch> watch) {
 template <class Stream>
 template <class Read>
 asio::awaitable<beast::error_code> Session<Stream>::ReadWithin(std::chrono::milliseconds budget,
-                                                               Read read, bool& timed_out) {
+                                                               Read read) {
   auto& lowest = beast::get_lowest_layer(stream_);
   lowest.expires_never();
-  timed_out = false;
   const std::uint64_t generation = ++read_generation_;
   // The handler may run after this read completed (its expiry already queued): the
   // generation check keeps it from cancelling a later operation.
@@ -843,7 +835,6 @@ asio::awaitable<beast::error_code> Session<Stream>::ReadWithin(std::chrono::mill
   (void)n;
   ++read_generation_;
   deadline.cancel();
-  timed_out = read_timed_out_;
   co_return ec;
 }
 

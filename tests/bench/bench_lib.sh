@@ -1,5 +1,15 @@
 # Shared by the load scripts in tests/bench (sourced, not run).
 
+# bench_require_build: $build (BUILD, default build/release) holds the gateway and the fake
+# upstream, else the script stops saying how to build them.
+bench_require_build() {
+  build=${BUILD:-build/release}
+  local exe
+  for exe in "$build/meridian" "$build/tests/fake_upstream"; do
+    [[ -x $exe ]] || { echo "$(basename "$0"): $exe missing: cmake --build --preset release" >&2; exit 2; }
+  done
+}
+
 # bench_pin N: the CPUs this process may run on (cgroups and taskset included), by id; the
 # gateway gets the last N of them, the load (generator, fake upstream) the rest. Sets the
 # arrays pin_gw and pin_load (taskset prefixes, empty when there are not enough CPUs).

@@ -13,16 +13,13 @@
 # (taskset lists) override that. Needs a release build and wrk (apt-get install wrk).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=${BUILD:-build/release}
-for exe in "$build/meridian" "$build/tests/fake_upstream"; do
-  [[ -x $exe ]] || { echo "load.sh: $exe missing: cmake --build --preset release" >&2; exit 2; }
-done
+. tests/bench/bench_lib.sh
+bench_require_build
 command -v wrk >/dev/null || { echo "load.sh: wrk missing: apt-get install wrk" >&2; exit 2; }
 
 DURATION=${DURATION:-10} CONNS=${CONNS:-64} STREAMS=${STREAMS:-200}
 TOKENS=${TOKENS:-50} TOKEN_DELAY_MS=${TOKEN_DELAY_MS:-5} WORKERS=${WORKERS:-1}
 PORT=${PORT:-18890}
-. tests/bench/bench_lib.sh
 bench_pin "$WORKERS"
 bench_workdir
 

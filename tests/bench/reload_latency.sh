@@ -17,10 +17,8 @@
 # build (build/release/meridian, build/release/tests/fake_upstream) and curl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=${BUILD:-build/release}
-for exe in "$build/meridian" "$build/tests/fake_upstream"; do
-  [[ -x $exe ]] || { echo "reload_latency.sh: $exe missing: cmake --build --preset release" >&2; exit 2; }
-done
+. tests/bench/bench_lib.sh
+bench_require_build
 DURATION=${DURATION:-10} RATE=${RATE:-500} CONNS=${CONNS:-16} INTERVAL_MS=${INTERVAL_MS:-100}
 ROUTES=${ROUTES:-1000} PORT=${PORT:-18891} ADMIN_PORT=${ADMIN_PORT:-18892}
 loadgen=${LOADGEN:-}
@@ -33,7 +31,6 @@ fi
 
 # The gateway gets the last CPU to itself, the load generator, the fake upstream and the
 # triggers the others (GATEWAY_CPUS / LOAD_CPUS, taskset lists, override).
-. tests/bench/bench_lib.sh
 bench_pin 1
 bench_workdir
 

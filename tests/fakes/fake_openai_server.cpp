@@ -543,6 +543,11 @@ std::string ToHex(std::size_t n) {
   return std::string(buf, static_cast<std::size_t>(len));
 }
 
+/// `piece` as one HTTP/1.1 chunk.
+std::string HttpChunk(std::string_view piece) {
+  return ToHex(piece.size()) + "\r\n" + std::string(piece) + "\r\n";
+}
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -1414,9 +1419,6 @@ struct FakeOpenAiServer::Impl {
       os << res.base();
       return std::move(os).str();
     };
-    auto chunk = [](std::string_view piece) {
-      return ToHex(piece.size()) + "\r\n" + std::string(piece) + "\r\n";
-    };
     const std::string content_type = stream ? "text/event-stream" : "application/json";
     if (sc.html) {
       Reply r;
@@ -1436,8 +1438,8 @@ struct FakeOpenAiServer::Impl {
         r.body = list;
         co_return co_await Finish(c, std::move(r), req);
       }
-      if (!co_await Write(c, head(content_type) + chunk("data: " + list + "\n\n") +
-                                 chunk("data: [DONE]\n\n") + "0\r\n\r\n")) {
+      if (!co_await Write(c, head(content_type) + HttpChunk("data: " + list + "\n\n") +
+                                 HttpChunk("data: [DONE]\n\n") + "0\r\n\r\n")) {
         CountCut(true);
         co_return Outcome::kClose;
       }
@@ -1459,7 +1461,7 @@ struct FakeOpenAiServer::Impl {
       line.append(static_cast<std::size_t>(sc.long_line), 'x');
       line += stream ? "\n\n" : "\"}";
       for (std::size_t off = 0; off < line.size(); off += 16384) {
-        if (!co_await Write(c, chunk(std::string_view(line).substr(off, 16384)))) {
+        if (!co_await Write(c, HttpChunk(std::string_view(line).substr(off, 16384)))) {
           CountCut(stream);
           co_return Outcome::kClose;
         }
@@ -1475,8 +1477,8 @@ struct FakeOpenAiServer::Impl {
     } else if (sc.endless) {
       // A body that never ends: SSE comments (a stream) or JSON whitespace, as fast as it is read.
       const std::string filler =
-          chunk(stream ? std::string(": keep-alive\n").append(std::string(4080, ' ')) + "\n"
-                       : std::string(16384, ' '));
+          HttpChunk(stream ? std::string(": keep-alive\n").append(std::string(4080, ' ')) + "\n"
+                           : std::string(16384, ' '));
       for (;;) {
         if (stopping) co_return Outcome::kClose;
         if (!co_await Write(c, filler)) break;
@@ -1492,7 +1494,7 @@ struct FakeOpenAiServer::Impl {
       // Built before the call: a conditional expression's temporary as a coroutine argument is
       // a GCC 12 miscompilation (double free).
       std::string piece = stream && newline ? std::string("\n") : byte;
-      if (!sc.content_length) piece = chunk(piece);
+      if (!sc.content_length) piece = HttpChunk(piece);
       if (!co_await Write(c, std::move(piece))) break;
     }
     CountCut(stream);
@@ -1946,8 +1948,7 @@ struct FakeOpenAiServer::Impl {
   net::awaitable<bool> WriteEvent(C& c, const ChatPlan& plan, const std::string& event) {
     const bool chunked = opts.profile != Profile::kMlx;
     auto wrap = [chunked](std::string_view piece) {
-      if (!chunked) return std::string(piece);
-      return ToHex(piece.size()) + "\r\n" + std::string(piece) + "\r\n";
+      return chunked ? HttpChunk(piece) : std::string(piece);
     };
     const int split = plan.sc.split;
     if (split == 0 || event.size() < 2) co_return co_await Write(c, wrap(event));
