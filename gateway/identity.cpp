@@ -579,6 +579,11 @@ core::Status ParseConsentHeaders(HeaderCopies copies, std::uint32_t& consent_mas
   return core::Status::Ok();
 }
 
+core::Status UnknownApiKey() {
+  return core::Status::Error(core::StatusCode::kUnauthenticated, "unknown API key",
+                             "invalid_api_key");
+}
+
 core::Status CheckSingleCredential(std::size_t credentials) {
   if (credentials <= 1) return core::Status::Ok();
   return core::Status::Error(core::StatusCode::kInvalidArgument,

@@ -252,4 +252,7 @@ core::Status ParseConsentHeaders(HeaderCopies copies, std::uint32_t& consent_mas
 /// (400, reason "multiple_credentials") — the gateway never picks one of two identities.
 core::Status CheckSingleCredential(std::size_t credentials);
 
+/// A credential no tenant holds: kUnauthenticated "invalid_api_key" (every front end).
+core::Status UnknownApiKey();
+
 }  // namespace meridian::identity

@@ -261,6 +261,13 @@ void ReportDecided(GatewayState& state, RequestReport& r) {
   state.audit->Submit(std::move(rec));
 }
 
+core::Status ShuttingDown(std::uint32_t retry_after_s) {
+  auto st = core::Status::Error(core::StatusCode::kUnavailable,
+                                "the gateway is shutting down; retry the request", "shutting_down");
+  st.retry_after_s = retry_after_s;
+  return st;
+}
+
 core::Status NotReady() {
   return core::Status::Error(core::StatusCode::kUnavailable, "no policy loaded", "not_ready");
 }

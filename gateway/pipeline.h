@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -74,6 +75,8 @@ class InFlightSlot {
 
 /// The status of a request that arrives while no policy is loaded.
 core::Status NotReady();
+/// The status of a request the gateway's drain ends (or refuses): UNAVAILABLE, Retry-After.
+core::Status ShuttingDown(std::uint32_t retry_after_s);
 
 /// Reserves the audit record of a request about to be decided (always true without an audit
 /// log). False in fail-closed mode when the audit trail cannot take it: answer AuditUnavailable.

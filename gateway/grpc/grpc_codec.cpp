@@ -280,22 +280,11 @@ bool ToGenerateResponse(const core::Chunk& chunk, const v1::Start& start,
   return false;
 }
 
-void CompleteBuilder::Add(const core::Chunk& chunk) {
-  switch (chunk.kind) {
-    case core::Chunk::Kind::kDelta:
-      response_.mutable_text()->append(chunk.content);
-      response_.mutable_reasoning()->append(chunk.reasoning);
-      break;
-    case core::Chunk::Kind::kFinish:
-      response_.set_finish_reason(ToFinishReason(chunk.finish_reason));
-      break;
-    case core::Chunk::Kind::kUsage:
-      CopyUsage(chunk.usage, *response_.mutable_usage());
-      break;
-    case core::Chunk::Kind::kStart:
-    case core::Chunk::Kind::kError:
-      break;
-  }
+void ToCompleteResponse(const core::Completion& answer, meridian::v1::CompleteResponse& out) {
+  out.set_text(answer.content);
+  out.set_reasoning(answer.reasoning);
+  out.set_finish_reason(ToFinishReason(answer.FinishReason()));
+  if (answer.has_usage) CopyUsage(answer.usage, *out.mutable_usage());
 }
 
 }  // namespace meridian::grpcfe

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gateway/core/chunk.h"
+#include "gateway/core/completion.h"
 #include "gateway/core/request.h"
 #include "gateway/core/status.h"
 #include "meridian/v1/assistant.pb.h"
@@ -78,16 +79,9 @@ meridian::v1::DataClass ToProto(policy::DataClass c);
 bool ToGenerateResponse(const core::Chunk& chunk, const meridian::v1::Start& start,
                         meridian::v1::GenerateResponse& out);
 
-/// Accumulates chunks into a CompleteResponse.
-class CompleteBuilder {
- public:
-  void Add(const core::Chunk& chunk);
-  /// Drops what a failed attempt added (before a fallback).
-  void Reset() { response_.Clear(); }
-  meridian::v1::CompleteResponse& response() { return response_; }
-
- private:
-  meridian::v1::CompleteResponse response_;
-};
+/// The answer part of a CompleteResponse (text, reasoning, finish reason, usage). v1 has no
+/// tools: a tool call the model made anyway is not a message field (its finish reason says
+/// FINISH_REASON_TOOL_CALLS).
+void ToCompleteResponse(const core::Completion& answer, meridian::v1::CompleteResponse& out);
 
 }  // namespace meridian::grpcfe

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "gateway/core/request_id.h"
+#include "gateway/exchange.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/grpc/client_cert.h"
 #include "gateway/grpc/grpc_codec.h"
@@ -136,8 +137,7 @@ Caller Identify(GatewayState& state, const grpcfe::ClientCertVerifier* verifier,
   } else if (const auto authorization = Metadata(ctx, "authorization")) {
     c.tenant = state.tenants.Authenticate(*authorization);
     if (c.tenant == nullptr) {
-      c.error = core::Status::Error(core::StatusCode::kUnauthenticated, "unknown API key",
-                                    "invalid_api_key");
+      c.error = identity::UnknownApiKey();
       return c;
     }
   } else {
@@ -169,35 +169,10 @@ struct CallLog {
   std::string tenant;
   std::string provider;
   std::optional<double> ttft_ms;
-  std::int64_t decided_unix_ms = 0;
 };
 
 double MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
-
-/// Metrics (and the audit record) of a call that reached a policy decision.
-void ReportCall(GatewayState& state, const Admission& a, const core::Status& final,
-                RouteOutcome* outcome, std::optional<core::Usage> usage,
-                std::optional<double> ttft_ms, const CallLog& log) {
-  RequestReport r;
-  r.front_end = RequestReport::FrontEnd::kGrpc;
-  r.admission = &a;
-  r.request_id = log.request_id;
-  r.tenant = log.tenant;
-  r.wire_status = static_cast<int>(grpcfe::ToGrpcCode(final.code));
-  r.decided_unix_ms = log.decided_unix_ms;
-  r.status.reason = final.reason;
-  if (outcome != nullptr) {
-    r.attempts = std::move(outcome->attempts);
-    r.served_by = outcome->served_by;
-  }
-  r.status.code = final.code;
-  r.usage = usage;
-  if (ttft_ms) r.ttft = std::chrono::microseconds(static_cast<std::int64_t>(*ttft_ms * 1000));
-  r.total = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                  log.start);
-  ReportDecided(state, r);
 }
 
 /// Counts a finished call and writes its access line.
@@ -222,101 +197,166 @@ void Finished(GatewayState& state, const grpc::Status& st, const CallLog& log) {
              .ttft_ms = log.ttft_ms});
 }
 
+template <class M>
+void Serialize(const M& message, grpc::ByteBuffer& out) {
+  bool own = false;
+  (void)grpc::SerializationTraits<M>::Serialize(message, &out, &own);
+}
+
 /// Cross-thread state of one call: owned jointly by the reactor (until OnDone) and the
 /// coroutine serving it on a worker. Fields are touched only on the worker's executor;
 /// gRPC-thread callbacks post there.
 struct Bridge {
-  explicit Bridge(asio::any_io_executor executor)
-      : ex(std::move(executor)), wake(ex, asio::steady_timer::time_point::max()) {}
+  Bridge(asio::any_io_executor executor, grpc::ServerWriteReactor<grpc::ByteBuffer>* reactor)
+      : ex(std::move(executor)), wake(ex, asio::steady_timer::time_point::max()), stream(reactor) {}
 
-  /// Runs on the worker: the client went away or a write failed.
-  void Cancel() {
-    cancelled = true;
-    cancel.Cancel();
+  /// Writes `out` on the stream and waits for OnWriteDone. False once the call is cancelled
+  /// or broken.
+  asio::awaitable<bool> Write() {
+    if (cancel.cancelled()) co_return false;
+    write_pending = true;
+    wire.Clear();
+    Serialize(out, wire);
+    MERIDIAN_TSAN_RELEASE(stream);
+    stream->StartWrite(&wire);
+    // Even when cancelled, wait for the write to come back: gRPC still owns `wire` until then
+    // and Finish must not overtake it.
+    while (write_pending) co_await wake.async_wait(kTuple);
+    co_return !cancel.cancelled();
+  }
+  /// On the worker, from OnWriteDone.
+  void WriteDone(bool ok) {
+    write_pending = false;
+    if (!ok) cancel.Cancel(CancelCause::kClient);
     wake.cancel();
   }
 
   asio::any_io_executor ex;
   asio::steady_timer wake;  ///< never expires by itself: cancel() wakes the coroutine
-  providers::CancelToken cancel;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* stream;  ///< Generate's reactor; null for Complete
+  Cancellation cancel;
   bool write_pending = false;
-  bool cancelled = false;
-  bool deadline_hit = false;
-  bool shutdown = false;     ///< ended by the gateway's drain deadline
-  v1::GenerateResponse out;  ///< the message being built
+  v1::GenerateResponse out;  ///< the message being written
   grpc::ByteBuffer wire;     ///< `out` serialised: the write in flight; lives until OnDone
 };
 
-/// Cancels the request when the call's deadline passes (the deadline caps the upstream).
-asio::awaitable<void> WatchDeadline(std::shared_ptr<Bridge> b,
-                                    std::chrono::system_clock::time_point deadline,
-                                    std::shared_ptr<asio::steady_timer> timer) {
-  const auto left = deadline - std::chrono::system_clock::now();
-  timer->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
-  auto [ec] = co_await timer->async_wait(kTuple);
-  if (ec) co_return;  // the call ended first
-  b->deadline_hit = true;
-  b->Cancel();
-}
-
-/// At the drain deadline a call still running ends with UNAVAILABLE "shutting_down".
-DrainHooks::Hook DrainHookFor(const std::shared_ptr<Bridge>& bridge) {
-  return [weak = std::weak_ptr<Bridge>(bridge)](DrainPhase phase) {
-    auto b = weak.lock();
-    if (!b || phase != DrainPhase::kDeadline) return;
-    b->shutdown = true;
-    b->Cancel();
-  };
-}
-
-/// Everything the worker needs to serve an admitted call.
+/// Everything the worker needs to serve an identified, decoded call.
 struct Job {
+  RoutingTablePtr table;
+  CallerContext caller;
   core::CompletionRequest request;
-  Admission admission;
-  std::optional<InFlightSlot> slot;
-  v1::Decision decision;
-  std::string request_id;
-  std::chrono::system_clock::time_point deadline;
+  std::string client_request_id;
   CallLog log;
 };
 
-core::Status CancelStatus(const Bridge& b, std::uint32_t retry_after_s) {
-  if (b.shutdown) {
-    auto st = core::Status::Error(core::StatusCode::kUnavailable,
-                                  "the gateway is shutting down; retry the call", "shutting_down");
-    st.retry_after_s = retry_after_s;
-    return st;
-  }
-  if (b.deadline_hit) {
-    return core::Status::Error(core::StatusCode::kUpstreamTimeout,
-                               "the call's deadline passed before the answer was complete",
-                               "deadline_exceeded");
-  }
-  return core::Status::Error(core::StatusCode::kCancelled, "the call was cancelled", "cancelled");
-}
-
-ErrorContext ContextOf(const Admission& a, const std::string& request_id) {
+ErrorContext ContextOf(const Admission* a, const std::string& request_id) {
   ErrorContext c;
   c.request_id = request_id;
-  if (a.table) c.policy_version = a.table->policy->version;
-  if (const auto* route = a.route()) c.rule = route->id;
-  c.guards = a.guards;
+  if (a == nullptr) return c;
+  if (a->table) c.policy_version = a->table->policy->version;
+  if (const auto* route = a->route()) c.rule = route->id;
+  c.guards = a->guards;
   return c;
 }
 
-void FillDecision(const Admission& a, const identity::RegionDecision& region,
-                  const v1::GenerateRequest& req, const std::string& request_id, v1::Decision& d) {
-  d.set_request_id(request_id);
-  d.set_client_request_id(req.client_request_id());
-  if (const auto* route = a.route()) d.set_rule(route->id);
-  for (const auto& g : policy::GuardIds(a.decision)) d.add_guards(g);
-  d.set_policy_version(a.table->policy->version);
-  d.set_data_class(grpcfe::ToProto(a.decision.data_class));
-  for (const auto& kind : a.raised_by) d.add_raised_by(kind);
-  d.set_region(a.decision.region.ToString());
-  (void)region;
-  d.set_region_source(std::string(policy::Name(a.decision.region_source)));
-}
+/// The gRPC side of an exchange: decision and provider as initial metadata, the Start message
+/// and stream messages (Generate), the CompleteResponse (Complete). The call's status is
+/// recorded here and given to the reactor's Finish once the exchange has reported.
+class CallWriter final : public ResponseWriter {
+ public:
+  CallWriter(grpc::CallbackServerContext& ctx, Bridge& b, const Job& job, grpc::ByteBuffer* resp)
+      : ctx_(ctx),
+        b_(b),
+        request_id_(job.caller.id.text),
+        client_request_id_(job.client_request_id),
+        model_(job.request.model),
+        resp_(resp) {}
+
+  asio::awaitable<void> Refuse(const core::Status& status, const Admission* admission,
+                               std::string_view provider) override {
+    Announce(admission, provider);
+    status_ = grpcfe::ToGrpcStatus(status, ContextOf(admission, request_id_));
+    co_return;
+  }
+  asio::awaitable<bool> Commit(const Admission& admission, std::string_view provider,
+                               const core::Chunk* start) override {
+    admission_ = &admission;
+    Announce(&admission, provider);
+    *start_.mutable_decision() = DecisionOf(admission, provider);
+    start_.set_id("chatcmpl-" + request_id_);
+    start_.set_model(model_);
+    start_.set_created(UnixNow());
+    if (start == nullptr) co_return true;
+    b_.out.Clear();
+    *b_.out.mutable_start() = start_;
+    co_return co_await b_.Write();
+  }
+  asio::awaitable<bool> Write(const core::Chunk& chunk) override {
+    if (!grpcfe::ToGenerateResponse(chunk, start_, b_.out)) co_return true;
+    co_return co_await b_.Write();
+  }
+  asio::awaitable<void> Finish(const core::Status& status) override {
+    status_ = grpcfe::ToGrpcStatus(status, ContextOf(admission_, request_id_));
+    co_return;
+  }
+  asio::awaitable<void> Complete(const Admission& admission, std::string_view provider,
+                                 const core::Completion& answer) override {
+    Announce(&admission, provider);
+    v1::CompleteResponse resp;
+    grpcfe::ToCompleteResponse(answer, resp);
+    *resp.mutable_decision() = DecisionOf(admission, provider);
+    resp.set_id("chatcmpl-" + request_id_);
+    resp.set_model(model_);
+    resp.set_created(UnixNow());
+    Serialize(resp, *resp_);
+    status_ = grpc::Status::OK;
+    co_return;
+  }
+  int WireStatus(const core::Status& final) const override {
+    return static_cast<int>(grpcfe::ToGrpcCode(final.code));
+  }
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  /// Initial metadata: the decision (when there is one) and the provider that answered or
+  /// was tried last.
+  void Announce(const Admission* a, std::string_view provider) {
+    if (a != nullptr && a->table) {
+      ctx_.AddInitialMetadata("x-meridian-policy-version", a->table->policy->version);
+      if (const auto* route = a->route())
+        ctx_.AddInitialMetadata("x-meridian-policy-rule", route->id);
+      if (!a->guards.empty()) ctx_.AddInitialMetadata("x-meridian-policy-guards", a->guards);
+      if (!a->raised_by.empty()) {
+        ctx_.AddInitialMetadata("x-meridian-data-class-raised", a->RaisedByHeader());
+      }
+    }
+    if (!provider.empty()) ctx_.AddInitialMetadata("x-meridian-provider", std::string(provider));
+  }
+  v1::Decision DecisionOf(const Admission& a, std::string_view provider) const {
+    v1::Decision d;
+    d.set_request_id(request_id_);
+    d.set_client_request_id(client_request_id_);
+    d.set_provider(std::string(provider));
+    if (const auto* route = a.route()) d.set_rule(route->id);
+    for (const auto& g : policy::GuardIds(a.decision)) d.add_guards(g);
+    d.set_policy_version(a.table->policy->version);
+    d.set_data_class(grpcfe::ToProto(a.decision.data_class));
+    for (const auto& kind : a.raised_by) d.add_raised_by(kind);
+    d.set_region(a.decision.region.ToString());
+    d.set_region_source(std::string(policy::Name(a.decision.region_source)));
+    return d;
+  }
+
+  grpc::CallbackServerContext& ctx_;
+  Bridge& b_;
+  std::string request_id_;
+  std::string client_request_id_;
+  std::string model_;
+  grpc::ByteBuffer* resp_;  ///< Complete's response; null for Generate
+  const Admission* admission_ = nullptr;
+  v1::Start start_;
+  grpc::Status status_;
+};
 
 /// The methods are registered raw (bytes in, bytes out): gRPC's generated handlers answer a
 /// request message that does not parse with an empty UNIMPLEMENTED, as if the method did not
@@ -329,12 +369,6 @@ core::Status ParseMessage(const grpc::ByteBuffer& raw, M& out) {
       core::StatusCode::kInvalidArgument,
       "the request is not a valid " + M::descriptor()->full_name() + " message (protobuf encoding)",
       "invalid_message");
-}
-
-template <class M>
-void Serialize(const M& message, grpc::ByteBuffer& out) {
-  bool own = false;
-  (void)grpc::SerializationTraits<M>::Serialize(message, &out, &own);
 }
 
 /// A streaming call refused before it started: finishes with `status` and deletes itself.
@@ -366,17 +400,27 @@ class GrpcServer::Service final : public RawService {
 
   GatewayState& state() { return state_; }
 
-  /// The synchronous part of Generate/Complete, on the gRPC thread: identity, validation,
-  /// decision, admission. On failure returns nullopt with `error` and `context` set.
-  std::optional<Job> Prepare(grpc::CallbackServerContext& ctx, const v1::GenerateRequest& req,
-                             bool stream, grpc::Status& error, CallLog& log);
+  /// Starts a Generate (`resp` null) or Complete call on `reactor`: on the gRPC thread,
+  /// identity and decoding; then the exchange on a worker, which finishes the reactor. A call
+  /// refused before the exchange is finished here. `bridge` (the reactor's) is set before the
+  /// worker starts; it stays null when the call is refused.
+  template <class Reactor>
+  void Start(Reactor& reactor, std::shared_ptr<Bridge>& bridge, grpc::CallbackServerContext& ctx,
+             const v1::GenerateRequest& req, grpc::ByteBuffer* resp, std::string_view method);
 
  private:
+  /// The synchronous part of a call: identity, validation. On failure returns nullopt with
+  /// `error` set.
+  std::optional<Job> Prepare(grpc::CallbackServerContext& ctx, const v1::GenerateRequest& req,
+                             bool stream, grpc::Status& error, CallLog& log);
+  template <class Reactor>
+  asio::awaitable<void> Serve(Reactor& reactor, grpc::CallbackServerContext& ctx, Job job,
+                              WorkerContext& worker, std::shared_ptr<Bridge> b,
+                              grpc::ByteBuffer* resp);
+
   GatewayState& state_;
   WorkerPool& workers_;
   std::unique_ptr<grpcfe::ClientCertVerifier> verifier_;  ///< null: no client certificates
-  friend class GenerateCall;
-  friend class CompleteCall;
 };
 
 std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx,
@@ -385,73 +429,76 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
   state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
   // Ids come from the worker threads' generators elsewhere; here a per-call random id.
   static thread_local std::mt19937_64 rng(std::random_device{}());
-  const core::RequestId id = core::RequestId::From(rng());
-  const std::string& request_id = id.text;
+  Job job;
+  job.caller.front_end = RequestReport::FrontEnd::kGrpc;
+  job.caller.start = log.start;
+  job.caller.id = core::RequestId::From(rng());
+  const std::string& request_id = job.caller.id.text;
   log.request_id = request_id;
   ctx.AddInitialMetadata("x-request-id", request_id);
-  auto table = state_.Table();
-  if (!table) {
-    error = grpcfe::ToGrpcStatus(NotReady(), {request_id, {}, {}, {}});
-    return std::nullopt;
-  }
-  if (state_.draining.load(std::memory_order_relaxed)) {
-    auto st = core::Status::Error(core::StatusCode::kUnavailable,
-                                  "the gateway is shutting down; retry the call", "shutting_down");
-    st.retry_after_s = state_.config.limits.retry_after_s;
+  auto refuse = [&](const core::Status& st) {
     error = grpcfe::ToGrpcStatus(st, {request_id, {}, {}, {}});
     return std::nullopt;
+  };
+  job.table = state_.Table();
+  if (!job.table) return refuse(NotReady());
+  if (state_.draining.load(std::memory_order_relaxed)) {
+    return refuse(ShuttingDown(state_.config.limits.retry_after_s));
   }
   const Caller caller = Identify(state_, verifier_.get(), ctx);
-  if (!caller.error.ok()) {
-    error = grpcfe::ToGrpcStatus(caller.error, {request_id, {}, {}, {}});
-    return std::nullopt;
-  }
+  if (!caller.error.ok()) return refuse(caller.error);
   log.tenant = caller.tenant->id;
-  Job job;
-  job.request_id = request_id;
+  job.caller.tenant = caller.tenant->id;
   grpcfe::Declared declared;
   if (auto st = grpcfe::DecodeGenerateRequest(req, stream, job.request, declared); !st.ok()) {
-    error = grpcfe::ToGrpcStatus(st, {request_id, {}, {}, {}});
-    return std::nullopt;
+    return refuse(st);
   }
-  if (const auto tp = Metadata(ctx, "traceparent")) {
-    job.request.traceparent = identity::ChildTraceparent(*tp, id.bits);
-  }
-  policy::RequestAttributes attrs = AttributesOf(*caller.tenant, caller.region);
-  if (declared.data_class) attrs.data_class = declared.data_class;
-  if (declared.consent) attrs.consent = *declared.consent;
-  // The audit trail takes the call before it is decided (fail closed: no record, no answer).
-  if (!ReserveAudit(state_)) {
-    error = grpcfe::ToGrpcStatus(AuditUnavailable(state_), {request_id, {}, {}, {}});
-    return std::nullopt;
-  }
-  log.decided_unix_ms = UnixMillisNow();
-  Admission admission = Admit(state_, std::move(table), std::move(attrs), job.request);
-  const ErrorContext context = ContextOf(admission, request_id);
-  if (!admission.status.ok()) {
-    ReportCall(state_, admission, admission.status, nullptr, std::nullopt, std::nullopt, log);
-    error = grpcfe::ToGrpcStatus(admission.status, context);
-    return std::nullopt;
-  }
-  core::Status refused;
-  auto slot = InFlightSlot::Acquire(state_, refused);
-  if (!slot) {
-    ReportCall(state_, admission, refused, nullptr, std::nullopt, std::nullopt, log);
-    error = grpcfe::ToGrpcStatus(refused, context);
-    return std::nullopt;
-  }
-  FillDecision(admission, caller.region, req, request_id, job.decision);
-  ctx.AddInitialMetadata("x-meridian-policy-version", context.policy_version);
-  if (!context.rule.empty()) ctx.AddInitialMetadata("x-meridian-policy-rule", context.rule);
-  if (!context.guards.empty()) ctx.AddInitialMetadata("x-meridian-policy-guards", context.guards);
-  if (!admission.raised_by.empty()) {
-    ctx.AddInitialMetadata("x-meridian-data-class-raised", admission.RaisedByHeader());
-  }
-  job.admission = std::move(admission);
-  job.slot.emplace(std::move(*slot));
-  job.deadline = ctx.deadline();
+  if (const auto tp = Metadata(ctx, "traceparent")) job.caller.traceparent.assign(*tp);
+  job.caller.attrs = AttributesOf(*caller.tenant, caller.region);
+  if (declared.data_class) job.caller.attrs.data_class = declared.data_class;
+  if (declared.consent) job.caller.attrs.consent = *declared.consent;
+  job.caller.deadline = ctx.deadline();
+  job.client_request_id = req.client_request_id();
   job.log = log;
   return job;
+}
+
+template <class Reactor>
+void GrpcServer::Service::Start(Reactor& reactor, std::shared_ptr<Bridge>& bridge,
+                                grpc::CallbackServerContext& ctx, const v1::GenerateRequest& req,
+                                grpc::ByteBuffer* resp, std::string_view method) {
+  grpc::Status error;
+  CallLog log;
+  log.method = method;
+  std::optional<Job> job = Prepare(ctx, req, resp == nullptr, error, log);
+  if (!job) {
+    Finished(state_, error, log);
+    reactor.Finish(error);
+    return;
+  }
+  WorkerContext& worker = workers_.NextWorker();
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* stream = nullptr;
+  if constexpr (std::is_base_of_v<grpc::ServerWriteReactor<grpc::ByteBuffer>, Reactor>) {
+    stream = &reactor;
+  }
+  bridge = std::make_shared<Bridge>(worker.executor(), stream);
+  asio::co_spawn(bridge->ex, Serve(reactor, ctx, std::move(*job), worker, bridge, resp),
+                 asio::detached);
+}
+
+template <class Reactor>
+asio::awaitable<void> GrpcServer::Service::Serve(Reactor& reactor, grpc::CallbackServerContext& ctx,
+                                                 Job job, WorkerContext& worker,
+                                                 std::shared_ptr<Bridge> b,
+                                                 grpc::ByteBuffer* resp) {
+  CallWriter writer(ctx, *b, job, resp);
+  const ExchangeResult result = co_await Exchange(state_, worker, std::move(job.table), job.caller,
+                                                  std::move(job.request), writer, b->cancel);
+  job.log.provider = result.provider;
+  job.log.ttft_ms = result.ttft_ms;
+  Finished(state_, writer.status(), job.log);
+  MERIDIAN_TSAN_RELEASE(&reactor);
+  reactor.Finish(writer.status());  // the last use of the reactor: OnDone may delete it now
 }
 
 // ---- Generate: server streaming ----
@@ -459,36 +506,17 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
 class GenerateCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   GenerateCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
-               const v1::GenerateRequest* req)
-      : service_(service), ctx_(ctx) {
-    grpc::Status error;
-    CallLog log;
-    log.method = "Generate";
-    std::optional<Job> job = service.Prepare(*ctx, *req, true, error, log);
-    if (!job) {
-      Finished(service_.state(), error, log);
-      Finish(error);
-      return;
-    }
-    WorkerContext& worker = service.workers_.NextWorker();
-    bridge_ = std::make_shared<Bridge>(worker.executor());
-    asio::co_spawn(bridge_->ex, Serve(std::move(*job), worker, bridge_), asio::detached);
+               const v1::GenerateRequest& req) {
+    service.Start(*this, bridge_, *ctx, req, nullptr, "Generate");
   }
 
   void OnWriteDone(bool ok) override {
     MERIDIAN_TSAN_ACQUIRE(this);
-    asio::post(bridge_->ex, [b = bridge_, ok] {
-      b->write_pending = false;
-      if (!ok) {
-        b->Cancel();
-      } else {
-        b->wake.cancel();
-      }
-    });
+    asio::post(bridge_->ex, [b = bridge_, ok] { b->WriteDone(ok); });
   }
   void OnCancel() override {
     MERIDIAN_TSAN_ACQUIRE(this);
-    if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->Cancel(); });
+    if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->cancel.Cancel(CancelCause::kClient); });
   }
   void OnDone() override {
     MERIDIAN_TSAN_ACQUIRE(this);
@@ -496,110 +524,30 @@ class GenerateCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
  private:
-  class Sink;
-  asio::awaitable<void> Serve(Job job, WorkerContext& worker, std::shared_ptr<Bridge> b);
-
-  /// On the worker: writes b->out and waits for OnWriteDone. False once the call is
-  /// cancelled or broken.
-  asio::awaitable<bool> Write(Bridge& b) {
-    if (b.cancelled) co_return false;
-    b.write_pending = true;
-    b.wire.Clear();
-    Serialize(b.out, b.wire);
-    MERIDIAN_TSAN_RELEASE(this);
-    StartWrite(&b.wire);
-    // Even when cancelled, wait for the write to come back: gRPC still owns b.out until then
-    // and Finish must not overtake it.
-    while (b.write_pending) co_await b.wake.async_wait(kTuple);
-    co_return !b.cancelled;
-  }
-
-  GrpcServer::Service& service_;
-  grpc::CallbackServerContext* ctx_;
   std::shared_ptr<Bridge> bridge_;
 };
 
-class GenerateCall::Sink final : public providers::ChunkSink {
+// ---- Complete: unary ----
+
+class CompleteCall final : public grpc::ServerUnaryReactor {
  public:
-  Sink(GenerateCall& call, Bridge& b, v1::Start start)
-      : call_(call), b_(b), start_(std::move(start)) {}
-  void BeginAttempt(std::string_view provider_id) override {
-    start_.mutable_decision()->set_provider(std::string(provider_id));
+  CompleteCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
+               const v1::GenerateRequest& req, grpc::ByteBuffer* resp) {
+    service.Start(*this, bridge_, *ctx, req, resp, "Complete");
   }
-  bool committed() const override { return committed_; }
-  void Reset() override { start_pending_ = false; }
-  asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
-    if (b_.cancelled) co_return false;
-    if (chunk.kind == core::Chunk::Kind::kUsage) usage_ = chunk.usage;
-    // The upstream's start (its role chunk) says nothing yet: the call commits with the first
-    // message after it, so a failure right after the start still falls back (as over HTTP).
-    if (chunk.kind == core::Chunk::Kind::kStart && !committed_) {
-      start_pending_ = true;
-      co_return true;
-    }
-    if (!grpcfe::ToGenerateResponse(chunk, start_, b_.out)) co_return true;
-    if (!committed_) {
-      // The answer commits with its first message: initial metadata names the provider.
-      call_.ctx_->AddInitialMetadata("x-meridian-provider", start_.decision().provider());
-      committed_ = true;
-      ttft_ms_ = MsSince(started_);
-      if (std::exchange(start_pending_, false)) {
-        v1::GenerateResponse first = std::move(b_.out);
-        b_.out.Clear();
-        *b_.out.mutable_start() = start_;
-        if (!co_await call_.Write(b_)) co_return false;
-        b_.out = std::move(first);
-      }
-    }
-    co_return co_await call_.Write(b_);
+
+  void OnCancel() override {
+    MERIDIAN_TSAN_ACQUIRE(this);
+    if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->cancel.Cancel(CancelCause::kClient); });
   }
-  const std::string& provider() const { return start_.decision().provider(); }
-  std::optional<double> ttft_ms() const { return ttft_ms_; }
-  const std::optional<core::Usage>& usage() const { return usage_; }
+  void OnDone() override {
+    MERIDIAN_TSAN_ACQUIRE(this);
+    delete this;
+  }
 
  private:
-  GenerateCall& call_;
-  Bridge& b_;
-  v1::Start start_;
-  bool start_pending_ = false;  ///< a start chunk came: its message goes out with the commit
-  bool committed_ = false;
-  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-  std::optional<double> ttft_ms_;
-  std::optional<core::Usage> usage_;
+  std::shared_ptr<Bridge> bridge_;
 };
-
-asio::awaitable<void> GenerateCall::Serve(Job job, WorkerContext& worker,
-                                          std::shared_ptr<Bridge> b) {
-  auto deadline_timer = std::make_shared<asio::steady_timer>(b->ex);
-  if (job.deadline != std::chrono::system_clock::time_point::max()) {
-    asio::co_spawn(b->ex, WatchDeadline(b, job.deadline, deadline_timer), asio::detached);
-  }
-  ScopedDrainHook drain_hook(worker.drain_hooks(), DrainHookFor(b));
-  v1::Start start;
-  *start.mutable_decision() = job.decision;
-  start.set_id("chatcmpl-" + job.request_id);
-  start.set_model(job.request.model);
-  start.set_created(UnixNow());
-  Sink sink(*this, *b, std::move(start));
-  RouteOutcome outcome = co_await Route(job.admission.decision, *job.admission.table, job.request,
-                                        worker.adapters(), sink, b->cancel);
-  deadline_timer->cancel();
-  core::Status final = outcome.status;
-  if (b->cancelled || b->deadline_hit) {
-    final = CancelStatus(*b, service_.state().config.limits.retry_after_s);
-  }
-  if (!final.ok() && !sink.committed() && !sink.provider().empty()) {
-    ctx_->AddInitialMetadata("x-meridian-provider", sink.provider());
-  }
-  const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
-  job.log.provider = sink.provider();
-  job.log.ttft_ms = sink.ttft_ms();
-  ReportCall(service_.state(), job.admission, final, &outcome, sink.usage(), sink.ttft_ms(),
-             job.log);
-  Finished(service_.state(), st, job.log);
-  MERIDIAN_TSAN_RELEASE(this);
-  Finish(st);  // the last use of `this`: OnDone may delete it from now on
-}
 
 namespace {
 
@@ -630,96 +578,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcServer::Service::Generate(
   if (auto st = ParseMessage(*raw, req); !st.ok()) {
     return new RefusedWrite(RefuseUnparsable(state_, st, "Generate"));
   }
-  return new GenerateCall(*this, ctx, &req);
+  return new GenerateCall(*this, ctx, req);
 }
-
-// ---- Complete: unary ----
-
-class CompleteCall final : public grpc::ServerUnaryReactor {
- public:
-  CompleteCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
-               const v1::GenerateRequest* req, grpc::ByteBuffer* resp)
-      : service_(service), ctx_(ctx), resp_(resp) {
-    grpc::Status error;
-    CallLog log;
-    log.method = "Complete";
-    std::optional<Job> job = service.Prepare(*ctx, *req, false, error, log);
-    if (!job) {
-      Finished(service_.state(), error, log);
-      Finish(error);
-      return;
-    }
-    WorkerContext& worker = service.workers_.NextWorker();
-    bridge_ = std::make_shared<Bridge>(worker.executor());
-    asio::co_spawn(bridge_->ex, Serve(std::move(*job), worker, bridge_), asio::detached);
-  }
-  void OnCancel() override {
-    MERIDIAN_TSAN_ACQUIRE(this);
-    if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->Cancel(); });
-  }
-  void OnDone() override {
-    MERIDIAN_TSAN_ACQUIRE(this);
-    delete this;
-  }
-
- private:
-  class Sink final : public providers::ChunkSink {
-   public:
-    explicit Sink(Bridge& b) : b_(b) {}
-    void BeginAttempt(std::string_view provider_id) override { provider_ = provider_id; }
-    bool committed() const override { return false; }
-    void Reset() override { builder_.Reset(); }
-    asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
-      if (chunk.kind == core::Chunk::Kind::kUsage) usage_ = chunk.usage;
-      builder_.Add(chunk);
-      co_return !b_.cancelled;
-    }
-    grpcfe::CompleteBuilder builder_;
-    std::string provider_;
-    std::optional<core::Usage> usage_;
-
-   private:
-    Bridge& b_;
-  };
-
-  asio::awaitable<void> Serve(Job job, WorkerContext& worker, std::shared_ptr<Bridge> b) {
-    auto deadline_timer = std::make_shared<asio::steady_timer>(b->ex);
-    if (job.deadline != std::chrono::system_clock::time_point::max()) {
-      asio::co_spawn(b->ex, WatchDeadline(b, job.deadline, deadline_timer), asio::detached);
-    }
-    ScopedDrainHook drain_hook(worker.drain_hooks(), DrainHookFor(b));
-    Sink sink(*b);
-    RouteOutcome outcome = co_await Route(job.admission.decision, *job.admission.table, job.request,
-                                          worker.adapters(), sink, b->cancel);
-    deadline_timer->cancel();
-    core::Status final = outcome.status;
-    if (b->cancelled || b->deadline_hit) {
-      final = CancelStatus(*b, service_.state().config.limits.retry_after_s);
-    }
-    if (!sink.provider_.empty()) ctx_->AddInitialMetadata("x-meridian-provider", sink.provider_);
-    if (final.ok()) {
-      v1::CompleteResponse resp = std::move(sink.builder_.response());
-      job.decision.set_provider(sink.provider_);
-      *resp.mutable_decision() = std::move(job.decision);
-      resp.set_id("chatcmpl-" + job.request_id);
-      resp.set_model(job.request.model);
-      resp.set_created(UnixNow());
-      Serialize(resp, *resp_);
-    }
-    const grpc::Status st = grpcfe::ToGrpcStatus(final, ContextOf(job.admission, job.request_id));
-    job.log.provider = sink.provider_;
-    ReportCall(service_.state(), job.admission, final, &outcome, sink.usage_, std::nullopt,
-               job.log);
-    Finished(service_.state(), st, job.log);
-    MERIDIAN_TSAN_RELEASE(this);
-    Finish(st);  // the last use of `this`
-  }
-
-  GrpcServer::Service& service_;
-  grpc::CallbackServerContext* ctx_;
-  grpc::ByteBuffer* resp_;
-  std::shared_ptr<Bridge> bridge_;
-};
 
 grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerContext* ctx,
                                                         const grpc::ByteBuffer* raw,
@@ -727,7 +587,7 @@ grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerCont
   v1::GenerateRequest req;
   if (auto st = ParseMessage(*raw, req); !st.ok())
     return RefusedUnary(*ctx, state_, st, "Complete");
-  return new CompleteCall(*this, ctx, &req, resp);
+  return new CompleteCall(*this, ctx, req, resp);
 }
 
 // ---- ListModels: answered on the gRPC thread (pure work) ----

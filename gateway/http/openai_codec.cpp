@@ -9,104 +9,24 @@
 #include <limits>
 #include <utility>
 
+#include "gateway/core/json_value.h"
 #include "gateway/http/error_mapping.h"
 
 namespace meridian::http {
 namespace {
 
 namespace json = boost::json;
+using core::AppendDouble;
+using core::AppendInt;
+using core::AppendJsonArray;
+using core::AppendJsonValue;
+using core::AsInteger;
 using core::Status;
 using core::StatusCode;
+using core::Sv;
 
 // ---------------------------------------------------------------------------------------
 // Writing
-
-template <typename Int>
-void AppendInt(std::string& out, Int v) {
-  std::array<char, 24> buf{};
-  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
-  out.append(buf.data(), end);
-}
-
-// Shortest round-trip form, keeping a decimal point so floats stay floats upstream.
-// Returns false for infinities (the parser yields them for literals like 1e400), which JSON
-// cannot spell; "null" is written in their place.
-bool AppendDouble(std::string& out, double d) {
-  if (!std::isfinite(d)) {
-    out += "null";
-    return false;
-  }
-  std::array<char, 32> buf{};
-  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
-  std::string_view text(buf.data(), static_cast<std::size_t>(end - buf.data()));
-  out += text;
-  if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
-  return true;
-}
-
-std::string_view Sv(json::string_view s) {
-  return {s.data(), s.size()};
-}
-std::string_view Sv(const json::string& s) {
-  return {s.data(), s.size()};
-}
-
-[[nodiscard]] bool AppendJsonValue(std::string& out, const json::value& v);
-
-[[nodiscard]] bool AppendJsonArray(std::string& out, const json::array& a) {
-  bool finite = true;
-  out += '[';
-  bool first = true;
-  for (const auto& e : a) {
-    if (!first) out += ',';
-    first = false;
-    finite &= AppendJsonValue(out, e);
-  }
-  out += ']';
-  return finite;
-}
-
-// Compact JSON for pass-through values. Own writer rather than json::serialize so numbers
-// keep a conventional form (serialize prints 0.7 as "7E-1") and escaping matches ours.
-// Returns false if a number could not be represented (see AppendDouble).
-bool AppendJsonValue(std::string& out, const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      out += "null";
-      return true;
-    case json::kind::bool_:
-      out += v.get_bool() ? "true" : "false";
-      return true;
-    case json::kind::int64:
-      AppendInt(out, v.get_int64());
-      return true;
-    case json::kind::uint64:
-      AppendInt(out, v.get_uint64());
-      return true;
-    case json::kind::double_:
-      return AppendDouble(out, v.get_double());
-    case json::kind::string:
-      AppendJsonString(out, Sv(v.get_string()));
-      return true;
-    case json::kind::array:
-      return AppendJsonArray(out, v.get_array());
-    case json::kind::object: {
-      bool finite = true;
-      out += '{';
-      bool first = true;
-      for (const auto& kv : v.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        AppendJsonString(out, Sv(kv.key()));
-        out += ':';
-        finite &= AppendJsonValue(out, kv.value());
-      }
-      out += '}';
-      return finite;
-    }
-  }
-  return true;
-}
 
 void AppendUsage(std::string& out, const core::Usage& u) {
   out += "{\"prompt_tokens\":";
@@ -206,31 +126,6 @@ std::string Member(std::string_view base, std::string_view name) {
   s += '.';
   s += name;
   return s;
-}
-
-// Integral JSON numbers, including 1e3 or 5.0 that a client's serializer produced.
-bool AsInteger(const json::value& v, std::int64_t& out) {
-  if (v.is_int64()) {
-    out = v.get_int64();
-    return true;
-  }
-  if (v.is_uint64()) {
-    if (v.get_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      return false;
-    }
-    out = static_cast<std::int64_t>(v.get_uint64());
-    return true;
-  }
-  if (v.is_double()) {
-    const double d = v.get_double();
-    // 2^63 is exact as a double; anything at or beyond it does not fit.
-    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || std::trunc(d) != d) {
-      return false;
-    }
-    out = static_cast<std::int64_t>(d);
-    return true;
-  }
-  return false;
 }
 
 bool AsNumber(const json::value& v, double& out) {
@@ -766,71 +661,10 @@ void ChatStreamEncoder::Error(const core::Status& status, std::string& out) {
 // -----------------------------------------------------------------------------------------
 // Non-streaming
 
-void ChatCompletionAggregator::Add(const core::Chunk& c) {
-  switch (c.kind) {
-    case core::Chunk::Kind::kStart:
-      return;
-    case core::Chunk::Kind::kDelta:
-      content_ += c.content;
-      reasoning_ += c.reasoning;
-      if (!c.tool_calls_json.empty()) MergeToolCalls(c.tool_calls_json);
-      return;
-    case core::Chunk::Kind::kFinish:
-      if (!c.finish_reason.empty()) finish_reason_ = c.finish_reason;
-      return;
-    case core::Chunk::Kind::kUsage:
-      usage_ = c.usage;
-      return;
-    case core::Chunk::Kind::kError:
-      if (!error_) error_ = c.error;
-      return;
-  }
-}
-
-void ChatCompletionAggregator::MergeToolCalls(std::string_view text) {
-  auto malformed = [this] {
-    if (!error_) {
-      error_ = Status::Error(StatusCode::kBadUpstream, "upstream sent malformed tool_calls",
-                             "malformed_tool_calls");
-    }
-  };
-  boost::system::error_code ec;
-  const json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
-  if (ec || !v.is_array()) return malformed();
-  const json::array& items = v.get_array();
-  for (std::size_t pos = 0; pos < items.size(); ++pos) {
-    const json::object* item = items[pos].if_object();
-    if (item == nullptr) return malformed();
-    // `index` is required by OpenAI; engines that omit it send one call per position.
-    std::int64_t index = static_cast<std::int64_t>(pos);
-    if (const json::value* idx = item->if_contains("index")) {
-      if (!AsInteger(*idx, index)) return malformed();
-    }
-    ToolCall& call = tool_calls_[index];
-    auto set_once = [](std::string& field, const json::value* src) {
-      if (field.empty() && src != nullptr && src->is_string()) field.assign(Sv(src->get_string()));
-    };
-    set_once(call.id, item->if_contains("id"));
-    set_once(call.type, item->if_contains("type"));
-    if (const json::value* fn = item->if_contains("function"); fn != nullptr && fn->is_object()) {
-      set_once(call.name, fn->get_object().if_contains("name"));
-      if (const json::value* args = fn->get_object().if_contains("arguments");
-          args != nullptr && !args->is_null()) {
-        // Some engines send parsed arguments; clients always expect a JSON string.
-        if (args->is_string()) {
-          call.arguments += Sv(args->get_string());
-        } else {
-          if (!AppendJsonValue(call.arguments, *args)) return malformed();
-        }
-      }
-    }
-  }
-}
-
-std::string ChatCompletionAggregator::Render(std::string_view id, std::int64_t created,
-                                             std::string_view model) const {
+std::string RenderChatCompletion(const core::Completion& answer, std::string_view id,
+                                 std::int64_t created, std::string_view model) {
   std::string out;
-  out.reserve(256 + content_.size() + reasoning_.size());
+  out.reserve(256 + answer.content.size() + answer.reasoning.size());
   out += "{\"id\":";
   AppendJsonString(out, id);
   out += ",\"object\":\"chat.completion\",\"created\":";
@@ -838,19 +672,19 @@ std::string ChatCompletionAggregator::Render(std::string_view id, std::int64_t c
   out += ",\"model\":";
   AppendJsonString(out, model);
   out += ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":";
-  if (content_.empty() && !tool_calls_.empty()) {
+  if (answer.content.empty() && !answer.tool_calls.empty()) {
     out += "null";
   } else {
-    AppendJsonString(out, content_);
+    AppendJsonString(out, answer.content);
   }
-  if (!reasoning_.empty()) {
+  if (!answer.reasoning.empty()) {
     out += ",\"reasoning_content\":";
-    AppendJsonString(out, reasoning_);
+    AppendJsonString(out, answer.reasoning);
   }
-  if (!tool_calls_.empty()) {
+  if (!answer.tool_calls.empty()) {
     out += ",\"tool_calls\":[";
     bool first = true;
-    for (const auto& [index, call] : tool_calls_) {
+    for (const auto& [index, call] : answer.tool_calls) {
       if (!first) out += ',';
       first = false;
       out += "{\"id\":";
@@ -867,13 +701,9 @@ std::string ChatCompletionAggregator::Render(std::string_view id, std::int64_t c
     out += ']';
   }
   out += ",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":";
-  if (!finish_reason_.empty()) {
-    AppendJsonString(out, finish_reason_);
-  } else {
-    AppendJsonString(out, tool_calls_.empty() ? "stop" : "tool_calls");
-  }
+  AppendJsonString(out, answer.FinishReason());
   out += "}],\"usage\":";
-  AppendUsage(out, usage_);
+  AppendUsage(out, answer.usage);
   out += '}';
   return out;
 }

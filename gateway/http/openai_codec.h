@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/core/chunk.h"
+#include "gateway/core/completion.h"
 #include "gateway/core/json_text.h"
 #include "gateway/core/request.h"
 #include "gateway/core/status.h"
@@ -97,43 +98,13 @@ class ChatStreamEncoder {
   bool finished_ = false;
 };
 
-/// Collects a provider's chunk stream into one non-streaming `chat.completion` response.
-/// Assign a fresh instance to start over (e.g. when falling back to another provider).
-class ChatCompletionAggregator {
- public:
-  /// Accumulates one chunk. Tool-call fragments are merged by `index`: id, type and
-  /// function.name are taken from the first fragment that has them, function.arguments are
-  /// concatenated; a call that never got an id is rendered as "call_<index>". A kError chunk
-  /// (or malformed tool_calls JSON, as kBadUpstream) records error().
-  void Add(const core::Chunk& c);
-
-  /// The first failure seen; when set, answer with ToHttpError(*error()) instead of Render(),
-  /// even if the router reported success.
-  const std::optional<core::Status>& error() const { return error_; }
-
-  /// The `chat.completion` JSON (§1.4) with the client-facing `id`, `created` (unix seconds)
-  /// and `model` alias. `content` is null when the answer is only tool calls;
-  /// `reasoning_content` appears when any reasoning arrived. Without a kFinish the
-  /// finish_reason is "tool_calls" if tool calls arrived, else "stop". `usage` is always
-  /// present; unknown counts are 0 and the *_details objects appear only when known.
-  std::string Render(std::string_view id, std::int64_t created, std::string_view model) const;
-
- private:
-  struct ToolCall {
-    std::string id;
-    std::string type;
-    std::string name;
-    std::string arguments;
-  };
-  void MergeToolCalls(std::string_view json);
-
-  std::string content_;
-  std::string reasoning_;
-  std::map<std::int64_t, ToolCall> tool_calls_;  ///< keyed and ordered by delta index
-  std::string finish_reason_;
-  core::Usage usage_;
-  std::optional<core::Status> error_;
-};
+/// The non-streaming `chat.completion` JSON (§1.4) of `answer` with the client-facing `id`,
+/// `created` (unix seconds) and `model` alias. `content` is null when the answer is only tool
+/// calls; `reasoning_content` appears when any reasoning arrived; a tool call without an id is
+/// named "call_<index>". `usage` is always present; unknown counts are 0 and the *_details
+/// objects appear only when known. (An answer with an error is answered with the error.)
+std::string RenderChatCompletion(const core::Completion& answer, std::string_view id,
+                                 std::int64_t created, std::string_view model);
 
 /// The GET /v1/models body: every alias, owned_by "meridian", with the given `created`.
 std::string ModelsListJson(const std::vector<std::string>& aliases, std::int64_t created);

@@ -27,6 +27,7 @@
 
 #include "gateway/admin_auth.h"
 #include "gateway/classifier.h"
+#include "gateway/exchange.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/http/error_mapping.h"
 #include "gateway/http/openai_codec.h"
@@ -238,11 +239,10 @@ namespace {
 
 /// Shared between a request and the coroutine watching its client for a disconnect.
 struct DisconnectWatch {
-  providers::CancelToken cancel;
+  Cancellation cancel;  ///< the exchange's: the client's disconnect cancels it (kClient)
   asio::cancellation_signal stop;
-  bool shutdown = false;  ///< cancelled by the drain deadline, not by the client
-  bool http11 = false;    ///< the request is HTTP/1.1: a 1xx may be sent before the answer
-  char peek = 0;          ///< the watch's receive buffer (MSG_PEEK: never consumed)
+  bool http11 = false;  ///< the request is HTTP/1.1: a 1xx may be sent before the answer
+  char peek = 0;        ///< the watch's receive buffer (MSG_PEEK: never consumed)
 };
 
 /// Sent to a client that half-closed before its answer started, to tell a half-close (the
@@ -263,13 +263,6 @@ void AppendFields(std::string& out, const Headers& headers) {
 /// After the drain deadline, how often a request still running is checked for a write blocked
 /// on a client that stopped reading (Session::CutWhenBlocked).
 constexpr std::chrono::milliseconds kDrainCutCheck{100};
-
-core::Status ShuttingDown(std::uint32_t retry_after_s) {
-  auto st = core::Status::Error(core::StatusCode::kUnavailable,
-                                "the gateway is shutting down; retry the request", "shutting_down");
-  st.retry_after_s = retry_after_s;
-  return st;
-}
 
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
@@ -294,6 +287,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   asio::awaitable<bool> Handle(Request& req, const std::string& request_id);
   asio::awaitable<bool> HandleChat(Request& req, Headers& headers);
   asio::awaitable<bool> HandleModels(Request& req, Headers& headers);
+  /// The caller's tenant from its API key (one credential, known); sets access_.tenant.
+  core::Status Authenticate(const Request& req, const identity::Tenant*& tenant);
   asio::awaitable<bool> SendError(const core::Status& status, Headers headers, bool keep_alive);
   asio::awaitable<bool> Send(unsigned status, std::string body, std::string_view content_type,
                              const Headers& headers, bool keep_alive);
@@ -324,10 +319,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         .fetch_add(1, std::memory_order_relaxed);
   }
 
-  // The SSE sink writes the answer on this session's stream and records what the access line
-  // and the audit record say; nothing else reaches the members below.
+  // The chat writer writes the answer on this session's stream and records what the access
+  // line says; nothing else reaches the members below.
   template <class S>
-  friend class SseSink;
+  friend class ChatWriter;
 
   bool admin_;  ///< the admin listener: operations routes only
   /// The admin route being answered, as meridian_admin_requests_total's path label.
@@ -349,35 +344,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     unsigned status = 0;
     std::string tenant, reason, provider;
     std::optional<double> ttft_ms;
-    core::StatusCode code = core::StatusCode::kOk;  ///< of the answer's error, if any
-    // Set once the request reached a policy decision (for metrics and the audit log).
-    std::optional<Admission> admission;
-    std::vector<Attempt> attempts;
-    std::optional<policy::ProviderIndex> served_by;
-    std::optional<core::Usage> usage;
-    std::int64_t decided_unix_ms = 0;
   } access_;
-  /// Metrics (and the audit record) of a request that reached a decision.
-  void Report(const std::string& request_id) {
-    if (!access_.admission) return;
-    RequestReport r;
-    r.front_end = RequestReport::FrontEnd::kHttp;
-    r.admission = &*access_.admission;
-    r.request_id = request_id;
-    r.tenant = access_.tenant;
-    r.wire_status = static_cast<int>(access_.status);
-    r.decided_unix_ms = access_.decided_unix_ms;
-    r.status.reason = access_.reason;
-    r.attempts = std::move(access_.attempts);
-    r.served_by = access_.served_by;
-    r.status.code = access_.code;
-    r.usage = access_.usage;
-    if (access_.ttft_ms) {
-      r.ttft = std::chrono::microseconds(static_cast<std::int64_t>(*access_.ttft_ms * 1000));
-    }
-    r.total = std::chrono::microseconds(static_cast<std::int64_t>(SinceStartMs() * 1000));
-    ReportDecided(state_, r);
-  }
   double SinceStartMs() const {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
                                                      access_.start)
@@ -386,85 +353,113 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<DisconnectWatch> active_;  ///< the completion in progress, if any
 };
 
-/// Streams an answer to the client as OpenAI SSE over chunked transfer encoding. The status
-/// line and headers go out with the first chunk: that is the moment the answer commits.
+/// Writes one chat completion's answer on its session: OpenAI SSE over chunked transfer
+/// encoding (an HTTP/1.0 client gets the events as they are, and the end of the answer is the
+/// end of the connection, RFC 9112 §6.3), or one chat.completion JSON. The status line and
+/// headers of a stream go out with its first chunk.
 template <class Stream>
-class SseSink final : public providers::ChunkSink {
+class ChatWriter final : public ResponseWriter {
  public:
-  /// `chunked`: HTTP/1.1 framing; an HTTP/1.0 client gets the events as they are and the end
-  /// of the answer is the end of the connection (RFC 9112 §6.3).
-  SseSink(Session<Stream>& session, codec::ChatStreamEncoder encoder, Headers headers,
-          DisconnectWatch& watch, bool chunked)
+  ChatWriter(Session<Stream>& session, Headers headers, DisconnectWatch& watch, bool keep_alive,
+             bool chunked, std::string completion_id, std::string model,
+             std::optional<codec::ChatStreamEncoder> encoder)
       : session_(session),
-        encoder_(std::move(encoder)),
         headers_(std::move(headers)),
         watch_(watch),
-        chunked_(chunked) {}
+        keep_alive_(keep_alive),
+        chunked_(chunked),
+        completion_id_(std::move(completion_id)),
+        model_(std::move(model)),
+        encoder_(std::move(encoder)) {}
 
-  void BeginAttempt(std::string_view provider_id) override { provider_ = provider_id; }
-  bool committed() const override { return committed_; }
-  void Reset() override { pending_start_.reset(); }
-
-  asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
-    if (failed_ || watch_.cancel.cancelled()) co_return false;
-    if (chunk.kind == core::Chunk::Kind::kUsage) session_.access_.usage = chunk.usage;
-    // The upstream's start (id, model: the role chunk) says nothing yet: the answer commits
-    // with the first chunk that carries something, so an upstream failing right after its
-    // first event (invalid JSON, a reset, an error event) still falls back.
-    if (!committed_ && chunk.kind == core::Chunk::Kind::kStart) {
-      pending_start_ = chunk;
-      co_return true;
-    }
-    if (!committed_ && chunk.kind == core::Chunk::Kind::kDelta && chunk.content.empty() &&
-        chunk.reasoning.empty() && chunk.tool_calls_json.empty()) {
-      co_return true;  // an empty delta before anything was sent
-    }
-    out_.clear();
-    events_.clear();
-    if (!committed_) {
-      session_.access_.status = 200;
-      session_.access_.ttft_ms = session_.SinceStartMs();
-      session_.access_.provider = provider_;
-      out_ =
-          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-          "Cache-Control: no-cache\r\n";
-      out_ += chunked_ ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
-      AppendFields(out_, headers_);
-      out_ += "x-meridian-provider: " + provider_ + "\r\n\r\n";
-      committed_ = true;
-      if (pending_start_) encoder_.Encode(*pending_start_, events_);
-      pending_start_.reset();
-    }
-    encoder_.Encode(chunk, events_);
-    Frame();
-    if (out_.empty()) co_return true;
-    co_return co_await Write();
+  asio::awaitable<void> Refuse(const core::Status& status, const Admission* admission,
+                               std::string_view provider) override {
+    if (ClientGone()) co_return;
+    AddDecision(admission, provider);
+    // A request the drain ended: the client gets a proper answer, then the connection closes.
+    usable_ = co_await session_.SendError(status, headers_, keep_alive_ && !Draining());
   }
 
-  /// Ends a committed stream: `data: [DONE]` on success, an error event (and no [DONE])
-  /// otherwise. Returns whether the connection is still usable.
-  asio::awaitable<bool> Finish(const core::Status& status) {
-    if (failed_) co_return false;
-    out_.clear();
+  asio::awaitable<bool> Commit(const Admission& admission, std::string_view provider,
+                               const core::Chunk* start) override {
+    AddDecision(&admission, provider);
+    session_.access_.status = 200;
+    out_ =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+        "Cache-Control: no-cache\r\n";
+    out_ += chunked_ ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
+    AppendFields(out_, headers_);
+    out_ += "\r\n";
     events_.clear();
+    if (start != nullptr) encoder_->Encode(*start, events_);
+    Frame();
+    co_return true;  // written with the chunk that committed
+  }
+
+  asio::awaitable<bool> Write(const core::Chunk& chunk) override {
+    if (failed_) co_return false;
+    events_.clear();
+    encoder_->Encode(chunk, events_);
+    Frame();
+    if (out_.empty()) co_return true;
+    co_return co_await Flush();
+  }
+
+  /// `data: [DONE]` on success, an error event (and no [DONE]) otherwise.
+  asio::awaitable<void> Finish(const core::Status& status) override {
+    if (failed_ || ClientGone()) co_return;
+    events_.clear();
+    if (!Draining()) session_.Count(200);  // the status line said 200
     if (status.ok()) {
-      encoder_.Done(events_);
+      encoder_->Done(events_);
     } else {
       session_.access_.reason = status.reason;
-      session_.access_.code = status.code;
-      encoder_.Error(status, events_);
+      encoder_->Error(status, events_);
     }
     Frame();
     if (!chunked_) {
-      (void)co_await Write();
-      co_return false;  // the close ends the answer
+      (void)co_await Flush();
+      co_return;  // the close ends the answer
     }
     out_ += "0\r\n\r\n";
-    co_return co_await Write();
+    usable_ = co_await Flush() && keep_alive_ && !Draining();
   }
-  const std::string& provider() const { return provider_; }
+
+  asio::awaitable<void> Complete(const Admission& admission, std::string_view provider,
+                                 const core::Completion& answer) override {
+    if (ClientGone()) co_return;
+    AddDecision(&admission, provider);
+    usable_ = co_await session_.Send(
+        200, codec::RenderChatCompletion(answer, completion_id_, UnixNow(), model_),
+        "application/json", headers_, keep_alive_);
+  }
+
+  int WireStatus(const core::Status& final) const override {
+    (void) final;
+    return static_cast<int>(session_.access_.status);
+  }
+  /// The connection may take the next request.
+  bool usable() const { return usable_; }
 
  private:
+  bool ClientGone() const { return watch_.cancel.cause() == CancelCause::kClient; }
+  bool Draining() const {
+    return watch_.cancel.cause() == CancelCause::kDrain ||
+           watch_.cancel.cause() == CancelCause::kDrainCut;
+  }
+  void AddDecision(const Admission* a, std::string_view provider) {
+    if (a != nullptr && a->table) {
+      if (!a->raised_by.empty()) {
+        headers_.emplace_back("x-meridian-data-class-raised", a->RaisedByHeader());
+      }
+      headers_.emplace_back("x-meridian-policy-version", a->table->policy->version);
+      if (const policy::Route* route = a->route()) {
+        headers_.emplace_back("x-meridian-policy-rule", route->id);
+      }
+      if (!a->guards.empty()) headers_.emplace_back("x-meridian-policy-guards", a->guards);
+    }
+    if (!provider.empty()) headers_.emplace_back("x-meridian-provider", std::string(provider));
+  }
   void Frame() {
     if (chunked_) {
       AppendChunk(out_, events_);
@@ -472,56 +467,33 @@ class SseSink final : public providers::ChunkSink {
       out_ += events_;
     }
   }
-
-  asio::awaitable<bool> Write() {
+  asio::awaitable<bool> Flush() {
     // A client that stops reading blocks this write; the idle timeout then ends the request
     // and cancels the upstream, so a slow reader cannot pin memory.
     session_.Expire(session_.limits_.idle_timeout);
     session_.answer_started_ = true;
     auto [ec, n] = co_await asio::async_write(session_.stream_, asio::buffer(out_), kTuple);
     (void)n;
+    out_.clear();
     if (ec) {
       failed_ = true;
-      watch_.cancel.Cancel();
       co_return false;
     }
     co_return true;
   }
 
   Session<Stream>& session_;
-  codec::ChatStreamEncoder encoder_;
   Headers headers_;
   DisconnectWatch& watch_;
-  std::string provider_;
+  bool keep_alive_;
+  bool chunked_;
+  std::string completion_id_;
+  std::string model_;
+  std::optional<codec::ChatStreamEncoder> encoder_;  ///< streams only
   std::string out_;
   std::string events_;
-  std::optional<core::Chunk> pending_start_;  ///< the start chunk, held until the commit
-  bool chunked_ = true;
-  bool committed_ = false;
   bool failed_ = false;
-};
-
-/// Collects an answer for a non-streaming response. Never commits, so any retryable failure
-/// may fall back to the next candidate.
-class AggregateSink final : public providers::ChunkSink {
- public:
-  explicit AggregateSink(DisconnectWatch& watch) : watch_(watch) {}
-  void BeginAttempt(std::string_view provider_id) override { provider_ = provider_id; }
-  bool committed() const override { return false; }
-  void Reset() override { aggregator_ = codec::ChatCompletionAggregator{}; }
-  asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
-    if (chunk.kind == core::Chunk::Kind::kUsage) usage_ = chunk.usage;
-    aggregator_.Add(chunk);
-    co_return !watch_.cancel.cancelled();
-  }
-  std::optional<core::Usage> usage_;
-  codec::ChatCompletionAggregator& aggregator() { return aggregator_; }
-  const std::string& provider() const { return provider_; }
-
- private:
-  DisconnectWatch& watch_;
-  codec::ChatCompletionAggregator aggregator_;
-  std::string provider_;
+  bool usable_ = false;
 };
 
 template <class Stream>
@@ -547,8 +519,8 @@ asio::awaitable<void> Session<Stream>::Run() {
     if (phase == DrainPhase::kStart && s->idle_) {
       beast::get_lowest_layer(s->stream_).cancel();
     } else if (phase == DrainPhase::kDeadline && s->active_) {
-      s->active_->shutdown = true;
-      s->active_->cancel.Cancel();
+      // The exchange ends the request (its own drain hook); a write blocked on a client that
+      // stopped reading is cut here.
       s->CutWhenBlocked(s->active_);
     }
   });
@@ -660,7 +632,6 @@ asio::awaitable<void> Session<Stream>::Run() {
     access_ = {};
     access_.start = std::chrono::steady_clock::now();
     const bool keep = co_await Handle(req, request_id);
-    Report(request_id);
     {
       const std::string_view target(req.target().data(), req.target().size());
       LogAccess({.request_id = request_id,
@@ -713,8 +684,7 @@ void Session<Stream>::CutWhenBlocked(std::weak_ptr<DisconnectWatch> watch) {
       s->CutWhenBlocked(w);  // room to write: not blocked on the client; look again later
       return;
     }
-    s->access_.reason = "drain_deadline";
-    s->access_.code = core::StatusCode::kUnavailable;
+    w->cancel.Cancel(CancelCause::kDrainCut);
     beast::get_lowest_layer(s->stream_).cancel();
   });
 }
@@ -761,7 +731,6 @@ template <class Stream>
 asio::awaitable<bool> Session<Stream>::SendError(const core::Status& status, Headers headers,
                                                  bool keep_alive) {
   access_.reason = status.reason;
-  access_.code = status.code;
   codec::HttpError e = codec::ToHttpError(status);
   headers.insert(headers.end(), e.headers.begin(), e.headers.end());
   co_return co_await Send(e.status, std::move(e.body), "application/json", headers, keep_alive);
@@ -796,7 +765,7 @@ void Session<Stream>::WatchDisconnect(std::shared_ptr<DisconnectWatch> watch) {
           }
         }
         self->state_.counters.client_disconnects.fetch_add(1, std::memory_order_relaxed);
-        watch->cancel.Cancel();
+        watch->cancel.Cancel(CancelCause::kClient);
       }));
 }
 
@@ -810,7 +779,7 @@ void Session<Stream>::WatchReset(std::shared_ptr<DisconnectWatch> watch) {
           [self = this->shared_from_this(), watch = std::move(watch)](const beast::error_code& ec) {
             if (ec == asio::error::operation_aborted) return;  // the request finished first
             self->state_.counters.client_disconnects.fetch_add(1, std::memory_order_relaxed);
-            watch->cancel.Cancel();
+            watch->cancel.Cancel(CancelCause::kClient);
           }));
 }
 
@@ -972,26 +941,36 @@ std::size_t CredentialCount(const bhttp::fields& fields) {
 }
 
 template <class Stream>
+core::Status Session<Stream>::Authenticate(const Request& req, const identity::Tenant*& tenant) {
+  // A request with two credentials names two identities: refused, never first-wins.
+  if (auto st = identity::CheckSingleCredential(CredentialCount(req)); !st.ok()) {
+    state_.counters.multiple_credentials.fetch_add(1, std::memory_order_relaxed);
+    return st;
+  }
+  const auto authorization = req[bhttp::field::authorization];
+  tenant = state_.tenants.Authenticate(authorization);
+  if (tenant != nullptr) {
+    access_.tenant = tenant->id;
+    return core::Status::Ok();
+  }
+  if (authorization.empty()) {
+    return core::Status::Error(core::StatusCode::kUnauthenticated,
+                               "missing API key: send Authorization: Bearer <key>",
+                               "missing_api_key");
+  }
+  return identity::UnknownApiKey();
+}
+
+template <class Stream>
 asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& headers) {
   const bool keep_alive = req.keep_alive();
   auto table = state_.Table();
   if (!table) {
     co_return co_await SendError(NotReady(), headers, keep_alive);
   }
-  if (auto st = identity::CheckSingleCredential(CredentialCount(req)); !st.ok()) {
-    state_.counters.multiple_credentials.fetch_add(1, std::memory_order_relaxed);
+  const identity::Tenant* tenant = nullptr;
+  if (auto st = Authenticate(req, tenant); !st.ok()) {
     co_return co_await SendError(st, headers, keep_alive);
-  }
-  const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
-  if (tenant != nullptr) access_.tenant = tenant->id;
-  if (tenant == nullptr) {
-    const bool missing = req[bhttp::field::authorization].empty();
-    co_return co_await SendError(
-        core::Status::Error(
-            core::StatusCode::kUnauthenticated,
-            missing ? "missing API key: send Authorization: Bearer <key>" : "unknown API key",
-            missing ? "missing_api_key" : "invalid_api_key"),
-        headers, keep_alive);
   }
   // The aliases this caller could be routed to with its tenant defaults.
   const auto region = identity::EstablishRegion(*tenant, PeerIp(peer_), std::nullopt, {});
@@ -1009,75 +988,43 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   if (!table) {
     co_return co_await fail(NotReady());
   }
-
-  // Identity: the API key names the tenant; the region comes from trusted sources only. A
-  // request with two credentials names two identities: refused, never first-wins.
-  if (auto st = identity::CheckSingleCredential(CredentialCount(req)); !st.ok()) {
-    state_.counters.multiple_credentials.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await fail(st);
-  }
-  const identity::Tenant* tenant = state_.tenants.Authenticate(req[bhttp::field::authorization]);
-  if (tenant != nullptr) access_.tenant = tenant->id;
-  if (tenant == nullptr) {
-    const bool missing = req[bhttp::field::authorization].empty();
-    co_return co_await fail(core::Status::Error(
-        core::StatusCode::kUnauthenticated,
-        missing ? "missing API key: send Authorization: Bearer <key>" : "unknown API key",
-        missing ? "missing_api_key" : "invalid_api_key"));
-  }
+  const identity::Tenant* tenant = nullptr;
+  if (auto st = Authenticate(req, tenant); !st.ok()) co_return co_await fail(st);
   // Duplicated or conflicting signals resolve to the most restrictive value (reference §3.1).
   const std::vector<std::string_view> region_copies =
       Copies(req, state_.config.trusted_proxies.region_header);
   const identity::RegionDecision region = identity::EstablishRegion(
       *tenant, PeerIp(peer_), region_copies, state_.trusted_proxies, table->policy->settings);
   CountRegionSignals(state_, region);
-  policy::RequestAttributes attrs = AttributesOf(*tenant, region);
+  CallerContext caller;
+  caller.front_end = RequestReport::FrontEnd::kHttp;
+  caller.id = request_id_;
+  caller.tenant = tenant->id;
+  caller.start = access_.start;
+  caller.attrs = AttributesOf(*tenant, region);
   bool class_conflict = false;
   bool consent_conflict = false;
   if (auto st = identity::ParseDataClassHeaders(Copies(req, identity::kDataClassHeader),
-                                                attrs.data_class, class_conflict);
+                                                caller.attrs.data_class, class_conflict);
       !st.ok()) {
     co_return co_await fail(st);
   }
-  if (auto st = identity::ParseConsentHeaders(Copies(req, identity::kConsentHeader), attrs.consent,
-                                              consent_conflict);
+  if (auto st = identity::ParseConsentHeaders(Copies(req, identity::kConsentHeader),
+                                              caller.attrs.consent, consent_conflict);
       !st.ok()) {
     co_return co_await fail(st);
   }
   if (class_conflict || consent_conflict) {
     state_.counters.conflicting_signals.fetch_add(1, std::memory_order_relaxed);
   }
+  if (auto it = req.find("traceparent"); it != req.end()) {
+    caller.traceparent.assign(it->value().data(), it->value().size());
+  }
 
   core::CompletionRequest request;
   if (auto st = codec::DecodeChatRequest(req.body(), request); !st.ok()) {
     co_return co_await fail(st);
   }
-  // W3C trace context: the upstream call becomes a child of the gateway's span, whose id is
-  // the request id's random part (so traces and logs join on it).
-  if (auto it = req.find("traceparent"); it != req.end()) {
-    request.traceparent = identity::ChildTraceparent(
-        std::string_view(it->value().data(), it->value().size()), request_id_.bits);
-  }
-  // The audit trail takes the request before it is decided (fail closed: no record, no answer).
-  if (!ReserveAudit(state_)) co_return co_await fail(AuditUnavailable(state_));
-  access_.decided_unix_ms = UnixMillisNow();
-  access_.admission.emplace(Admit(state_, std::move(table), std::move(attrs), request));
-  const Admission& admission = *access_.admission;
-  if (!admission.raised_by.empty()) {
-    headers.emplace_back("x-meridian-data-class-raised", admission.RaisedByHeader());
-  }
-  headers.emplace_back("x-meridian-policy-version", admission.table->policy->version);
-  if (const policy::Route* route = admission.route()) {
-    headers.emplace_back("x-meridian-policy-rule", route->id);
-  }
-  if (!admission.guards.empty()) headers.emplace_back("x-meridian-policy-guards", admission.guards);
-  if (!admission.status.ok()) co_return co_await fail(admission.status);
-  const policy::Decision& decision = admission.decision;
-
-  // Admission: bound the completions in flight.
-  core::Status refused;
-  const auto slot = InFlightSlot::Acquire(state_, refused);
-  if (!slot) co_return co_await fail(refused);
 
   auto watch = std::make_shared<DisconnectWatch>();
   watch->http11 = req.version() == 11;
@@ -1092,60 +1039,22 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
     }
   } stop_watch{*this, *watch};
 
-  const std::string request_id = headers.front().second;  // a copy: headers grows below
+  std::string completion_id = "chatcmpl-" + request_id_.text;
+  std::optional<codec::ChatStreamEncoder> encoder;
   if (request.stream) {
     // A stream can last minutes: give back the request's read buffer meanwhile (the next
     // request on this connection allocates it again).
     if (buffer_.size() == 0) buffer_.shrink_to_fit();
-    SseSink<Stream> sink(*this,
-                         codec::ChatStreamEncoder("chatcmpl-" + request_id, UnixNow(),
-                                                  request.model, request.include_usage),
-                         headers, *watch, /*chunked=*/req.version() >= 11);
-    RouteOutcome outcome = co_await Route(decision, *admission.table, request, worker_.adapters(),
-                                          sink, watch->cancel);
-    access_.attempts = std::move(outcome.attempts);
-    access_.served_by = outcome.served_by;
-    if (watch->cancel.cancelled() && !watch->shutdown) access_.code = core::StatusCode::kCancelled;
-    if (watch->shutdown) {
-      // The drain deadline passed: the client gets a proper end, then the connection closes.
-      const core::Status st = ShuttingDown(limits_.retry_after_s);
-      if (sink.committed()) {
-        (void)co_await sink.Finish(st);
-        co_return false;
-      }
-      headers.emplace_back("x-meridian-provider", sink.provider());
-      (void)co_await fail(st);
-      co_return false;
-    }
-    if (watch->cancel.cancelled()) co_return false;
-    if (sink.committed()) {
-      Count(200);
-      co_return co_await sink.Finish(outcome.status) && keep_alive;
-    }
-    headers.emplace_back("x-meridian-provider", sink.provider());
-    co_return co_await fail(outcome.status);
+    encoder.emplace(completion_id, UnixNow(), request.model, request.include_usage);
   }
-  AggregateSink sink(*watch);
-  RouteOutcome outcome =
-      co_await Route(decision, *admission.table, request, worker_.adapters(), sink, watch->cancel);
-  access_.attempts = std::move(outcome.attempts);
-  access_.served_by = outcome.served_by;
-  access_.usage = sink.usage_;
-  if (watch->cancel.cancelled() && !watch->shutdown) access_.code = core::StatusCode::kCancelled;
-  if (watch->shutdown) {
-    headers.emplace_back("x-meridian-provider", sink.provider());
-    (void)co_await fail(ShuttingDown(limits_.retry_after_s));
-    co_return false;
-  }
-  if (watch->cancel.cancelled()) co_return false;
-  headers.emplace_back("x-meridian-provider", sink.provider());
-  access_.provider = sink.provider();
-  if (!outcome.status.ok()) co_return co_await fail(outcome.status);
-  // The answer can still be unusable (an error chunk, malformed tool-call fragments).
-  if (const auto& bad = sink.aggregator().error()) co_return co_await fail(*bad);
-  co_return co_await Send(
-      200, sink.aggregator().Render("chatcmpl-" + request_id, UnixNow(), request.model),
-      "application/json", headers, keep_alive);
+  ChatWriter<Stream> writer(*this, headers, *watch, keep_alive, /*chunked=*/req.version() >= 11,
+                            std::move(completion_id), request.model, std::move(encoder));
+  const ExchangeResult result = co_await Exchange(state_, worker_, std::move(table), caller,
+                                                  std::move(request), writer, watch->cancel);
+  access_.provider = result.provider;
+  access_.ttft_ms = result.ttft_ms;
+  if (!result.status.ok() && access_.reason.empty()) access_.reason = result.status.reason;
+  co_return writer.usable();
 }
 
 asio::awaitable<void> Worker::Accept(tcp::acceptor& acceptor, bool admin) {

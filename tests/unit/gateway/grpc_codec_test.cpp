@@ -160,14 +160,20 @@ TEST(GrpcCodec, ChunksBecomeStreamMessagesAndTheUnaryAggregate) {
   err.kind = core::Chunk::Kind::kError;
   EXPECT_FALSE(ToGenerateResponse(err, start, msg));
 
-  CompleteBuilder b;
-  for (const core::Chunk& ch : {c, c, fin, usage}) b.Add(ch);
-  EXPECT_EQ(b.response().text(), "hihi");
-  EXPECT_EQ(b.response().reasoning(), "hmmhmm");
-  EXPECT_EQ(b.response().finish_reason(), v1::FINISH_REASON_LENGTH);
-  EXPECT_EQ(b.response().usage().completion_tokens(), 4);
-  b.Reset();  // a failed attempt's part is dropped before the fallback
-  EXPECT_EQ(b.response().text(), "");
+  core::CompletionAggregator agg;
+  for (const core::Chunk& ch : {c, c, fin, usage}) agg.Add(ch);
+  v1::CompleteResponse resp;
+  ToCompleteResponse(agg.completion(), resp);
+  EXPECT_EQ(resp.text(), "hihi");
+  EXPECT_EQ(resp.reasoning(), "hmmhmm");
+  EXPECT_EQ(resp.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(resp.usage().completion_tokens(), 4);
+  agg = core::CompletionAggregator{};  // a failed attempt's part is dropped before the fallback
+  v1::CompleteResponse fresh;
+  ToCompleteResponse(agg.completion(), fresh);
+  EXPECT_EQ(fresh.text(), "");
+  EXPECT_FALSE(fresh.has_usage());
+  EXPECT_EQ(fresh.finish_reason(), v1::FINISH_REASON_STOP);  // as chat.completion says "stop"
   EXPECT_EQ(ToFinishReason("tool_calls"), v1::FINISH_REASON_TOOL_CALLS);
   EXPECT_EQ(ToFinishReason("stop"), v1::FINISH_REASON_STOP);
   EXPECT_EQ(ToFinishReason("something-new"), v1::FINISH_REASON_UNSPECIFIED);

@@ -829,16 +829,16 @@ TEST(ChatStreamEncoder, EscapesEverythingItWrites) {
 // -----------------------------------------------------------------------------------------
 // Non-streaming
 
-TEST(ChatCompletionAggregator, ByteExactSimpleAnswer) {
-  ChatCompletionAggregator agg;
+TEST(CompletionAggregate, ByteExactSimpleAnswer) {
+  core::CompletionAggregator agg;
   agg.Add(Start());
   agg.Add(Content("Hello! How can I "));
   agg.Add(Content("assist you today?"));
   agg.Add(Finish("stop"));
   agg.Add(UsageChunk(19, 10, 29));
   ASSERT_FALSE(agg.error());
-  const std::string got =
-      agg.Render("chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", 1741569952, "gpt-5.4");
+  const std::string got = RenderChatCompletion(
+      agg.completion(), "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", 1741569952, "gpt-5.4");
   EXPECT_EQ(
       got,
       R"({"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,"model":"gpt-5.4","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I assist you today?","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29}})");
@@ -849,15 +849,15 @@ TEST(ChatCompletionAggregator, ByteExactSimpleAnswer) {
   EXPECT_TRUE(v.at("choices").at(0).at("logprobs").is_null());
 }
 
-TEST(ChatCompletionAggregator, ReasoningAndUsageDetails) {
-  ChatCompletionAggregator agg;
+TEST(CompletionAggregate, ReasoningAndUsageDetails) {
+  core::CompletionAggregator agg;
   agg.Add(Reasoning("think "));
   agg.Add(Reasoning("hard"));
   agg.Add(Content("42"));
   Chunk u = UsageChunk(3, 7, 10);
   u.usage.reasoning_tokens = 5;
   agg.Add(u);
-  const json::value v = Parse(agg.Render(kId, kCreated, kModel));
+  const json::value v = Parse(RenderChatCompletion(agg.completion(), kId, kCreated, kModel));
   const auto& msg = v.at("choices").at(0).at("message");
   EXPECT_EQ(msg.at("reasoning_content"), "think hard");
   EXPECT_EQ(msg.at("content"), "42");
@@ -866,8 +866,8 @@ TEST(ChatCompletionAggregator, ReasoningAndUsageDetails) {
   EXPECT_FALSE(v.at("usage").as_object().contains("prompt_tokens_details"));
 }
 
-TEST(ChatCompletionAggregator, MergesToolCallFragments) {
-  ChatCompletionAggregator agg;
+TEST(CompletionAggregate, MergesToolCallFragments) {
+  core::CompletionAggregator agg;
   agg.Add(Start());
   agg.Add(ToolCalls(
       R"([{"index":0,"id":"call_abc123","type":"function","function":{"name":"get_current_weather","arguments":""}}])"));
@@ -879,7 +879,7 @@ TEST(ChatCompletionAggregator, MergesToolCallFragments) {
   agg.Add(ToolCalls(R"([{"index":0,"id":"ignored","function":{"name":"ignored"}}])"));
   agg.Add(Finish("tool_calls"));
   ASSERT_FALSE(agg.error());
-  const std::string got = agg.Render(kId, kCreated, kModel);
+  const std::string got = RenderChatCompletion(agg.completion(), kId, kCreated, kModel);
   EXPECT_EQ(
       got,
       R"({"id":"chatcmpl-123","object":"chat.completion","created":1694268190,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_abc123","type":"function","function":{"name":"get_current_weather","arguments":"{\n\"location\": \"Boston, MA\"\n}"}},{"id":"call_def","type":"function","function":{"name":"get_time","arguments":"{}"}}],"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}})");
@@ -891,12 +891,12 @@ TEST(ChatCompletionAggregator, MergesToolCallFragments) {
           R"({"id": "call_abc123", "type": "function", "function": {"name": "get_current_weather", "arguments": "{\n\"location\": \"Boston, MA\"\n}"}})"));
 }
 
-TEST(ChatCompletionAggregator, ToolCallsWithoutIndexOrIds) {
-  ChatCompletionAggregator agg;
+TEST(CompletionAggregate, ToolCallsWithoutIndexOrIds) {
+  core::CompletionAggregator agg;
   agg.Add(Content("Calling."));
   agg.Add(ToolCalls(R"([{"function":{"name":"a","arguments":{"x":1}}},)"
                     R"({"function":{"name":"b","arguments":"{}"}}])"));
-  const json::value v = Parse(agg.Render(kId, kCreated, kModel));
+  const json::value v = Parse(RenderChatCompletion(agg.completion(), kId, kCreated, kModel));
   const auto& msg = v.at("choices").at(0).at("message");
   EXPECT_EQ(msg.at("content"), "Calling.");  // text and tool calls together keep the text
   const auto& calls = msg.at("tool_calls").as_array();
@@ -908,17 +908,17 @@ TEST(ChatCompletionAggregator, ToolCallsWithoutIndexOrIds) {
   EXPECT_EQ(v.at("choices").at(0).at("finish_reason"), "tool_calls");
 }
 
-TEST(ChatCompletionAggregator, MalformedToolCallsIsBadUpstream) {
+TEST(CompletionAggregate, MalformedToolCallsIsBadUpstream) {
   for (const char* raw : {"{", R"({"index":0})", "[1]", R"([{"index":"x"}])"}) {
-    ChatCompletionAggregator agg;
+    core::CompletionAggregator agg;
     agg.Add(ToolCalls(raw));
     ASSERT_TRUE(agg.error()) << raw;
     EXPECT_EQ(agg.error()->code, StatusCode::kBadUpstream);
   }
 }
 
-TEST(ChatCompletionAggregator, KeepsFirstError) {
-  ChatCompletionAggregator agg;
+TEST(CompletionAggregate, KeepsFirstError) {
+  core::CompletionAggregator agg;
   agg.Add(Content("x"));
   Chunk e;
   e.kind = Chunk::Kind::kError;
@@ -930,23 +930,26 @@ TEST(ChatCompletionAggregator, KeepsFirstError) {
   EXPECT_EQ(agg.error()->code, StatusCode::kUpstreamTimeout);
 }
 
-TEST(ChatCompletionAggregator, AssigningAFreshOneStartsOver) {
-  ChatCompletionAggregator agg;
+TEST(CompletionAggregate, AssigningAFreshOneStartsOver) {
+  core::CompletionAggregator agg;
   agg.Add(Content("from the first provider"));
   agg.Add(ToolCalls("{"));
   ASSERT_TRUE(agg.error());
-  agg = ChatCompletionAggregator{};  // fallback to the next candidate
+  agg = core::CompletionAggregator{};  // fallback to the next candidate
   agg.Add(Content("second"));
   EXPECT_FALSE(agg.error());
-  EXPECT_EQ(
-      Parse(agg.Render(kId, kCreated, kModel)).at("choices").at(0).at("message").at("content"),
-      "second");
+  EXPECT_EQ(Parse(RenderChatCompletion(agg.completion(), kId, kCreated, kModel))
+                .at("choices")
+                .at(0)
+                .at("message")
+                .at("content"),
+            "second");
 }
 
-TEST(ChatCompletionAggregator, EmptyAnswerIsEmptyString) {
-  ChatCompletionAggregator agg;
+TEST(CompletionAggregate, EmptyAnswerIsEmptyString) {
+  core::CompletionAggregator agg;
   agg.Add(Finish("length"));
-  const json::value v = Parse(agg.Render(kId, kCreated, kModel));
+  const json::value v = Parse(RenderChatCompletion(agg.completion(), kId, kCreated, kModel));
   EXPECT_EQ(v.at("choices").at(0).at("message").at("content"), "");
   EXPECT_EQ(v.at("choices").at(0).at("finish_reason"), "length");
   EXPECT_EQ(v.at("usage").at("total_tokens"), 0);

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/gateway/scripted_provider.h"
 #include "tests/unit/policy/policy_test_util.h"
 
 namespace meridian::gateway {
@@ -26,63 +27,6 @@ namespace {
 
 namespace asio = boost::asio;
 using ::testing::ElementsAre;
-
-/// What the scripted provider does for one provider id.
-struct Script {
-  core::Status status = core::Status::Ok();  ///< returned at the end
-  int deltas = 2;                            ///< content chunks emitted before returning
-  bool hang = false;                         ///< wait until cancelled (then return kCancelled)
-  bool silent = false;                       ///< emit nothing at all, not even the start
-};
-
-core::Status Failure(core::StatusCode code, std::string reason) {
-  auto s = core::Status::Error(code, "scripted failure", std::move(reason));
-  s.retryable = code != core::StatusCode::kInvalidArgument;
-  return s;
-}
-
-class ScriptedProvider final : public providers::Provider {
- public:
-  explicit ScriptedProvider(asio::any_io_executor ex) : ex_(std::move(ex)) {}
-  std::map<std::string, Script> scripts;
-  std::vector<std::string> calls;  ///< provider ids, in order
-
-  asio::awaitable<providers::AttemptResult> Complete(const core::CompletionRequest& request,
-                                                     const providers::Target& target,
-                                                     providers::ChunkSink& sink,
-                                                     providers::CancelToken& cancel) override {
-    (void)request;
-    calls.push_back(target.provider->id);
-    const Script s = scripts[target.provider->id];
-    providers::AttemptResult r;
-    if (s.hang) {
-      asio::steady_timer forever(ex_, asio::steady_timer::time_point::max());
-      if (cancel.cancelled()) forever.expires_at(asio::steady_timer::time_point::min());
-      cancel.OnCancel([&forever] { forever.cancel(); });
-      (void)co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
-      cancel.Clear();
-      r.status = core::Status::Error(core::StatusCode::kCancelled, "cancelled", "cancelled");
-      co_return r;
-    }
-    core::Chunk start;
-    start.kind = core::Chunk::Kind::kStart;
-    if (!s.silent) {
-      r.emitted = true;
-      (void)co_await sink.Emit(start);
-    }
-    for (int i = 0; i < s.deltas; ++i) {
-      core::Chunk d;
-      d.kind = core::Chunk::Kind::kDelta;
-      d.content = target.provider->id + "-" + std::to_string(i);
-      (void)co_await sink.Emit(d);
-    }
-    r.status = s.status;
-    co_return r;
-  }
-
- private:
-  asio::any_io_executor ex_;
-};
 
 /// Commits with the first chunk after the start, as the HTTP and gRPC sinks do.
 class RecordingSink final : public providers::ChunkSink {
