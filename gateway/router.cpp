@@ -86,9 +86,9 @@ AdapterSet::AdapterSet(asio::any_io_executor executor, std::shared_ptr<asio::ssl
                        providers::ClientLimits limits)
     : client_(std::make_unique<providers::HttpClient>(executor, std::move(tls), limits)),
       sim_(std::make_unique<providers::SimProvider>(executor)),
-      openai_(std::make_unique<providers::OpenAiAdapter>(*client_)),
-      dashscope_(std::make_unique<providers::DashScopeAdapter>(*client_)),
-      anthropic_(std::make_unique<providers::AnthropicAdapter>(*client_)) {}
+      openai_(providers::MakeOpenAiAdapter(*client_)),
+      dashscope_(providers::MakeDashScopeAdapter(*client_)),
+      anthropic_(providers::MakeAnthropicAdapter(*client_)) {}
 
 AdapterSet::AdapterSet(std::unique_ptr<providers::Provider> only) : only_(std::move(only)) {}
 

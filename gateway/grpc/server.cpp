@@ -501,53 +501,51 @@ asio::awaitable<void> GrpcServer::Service::Serve(Reactor& reactor, grpc::Callbac
   reactor.Finish(writer.status());  // the last use of the reactor: OnDone may delete it now
 }
 
-// ---- Generate: server streaming ----
+// ---- Generate (server streaming) and Complete (unary): one reactor each call ----
 
-class GenerateCall final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+/// What a reactor adds for its kind: Generate's writes come back through the bridge.
+template <class Reactor>
+class CallReactor : public Reactor {
+ protected:
+  std::shared_ptr<Bridge> bridge_;
+};
+
+template <>
+class CallReactor<grpc::ServerWriteReactor<grpc::ByteBuffer>>
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  GenerateCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
-               const v1::GenerateRequest& req) {
-    service.Start(*this, bridge_, *ctx, req, nullptr, "Generate");
-  }
-
   void OnWriteDone(bool ok) override {
     MERIDIAN_TSAN_ACQUIRE(this);
     asio::post(bridge_->ex, [b = bridge_, ok] { b->WriteDone(ok); });
   }
-  void OnCancel() override {
-    MERIDIAN_TSAN_ACQUIRE(this);
-    if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->cancel.Cancel(CancelCause::kClient); });
-  }
-  void OnDone() override {
-    MERIDIAN_TSAN_ACQUIRE(this);
-    delete this;
-  }
 
- private:
+ protected:
   std::shared_ptr<Bridge> bridge_;
 };
 
-// ---- Complete: unary ----
-
-class CompleteCall final : public grpc::ServerUnaryReactor {
+/// One Generate or Complete call: started on the gRPC thread (Service::Start), served on a
+/// worker, deleted by gRPC once finished.
+template <class Reactor>
+class ExchangeCall final : public CallReactor<Reactor> {
  public:
-  CompleteCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
-               const v1::GenerateRequest& req, grpc::ByteBuffer* resp) {
-    service.Start(*this, bridge_, *ctx, req, resp, "Complete");
+  ExchangeCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
+               const v1::GenerateRequest& req, grpc::ByteBuffer* resp, std::string_view method) {
+    service.Start(*this, this->bridge_, *ctx, req, resp, method);
   }
-
   void OnCancel() override {
     MERIDIAN_TSAN_ACQUIRE(this);
-    if (bridge_) asio::post(bridge_->ex, [b = bridge_] { b->cancel.Cancel(CancelCause::kClient); });
+    if (auto b = this->bridge_) {
+      asio::post(b->ex, [b] { b->cancel.Cancel(CancelCause::kClient); });
+    }
   }
   void OnDone() override {
     MERIDIAN_TSAN_ACQUIRE(this);
     delete this;
   }
-
- private:
-  std::shared_ptr<Bridge> bridge_;
 };
+
+using GenerateCall = ExchangeCall<grpc::ServerWriteReactor<grpc::ByteBuffer>>;
+using CompleteCall = ExchangeCall<grpc::ServerUnaryReactor>;
 
 namespace {
 
@@ -578,7 +576,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcServer::Service::Generate(
   if (auto st = ParseMessage(*raw, req); !st.ok()) {
     return new RefusedWrite(RefuseUnparsable(state_, st, "Generate"));
   }
-  return new GenerateCall(*this, ctx, req);
+  return new GenerateCall(*this, ctx, req, nullptr, "Generate");
 }
 
 grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerContext* ctx,
@@ -587,7 +585,7 @@ grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerCont
   v1::GenerateRequest req;
   if (auto st = ParseMessage(*raw, req); !st.ok())
     return RefusedUnary(*ctx, state_, st, "Complete");
-  return new CompleteCall(*this, ctx, req, resp);
+  return new CompleteCall(*this, ctx, req, resp, "Complete");
 }
 
 // ---- ListModels: answered on the gRPC thread (pure work) ----

@@ -6,21 +6,24 @@
 
 namespace meridian::providers {
 
-std::string AnthropicAdapter::MessagesPath(std::string_view base_path) {
+namespace {
+
+std::string MessagesPath(std::string_view base_path) {
   constexpr std::string_view kV1 = "/v1";
   if (base_path.ends_with(kV1)) base_path.remove_suffix(kV1.size());
   return std::string(base_path) + std::string(anthropic::kMessagesPath);
 }
 
-namespace {
+}  // namespace
 
-/// Anthropic's Messages codec in the shared HTTP shell (http_attempt.h).
+/// Anthropic's Messages codec in the shared HTTP shell (http_attempt.h). Not in the anonymous
+/// namespace: the shell's coroutine frames hold it.
 struct AnthropicVendor {
   core::Status Prepare(const core::CompletionRequest& request, const Target& target,
                        http::request<http::string_body>& req) const {
     const UpstreamProfile& p = *target.provider;
     if (auto st = jsonutil::RefuseNonTextParts(request, p.id); !st.ok()) return st;
-    req.target(AnthropicAdapter::MessagesPath(target.endpoint->base_path));
+    req.target(MessagesPath(target.endpoint->base_path));
     req.set(http::field::content_type, anthropic::kContentType);
     req.set(anthropic::kVersionHeader,
             p.anthropic_version.empty() ? anthropic::kDefaultVersion : p.anthropic_version);
@@ -38,12 +41,8 @@ struct AnthropicVendor {
   anthropic::AnthropicStreamDecoder StreamDecoder() const { return {}; }
 };
 
-}  // namespace
-
-asio::awaitable<AttemptResult> AnthropicAdapter::Complete(const core::CompletionRequest& request,
-                                                          const Target& target, ChunkSink& sink,
-                                                          CancelToken& cancel) {
-  return RunHttpAttempt(client_, AnthropicVendor{}, request, target, sink, cancel);
+std::unique_ptr<Provider> MakeAnthropicAdapter(HttpClient& client) {
+  return std::make_unique<HttpProvider<AnthropicVendor>>(client);
 }
 
 }  // namespace meridian::providers

@@ -12,7 +12,8 @@
 //   Decoder StreamDecoder()
 //       a fresh stream decoder for PumpSse (Decode(const SseEvent&, out), Finish(out), done()).
 //
-// so a new vendor is one fuzzable codec plus one case in the router's adapter switch.
+// so a new vendor is one fuzzable codec, one `HttpProvider<Vendor>` factory, and one case in
+// the router's adapter switch.
 #pragma once
 
 #include <boost/beast/http/field.hpp>
@@ -64,5 +65,21 @@ asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
   co_await PumpSse(*response, decoder, sink, cancel, result);
   co_return result;
 }
+
+/// A provider that speaks HTTP through the shell above with the codec `Vendor`. Each vendor's
+/// adapter .cpp defines its Vendor and a factory returning one of these.
+template <class Vendor>
+class HttpProvider final : public Provider {
+ public:
+  explicit HttpProvider(HttpClient& client) : client_(client) {}
+  asio::awaitable<AttemptResult> Complete(const core::CompletionRequest& request,
+                                          const Target& target, ChunkSink& sink,
+                                          CancelToken& cancel) override {
+    return RunHttpAttempt(client_, Vendor{}, request, target, sink, cancel);
+  }
+
+ private:
+  HttpClient& client_;
+};
 
 }  // namespace meridian::providers

@@ -6,7 +6,9 @@
 
 namespace meridian::providers {
 
-std::string DashScopeAdapter::GenerationPath(std::string_view base_path) {
+namespace {
+
+std::string GenerationPath(std::string_view base_path) {
   constexpr std::string_view kApiV1 = "/api/v1";
   if (base_path.ends_with(kApiV1)) {
     base_path.remove_suffix(kApiV1.size());
@@ -14,14 +16,15 @@ std::string DashScopeAdapter::GenerationPath(std::string_view base_path) {
   return std::string(base_path) + std::string(dashscope::kGenerationPath);
 }
 
-namespace {
+}  // namespace
 
-/// DashScope's native codec in the shared HTTP shell (http_attempt.h).
+/// DashScope's native codec in the shared HTTP shell (http_attempt.h). Not in the anonymous
+/// namespace: the shell's coroutine frames hold it.
 struct DashScopeVendor {
   core::Status Prepare(const core::CompletionRequest& request, const Target& target,
                        http::request<http::string_body>& req) const {
     if (auto st = jsonutil::RefuseNonTextParts(request, target.provider->id); !st.ok()) return st;
-    req.target(DashScopeAdapter::GenerationPath(target.endpoint->base_path));
+    req.target(GenerationPath(target.endpoint->base_path));
     req.set(http::field::content_type, dashscope::kContentType);
     if (request.stream) req.set(dashscope::kSseHeaderName, dashscope::kSseHeaderValue);
     if (!target.credential.empty()) {
@@ -42,12 +45,8 @@ struct DashScopeVendor {
   }
 };
 
-}  // namespace
-
-asio::awaitable<AttemptResult> DashScopeAdapter::Complete(const core::CompletionRequest& request,
-                                                          const Target& target, ChunkSink& sink,
-                                                          CancelToken& cancel) {
-  return RunHttpAttempt(client_, DashScopeVendor{}, request, target, sink, cancel);
+std::unique_ptr<Provider> MakeDashScopeAdapter(HttpClient& client) {
+  return std::make_unique<HttpProvider<DashScopeVendor>>(client);
 }
 
 }  // namespace meridian::providers

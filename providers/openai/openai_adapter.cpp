@@ -19,7 +19,10 @@ OpenAiFlavor FlavorOf(UpstreamKind kind) {
   }
 }
 
-/// The OpenAI family's codec in the shared HTTP shell (http_attempt.h).
+}  // namespace
+
+/// The OpenAI family's codec in the shared HTTP shell (http_attempt.h). Not in the anonymous
+/// namespace: the shell's coroutine frames hold it.
 struct OpenAiVendor {
   core::Status Prepare(const core::CompletionRequest& request, const Target& target,
                        http::request<http::string_body>& req) const {
@@ -58,12 +61,8 @@ struct OpenAiVendor {
   Decoder StreamDecoder() const { return {}; }
 };
 
-}  // namespace
-
-asio::awaitable<AttemptResult> OpenAiAdapter::Complete(const core::CompletionRequest& request,
-                                                       const Target& target, ChunkSink& sink,
-                                                       CancelToken& cancel) {
-  return RunHttpAttempt(client_, OpenAiVendor{}, request, target, sink, cancel);
+std::unique_ptr<Provider> MakeOpenAiAdapter(HttpClient& client) {
+  return std::make_unique<HttpProvider<OpenAiVendor>>(client);
 }
 
 }  // namespace meridian::providers

@@ -3,21 +3,13 @@
 // the HTTP shell all vendors share (providers/common/http_attempt.h).
 #pragma once
 
+#include <memory>
+
 #include "providers/common/http_client.h"
 #include "providers/provider.h"
 
 namespace meridian::providers {
 
-class OpenAiAdapter final : public Provider {
- public:
-  explicit OpenAiAdapter(HttpClient& client) : client_(client) {}
-
-  asio::awaitable<AttemptResult> Complete(const core::CompletionRequest& request,
-                                          const Target& target, ChunkSink& sink,
-                                          CancelToken& cancel) override;
-
- private:
-  HttpClient& client_;
-};
+std::unique_ptr<Provider> MakeOpenAiAdapter(HttpClient& client);
 
 }  // namespace meridian::providers

@@ -85,20 +85,7 @@ class FakeWorker final : public WorkerContext {
   std::uint64_t next_ = 0;
 };
 
-constexpr const char* kPolicy = R"(providers:
-  - id: a
-    kind: sim
-    models: {chat: up}
-  - id: b
-    kind: sim
-    models: {chat: up}
-  - id: c
-    kind: sim
-    models: {chat: up}
-  - id: outside
-    kind: sim
-    models: {chat: up}
-guards:
+const std::string kPolicy = std::string(kScriptedProviders) + R"(guards:
   - id: keep-out
     when:
       data_class: ">= personal"

@@ -48,21 +48,7 @@ class RecordingSink final : public providers::ChunkSink {
   bool committed_ = false;
 };
 
-constexpr const char* kPolicy = R"(providers:
-  - id: a
-    kind: sim
-    models: {chat: up}
-  - id: b
-    kind: sim
-    models: {chat: up}
-    max_duration_ms: 50
-  - id: c
-    kind: sim
-    models: {chat: up}
-  - id: outside
-    kind: sim
-    models: {chat: up}
-routes:
+const std::string kPolicy = std::string(kScriptedProviders) + R"(routes:
   - id: r
     allow: [a, b, c, outside]
 )";

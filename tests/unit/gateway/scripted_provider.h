@@ -16,6 +16,24 @@ namespace meridian::gateway {
 
 namespace asio = boost::asio;
 
+/// The providers of the scripted tests' policies (all `sim`, model "chat"): a, b (whose
+/// attempts are capped at 50 ms), c, and outside, which no decision of theirs includes.
+inline constexpr const char* kScriptedProviders = R"(providers:
+  - id: a
+    kind: sim
+    models: {chat: up}
+  - id: b
+    kind: sim
+    models: {chat: up}
+    max_duration_ms: 50
+  - id: c
+    kind: sim
+    models: {chat: up}
+  - id: outside
+    kind: sim
+    models: {chat: up}
+)";
+
 /// What the scripted provider does for one provider id.
 struct Script {
   core::Status status = core::Status::Ok();  ///< returned at the end
