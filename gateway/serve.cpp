@@ -165,7 +165,8 @@ void Gateway::Drain(std::chrono::milliseconds deadline, std::chrono::millisecond
   Log(LogLevel::kInfo, "draining: " + std::to_string(state.in_flight.load()) +
                            " request(s) in flight, deadline " + std::to_string(deadline.count()) +
                            " ms");
-  server_->Drain(DrainPhase::kStart);
+  server_->StopAccepting();
+  runtime_->Drain(DrainPhase::kStart);
   auto wait_idle = [&](Clock::time_point until) {
     // The requests run on the workers; this thread only watches the count.
     while (state.in_flight.load() > 0 && Clock::now() < until) {
@@ -177,7 +178,7 @@ void Gateway::Drain(std::chrono::milliseconds deadline, std::chrono::millisecond
     Log(LogLevel::kWarning, "drain deadline passed: ending " +
                                 std::to_string(state.in_flight.load()) +
                                 " request(s) with an error");
-    server_->Drain(DrainPhase::kDeadline);
+    runtime_->Drain(DrainPhase::kDeadline);
     (void)wait_idle(Clock::now() + std::chrono::seconds(2));
   }
   // What this process answered, so a run's outcome is in its log even without the access log.
@@ -206,7 +207,8 @@ void Gateway::Stop() {
   // submit it: Close refuses new reservations (such a request is answered 503), waits for the
   // outstanding ones, writes everything and closes the file.
   if (state_ && state_->audit) state_->audit->Close(std::chrono::seconds(2));
-  if (server_) server_->Stop();
+  if (server_) server_->Close();
+  if (runtime_) runtime_->Stop();
 }
 
 namespace {
@@ -338,13 +340,17 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
   state.table.store(table);
   state.metrics->SetPolicyVersion(table->policy->version);
 
-  g->server_ = std::make_unique<HttpServer>(state);
+  if (auto st = Runtime::Create(state.config, g->runtime_); !st.ok()) {
+    error = st.message + "\n";
+    return nullptr;
+  }
+  g->server_ = std::make_unique<HttpServer>(state, *g->runtime_);
   if (auto st = g->server_->Start(); !st.ok()) {
     error = st.message + "\n";
     return nullptr;
   }
   if (state.config.grpc) {
-    g->grpc_ = std::make_unique<GrpcServer>(state, *g->server_);
+    g->grpc_ = std::make_unique<GrpcServer>(state, *g->runtime_);
     if (auto st = g->grpc_->Start(); !st.ok()) {
       error = st.message + "\n";
       g->grpc_.reset();

@@ -16,6 +16,7 @@
 #include "gateway/grpc/server.h"
 #include "gateway/http/server.h"
 #include "gateway/policy_watch.h"
+#include "gateway/runtime.h"
 
 namespace meridian::gateway {
 
@@ -51,15 +52,15 @@ class Gateway {
   /// The gRPC listener's port; 0 when the config has no `grpc:` section.
   unsigned short grpc_port() const { return grpc_ ? grpc_->port() : 0; }
   GatewayState& state() { return *state_; }
-  /// Serves on the HTTP workers' threads (one per `workers:`) until Stop(); returns at once.
-  void RunInBackground() { server_->RunInBackground(); }
-  /// Ends serving, in this order: gRPC (Shutdown, then Wait: its calls run on the HTTP workers
-  /// and finish while those still run); the audit log (it stops taking reservations, waits for
-  /// the requests still reporting, writes everything out and closes); the HTTP workers
-  /// (stopped and joined). Idempotent: a second call, also a concurrent one, returns once the
-  /// first has finished. Call it from a thread that is not a worker, and after Drain() for a
-  /// graceful end (`meridian serve` runs Drain and Stop on its main thread; the destructor
-  /// calls Stop).
+  /// Serves on the runtime's worker threads (one per `workers:`) until Stop(); returns at once.
+  void RunInBackground() { runtime_->RunInBackground(); }
+  /// Ends serving, in this order: gRPC (Shutdown, then Wait: its calls run on the workers and
+  /// finish while those still run); the audit log (it stops taking reservations, waits for the
+  /// requests still reporting, writes everything out and closes); the HTTP listeners; the
+  /// runtime's workers (stopped and joined). Idempotent: a second call, also a concurrent one,
+  /// returns once the first has finished. Call it from a thread that is not a worker, and after
+  /// Drain() for a graceful end (`meridian serve` runs Drain and Stop on its main thread; the
+  /// destructor calls Stop).
   void Stop();
 
   /// Re-reads the policy file, validates it completely (including the tenants' flags) and
@@ -87,6 +88,7 @@ class Gateway {
  private:
   Gateway() = default;
   std::unique_ptr<GatewayState> state_;
+  std::unique_ptr<Runtime> runtime_;  ///< the workers: outlives both front ends
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<GrpcServer> grpc_;
   // Reload: the source of the policy (empty path: embedded text, not reloadable).

@@ -66,8 +66,7 @@ class WorkerContext {
   virtual boost::asio::any_io_executor control_executor() = 0;
 };
 
-/// The workers a front end hands its requests to. The HTTP server owns them today; the gRPC
-/// front end only sees this.
+/// The workers a front end hands its requests to (the Runtime, gateway/runtime.h, owns them).
 class WorkerPool {
  public:
   virtual ~WorkerPool() = default;

@@ -51,6 +51,7 @@ FORBIDDEN = {
     "gateway/router": FRONT_ENDS,
     "gateway/routing_table": FRONT_ENDS,
     "gateway/worker": FRONT_ENDS,
+    "gateway/runtime": FRONT_ENDS,
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

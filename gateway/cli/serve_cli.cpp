@@ -15,7 +15,6 @@
 #include "config/gateway_config.h"
 #include "config/policy_file.h"
 #include "gateway/gateway_state.h"
-#include "gateway/http/server.h"
 #include "gateway/log.h"
 #include "gateway/serve.h"
 

@@ -9,7 +9,6 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -23,7 +22,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <optional>
-#include <random>
 
 #include "gateway/admin_auth.h"
 #include "gateway/classifier.h"
@@ -34,6 +32,7 @@
 #include "gateway/log.h"
 #include "gateway/pipeline.h"
 #include "gateway/router.h"
+#include "gateway/runtime.h"
 #include "policy/explain.h"
 
 namespace meridian::gateway {
@@ -128,26 +127,23 @@ void AppendChunk(std::string& out, std::string_view data) {
 
 }  // namespace
 
-class Worker final : public WorkerContext {
+/// One worker's share of the HTTP front end: its listeners, on the worker's io_context. Its
+/// connections run there too, with the worker's adapters.
+class HttpWorker {
  public:
-  Worker(GatewayState& state, std::shared_ptr<ssl::context> server_tls,
-         std::shared_ptr<ssl::context> client_tls, providers::ClientLimits limits,
-         asio::any_io_executor control)
+  HttpWorker(GatewayState& state, WorkerContext& worker, std::shared_ptr<ssl::context> server_tls)
       : state_(state),
-        control_(std::move(control)),
-        io_(std::make_unique<asio::io_context>(1)),
-        work_(asio::make_work_guard(*io_)),
-        acceptor_(std::make_unique<tcp::acceptor>(*io_)),
-        server_tls_(std::move(server_tls)),
-        adapters_(std::make_unique<AdapterSet>(io_->get_executor(), std::move(client_tls), limits)),
-        rng_(std::random_device{}()) {}
+        worker_(worker),
+        acceptor_(std::make_unique<tcp::acceptor>(worker.executor())),
+        server_tls_(std::move(server_tls)) {}
 
   core::Status Listen(const tcp::endpoint& endpoint) { return Open(*acceptor_, endpoint); }
   /// The admin listener (one worker only; plain HTTP, operations routes only).
   core::Status ListenAdmin(const tcp::endpoint& endpoint) {
-    admin_acceptor_ = std::make_unique<tcp::acceptor>(*io_);
+    admin_acceptor_ = std::make_unique<tcp::acceptor>(worker_.executor());
     return Open(*admin_acceptor_, endpoint);
   }
+  unsigned short port() const { return acceptor_->local_endpoint().port(); }
   unsigned short admin_port() const {
     return admin_acceptor_ ? admin_acceptor_->local_endpoint().port() : 0;
   }
@@ -171,68 +167,31 @@ class Worker final : public WorkerContext {
     }
     return core::Status::Ok();
   }
-  unsigned short port() const { return acceptor_->local_endpoint().port(); }
-
-  /// Teardown order matters: coroutine frames still owned by the io_context (sessions,
-  /// upstream reads) point into the adapters, so the pool is closed first, then the
-  /// io_context (destroying those frames, whose finished responses now close instead of
-  /// pooling), and only then the adapters.
-  ~Worker() {
-    work_.reset();
-    adapters_->client().Shutdown();
-    acceptor_.reset();
-    admin_acceptor_.reset();
-    io_.reset();
-    adapters_.reset();
-  }
 
   void Start() {
-    asio::co_spawn(*io_, Accept(*acceptor_, false), asio::detached);
-    if (admin_acceptor_) asio::co_spawn(*io_, Accept(*admin_acceptor_, true), asio::detached);
+    asio::co_spawn(worker_.executor(), Accept(*acceptor_, false), asio::detached);
+    if (admin_acceptor_) {
+      asio::co_spawn(worker_.executor(), Accept(*admin_acceptor_, true), asio::detached);
+    }
   }
-  /// Returns only after Stop(): the work guard keeps run() going while the worker has nothing
-  /// to do (a drain closes the listeners; gRPC calls are posted to it until Stop).
-  void Run() { io_->run(); }
-  void Stop() {
-    asio::post(*io_, [this] {
+  /// Closes the listeners on the worker's thread: the public one (a drain starts; the admin
+  /// listener stays up for probes), or both (the gateway stops).
+  void Close(bool admin_too) {
+    asio::post(worker_.executor(), [this, admin_too] {
       beast::error_code ec;
       acceptor_->close(ec);
-      if (admin_acceptor_) admin_acceptor_->close(ec);
-      work_.reset();
-      io_->stop();
+      if (admin_too && admin_acceptor_) admin_acceptor_->close(ec);
     });
   }
-
-  GatewayState& state() { return state_; }
-  asio::any_io_executor executor() override { return io_->get_executor(); }
-  AdapterSet& adapters() override { return *adapters_; }
-  DrainHooks& drain_hooks() override { return drain_hooks_; }
-  asio::any_io_executor control_executor() override { return control_; }
-  /// Posts a drain phase to this worker: kStart also closes the public acceptor.
-  void Drain(DrainPhase phase) {
-    asio::post(*io_, [this, phase] {
-      if (phase == DrainPhase::kStart) {
-        beast::error_code ec;
-        acceptor_->close(ec);
-      }
-      drain_hooks_.Fire(phase);
-    });
-  }
-  core::RequestId NewRequestId() override { return core::RequestId::From(rng_()); }
 
  private:
   asio::awaitable<void> Accept(tcp::acceptor& acceptor, bool admin);
 
   GatewayState& state_;
-  asio::any_io_executor control_;  ///< HttpServer's control thread
-  std::unique_ptr<asio::io_context> io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  WorkerContext& worker_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<tcp::acceptor> admin_acceptor_;
   std::shared_ptr<ssl::context> server_tls_;
-  std::unique_ptr<AdapterSet> adapters_;
-  std::mt19937_64 rng_;
-  DrainHooks drain_hooks_;
 };
 
 namespace {
@@ -267,10 +226,11 @@ constexpr std::chrono::milliseconds kDrainCutCheck{100};
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Worker& worker, Stream stream, tcp::endpoint peer, bool admin = false)
+  Session(GatewayState& state, WorkerContext& worker, Stream stream, tcp::endpoint peer,
+          bool admin = false)
       : admin_(admin),
         worker_(worker),
-        state_(worker.state()),
+        state_(state),
         limits_(state_.config.limits),
         stream_(std::move(stream)),
         peer_(std::move(peer)) {}
@@ -327,7 +287,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool admin_;  ///< the admin listener: operations routes only
   /// The admin route being answered, as meridian_admin_requests_total's path label.
   std::string_view admin_route_ = "other";
-  Worker& worker_;
+  WorkerContext& worker_;
   GatewayState& state_;
   const config::LimitsConfig& limits_;
   Stream stream_;
@@ -1057,13 +1017,13 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   co_return writer.usable();
 }
 
-asio::awaitable<void> Worker::Accept(tcp::acceptor& acceptor, bool admin) {
+asio::awaitable<void> HttpWorker::Accept(tcp::acceptor& acceptor, bool admin) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(kTuple);
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Out of descriptors or similar: back off briefly instead of spinning.
-      asio::steady_timer t(*io_, std::chrono::milliseconds(50));
+      asio::steady_timer t(worker_.executor(), std::chrono::milliseconds(50));
       co_await t.async_wait(kTuple);
       continue;
     }
@@ -1073,26 +1033,24 @@ asio::awaitable<void> Worker::Accept(tcp::acceptor& acceptor, bool admin) {
     if (opt_ec) continue;
     if (admin) {
       auto s = std::make_shared<Session<beast::tcp_stream>>(
-          *this, beast::tcp_stream(std::move(socket)), peer, true);
-      asio::co_spawn(*io_, s->Run(), asio::detached);
+          state_, worker_, beast::tcp_stream(std::move(socket)), peer, true);
+      asio::co_spawn(worker_.executor(), s->Run(), asio::detached);
     } else if (server_tls_) {
       using TlsStream = beast::ssl_stream<beast::tcp_stream>;
       auto s = std::make_shared<Session<TlsStream>>(
-          *this, TlsStream(beast::tcp_stream(std::move(socket)), *server_tls_), peer);
-      asio::co_spawn(*io_, s->Run(), asio::detached);
+          state_, worker_, TlsStream(beast::tcp_stream(std::move(socket)), *server_tls_), peer);
+      asio::co_spawn(worker_.executor(), s->Run(), asio::detached);
     } else {
       auto s = std::make_shared<Session<beast::tcp_stream>>(
-          *this, beast::tcp_stream(std::move(socket)), peer);
-      asio::co_spawn(*io_, s->Run(), asio::detached);
+          state_, worker_, beast::tcp_stream(std::move(socket)), peer);
+      asio::co_spawn(worker_.executor(), s->Run(), asio::detached);
     }
   }
 }
 
-HttpServer::HttpServer(GatewayState& state) : state_(state) {}
+HttpServer::HttpServer(GatewayState& state, Runtime& runtime) : state_(state), runtime_(runtime) {}
 
-HttpServer::~HttpServer() {
-  Stop();
-}
+HttpServer::~HttpServer() = default;
 
 core::Status HttpServer::Start() {
   const auto& cfg = state_.config;
@@ -1111,16 +1069,6 @@ core::Status HttpServer::Start() {
                                  "cannot load TLS certificate/key: " + ec.message());
     }
   }
-  std::shared_ptr<ssl::context> client_tls;
-  if (auto st = providers::HttpClient::MakeTlsContext(cfg.upstream.ca_file, client_tls); !st.ok()) {
-    return st;
-  }
-  providers::ClientLimits limits;
-  limits.connect_timeout = cfg.upstream.connect_timeout;
-  limits.first_byte_timeout = cfg.upstream.first_byte_timeout;
-  limits.idle_timeout = cfg.upstream.idle_timeout;
-  limits.max_response_bytes = cfg.upstream.max_response_bytes;
-  limits.same_provider_retries = static_cast<int>(cfg.upstream.same_provider_retries);
 
   beast::error_code ec;
   const auto address = asio::ip::make_address(cfg.listen.host, ec);
@@ -1146,9 +1094,8 @@ core::Status HttpServer::Start() {
               (ec == asio::error::address_in_use ? " (is another gateway running there?)" : ""));
     }
   }
-  for (unsigned i = 0; i < cfg.workers; ++i) {
-    auto w =
-        std::make_unique<Worker>(state_, server_tls, client_tls, limits, control_.get_executor());
+  for (std::size_t i = 0; i < runtime_.size(); ++i) {
+    auto w = std::make_unique<HttpWorker>(state_, runtime_.worker(i), server_tls);
     auto st = w->Listen(endpoint);
     if (!st.ok()) return st;
     // Port 0: the first listener picks the port, the others share it.
@@ -1170,31 +1117,12 @@ core::Status HttpServer::Start() {
   return core::Status::Ok();
 }
 
-void HttpServer::Drain(DrainPhase phase) {
-  for (auto& w : workers_) w->Drain(phase);
+void HttpServer::StopAccepting() {
+  for (auto& w : workers_) w->Close(/*admin_too=*/false);
 }
 
-WorkerContext& HttpServer::NextWorker() {
-  const auto n = next_worker_.fetch_add(1, std::memory_order_relaxed);
-  return *workers_[n % workers_.size()];
-}
-
-void HttpServer::RunInBackground() {
-  std::lock_guard lock(threads_mu_);
-  if (stopped_ || !threads_.empty()) return;
-  for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->Run(); });
-}
-
-void HttpServer::Stop() {
-  // One owner of the threads: whoever stops first joins them, under the lock; a concurrent
-  // caller waits for that and finds nothing left to do.
-  std::lock_guard lock(threads_mu_);
-  if (stopped_) return;
-  stopped_ = true;
-  for (auto& w : workers_) w->Stop();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-  control_.join();  // a reload still compiling finishes; its answer has nobody to go to
+void HttpServer::Close() {
+  for (auto& w : workers_) w->Close(/*admin_too=*/true);
 }
 
 }  // namespace meridian::gateway
