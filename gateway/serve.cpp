@@ -344,13 +344,13 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     error = st.message + "\n";
     return nullptr;
   }
-  g->server_ = std::make_unique<HttpServer>(state, *g->runtime_);
+  g->server_ = std::make_unique<http::HttpServer>(state, *g->runtime_);
   if (auto st = g->server_->Start(); !st.ok()) {
     error = st.message + "\n";
     return nullptr;
   }
   if (state.config.grpc) {
-    g->grpc_ = std::make_unique<GrpcServer>(state, *g->runtime_);
+    g->grpc_ = std::make_unique<grpcfe::GrpcServer>(state, *g->runtime_);
     if (auto st = g->grpc_->Start(); !st.ok()) {
       error = st.message + "\n";
       g->grpc_.reset();

@@ -89,8 +89,8 @@ class Gateway {
   Gateway() = default;
   std::unique_ptr<GatewayState> state_;
   std::unique_ptr<Runtime> runtime_;  ///< the workers: outlives both front ends
-  std::unique_ptr<HttpServer> server_;
-  std::unique_ptr<GrpcServer> grpc_;
+  std::unique_ptr<http::HttpServer> server_;
+  std::unique_ptr<grpcfe::GrpcServer> grpc_;
   // Reload: the source of the policy (empty path: embedded text, not reloadable).
   std::string config_name_;
   std::string policy_path_;

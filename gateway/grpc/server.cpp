@@ -42,10 +42,12 @@ extern "C" void __tsan_release(void* addr);  // NOLINT
 #define MERIDIAN_TSAN_RELEASE(p) static_cast<void>(p)
 #endif
 
-namespace meridian::gateway {
+namespace meridian::grpcfe {
 
+// The front end is built on the gateway's shared layer (exchange, runtime, pipeline, state).
+using namespace meridian::gateway;  // NOLINT(google-build-using-namespace)
+namespace asio = boost::asio;
 namespace v1 = meridian::v1;
-using grpcfe::ErrorContext;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -703,4 +705,4 @@ void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
   server_.reset();
 }
 
-}  // namespace meridian::gateway
+}  // namespace meridian::grpcfe

@@ -1,11 +1,11 @@
 // The gRPC front end (service meridian.v1.Assistant, plus grpc.health.v1 and server
 // reflection), running in the same process as the HTTP front end on its own port.
 //
-// Threading: gRPC's callback reactors run on gRPC's threads and never block. Identity, request
-// validation and the policy decision (pure, microseconds) run there; the upstream call is
-// handed to one of the HTTP server's worker io_contexts (the same adapters and connection
-// pools), which sends chunks back one message at a time: at most one write is in flight, the
-// next chunk is read from upstream only after OnWriteDone, so a slow reader slows the upstream
+// Threading: gRPC's callback reactors run on gRPC's threads and never block. Identity and
+// request validation (pure, microseconds) run there; the call is then handed to one of the
+// runtime's worker io_contexts, where the exchange decides and routes it (the same adapters and
+// connection pools), which sends chunks back one message at a time: at most one write is in flight,
+// the next chunk is read from upstream only after OnWriteDone, so a slow reader slows the upstream
 // read and memory per stream stays bounded. Client cancellation and the call's deadline cancel
 // the upstream request. Every call is finished exactly once, by the side that owns it at that
 // moment.
@@ -23,12 +23,14 @@ namespace grpc {
 class Server;
 }  // namespace grpc
 
-namespace meridian::gateway {
+// Namespace grpcfe ("gRPC front end"), not meridian::grpc: inside meridian that name would hide
+// gRPC's own ::grpc.
+namespace meridian::grpcfe {
 
 class GrpcServer {
  public:
   /// `workers` runs the upstream calls; it must keep running until Shutdown() returns.
-  GrpcServer(GatewayState& state, WorkerPool& workers);
+  GrpcServer(gateway::GatewayState& state, gateway::WorkerPool& workers);
   ~GrpcServer();
 
   /// Binds state.config.grpc->listen (port 0 picks one) and starts serving.
@@ -45,12 +47,12 @@ class GrpcServer {
   class Service;  ///< the meridian.v1.Assistant implementation (server.cpp)
 
  private:
-  GatewayState& state_;
-  WorkerPool& workers_;
+  gateway::GatewayState& state_;
+  gateway::WorkerPool& workers_;
   std::unique_ptr<Service> service_;
   std::mutex server_mu_;  ///< guards server_ (held through Shutdown and Wait)
   std::unique_ptr<grpc::Server> server_;
   unsigned short port_ = 0;
 };
 
-}  // namespace meridian::gateway
+}  // namespace meridian::grpcfe

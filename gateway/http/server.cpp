@@ -35,8 +35,11 @@
 #include "gateway/runtime.h"
 #include "policy/explain.h"
 
-namespace meridian::gateway {
+namespace meridian::http {
 
+// The front end is built on the gateway's shared layer (exchange, runtime, pipeline, state).
+using namespace meridian::gateway;  // NOLINT(google-build-using-namespace)
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace codec = meridian::http;
@@ -1125,4 +1128,4 @@ void HttpServer::Close() {
   for (auto& w : workers_) w->Close(/*admin_too=*/true);
 }
 
-}  // namespace meridian::gateway
+}  // namespace meridian::http

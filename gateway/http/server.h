@@ -11,13 +11,16 @@
 #include "gateway/gateway_state.h"
 
 namespace meridian::gateway {
+class Runtime;
+}  // namespace meridian::gateway
+
+namespace meridian::http {
 
 class HttpWorker;
-class Runtime;
 
 class HttpServer final {
  public:
-  HttpServer(GatewayState& state, Runtime& runtime);
+  HttpServer(gateway::GatewayState& state, gateway::Runtime& runtime);
   /// Destroy before the runtime (the acceptors live on its io_contexts) and after it stopped.
   ~HttpServer();
 
@@ -35,11 +38,11 @@ class HttpServer final {
   void Close();
 
  private:
-  GatewayState& state_;
-  Runtime& runtime_;
+  gateway::GatewayState& state_;
+  gateway::Runtime& runtime_;
   std::vector<std::unique_ptr<HttpWorker>> workers_;
   unsigned short port_ = 0;
   unsigned short admin_port_ = 0;
 };
 
-}  // namespace meridian::gateway
+}  // namespace meridian::http
