@@ -282,25 +282,27 @@ struct Attempted {
 AuditLog::AuditLog(Options options)
     : options_(std::move(options)), writer_(std::make_unique<Pending>()) {}
 
-std::unique_ptr<AuditLog> AuditLog::Open(Options options, std::string& error) {
+core::Status AuditLog::Open(Options options, std::unique_ptr<AuditLog>& out) {
+  out.reset();
   if (options.path.empty()) {
-    error = "audit: path is empty";
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInvalidArgument, "audit: path is empty");
   }
   if (options.queue_capacity == 0 || options.max_files == 0 || options.max_file_bytes == 0 ||
       options.flush_interval.count() <= 0) {
-    error = "audit: queue_capacity, max_files, max_file_bytes and flush_interval must be > 0";
-    return nullptr;
+    return core::Status::Error(
+        core::StatusCode::kInvalidArgument,
+        "audit: queue_capacity, max_files, max_file_bytes and flush_interval must be > 0");
   }
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options)));
   if (const int err = log->writer_->OpenFile(log->options_.path); err != 0) {
-    error = ErrnoText("open", log->options_.path, err);
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInternal,
+                               ErrnoText("open", log->options_.path, err));
   }
   log->torn_repaired_ = std::exchange(log->writer_->torn_repaired, 0);
   log->Warn(std::exchange(log->writer_->notes, {}));
   log->thread_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
-  return log;
+  out = std::move(log);
+  return core::Status::Ok();
 }
 
 void AuditLog::Warn(const std::vector<std::string>& messages) const {

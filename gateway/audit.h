@@ -89,6 +89,8 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/core/status.h"
+
 namespace meridian::audit {
 
 struct Attempt {
@@ -145,9 +147,10 @@ struct Options {
 
 class AuditLog {
  public:
-  /// Opens (creates) the file with O_APPEND and starts the writer thread. Returns nullptr and
-  /// sets `error` when the options are invalid or the file cannot be opened.
-  static std::unique_ptr<AuditLog> Open(Options options, std::string& error);
+  /// Opens (creates) the file with O_APPEND and starts the writer thread into `out`. An error
+  /// (kInvalidArgument: invalid options; kInternal: the file cannot be opened) leaves `out`
+  /// null.
+  static core::Status Open(Options options, std::unique_ptr<AuditLog>& out);
 
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;

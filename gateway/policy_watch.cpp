@@ -24,9 +24,9 @@ constexpr std::uint32_t kParentEvents = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM 
 
 }  // namespace
 
-std::unique_ptr<DirectoryWatcher> DirectoryWatcher::Start(const std::string& file,
-                                                          std::function<void()> on_change,
-                                                          std::string& error, int settle_ms) {
+core::Status DirectoryWatcher::Start(const std::string& file, std::function<void()> on_change,
+                                     std::unique_ptr<DirectoryWatcher>& out, int settle_ms) {
+  out.reset();
   std::unique_ptr<DirectoryWatcher> w(new DirectoryWatcher());
   w->on_change_ = std::move(on_change);
   w->settle_ms_ = settle_ms;
@@ -41,13 +41,13 @@ std::unique_ptr<DirectoryWatcher> DirectoryWatcher::Start(const std::string& fil
   w->dir_ = text;
   w->inotify_fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (w->inotify_fd_ < 0 || pipe2(w->stop_pipe_, O_CLOEXEC) != 0) {
-    error = std::string("cannot watch ") + w->dir_ + ": " + std::strerror(errno);
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInternal, std::string("cannot watch ") + w->dir_ +
+                                                                ": " + std::strerror(errno));
   }
   w->dir_wd_ = inotify_add_watch(w->inotify_fd_, w->dir_.c_str(), kDirEvents | IN_ONLYDIR);
   if (w->dir_wd_ < 0) {
-    error = "cannot watch " + w->dir_ + ": " + std::strerror(errno);
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInternal,
+                               "cannot watch " + w->dir_ + ": " + std::strerror(errno));
   }
   // Without the parent's watch (no permission, or the directory is /) a replaced directory
   // is not followed; changes inside it still are.
@@ -63,7 +63,8 @@ std::unique_ptr<DirectoryWatcher> DirectoryWatcher::Start(const std::string& fil
     }
   }
   w->thread_ = std::thread([raw = w.get()] { raw->Run(); });
-  return w;
+  out = std::move(w);
+  return core::Status::Ok();
 }
 
 DirectoryWatcher::~DirectoryWatcher() {

@@ -11,17 +11,18 @@
 #include <string>
 #include <thread>
 
+#include "gateway/core/status.h"
+
 namespace meridian::gateway {
 
 class DirectoryWatcher {
  public:
   /// Watches the directory of `file` (inotify). After any change in it, once the directory has
   /// been quiet for `settle` milliseconds, calls `on_change` on the watcher's own thread (the
-  /// callback decides whether the file's content really changed). Null with `error` set when
-  /// the directory cannot be watched.
-  static std::unique_ptr<DirectoryWatcher> Start(const std::string& file,
-                                                 std::function<void()> on_change,
-                                                 std::string& error, int settle_ms = 50);
+  /// callback decides whether the file's content really changed), into `out`. An error
+  /// (kInternal: the directory cannot be watched) leaves `out` null.
+  static core::Status Start(const std::string& file, std::function<void()> on_change,
+                            std::unique_ptr<DirectoryWatcher>& out, int settle_ms = 50);
   /// Stops the thread (prompt: it waits on the inotify descriptor and a stop pipe).
   ~DirectoryWatcher();
   DirectoryWatcher(const DirectoryWatcher&) = delete;

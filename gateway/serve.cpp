@@ -236,7 +236,8 @@ void RaiseFileLimit(std::uint64_t max_streams) {
 
 }  // namespace
 
-std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& error) {
+core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& out) {
+  out.reset();
   std::vector<config::FileDiagnostic> errors;
   config::GatewayConfig cfg =
       in.config_text.empty()
@@ -257,23 +258,20 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     }
   }
   if (!errors.empty()) {
-    error = Report(errors);
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInvalidArgument, Report(errors));
   }
 
   config::LoadedPolicy policy = in.policy_text.empty()
                                     ? config::LoadPolicyFile(cfg.policy_file)
                                     : config::LoadPolicyText(in.policy_text, in.policy_name);
   if (!policy.snapshot) {
-    error = Report(policy.errors);
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInvalidArgument, Report(policy.errors));
   }
   errors = config::CheckTenantFlags(cfg, *policy.snapshot, in.config_name);
   auto trusted = identity::ParseTrustedProxies(cfg, in.config_name, errors);
   auto admin_token = AdminToken::Load(cfg, in.config_name, errors);
   if (!errors.empty()) {
-    error = Report(errors);
-    return nullptr;
+    return core::Status::Error(core::StatusCode::kInvalidArgument, Report(errors));
   }
 
   LogOptions log;
@@ -305,11 +303,9 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     o.on_warning = [](std::string_view message) {
       Log(LogLevel::kWarning, "audit log: " + std::string(message));
     };
-    std::string audit_error;
-    state.audit = audit::AuditLog::Open(std::move(o), audit_error);
-    if (!state.audit) {
-      error = "audit log: " + audit_error + "\n";
-      return nullptr;
+    if (auto st = audit::AuditLog::Open(std::move(o), state.audit); !st.ok()) {
+      st.message = "audit log: " + st.message + "\n";
+      return st;
     }
     const audit::AuditLog* sink = state.audit.get();
     auto& reg = state.metrics->registry();
@@ -341,20 +337,20 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
   state.metrics->SetPolicyVersion(table->policy->version);
 
   if (auto st = Runtime::Create(state.config, g->runtime_); !st.ok()) {
-    error = st.message + "\n";
-    return nullptr;
+    st.message += "\n";
+    return st;
   }
   g->server_ = std::make_unique<http::HttpServer>(state, *g->runtime_);
   if (auto st = g->server_->Start(); !st.ok()) {
-    error = st.message + "\n";
-    return nullptr;
+    st.message += "\n";
+    return st;
   }
   if (state.config.grpc) {
     g->grpc_ = std::make_unique<grpcfe::GrpcServer>(state, *g->runtime_);
     if (auto st = g->grpc_->Start(); !st.ok()) {
-      error = st.message + "\n";
       g->grpc_.reset();
-      return nullptr;
+      st.message += "\n";
+      return st;
     }
   }
   g->config_name_ = in.config_name;
@@ -365,10 +361,11 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
     std::ostringstream text;
     text << file.rdbuf();
     g->policy_text_ = text.str();
-    std::string watch_error;
-    g->watcher_ = DirectoryWatcher::Start(
-        g->policy_path_, [gw = g.get()] { (void)gw->Reload("file change"); }, watch_error);
-    if (!g->watcher_) Log(LogLevel::kWarning, watch_error + " (reload with SIGHUP instead)");
+    if (auto st = DirectoryWatcher::Start(
+            g->policy_path_, [gw = g.get()] { (void)gw->Reload("file change"); }, g->watcher_);
+        !st.ok()) {
+      Log(LogLevel::kWarning, st.message + " (reload with SIGHUP instead)");
+    }
   }
   state.reload = [gw = g.get()] { return gw->Reload("admin").Json(); };
   state.ready.store(true);
@@ -400,7 +397,8 @@ std::unique_ptr<Gateway> Gateway::Create(const ServeInputs& in, std::string& err
             (grpc.listen.ipv6 ? "[" + grpc.listen.host + "]" : grpc.listen.host) + ":" +
             std::to_string(g->grpc_port()));
   }
-  return g;
+  out = std::move(g);
+  return core::Status::Ok();
 }
 
 }  // namespace meridian::gateway

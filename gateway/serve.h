@@ -42,9 +42,11 @@ struct ReloadResult {
 
 class Gateway {
  public:
-  /// Loads, validates and starts listening. On failure returns null and sets `error` to the
-  /// complete report (every FILE:LINE:COL error, one per line).
-  static std::unique_ptr<Gateway> Create(const ServeInputs& inputs, std::string& error);
+  /// Loads, validates and starts listening into `out`. On failure `out` stays null and the
+  /// status's message is the complete report (every FILE:LINE:COL error, one per line):
+  /// kInvalidArgument for a config or policy that does not validate, another code when a
+  /// listener, the audit log or TLS material cannot be set up.
+  static core::Status Create(const ServeInputs& inputs, std::unique_ptr<Gateway>& out);
   ~Gateway();
 
   unsigned short port() const { return server_->port(); }

@@ -126,10 +126,9 @@ int Serve(const ServeOptions& o) {
   // A file-size limit (ulimit -f, LimitFSIZE=) reached by the audit log must be a write error
   // the log handles (fail closed, the partial line cut off), not SIGXFSZ killing the process.
   std::signal(SIGXFSZ, SIG_IGN);
-  std::string error;
-  auto gateway = gateway::Gateway::Create(inputs, error);
-  if (!gateway) {
-    std::cerr << error;
+  std::unique_ptr<gateway::Gateway> gateway;
+  if (auto st = gateway::Gateway::Create(inputs, gateway); !st.ok()) {
+    std::cerr << st.message;
     return 1;
   }
   // This thread owns the gateway's whole life, in this order: start, wait for SIGINT/SIGTERM,

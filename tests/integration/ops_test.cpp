@@ -341,9 +341,11 @@ TEST_F(OpsTest, AdminTokenProblemsStopTheStartWithoutShowingTheToken) {
     WriteFile(Dir() / "gateway.yaml", g.Render());
     gateway::ServeInputs in;
     in.config_name = (Dir() / "gateway.yaml").string();
-    std::string error;
-    EXPECT_EQ(gateway::Gateway::Create(in, error), nullptr);
-    return error;
+    std::unique_ptr<gateway::Gateway> started;
+    const core::Status st = gateway::Gateway::Create(in, started);
+    EXPECT_EQ(started, nullptr);
+    EXPECT_EQ(st.code, core::StatusCode::kInvalidArgument);
+    return st.message;
   };
   const std::string unset = "MERIDIAN_TEST_ADMIN_TOKEN_NEVER_SET";
   EXPECT_THAT(start({"listen: 127.0.0.1:0", "token_env: " + unset}),
@@ -485,8 +487,8 @@ TEST_F(OpsTest, ASecondGatewayOnTheSamePortIsRefusedNotSharing) {
   WriteFile(Dir() / "second.yaml", yaml);
   gateway::ServeInputs in;
   in.config_name = (Dir() / "second.yaml").string();
-  std::string error;
-  auto second = gateway::Gateway::Create(in, error);
+  std::unique_ptr<gateway::Gateway> second;
+  const std::string error = gateway::Gateway::Create(in, second).message;
   EXPECT_EQ(second, nullptr);
   EXPECT_THAT(error, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(gateway_->port())));
   EXPECT_THAT(error, HasSubstr("is another gateway running there?"));

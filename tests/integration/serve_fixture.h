@@ -376,9 +376,9 @@ class ServeFixture : public ::testing::Test {
   }
 
   void StartWith(const gateway::ServeInputs& in) {
-    std::string error;
-    gateway_ = gateway::Gateway::Create(in, error);
-    ASSERT_NE(gateway_, nullptr) << error;
+    const core::Status st = gateway::Gateway::Create(in, gateway_);
+    ASSERT_TRUE(st.ok()) << st.message;
+    ASSERT_NE(gateway_, nullptr);
     gateway_->RunInBackground();
   }
 

@@ -79,9 +79,10 @@ Record MakeRecord(std::string id) {
 }
 
 std::unique_ptr<AuditLog> MustOpen(Options o) {
-  std::string error;
-  auto log = AuditLog::Open(std::move(o), error);
-  EXPECT_NE(log, nullptr) << error;
+  std::unique_ptr<AuditLog> log;
+  const core::Status st = AuditLog::Open(std::move(o), log);
+  EXPECT_TRUE(st.ok()) << st.message;
+  EXPECT_NE(log, nullptr);
   return log;
 }
 
@@ -179,11 +180,15 @@ TEST(AuditLog, OpenFailsForMissingDirectory) {
   TempDir dir;
   Options o;
   o.path = dir.File("missing/audit.log");
-  std::string error;
-  EXPECT_EQ(AuditLog::Open(o, error), nullptr);
-  EXPECT_NE(error.find("missing/audit.log"), std::string::npos) << error;
+  std::unique_ptr<AuditLog> log;
+  core::Status st = AuditLog::Open(o, log);
+  EXPECT_EQ(log, nullptr);
+  EXPECT_EQ(st.code, core::StatusCode::kInternal);
+  EXPECT_NE(st.message.find("missing/audit.log"), std::string::npos) << st.message;
   o.path.clear();
-  EXPECT_EQ(AuditLog::Open(o, error), nullptr);
+  st = AuditLog::Open(o, log);
+  EXPECT_EQ(log, nullptr);
+  EXPECT_EQ(st.code, core::StatusCode::kInvalidArgument);
 }
 
 TEST(AuditLog, ConcurrentWritersLoseNothing) {

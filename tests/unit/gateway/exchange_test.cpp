@@ -113,9 +113,8 @@ class ExchangeTest : public ::testing::Test {
     std::filesystem::remove(audit_path_);
     audit::Options o;
     o.path = audit_path_.string();
-    std::string error;
-    state_.audit = audit::AuditLog::Open(o, error);
-    EXPECT_NE(state_.audit, nullptr) << error;
+    const core::Status st = audit::AuditLog::Open(o, state_.audit);
+    EXPECT_TRUE(st.ok()) << st.message;
   }
   ~ExchangeTest() override {
     state_.audit.reset();
