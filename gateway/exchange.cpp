@@ -2,6 +2,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "gateway/router.h"
@@ -185,23 +186,26 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
   ScopedDrainHook drain_hook(worker.drain_hooks(), [&cancel](DrainPhase phase) {
     if (phase == DrainPhase::kDeadline) cancel.Cancel(CancelCause::kDrain);
   });
-  asio::steady_timer deadline_timer(worker.executor());
-  auto armed = std::make_shared<Cancellation*>(&cancel);  // cleared when the exchange ends
-  if (caller.deadline != std::chrono::system_clock::time_point::max()) {
-    deadline_timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        caller.deadline - std::chrono::system_clock::now()));
-    deadline_timer.async_wait([armed](const boost::system::error_code& ec) {
-      if (!ec && *armed != nullptr) (*armed)->Cancel(CancelCause::kDeadline);
-    });
-  }
-  struct Disarm {
+  // Only a caller with a deadline (gRPC) pays for the timer. `armed` is cleared when the
+  // exchange ends, in case the timer fired with its handler still queued.
+  struct Deadline {
+    asio::steady_timer timer;
     std::shared_ptr<Cancellation*> armed;
-    asio::steady_timer& timer;
-    ~Disarm() {
+    ~Deadline() {
       *armed = nullptr;
       timer.cancel();
     }
-  } disarm{armed, deadline_timer};
+  };
+  std::optional<Deadline> deadline;
+  if (caller.deadline != std::chrono::system_clock::time_point::max()) {
+    deadline.emplace(asio::steady_timer(worker.executor()),
+                     std::make_shared<Cancellation*>(&cancel));
+    deadline->timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        caller.deadline - std::chrono::system_clock::now()));
+    deadline->timer.async_wait([armed = deadline->armed](const boost::system::error_code& ec) {
+      if (!ec && *armed != nullptr) (*armed)->Cancel(CancelCause::kDeadline);
+    });
+  }
 
   const std::uint32_t retry_after_s = state.config.limits.retry_after_s;
   const policy::Decision& decision = admission.decision;
@@ -212,10 +216,12 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
     report.attempts = std::move(outcome.attempts);
     report.served_by = outcome.served_by;
     result.provider = sink.provider();
-    core::Status final = CancelledStatus(cancel.cause(), outcome.status, retry_after_s);
-    if (final.ok() && !sink.committed()) (void)co_await sink.Commit();
-    // A failed commit cancels (kClient): the status says so.
-    final = CancelledStatus(cancel.cause(), final, retry_after_s);
+    // An answer that completed with nothing but its start still commits (an empty stream); a
+    // failed commit cancels (kClient), which the final status then says.
+    if (outcome.status.ok() && !cancel.cancelled() && !sink.committed()) {
+      (void)co_await sink.Commit();
+    }
+    const core::Status final = CancelledStatus(cancel.cause(), outcome.status, retry_after_s);
     if (sink.committed()) {
       co_await writer.Finish(final);
     } else {

@@ -94,8 +94,10 @@ std::vector<std::string_view> MetadataCopies(const grpc::CallbackServerContext& 
 
 /// The caller's tenant: from its client certificate when the listener takes them (verified
 /// against client_ca_file here, so failures are UNAUTHENTICATED with a reason), else from
-/// `authorization: Bearer <key>` metadata.
-Caller Identify(GatewayState& state, const grpcfe::ClientCertVerifier* verifier,
+/// `authorization: Bearer <key>` metadata. The region's settings come from `table`, the one
+/// the call is decided on.
+Caller Identify(GatewayState& state, const RoutingTable& table,
+                const grpcfe::ClientCertVerifier* verifier,
                 const grpc::CallbackServerContext& ctx) {
   Caller c;
   // Two credentials name two identities: refused, never first-wins.
@@ -153,8 +155,7 @@ Caller Identify(GatewayState& state, const grpcfe::ClientCertVerifier* verifier,
   }
   // Only a tenant's own certificate may claim the user's region, and only if the tenant is
   // trusted to; API-key callers cannot.
-  const auto table = state.Table();
-  const policy::Settings settings = table ? table->policy->settings : policy::Settings{};
+  const policy::Settings& settings = table.policy->settings;
   const std::vector<std::string_view> claims =
       MetadataCopies(ctx, state.config.trusted_proxies.region_header);
   c.region = identity::EstablishClaimedRegion(
@@ -447,7 +448,7 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
   if (state_.draining.load(std::memory_order_relaxed)) {
     return refuse(ShuttingDown(state_.config.limits.retry_after_s));
   }
-  const Caller caller = Identify(state_, verifier_.get(), ctx);
+  const Caller caller = Identify(state_, *job.table, verifier_.get(), ctx);
   if (!caller.error.ok()) return refuse(caller.error);
   log.tenant = caller.tenant->id;
   job.caller.tenant = caller.tenant->id;
@@ -610,7 +611,7 @@ grpc::ServerUnaryReactor* GrpcServer::Service::ListModels(grpc::CallbackServerCo
   };
   auto table = state_.Table();
   if (!table) return finish(grpcfe::ToGrpcStatus(NotReady()));
-  const Caller caller = Identify(state_, verifier_.get(), *ctx);
+  const Caller caller = Identify(state_, *table, verifier_.get(), *ctx);
   if (!caller.error.ok()) return finish(grpcfe::ToGrpcStatus(caller.error));
   v1::ListModelsResponse resp;
   for (auto& alias : AllowedModels(*table, *caller.tenant, caller.region)) {
