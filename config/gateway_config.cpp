@@ -155,6 +155,7 @@ class GatewayReader : public YamlReader {
   void ReadTls(const Entry& e, std::optional<TlsConfig>& out);
   void ReadGrpc(const Entry& e, std::optional<GrpcConfig>& out);
   void ReadAdmin(const Entry& e, GatewayConfig& c);
+  void ReadCors(const Entry& e, CorsConfig& out);
   void ReadTrustedProxies(const Entry& e, TrustedProxiesConfig& out);
   void ReadTenants(const Entry& e, std::vector<TenantConfig>& out);
   void ReadTenant(const YAML::Node& node, SourcePos pos, std::vector<TenantConfig>& out);
@@ -221,6 +222,7 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
           {"metrics", Section([&](const Entry& e) {
              ReadSubFields(e, "metrics", {{"public", Into(c.metrics_public)}});
            })},
+          {"cors", Section([&](const Entry& e) { ReadCors(e, c.cors); })},
           {"policy_file", ReadablePath(c.policy_file, &c.policy_file_pos), kRequired},
           {"limits", Section([&](const Entry& e) {
              ReadSubFields(
@@ -448,6 +450,63 @@ void GatewayReader::ReadAdmin(const Entry& e, GatewayConfig& c) {
   }
   token.pos = env_pos ? *env_pos : file_pos ? *file_pos : e.pos;
   c.admin_listen = listen;
+}
+
+// An origin as a browser sends it (RFC 6454 §6.2): scheme "://" host [":" port], nothing else.
+bool IsOrigin(std::string_view s) {
+  std::size_t rest = 0;
+  if (s.starts_with("https://")) {
+    rest = 8;
+  } else if (s.starts_with("http://")) {
+    rest = 7;
+  } else {
+    return false;
+  }
+  const std::string_view authority = s.substr(rest);
+  if (authority.empty() || authority.find_first_of("/?#@ \t") != std::string_view::npos) {
+    return false;
+  }
+  std::string_view host = authority;
+  if (authority.front() == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) return false;
+    host = authority.substr(0, close + 1);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return false;
+  } else if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+  }
+  if (host.empty() || host.size() == authority.size()) return !host.empty();
+  const std::string_view port = authority.substr(host.size() + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  return ec == std::errc() && end == port.data() + port.size() && value <= 65535 &&
+         port.size() <= 5;
+}
+
+void GatewayReader::ReadCors(const Entry& e, CorsConfig& out) {
+  ReadSubFields(e, "cors",
+                {
+                    {"allowed_origins",
+                     [&](const Entry& list) {
+                       policy::StringList origins;
+                       if (!Read(list, origins)) return;
+                       for (const LocatedString& o : origins) {
+                         const std::string origin = Lower(o.value);
+                         if (origin != "*" && !IsOrigin(origin)) {
+                           Error(o.pos, "'allowed_origins': '" + o.value +
+                                            "' is not an origin: write scheme://host[:port] "
+                                            "(https://app.example.com), or \"*\" for any");
+                           continue;
+                         }
+                         if (std::find(out.allowed_origins.begin(), out.allowed_origins.end(),
+                                       origin) == out.allowed_origins.end()) {
+                           out.allowed_origins.push_back(origin);
+                         }
+                       }
+                     }},
+                    {"max_age_s", IntIn(out.max_age_s, 0, 86400)},
+                });
 }
 
 void GatewayReader::ReadTrustedProxies(const Entry& e, TrustedProxiesConfig& out) {
@@ -687,6 +746,19 @@ std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::stri
     return std::nullopt;
   }
   return out;
+}
+
+bool CorsConfig::Allows(std::string_view origin) const {
+  for (const std::string& allowed : allowed_origins) {
+    if (allowed == "*") return true;
+    if (allowed.size() != origin.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < origin.size() && same; ++i) {
+      same = allowed[i] == std::tolower(static_cast<unsigned char>(origin[i]));
+    }
+    if (same) return true;
+  }
+  return false;
 }
 
 std::string ListenAddress::ToString() const {

@@ -31,6 +31,10 @@
 //                                # of the two; the token itself never in this file)
 //   metrics:
 //     public: false              # true: GET /metrics also on `listen`, without credentials
+//   cors:                        # browsers calling the API from a web page (docs/api-http.md)
+//     allowed_origins: []        # exact origins, "https://app.example.com[:port]", or "*"
+//                                # for any; default none: no preflight is answered
+//     max_age_s: 600             # how long a browser may cache a preflight (0..86400)
 //   policy_file: policy.yaml     # REQUIRED; must exist and be readable
 //   limits:
 //     max_body_bytes: 1048576        # request body; 413 beyond            (1..1 GiB)
@@ -215,6 +219,15 @@ struct AuditConfig {
   bool fail_closed = true;
 };
 
+/// `cors:`: the web origins whose pages may call the API from a browser.
+struct CorsConfig {
+  /// "scheme://host[:port]", lower case, in file order without repeats; "*" allows any.
+  std::vector<std::string> allowed_origins;
+  std::uint32_t max_age_s = 600;
+
+  bool Allows(std::string_view origin) const;
+};
+
 /// `log:`.
 struct LogConfig {
   std::string level = "info";  ///< info | warn | error (validated)
@@ -230,6 +243,7 @@ struct GatewayConfig {
   std::optional<ListenAddress> admin_listen;  ///< `admin.listen`
   AdminTokenConfig admin_token;               ///< `admin.token_env` / `admin.token_file`
   bool metrics_public = false;                ///< `metrics.public`: GET /metrics on `listen`
+  CorsConfig cors;
   LogConfig log;
   std::optional<AuditConfig> audit;
   std::string policy_file;            ///< resolved against the config file's directory

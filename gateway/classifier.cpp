@@ -626,11 +626,10 @@ class RequestWalker {
     if (mask_ != kAllDetectors && !s.empty()) mask_ |= Scan(s);
   }
 
-  void RawJson(std::string_view raw, bool members) {
+  void RawJson(std::string_view raw) {
     if (raw.empty()) return;
     json::error_code ec;
-    const json::value v = members ? json::parse("{" + std::string(raw) + "}", ec, {}, Options())
-                                  : json::parse(raw, ec, {}, Options());
+    const json::value v = json::parse(raw, ec, {}, Options());
     if (ec) {
       Text(raw);  // cannot be parsed (never for what the decoders produce): scan the bytes
       return;
@@ -731,7 +730,7 @@ RequestScan ScanRequest(const core::CompletionRequest& request) {
   // bindings until it is either scanned below or stated not to leave (or not to be text).
   const auto& [model, messages, stream, include_usage, max_tokens, max_completion_tokens,
                temperature, top_p, stop, tools_json, tool_choice_json, user, enable_thinking,
-               passthrough_members_json, traceparent] = request;
+               passthrough, traceparent] = request;
   // Not scanned: `model` is replaced by the provider's upstream model id; `traceparent` is the
   // gateway's own W3C header (hex ids), never part of a body; the rest are not text.
   (void)model, (void)stream, (void)include_usage, (void)max_tokens, (void)max_completion_tokens,
@@ -744,13 +743,16 @@ RequestScan ScanRequest(const core::CompletionRequest& request) {
     w.ContentParts(content_parts_json);
     w.Text(name);
     w.Text(tool_call_id);
-    w.RawJson(tool_calls_json, false);
+    w.RawJson(tool_calls_json);
   }
   for (const std::string& s : stop) w.Text(s);
-  w.RawJson(tools_json, false);
-  w.RawJson(tool_choice_json, false);
+  w.RawJson(tools_json);
+  w.RawJson(tool_choice_json);
   w.Text(user);
-  w.RawJson(passthrough_members_json, true);
+  for (const core::PassthroughMember& member : passthrough) {
+    w.Text(member.key);
+    w.RawJson(member.json);
+  }
   return w.Result();
 }
 

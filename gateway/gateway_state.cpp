@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "gateway/audit.h"
+#include "gateway/core/json_text.h"
 #include "gateway/gateway_metrics.h"
 
 namespace meridian::gateway {
@@ -66,6 +67,26 @@ std::string RenderMetrics(const GatewayState& state) {
       "policy keeps serving).";
   labelled(kReloads, kReloadsHelp, "result", "ok", c.policy_reloads_ok, true);
   labelled(kReloads, kReloadsHelp, "result", "error", c.policy_reloads_failed, false);
+  constexpr std::string_view kCors = "meridian_cors_preflights_total";
+  constexpr std::string_view kCorsHelp =
+      "CORS preflights answered (allowed) or refused (an origin not in cors.allowed_origins, or "
+      "a malformed preflight).";
+  labelled(kCors, kCorsHelp, "result", "allowed", c.cors_preflights_allowed, true);
+  labelled(kCors, kCorsHelp, "result", "refused", c.cors_preflights_refused, false);
+  return out;
+}
+
+std::string ReloadResult::Json() const {
+  std::string out = "{\"result\":\"";
+  out += !ok ? "refused" : changed ? "loaded" : "unchanged";
+  out += "\",\"policy_version\":";
+  core::AppendJsonString(out, version);
+  out += ",\"errors\":[";
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    if (i) out += ',';
+    core::AppendJsonString(out, errors[i]);
+  }
+  out += "]}";
   return out;
 }
 

@@ -33,6 +33,9 @@ struct Counters {
   std::atomic<std::uint64_t> conflicting_signals{0};
   /// Requests refused for carrying more than one credential.
   std::atomic<std::uint64_t> multiple_credentials{0};
+  std::atomic<std::uint64_t> cors_preflights_allowed{0};
+  /// Preflights refused: an origin not in cors.allowed_origins, or a malformed preflight.
+  std::atomic<std::uint64_t> cors_preflights_refused{0};
   std::atomic<std::uint64_t> client_disconnects{0};
   /// Requests begun but not received within header_timeout_ms / body_timeout_ms (408).
   std::atomic<std::uint64_t> slow_clients{0};
@@ -50,6 +53,17 @@ namespace meridian::audit {
 class AuditLog;
 }  // namespace meridian::audit
 namespace meridian::gateway {
+
+/// What a policy reload did.
+struct ReloadResult {
+  bool ok = false;                  ///< the policy now serving is the file's current content
+  bool changed = false;             ///< a new snapshot was swapped in
+  std::string version;              ///< the policy version serving after the attempt
+  std::vector<std::string> errors;  ///< FILE:LINE:COL messages when refused
+
+  /// {"result":"loaded|unchanged|refused","policy_version":...,"errors":[...]}
+  std::string Json() const;
+};
 
 struct GatewayState {
   GatewayState();
@@ -69,8 +83,8 @@ struct GatewayState {
   std::unique_ptr<audit::AuditLog> audit;
   /// The admin listener's bearer token (with `admin:`). Set by Gateway.
   std::optional<AdminToken> admin_token;
-  /// POST /admin/reload: reloads the policy, returns ReloadResult::Json(). Set by Gateway.
-  std::function<std::string()> reload;
+  /// POST /admin/reload: reloads the policy. Set by Gateway.
+  std::function<ReloadResult()> reload;
 
   RoutingTablePtr Table() const { return table.load(std::memory_order_acquire); }
 };

@@ -1,6 +1,8 @@
 #include "gateway/pipeline.h"
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <utility>
 
@@ -67,7 +69,36 @@ std::string DenyMessage(const policy::Decision& d, const core::CompletionRequest
   return "denied by policy";
 }
 
+// `response_format` asks for JSON output ({"type":"json_object"} or {"type":"json_schema",..}),
+// which only a provider with json_mode honours; {"type":"text"} asks for nothing.
+bool AsksForJson(const core::CompletionRequest& request) {
+  for (const core::PassthroughMember& m : request.passthrough) {
+    if (m.key != "response_format") continue;
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(m.json, ec);
+    const boost::json::object* o = ec ? nullptr : v.if_object();
+    const boost::json::value* type = o != nullptr ? o->if_contains("type") : nullptr;
+    return type != nullptr && type->is_string() && type->get_string() != "text";
+  }
+  return false;
+}
+
 }  // namespace
+
+std::uint32_t RequiredCapabilities(const core::CompletionRequest& request,
+                                   std::uint32_t part_kinds) {
+  using policy::Bit;
+  using policy::Capability;
+  std::uint32_t required = 0;
+  if (!request.tools_json.empty()) required |= Bit(Capability::kTools);
+  if ((part_kinds & (Bit(core::PartKind::kImage) | Bit(core::PartKind::kVideo))) != 0) {
+    required |= Bit(Capability::kVision);
+  }
+  if (request.stream) required |= Bit(Capability::kStreaming);
+  if (request.enable_thinking == true) required |= Bit(Capability::kThinking);
+  if (AsksForJson(request)) required |= Bit(Capability::kJsonMode);
+  return required;
+}
 
 policy::RequestAttributes AttributesOf(const identity::Tenant& t,
                                        const identity::RegionDecision& region) {
@@ -110,17 +141,12 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
   a.table = std::move(table);
   const policy::Snapshot& snapshot = *a.table->policy;
   attrs.model = request.model;
-  if (!request.tools_json.empty()) {
-    attrs.required_capabilities |= policy::Bit(policy::Capability::kTools);
-  }
   // The classifier walks everything the upstream request will carry and may raise the
   // declared class (request, else tenant default, else the policy's default); it never
   // lowers it. Media parts cannot be scanned: they imply settings.image_data_class.
   const classifier::RequestScan scan = classifier::ScanRequest(request);
   using classifier::PartKind;
-  if ((scan.part_kinds & (policy::Bit(PartKind::kImage) | policy::Bit(PartKind::kVideo))) != 0) {
-    attrs.required_capabilities |= policy::Bit(policy::Capability::kVision);
-  }
+  attrs.required_capabilities |= RequiredCapabilities(request, scan.part_kinds);
   const policy::DataClass declared =
       attrs.data_class.value_or(snapshot.settings.default_data_class);
   a.declared = declared;

@@ -47,6 +47,13 @@ struct Admission {
   std::string RaisedByHeader() const;
 };
 
+/// The capabilities a request needs, from what it asks for (never from what it claims):
+/// `tools` for tool definitions, `vision` for image or video parts (`part_kinds`, a mask of
+/// core::PartKind bits), `streaming` for `stream: true`, `thinking` for enable_thinking: true,
+/// `json_mode` for a `response_format` other than {"type":"text"}.
+std::uint32_t RequiredCapabilities(const core::CompletionRequest& request,
+                                   std::uint32_t part_kinds);
+
 /// Classifies the messages (raising attrs.data_class, never lowering it), decides, and maps
 /// a refusal to its status. `attrs` is the caller's (region, tenant, declared class, consent);
 /// its model and capabilities are filled in from `request`. Counts raises and denials.

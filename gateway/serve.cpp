@@ -34,20 +34,6 @@ Gateway::~Gateway() {
   Stop();
 }
 
-std::string ReloadResult::Json() const {
-  std::string out = "{\"result\":\"";
-  out += !ok ? "refused" : changed ? "loaded" : "unchanged";
-  out += "\",\"policy_version\":";
-  core::AppendJsonString(out, version);
-  out += ",\"errors\":[";
-  for (std::size_t i = 0; i < errors.size(); ++i) {
-    if (i) out += ',';
-    core::AppendJsonString(out, errors[i]);
-  }
-  out += "]}";
-  return out;
-}
-
 namespace {
 
 /// Runs the calling thread at a lower CPU priority (nice +10) while it lives. A reload compiles
@@ -367,7 +353,7 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
       Log(LogLevel::kWarning, st.message + " (reload with SIGHUP instead)");
     }
   }
-  state.reload = [gw = g.get()] { return gw->Reload("admin").Json(); };
+  state.reload = [gw = g.get()] { return gw->Reload("admin"); };
   state.ready.store(true);
   Log(LogLevel::kInfo, "policy " + table->policy->version + " loaded (" +
                            std::to_string(table->policy->providers.size()) + " providers, " +

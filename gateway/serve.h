@@ -29,17 +29,6 @@ struct ServeInputs {
   bool simulate = false;        ///< serve every provider with the built-in sim engine
 };
 
-/// What a policy reload did.
-struct ReloadResult {
-  bool ok = false;                  ///< the policy now serving is the file's current content
-  bool changed = false;             ///< a new snapshot was swapped in
-  std::string version;              ///< the policy version serving after the attempt
-  std::vector<std::string> errors;  ///< FILE:LINE:COL messages when refused
-
-  /// {"result":"loaded|unchanged|refused","policy_version":...,"errors":[...]}
-  std::string Json() const;
-};
-
 class Gateway {
  public:
   /// Loads, validates and starts listening into `out`. On failure `out` stays null and the

@@ -232,9 +232,10 @@ RequestAttributes ParsedRequest::Attributes() const {
   return a;
 }
 
-std::optional<ParsedRequest> ParseRequestJson(const boost::json::value& json,
-                                              const Snapshot& snapshot, std::string& error) {
-  return RequestReader(snapshot, error).Read(json);
+ParseRequestResult ParseRequestJson(const boost::json::value& json, const Snapshot& snapshot) {
+  ParseRequestResult result;
+  result.request = RequestReader(snapshot, result.error).Read(json);
+  return result;
 }
 
 }  // namespace meridian::policy

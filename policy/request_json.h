@@ -42,9 +42,14 @@ struct ParsedRequest {
   RequestAttributes Attributes() const;
 };
 
-/// Parses and validates against the snapshot (flag names, provider ids). On error returns
-/// nullopt and sets `error` to a message naming the field, e.g. "request.region: ...".
-std::optional<ParsedRequest> ParseRequestJson(const boost::json::value& json,
-                                              const Snapshot& snapshot, std::string& error);
+/// What ParseRequestJson made of a request: the request, or the first problem found.
+struct ParseRequestResult {
+  std::optional<ParsedRequest> request;  ///< nullopt when `error` is set
+  std::string error;  ///< names the field, e.g. "request.region: unknown region code 'XX'"
+};
+
+/// Parses and validates against the snapshot (field names, region codes, flag names, provider
+/// ids).
+ParseRequestResult ParseRequestJson(const boost::json::value& json, const Snapshot& snapshot);
 
 }  // namespace meridian::policy

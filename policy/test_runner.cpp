@@ -46,8 +46,9 @@ Diagnostics ValidateTests(const Snapshot& snapshot, const std::vector<TestCaseSp
                        [&](const Guard& g) { return g.id == id; });
   };
   for (const auto& t : tests) {
-    std::string error;
-    if (!ParseRequestJson(t.request, snapshot, error)) add(t, t.request_pos, error);
+    if (auto parsed = ParseRequestJson(t.request, snapshot); !parsed.request) {
+      add(t, t.request_pos, parsed.error);
+    }
     const auto& e = t.expect;
     if (!e.decision && !e.provider && !e.rule && !e.guards && !e.reason && !e.candidates) {
       add(t, e.pos.line != 0 ? e.pos : t.pos, "expect states nothing to check");
@@ -85,8 +86,7 @@ TestReport RunTests(const SnapshotPtr& snapshot, const std::vector<TestCaseSpec>
   TestReport report;
   for (const auto& t : tests) {
     std::vector<std::string> problems;
-    std::string error;
-    auto request = ParseRequestJson(t.request, *snapshot, error);
+    auto [request, error] = ParseRequestJson(t.request, *snapshot);
     const auto& e = t.expect;
     if (!request) {
       problems.push_back("invalid request: " + error);

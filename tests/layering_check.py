@@ -18,6 +18,9 @@ import sys
 CORE = ["gateway/core/"]
 PROVIDER_BASE = CORE + ["providers/common/", "providers/provider.h"]
 
+HTTP_CODEC = ["gateway/http/chat_request.h", "gateway/http/chat_response.h",
+              "gateway/http/error_mapping.h"]
+
 # prefix of the including file -> prefixes it may include
 RULES = {
     "gateway/core/": CORE,
@@ -29,8 +32,8 @@ RULES = {
     "providers/dashscope/": PROVIDER_BASE + ["providers/dashscope/"],
     "providers/anthropic/": PROVIDER_BASE + ["providers/anthropic/"],
     "providers/sim/": PROVIDER_BASE + ["providers/sim/"],
-    "gateway/http/openai_codec": CORE + ["gateway/http/openai_codec.h", "gateway/http/error_mapping.h"],
-    "gateway/http/error_mapping": CORE + ["gateway/http/openai_codec.h", "gateway/http/error_mapping.h"],
+    "gateway/http/chat_": CORE + HTTP_CODEC,
+    "gateway/http/error_mapping": CORE + HTTP_CODEC,
     "gateway/grpc/grpc_codec": CORE + ["gateway/grpc/grpc_codec.h", "meridian/v1/", "policy/"],
     "gateway/grpc/client_cert": CORE + ["gateway/grpc/client_cert.h"],
     "gateway/classifier": CORE + ["gateway/classifier.h", "policy/"],

@@ -85,8 +85,7 @@ int Explain(const PolicyOptions& o) {
     std::cerr << "meridian: --request is not valid JSON: " << ec.message() << '\n';
     return 1;
   }
-  std::string error;
-  auto request = policy::ParseRequestJson(json, *loaded.snapshot, error);
+  auto [request, error] = policy::ParseRequestJson(json, *loaded.snapshot);
   if (!request) {
     std::cerr << "meridian: " << error << '\n';
     return 1;

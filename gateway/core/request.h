@@ -51,6 +51,15 @@ struct Message {
   std::string tool_calls_json;  ///< assistant tool_calls array (raw JSON), if any
 };
 
+/// A request member no gateway field interprets, kept for the upstream: its key and its value
+/// as raw JSON text ("7", "{\"k\":1}"). Front ends produce valid JSON values; adapters
+/// choose by key which members a vendor receives.
+struct PassthroughMember {
+  std::string key;
+  std::string json;
+  bool operator==(const PassthroughMember&) const = default;
+};
+
 struct CompletionRequest {
   std::string model;  ///< the client-facing alias
   std::vector<Message> messages;
@@ -67,8 +76,8 @@ struct CompletionRequest {
   /// Qwen3 hard thinking switch: from `chat_template_kwargs.enable_thinking` or a top-level
   /// `enable_thinking`; nullopt = the engine's default.
   std::optional<bool> enable_thinking;
-  /// Other OpenAI fields passed through as-is, as raw JSON members: "\"seed\":7,\"n\":1".
-  std::string passthrough_members_json;
+  /// Other OpenAI fields passed through as-is, in body order, e.g. {"seed","7"}, {"n","1"}.
+  std::vector<PassthroughMember> passthrough;
   /// W3C `traceparent` to send upstream (the caller's trace, with the gateway's span as
   /// parent), or empty. Never part of any request body.
   std::string traceparent;

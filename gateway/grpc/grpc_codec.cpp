@@ -116,7 +116,7 @@ core::Status DecodeGenerateRequest(const v1::GenerateRequest& in, bool stream,
       }
       out.stop.push_back(s.stop(j));
     }
-    if (s.has_seed()) out.passthrough_members_json = "\"seed\":" + std::to_string(s.seed());
+    if (s.has_seed()) out.passthrough.push_back({"seed", std::to_string(s.seed())});
   }
   bool valid = true;
   declared.data_class = FromProto(in.data_class(), valid);

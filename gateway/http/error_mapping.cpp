@@ -2,11 +2,12 @@
 
 #include <string_view>
 
-#include "gateway/http/openai_codec.h"
+#include "gateway/core/json_text.h"
 
 namespace meridian::http {
 namespace {
 
+using core::AppendJsonString;
 using core::StatusCode;
 
 // Used when a Status arrives without a message, so clients never see an empty one.

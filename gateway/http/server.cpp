@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -18,17 +19,20 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
+#include <type_traits>
 
 #include "gateway/admin_auth.h"
 #include "gateway/classifier.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/http/chat_request.h"
+#include "gateway/http/chat_response.h"
 #include "gateway/http/error_mapping.h"
-#include "gateway/http/openai_codec.h"
 #include "gateway/log.h"
 #include "gateway/pipeline.h"
 #include "gateway/router.h"
@@ -102,15 +106,78 @@ std::string_view TargetPath(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
+/// Every copy of header `name`, in arrival order (duplicates are resolved, never first-wins).
+std::vector<std::string_view> Copies(const bhttp::fields& fields, std::string_view name) {
+  std::vector<std::string_view> out;
+  for (auto [it, end] = fields.equal_range(name); it != end; ++it) {
+    out.emplace_back(it->value().data(), it->value().size());
+  }
+  return out;
+}
+
+/// `s` with its %XX escapes decoded (RFC 3986 §2.1); nullopt for a malformed escape.
+std::optional<std::string> PercentDecoded(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;  // needs two hex digits
+    const int hi = hex(s[i + 1]);
+    const int lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+/// The API's paths (CORS applies to these, never to the probes or /metrics).
+bool IsApiPath(std::string_view path) {
+  return path.starts_with("/v1/") || path == "/chat/completions" || path == "/models";
+}
+
+/// The response headers a page on an allowed origin may read.
+constexpr const char* kExposedHeaders =
+    "x-request-id, x-meridian-policy-version, x-meridian-policy-rule, "
+    "x-meridian-policy-guards, x-meridian-provider, x-meridian-data-class-raised, retry-after";
+
+/// A comma-separated list of header names (Access-Control-Request-Headers), each a token.
+bool IsHeaderNameList(std::string_view list) {
+  bool any = false;
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    std::string_view name = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    if (name.empty()) continue;
+    for (char c : name) {
+      const bool token = std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+                         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+      if (!token) return false;
+    }
+    any = true;
+  }
+  return any || list.empty();
+}
+
 /// Runs `f` on the `control` executor and resumes the caller on `home` with its result: the
 /// caller's coroutine is never resumed on the control thread.
-template <class F>
-asio::awaitable<std::string> OnControlThread(asio::any_io_executor control,
-                                             asio::any_io_executor home, F f) {
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(std::string)>(
+template <class F, class R = std::invoke_result_t<F&>>
+asio::awaitable<R> OnControlThread(asio::any_io_executor control, asio::any_io_executor home, F f) {
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
       [control, home, f = std::move(f)](auto handler) mutable {
         asio::post(control, [home, f = std::move(f), handler = std::move(handler)]() mutable {
-          std::string r = f();
+          R r = f();
           asio::post(home, [handler = std::move(handler), r = std::move(r)]() mutable {
             std::move(handler)(std::move(r));
           });
@@ -249,7 +316,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   asio::awaitable<bool> Handshake();
   asio::awaitable<bool> Handle(Request& req, const std::string& request_id);
   asio::awaitable<bool> HandleChat(Request& req, Headers& headers);
-  asio::awaitable<bool> HandleModels(Request& req, Headers& headers);
+  /// GET /v1/models (`rest` empty) or /v1/models/{id} (`rest` = "/{id}", percent-encoded).
+  asio::awaitable<bool> HandleModels(Request& req, std::string_view rest, Headers& headers);
+  /// A CORS preflight for `path` from an origin that `allowed` says may call the API.
+  asio::awaitable<bool> Preflight(const Request& req, std::string_view path, bool allowed,
+                                  Headers& headers);
   /// The caller's tenant from its API key (one credential, known); sets access_.tenant.
   core::Status Authenticate(const Request& req, const identity::Tenant*& tenant);
   asio::awaitable<bool> SendError(const core::Status& status, Headers headers, bool keep_alive);
@@ -673,13 +744,20 @@ asio::awaitable<bool> Session<Stream>::Send(unsigned status, std::string body,
   head += ' ';
   const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
   head.append(reason.data(), reason.size());
-  head += "\r\nContent-Type: ";
-  head += content_type;
   head += "\r\n";
+  // A 204 carries neither a body nor the fields describing one (RFC 9110 §8.6, §15.3.5).
+  if (status != 204) {
+    head += "Content-Type: ";
+    head += content_type;
+    head += "\r\n";
+  }
   AppendFields(head, headers);
-  head += "Content-Length: ";
-  head += std::to_string(body.size());
-  head += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  if (status != 204) {
+    head += "Content-Length: ";
+    head += std::to_string(body.size());
+    head += "\r\n";
+  }
+  head += keep_alive ? "\r\n" : "Connection: close\r\n\r\n";
   Count(status);
   access_.status = status;
   answer_started_ = true;
@@ -814,13 +892,13 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
       if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
       // A compile can take tens of ms (1,000 routes): on the control thread, so the requests
       // this worker serves meanwhile are not held up.
-      std::string result = "{\"result\":\"refused\"}";
+      ReloadResult result;
       if (state_.reload) {
         result = co_await OnControlThread(worker_.control_executor(), worker_.executor(),
                                           [&state = state_] { return state.reload(); });
       }
-      const bool ok = result.find("\"result\":\"refused\"") == std::string::npos;
-      co_return co_await Send(ok ? 200 : 422, result, "application/json", headers, keep_alive);
+      co_return co_await Send(result.ok ? 200 : 422, result.Json(), "application/json", headers,
+                              keep_alive);
     }
     if (path != "/healthz" && path != "/readyz" && path != "/metrics") {
       co_return co_await SendError(
@@ -832,13 +910,30 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
           headers, keep_alive);
     }
   }
+  if (!admin_ && IsApiPath(path)) {
+    // CORS (docs/api-http.md): a page on an allowed origin may read the API's answers. An
+    // origin sent twice names no one origin and is allowed nothing.
+    const std::vector<std::string_view> origins = Copies(req, "origin");
+    const bool allowed = origins.size() == 1 && state_.config.cors.Allows(origins.front());
+    if (allowed) {
+      headers.emplace_back("access-control-allow-origin", std::string(origins.front()));
+      headers.emplace_back("vary", "Origin");
+    }
+    if (req.method() == bhttp::verb::options && !origins.empty() &&
+        req.count("access-control-request-method") != 0) {
+      co_return co_await Preflight(req, path, allowed, headers);
+    }
+    if (allowed) headers.emplace_back("access-control-expose-headers", kExposedHeaders);
+  }
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
     if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
     co_return co_await HandleChat(req, headers);
   }
-  if (path == "/v1/models" || path == "/models") {
+  if (path == "/v1/models" || path == "/models" || path.starts_with("/v1/models/") ||
+      path.starts_with("/models/")) {
     if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
-    co_return co_await HandleModels(req, headers);
+    const std::size_t models_end = path.find("/models") + 7;
+    co_return co_await HandleModels(req, path.substr(models_end), headers);
   }
   if (path == "/healthz") {
     if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
@@ -888,15 +983,6 @@ identity::IpAddress PeerIp(const tcp::endpoint& peer) {
 
 }  // namespace
 
-// Every copy of header `name`, in arrival order (duplicates are resolved, never first-wins).
-std::vector<std::string_view> Copies(const bhttp::fields& fields, std::string_view name) {
-  std::vector<std::string_view> out;
-  for (auto [it, end] = fields.equal_range(name); it != end; ++it) {
-    out.emplace_back(it->value().data(), it->value().size());
-  }
-  return out;
-}
-
 // The number of credentials a request carries: Authorization lines and API-key headers.
 std::size_t CredentialCount(const bhttp::fields& fields) {
   return fields.count(bhttp::field::authorization) + fields.count("api-key") +
@@ -910,22 +996,75 @@ core::Status Session<Stream>::Authenticate(const Request& req, const identity::T
     state_.counters.multiple_credentials.fetch_add(1, std::memory_order_relaxed);
     return st;
   }
+  // At most one of the three is present: `Authorization: Bearer <key>` (OpenAI clients),
+  // `api-key: <key>` (Azure OpenAI clients), `x-api-key: <key>` (Anthropic clients).
   const auto authorization = req[bhttp::field::authorization];
-  tenant = state_.tenants.Authenticate(authorization);
+  const auto api_key = req["api-key"];
+  const auto x_api_key = req["x-api-key"];
+  if (!authorization.empty()) {
+    tenant = state_.tenants.Authenticate(authorization);
+  } else {
+    tenant = state_.tenants.AuthenticateKey(!api_key.empty() ? api_key : x_api_key);
+  }
   if (tenant != nullptr) {
     access_.tenant = tenant->id;
     return core::Status::Ok();
   }
-  if (authorization.empty()) {
-    return core::Status::Error(core::StatusCode::kUnauthenticated,
-                               "missing API key: send Authorization: Bearer <key>",
-                               "missing_api_key");
+  if (authorization.empty() && api_key.empty() && x_api_key.empty()) {
+    return core::Status::Error(
+        core::StatusCode::kUnauthenticated,
+        "missing API key: send Authorization: Bearer <key> (or api-key / x-api-key: <key>)",
+        "missing_api_key");
   }
   return identity::UnknownApiKey();
 }
 
 template <class Stream>
-asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& headers) {
+asio::awaitable<bool> Session<Stream>::Preflight(const Request& req, std::string_view path,
+                                                 bool allowed, Headers& headers) {
+  const bool keep_alive = req.keep_alive();
+  const std::string_view origin = req[bhttp::field::origin];
+  if (!allowed) {
+    state_.counters.cors_preflights_refused.fetch_add(1, std::memory_order_relaxed);
+    co_return co_await SendError(
+        core::Status::Error(core::StatusCode::kPermissionDenied,
+                            "origin '" + std::string(origin) +
+                                "' may not call this API from a browser: list it under "
+                                "cors.allowed_origins in the gateway config",
+                            "cors_origin_not_allowed"),
+        headers, keep_alive);
+  }
+  const std::string_view method = req["access-control-request-method"];
+  const std::string_view wanted = req["access-control-request-headers"];
+  const bool get_route = path == "/v1/models" || path == "/models";
+  const std::string_view allow = get_route ? "GET" : "POST";
+  if (method != allow || !IsHeaderNameList(wanted)) {
+    state_.counters.cors_preflights_refused.fetch_add(1, std::memory_order_relaxed);
+    // Built before the co_await: GCC 12 mishandles temporaries of a conditional expression
+    // in a coroutine's arguments.
+    std::string message = "access-control-request-headers is not a list of header names";
+    if (method != allow) {
+      message = "a preflight for " + std::string(method) + " on " + std::string(path) +
+                ": this path takes " + std::string(allow);
+    }
+    core::Status refused = core::Status::Error(core::StatusCode::kInvalidArgument,
+                                               std::move(message), "invalid_preflight");
+    co_return co_await SendError(refused, headers, keep_alive);
+  }
+  state_.counters.cors_preflights_allowed.fetch_add(1, std::memory_order_relaxed);
+  for (auto& [name, value] : headers) {
+    if (name == "vary")
+      value = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+  }
+  headers.emplace_back("access-control-allow-methods", std::string(allow));
+  if (!wanted.empty()) headers.emplace_back("access-control-allow-headers", std::string(wanted));
+  headers.emplace_back("access-control-max-age", std::to_string(state_.config.cors.max_age_s));
+  co_return co_await Send(204, {}, {}, headers, keep_alive);
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, std::string_view rest,
+                                                    Headers& headers) {
   const bool keep_alive = req.keep_alive();
   auto table = state_.Table();
   if (!table) {
@@ -939,8 +1078,25 @@ asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, Headers& heade
   const auto region = identity::EstablishRegion(*tenant, PeerIp(peer_), std::nullopt, {});
   const std::vector<std::string> aliases = AllowedModels(*table, *tenant, region);
   headers.emplace_back("x-meridian-policy-version", table->policy->version);
-  co_return co_await Send(200, codec::ModelsListJson(aliases, UnixNow()), "application/json",
-                          headers, keep_alive);
+  if (rest.empty()) {
+    co_return co_await Send(200, codec::ModelsListJson(aliases, UnixNow()), "application/json",
+                            headers, keep_alive);
+  }
+  // One model: found only when this caller could be routed to it (as the list says), so a
+  // lookup never reveals an alias the caller's policy keeps from it.
+  const std::optional<std::string> id = PercentDecoded(rest.substr(1));
+  if (id && !id->empty() && std::find(aliases.begin(), aliases.end(), *id) != aliases.end()) {
+    co_return co_await Send(200, codec::ModelJson(*id, UnixNow()), "application/json", headers,
+                            keep_alive);
+  }
+  std::string shown(rest.substr(1));
+  if (id) shown = *id;
+  co_return co_await SendError(
+      core::Status::Error(
+          core::StatusCode::kNotFound,
+          "The model '" + shown + "' does not exist or you do not have access to it.",
+          "model_not_found", "model"),
+      headers, keep_alive);
 }
 
 template <class Stream>

@@ -132,22 +132,13 @@ std::string BuildGenerationRequestBody(const core::CompletionRequest& req,
     AppendKey(out, "tool_choice");
     out += req.tool_choice_json;
   }
-  if (!req.passthrough_members_json.empty()) {
-    try {
-      json::error_code ec;
-      const json::value v =
-          json::parse("{" + req.passthrough_members_json + "}", ec, {}, ParseOptions());
-      if (const json::object* o = ec ? nullptr : v.if_object()) {
-        for (std::string_view key : {std::string_view("seed"), std::string_view("enable_search")}) {
-          if (const json::value* m = o->if_contains(key)) {
-            AppendKey(out, key);
-            out += json::serialize(*m);
-          }
-        }
-      }
-    } catch (const std::exception&) {
-      // Unusable passthrough members are dropped (documented).
-    }
+  for (const core::PassthroughMember& m : req.passthrough) {
+    if (m.key != "seed" && m.key != "enable_search") continue;
+    json::error_code ec;
+    json::parse(m.json, ec, {}, ParseOptions());
+    if (ec) continue;  // an unusable value is dropped (documented)
+    AppendKey(out, m.key);
+    out += m.json;
   }
   out += "}}";
   return out;

@@ -51,9 +51,9 @@ inline constexpr std::string_view kContentType = "application/json";
 /// - max_tokens = req.TokenLimit(); temperature/top_p when finite; stop always as an array;
 ///   enable_thinking only when the request set it; tools and tool_choice verbatim
 ///   (tool_choice is not in the reference's table [U], passed through as OpenAI shape).
-/// - From passthrough_members_json only `seed` and `enable_search` are forwarded (the
+/// - Of the passthrough members only `seed` and `enable_search` are forwarded (the
 ///   parameters §2.2 documents); other OpenAI members (n, user, response_format, ...) are
-///   dropped. Unparseable passthrough text is ignored.
+///   dropped, and so is a value that is not JSON.
 std::string BuildGenerationRequestBody(const core::CompletionRequest& req,
                                        std::string_view upstream_model, bool stream);
 
@@ -149,7 +149,8 @@ core::Status DecodeGenerationResponse(std::string_view body, std::vector<core::C
 /// and it is never retried on another candidate (no moderation shopping). Other messages are
 /// "upstream returned HTTP N (code): message" (or "upstream error (code): message" with no
 /// HTTP status); 400-class invalid-parameter errors forward the upstream message. Upstream
-/// text always goes through SanitizeUpstreamText (providers/common/sanitize.h) (key redaction, 512-byte bound).
+/// text always goes through SanitizeUpstreamText (providers/common/sanitize.h) (key redaction,
+/// 512-byte bound).
 core::Status MapDashScopeError(int http_status, std::string_view body);
 
 }  // namespace meridian::providers::dashscope

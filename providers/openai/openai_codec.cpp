@@ -10,8 +10,8 @@
 #include <utility>
 
 #include "gateway/core/json_text.h"
-#include "providers/common/sanitize.h"
 #include "providers/common/json_util.h"
+#include "providers/common/sanitize.h"
 
 namespace meridian::providers::openai {
 namespace {
@@ -80,6 +80,18 @@ bool IsOwnKey(std::string_view key) {
     if (k == key) return true;
   }
   return false;
+}
+
+// The members of the passthrough object `key` (to merge with ours); empty when it is absent,
+// not an object or not JSON.
+json::object PassthroughObject(const core::CompletionRequest& req, std::string_view key) {
+  for (const core::PassthroughMember& m : req.passthrough) {
+    if (m.key != key) continue;
+    json::error_code ec;
+    json::value v = json::parse(m.json, ec, {}, ParseOptions());
+    if (!ec && v.is_object()) return std::move(v.get_object());
+  }
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -236,24 +248,9 @@ std::string BuildChatRequestBody(const core::CompletionRequest& req,
                                  bool stream) {
   const bool compatible = flavor == OpenAiFlavor::kCompatible;
 
-  // The passthrough members are small; parsing them is what lets us avoid duplicate keys.
-  std::optional<json::object> extra;
-  if (!TrimWs(req.passthrough_members_json).empty()) {
-    try {
-      std::string wrapped;
-      wrapped.reserve(req.passthrough_members_json.size() + 2);
-      wrapped.push_back('{');
-      wrapped += req.passthrough_members_json;
-      wrapped.push_back('}');
-      json::error_code ec;
-      json::value v = json::parse(wrapped, ec, {}, ParseOptions());
-      if (!ec && v.is_object()) extra = std::move(v.get_object());
-    } catch (const std::exception&) {
-      extra.reset();
-    }
-  }
-
-  std::size_t estimate = 256 + req.passthrough_members_json.size() + req.tools_json.size();
+  std::size_t estimate = 256 + req.tools_json.size();
+  for (const core::PassthroughMember& m : req.passthrough)
+    estimate += 4 + m.key.size() + m.json.size();
   for (const auto& m : req.messages) {
     estimate += 48 + m.text.size() + m.content_parts_json.size() + m.tool_calls_json.size();
   }
@@ -271,10 +268,7 @@ std::string BuildChatRequestBody(const core::CompletionRequest& req,
 
   if (stream) {
     out += ",\"stream\":true";
-    json::object options;
-    if (extra) {
-      if (const json::object* o = ObjectMember(*extra, "stream_options")) options = *o;
-    }
+    json::object options = PassthroughObject(req, "stream_options");
     options["include_usage"] = true;
     AppendKey(out, "stream_options");
     out += json::serialize(options);
@@ -293,10 +287,7 @@ std::string BuildChatRequestBody(const core::CompletionRequest& req,
     AppendJsonString(out, req.user);
   }
   if (compatible) {
-    json::object kwargs;
-    if (extra) {
-      if (const json::object* o = ObjectMember(*extra, "chat_template_kwargs")) kwargs = *o;
-    }
+    json::object kwargs = PassthroughObject(req, "chat_template_kwargs");
     if (req.enable_thinking) kwargs["enable_thinking"] = *req.enable_thinking;
     if (!kwargs.empty()) {
       AppendKey(out, "chat_template_kwargs");
@@ -304,15 +295,10 @@ std::string BuildChatRequestBody(const core::CompletionRequest& req,
     }
   }
 
-  if (extra) {
-    for (const auto& kv : *extra) {
-      if (IsOwnKey(kv.key())) continue;
-      AppendKey(out, kv.key());
-      out += json::serialize(kv.value());
-    }
-  } else if (!TrimWs(req.passthrough_members_json).empty()) {
-    out.push_back(',');
-    out += req.passthrough_members_json;
+  for (const core::PassthroughMember& m : req.passthrough) {
+    if (IsOwnKey(m.key)) continue;
+    AppendKey(out, m.key);
+    out += m.json;  // verbatim: a value that is not JSON shows in the upstream's 400
   }
   out.push_back('}');
   return out;
@@ -501,7 +487,6 @@ Status DecodeChatResponse(std::string_view body, std::vector<Chunk>& out) {
 
 // -----------------------------------------------------------------------------------------
 // Errors
-
 
 Status MapUpstreamError(int http_status, std::string_view body, std::string_view retry_after,
                         std::string_view retry_after_ms, std::string_view x_should_retry) {

@@ -38,12 +38,12 @@ enum class OpenAiFlavor : std::uint8_t {
 ///   `user` except for kCompatible (Ollama rejects it, vLLM ignores it).
 /// - enable_thinking becomes `chat_template_kwargs.enable_thinking` for kCompatible and is
 ///   dropped for kOpenAi/kAzure, which reject unknown arguments.
-/// - passthrough_members_json is appended. Members that would duplicate a key written above
-///   are dropped; `stream_options` and (kCompatible) `chat_template_kwargs` objects are
-///   merged with ours (ours win); `chat_template_kwargs` is dropped for kOpenAi/kAzure and
-///   `stream_options` when not streaming (OpenAI rejects it without `stream`). If the
-///   passthrough text does not parse it is appended verbatim so that the upstream's 400 shows
-///   the problem instead of the gateway silently losing fields.
+/// - The passthrough members follow in order, values verbatim. Members that would duplicate a
+///   key written above are dropped; `stream_options` and (kCompatible) `chat_template_kwargs`
+///   objects are merged with ours (ours win); `chat_template_kwargs` is dropped for
+///   kOpenAi/kAzure and `stream_options` when not streaming (OpenAI rejects it without
+///   `stream`). A value that is not JSON (never from the front ends) is sent as it is, so
+///   that the upstream's 400 shows the problem instead of the gateway silently losing it.
 ///
 /// Raw JSON fragments (content parts, tools, tool_calls, tool_choice) are inserted verbatim:
 /// the ingress decoder has validated them. Strings are escaped per RFC 8259.

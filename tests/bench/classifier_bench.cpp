@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "gateway/classifier.h"
+#include "tests/unit/passthrough_members.h"
 
 namespace {
 
@@ -101,10 +102,10 @@ void BM_ScanRequest(benchmark::State& state) {
   r.tools_json =
       R"([{"type":"function","function":{"name":"track","description":"Track an order","parameters":{"type":"object","properties":{"order":{"type":"string"}}}}}])";
   r.user = "user-8c1f2a";
-  r.passthrough_members_json = R"("seed":7,"metadata":{"session":"s-1"})";
+  r.passthrough = meridian::testing::Members(R"("seed":7,"metadata":{"session":"s-1"})");
   std::size_t bytes = 0;
   for (const auto& m : r.messages) bytes += m.text.size() + m.tool_calls_json.size();
-  bytes += r.tools_json.size() + r.passthrough_members_json.size();
+  bytes += r.tools_json.size() + meridian::testing::MembersJson(r).size();
   for (auto _ : state) benchmark::DoNotOptimize(meridian::classifier::ScanRequest(r));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
                           static_cast<std::int64_t>(bytes));

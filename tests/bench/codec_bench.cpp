@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/http/openai_codec.h"
+#include "gateway/http/chat_request.h"
+#include "gateway/http/chat_response.h"
 #include "providers/common/sse_parser.h"
 #include "providers/openai/openai_codec.h"
 

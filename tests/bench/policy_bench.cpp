@@ -23,8 +23,7 @@ SnapshotPtr Example() {
 }
 
 void DecideJsonBench(benchmark::State& state, const SnapshotPtr& s, const char* json) {
-  std::string error;
-  auto request = ParseRequestJson(boost::json::parse(json), *s, error);
+  auto [request, error] = ParseRequestJson(boost::json::parse(json), *s);
   if (!request) {
     state.SkipWithError(error.c_str());
     return;

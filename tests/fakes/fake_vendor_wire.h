@@ -1,7 +1,7 @@
 // Internal to the fake upstream (tests/fakes): the scenario and response-plan types shared by
-// fake_openai_server.cpp (the HTTP/SSE machinery and the OpenAI-family encoders) and the
-// vendor encoders in fake_dashscope_wire.cpp and fake_anthropic_wire.cpp. The encoders are pure:
-// they turn a plan into bytes; pacing, cuts and counters stay in the server.
+// fake_openai_server.cpp (the HTTP/SSE machinery) and the wire encoders, one file per vendor:
+// fake_openai_wire.cpp (the OpenAI family), fake_dashscope_wire.cpp, fake_anthropic_wire.cpp. The
+// encoders are pure: they turn a plan into bytes; pacing, cuts and counters stay in the server.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -12,6 +12,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "tests/fakes/fake_openai_server.h"
 
 namespace meridian::fakes::wire {
 
@@ -116,6 +118,39 @@ std::vector<std::string> ToolFragments(const std::string& args);
 
 /// The number of tokens ("delta events") a plan produces: content, reasoning and tool fragments.
 int CompletionTokens(const ChatPlan& plan);
+
+// ---- Profiles and the OpenAI family (fake_openai_wire.cpp) -----------------------------------
+
+/// vLLM, llama.cpp, SGLang, MLX-LM.
+bool IsLocal(Profile p);
+/// The profiles with their own (non-OpenAI) wire format.
+bool IsVendor(Profile p);
+/// Where a profile puts streamed reasoning ("" = hidden, counted in usage only).
+std::string DefaultReasoningField(Profile p);
+UsageChoices DefaultUsageChoices(Profile p);
+const char* StreamContentType(Profile p);
+/// Headers the real service puts on every response.
+HeaderList ProfileHeaders(Profile p, std::uint64_t seq);
+
+/// An error in OpenAI's terms, rendered per profile by ErrorBody.
+struct ErrorText {
+  std::string message;
+  std::string type;         // OpenAI `type`
+  boost::json::value code;  // OpenAI `code` (string or null)
+  boost::json::value param;
+};
+/// OpenAI's message/type/code for an HTTP status.
+ErrorText DefaultErrorText(int status);
+/// The error body a profile sends with HTTP `status`.
+std::string ErrorBody(Profile p, int status, ErrorText t, std::uint64_t seq = 0);
+/// Azure's 400 for a prompt its content filter blocked.
+std::string AzureContentFilterBody();
+/// The body a profile sends for an unknown path.
+std::string NotFoundBody(Profile p, const std::string& method, const std::string& path);
+/// The chat.completion body of an OpenAI-family profile.
+std::string OpenAiBody(Profile p, const ChatPlan& plan);
+/// The chat.completion.chunk stream of an OpenAI-family profile, then `data: [DONE]`.
+StreamScript OpenAiStream(Profile p, const ChatPlan& plan);
 
 // ---- DashScope native (fake_dashscope_wire.cpp) ---------------------------------------------
 

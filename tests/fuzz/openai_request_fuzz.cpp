@@ -1,5 +1,5 @@
 // libFuzzer: the HTTP front end's OpenAI Chat Completions request decoder,
-// meridian::http::DecodeChatRequest (gateway/http/openai_codec.h), on arbitrary bodies.
+// meridian::http::DecodeChatRequest (gateway/http/chat_request.h), on arbitrary bodies.
 //
 // Invariants (a violation traps):
 //   - Rejection: kInvalidArgument with a non-empty message and an OpenAI-style reason from
@@ -21,7 +21,7 @@
 #include <string_view>
 
 #include "chunk_invariants.h"
-#include "gateway/http/openai_codec.h"
+#include "gateway/http/chat_request.h"
 #include "providers/dashscope/dashscope_codec.h"
 #include "providers/openai/openai_codec.h"
 
@@ -71,7 +71,7 @@ void CheckRejection(std::string_view body, const Status& s, const CompletionRequ
     MERIDIAN_FUZZ_CHECK(!s.param.empty());  // every field rejection names the field
   }
   MERIDIAN_FUZZ_CHECK(out.model.empty() && out.messages.empty() && out.stop.empty() &&
-                      out.passthrough_members_json.empty() && out.tools_json.empty());
+                      out.passthrough.empty() && out.tools_json.empty());
 }
 
 void CheckAccepted(const CompletionRequest& r) {
@@ -89,8 +89,7 @@ void CheckAccepted(const CompletionRequest& r) {
   }
   if (!r.tools_json.empty()) MERIDIAN_FUZZ_CHECK(ParsesAs(r.tools_json, json::kind::array));
   if (!r.tool_choice_json.empty()) MERIDIAN_FUZZ_CHECK(ParsesAny(r.tool_choice_json));
-  if (!r.passthrough_members_json.empty())
-    MERIDIAN_FUZZ_CHECK(ParsesAs("{" + r.passthrough_members_json + "}", json::kind::object));
+  for (const auto& m : r.passthrough) MERIDIAN_FUZZ_CHECK(ParsesAny(m.json));
 
   // What the adapters send upstream must be valid JSON.
   namespace openai = meridian::providers::openai;
@@ -120,8 +119,7 @@ bool SameRequest(const CompletionRequest& a, const CompletionRequest& b) {
          a.max_tokens == b.max_tokens && a.max_completion_tokens == b.max_completion_tokens &&
          a.stop == b.stop && a.tools_json == b.tools_json &&
          a.tool_choice_json == b.tool_choice_json && a.user == b.user &&
-         a.enable_thinking == b.enable_thinking &&
-         a.passthrough_members_json == b.passthrough_members_json;
+         a.enable_thinking == b.enable_thinking && a.passthrough == b.passthrough;
 }
 
 }  // namespace

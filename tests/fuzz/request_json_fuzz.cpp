@@ -20,9 +20,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   boost::system::error_code ec;
   auto json = boost::json::parse(std::string_view(reinterpret_cast<const char*>(data), size), ec);
   if (ec) return 0;
-  std::string error;
-  auto request = policy::ParseRequestJson(json, *snapshot, error);
-  if (!request) return 0;
+  auto [request, error] = policy::ParseRequestJson(json, *snapshot);
+  if (!request) {
+    if (error.empty()) std::abort();  // a refusal always names its field
+    return 0;
+  }
   auto decision = policy::Decide(request->Attributes(), snapshot, request->unhealthy);
   (void)policy::ExplainText(decision, request->ignored_signals);
   (void)policy::ExplainJson(decision);

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gateway/classifier.h"
-#include "gateway/http/openai_codec.h"
+#include "gateway/http/chat_request.h"
 #include "providers/anthropic/anthropic_codec.h"
 #include "providers/dashscope/dashscope_codec.h"
 #include "providers/openai/openai_codec.h"

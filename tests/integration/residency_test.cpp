@@ -29,11 +29,13 @@ constexpr const char* kResidentId = "11010519491231002X";
 constexpr const char* kMobile = "13812345678";
 
 /// us-b (US, vision) is preferred for mainland users too, but G2 narrows personal data of a
-/// mainland user to cn-a (CN, no vision); sensitive data without consent is denied.
+/// mainland user to cn-a (CN, no vision); sensitive data without consent is denied. Both take
+/// JSON output, so a planted value may sit in a response_format schema.
 std::string ResidencyPolicy(const std::string& cn_url, const std::string& us_url) {
   ProviderYaml cn = Upstream("cn-a", "openai", cn_url, "[CN]", "{chat: up-cn}");
   ProviderYaml us = Upstream("us-b", "openai", us_url, "[US]", "{chat: up-us}");
-  us.capabilities = "[tools, vision, streaming]";
+  cn.capabilities = "[tools, thinking, streaming, json_mode]";
+  us.capabilities = "[tools, vision, streaming, json_mode]";
   return PolicyYaml({cn, us},
                     "  - id: cn-users\n    when: {region: CN}\n    allow: [us-b, cn-a]\n"
                     "  - id: us-users\n    when: {region: US}\n    allow: [us-b]\n",

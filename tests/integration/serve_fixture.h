@@ -66,6 +66,7 @@ struct GatewayYaml {
   std::vector<std::string> admin{};     ///< lines under `admin:`
   std::vector<std::string> audit{};     ///< lines under `audit:`
   std::vector<std::string> metrics{};   ///< lines under `metrics:`
+  std::vector<std::string> cors{};      ///< lines under `cors:`
   std::string trusted_cidrs = "[127.0.0.1/32]";
   std::vector<TenantYaml> tenants = {TenantYaml{}};
 
@@ -83,6 +84,7 @@ struct GatewayYaml {
     section("admin", admin);
     section("audit", audit);
     section("metrics", metrics);
+    section("cors", cors);
     out += "trusted_proxies:\n  cidrs: " + trusted_cidrs + "\n";
     out += "tenants:\n";
     for (const auto& t : tenants) {

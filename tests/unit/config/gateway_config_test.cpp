@@ -225,7 +225,7 @@ TEST_F(GatewayConfigTest, UnknownKeysNameTheExpectedOnes) {
       Errors("listener: 1.2.3.4:80\nlimits: {max_body: 1}\n" + WithTenant("    region: CN\n")),
       (Strings{
           "gw.yaml:1:1: unknown key 'listener' in the gateway config (expected one of: "
-          "listen, workers, tls, grpc, audit, log, admin, metrics, policy_file, limits, "
+          "listen, workers, tls, grpc, audit, log, admin, metrics, cors, policy_file, limits, "
           "upstream, trusted_proxies, tenants)",
           "gw.yaml:2:10: unknown key 'max_body' in limits (expected one of: "
           "max_body_bytes, max_header_bytes, header_timeout_ms, body_timeout_ms, "
@@ -680,6 +680,47 @@ TEST_F(GatewayConfigTest, AdminTokenSourceAndPublicMetrics) {
             (Strings{"gw.yaml:3:3: 'token_file': cannot read 'DIR/absent.token': No such file or "
                      "directory"}));
   EXPECT_EQ(Errors("metrics: {public: maybe}\n" + WithTenant("")).size(), 1u);
+}
+
+TEST_F(GatewayConfigTest, CorsOrigins) {
+  const GatewayConfig none = Load(WithTenant(""));
+  EXPECT_TRUE(none.cors.allowed_origins.empty());
+  EXPECT_FALSE(none.cors.Allows("https://app.example.com"));
+  EXPECT_EQ(none.cors.max_age_s, 600u);
+
+  const GatewayConfig c = Load(
+      "cors:\n  allowed_origins: [\"https://App.Example.com\", \"http://localhost:5173\", "
+      "\"https://app.example.com\", \"http://[::1]:8080\"]\n  max_age_s: 0\n" +
+      WithTenant(""));
+  ASSERT_EQ(Formatted(), Strings{});
+  EXPECT_EQ(c.cors.allowed_origins,
+            (std::vector<std::string>{"https://app.example.com", "http://localhost:5173",
+                                      "http://[::1]:8080"}));
+  EXPECT_EQ(c.cors.max_age_s, 0u);
+  EXPECT_TRUE(c.cors.Allows("https://app.example.com"));
+  EXPECT_TRUE(c.cors.Allows("HTTPS://APP.EXAMPLE.COM"));
+  EXPECT_FALSE(c.cors.Allows("https://app.example.com:443"));  // exact origins only
+  EXPECT_FALSE(c.cors.Allows("https://app.example.com.evil.net"));
+  EXPECT_FALSE(c.cors.Allows("null"));
+  EXPECT_FALSE(c.cors.Allows(""));
+  EXPECT_TRUE(Load("cors: {allowed_origins: [\"*\"]}\n" + WithTenant("")).cors.Allows("null"));
+
+  EXPECT_EQ(Errors("cors:\n  allowed_origins: [app.example.com, \"https://a.example/\", "
+                   "\"https://a:99999\", \"ftp://a\", \"https://\"]\n  max_age_s: 86401\n" +
+                   WithTenant("")),
+            (Strings{
+                "gw.yaml:2:21: 'allowed_origins': 'app.example.com' is not an origin: write "
+                "scheme://host[:port] (https://app.example.com), or \"*\" for any",
+                "gw.yaml:2:38: 'allowed_origins': 'https://a.example/' is not an origin: write "
+                "scheme://host[:port] (https://app.example.com), or \"*\" for any",
+                "gw.yaml:2:60: 'allowed_origins': 'https://a:99999' is not an origin: write "
+                "scheme://host[:port] (https://app.example.com), or \"*\" for any",
+                "gw.yaml:2:79: 'allowed_origins': 'ftp://a' is not an origin: write "
+                "scheme://host[:port] (https://app.example.com), or \"*\" for any",
+                "gw.yaml:2:90: 'allowed_origins': 'https://' is not an origin: write "
+                "scheme://host[:port] (https://app.example.com), or \"*\" for any",
+                "gw.yaml:3:14: 'max_age_s' must be between 0 and 86400 (got 86401)",
+            }));
 }
 
 TEST_F(GatewayConfigTest, LoadFile) {

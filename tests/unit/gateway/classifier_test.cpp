@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/text_forms.h"
+#include "tests/unit/passthrough_members.h"
 
 namespace meridian::classifier {
 namespace {
@@ -604,17 +605,17 @@ TEST(ScanRequest, EveryOutboundFieldIsScanned) {
        }},
       {"response_format schema",
        [](auto& r, auto&, auto& quoted) {
-         r.passthrough_members_json =
+         r.passthrough = meridian::testing::Members(
              R"("response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"const":)" +
-             quoted + "}}}";
+             quoted + "}}}");
        }},
       {"metadata",
        [](auto& r, auto&, auto& quoted) {
-         r.passthrough_members_json = R"("metadata":{"k":)" + quoted + "}";
+         r.passthrough = meridian::testing::Members(R"("metadata":{"k":)" + quoted + "}");
        }},
       {"integer member",
        [](auto& r, auto& v, auto&) {
-         r.passthrough_members_json = R"("x_ext":)" + v.substr(0, 17) + "";
+         r.passthrough = meridian::testing::Members(R"("x_ext":)" + v.substr(0, 17) + "");
        }},
   };
   for (const auto& [what, set] : fields) {
@@ -625,7 +626,7 @@ TEST(ScanRequest, EveryOutboundFieldIsScanned) {
       // 17 digits of an 18-digit ID are no ID; an integer bank card is.
       EXPECT_EQ(scan.detectors_mask, 0u) << what;
       core::CompletionRequest card = Minimal();
-      card.passthrough_members_json = R"("x_ext":)" + Luhn("622202020000123");
+      card.passthrough = meridian::testing::Members(R"("x_ext":)" + Luhn("622202020000123"));
       EXPECT_EQ(ScanRequest(card).detectors_mask, B(Detector::kBankCard)) << what;
       continue;
     }
@@ -670,7 +671,7 @@ TEST(ScanRequest, CleanRequestsStayClean) {
       R"([{"type":"function","function":{"name":"lookup","description":"Look up an order","parameters":{"type":"object","properties":{"order":{"type":"integer"}}}}}])";
   r.user = "user-8c1f2a";
   r.stop = {"\n\n"};
-  r.passthrough_members_json = R"("seed":7,"metadata":{"session":"s-2024-01-15"})";
+  r.passthrough = meridian::testing::Members(R"("seed":7,"metadata":{"session":"s-2024-01-15"})");
   EXPECT_EQ(ScanRequest(r).detectors_mask, 0u);
 }
 

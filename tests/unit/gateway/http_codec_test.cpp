@@ -7,13 +7,17 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway/core/json_text.h"
+#include "gateway/http/chat_request.h"
+#include "gateway/http/chat_response.h"
 #include "gateway/http/error_mapping.h"
-#include "gateway/http/openai_codec.h"
+#include "tests/unit/passthrough_members.h"
 
 namespace meridian::http {
 namespace {
 
 namespace json = boost::json;
+using core::AppendJsonString;
 using core::Chunk;
 using core::CompletionRequest;
 using core::Status;
@@ -89,7 +93,7 @@ TEST(DecodeChatRequest, ReferenceExampleStreaming) {
   EXPECT_FALSE(r.TokenLimit());
   EXPECT_FALSE(r.temperature);
   EXPECT_FALSE(r.enable_thinking);
-  EXPECT_EQ(r.passthrough_members_json, "");
+  EXPECT_TRUE(r.passthrough.empty());
 }
 
 TEST(DecodeChatRequest, ArrayContentKeepsRawPartsAndExtractsText) {
@@ -164,7 +168,7 @@ TEST(DecodeChatRequest, TypedFields) {
   EXPECT_THAT(r.stop, ElementsAre("a", "b"));
   EXPECT_EQ(r.tool_choice_json, R"("required")");
   EXPECT_EQ(r.user, "u-1");
-  EXPECT_EQ(r.passthrough_members_json, "");  // include_obfuscation is not forwarded
+  EXPECT_TRUE(r.passthrough.empty());  // include_obfuscation is not forwarded
 }
 
 TEST(DecodeChatRequest, StopAsStringAndNullsMeanDefault) {
@@ -180,7 +184,7 @@ TEST(DecodeChatRequest, StopAsStringAndNullsMeanDefault) {
   EXPECT_EQ(r.tools_json, "");
   EXPECT_EQ(r.tool_choice_json, "");
   EXPECT_FALSE(r.enable_thinking);
-  EXPECT_EQ(r.passthrough_members_json, "");
+  EXPECT_TRUE(r.passthrough.empty());
 }
 
 TEST(DecodeChatRequest, EmptyToolsArrayIsAbsent) {
@@ -220,7 +224,7 @@ TEST(DecodeChatRequest, EnableThinkingSwitches) {
   auto r = MustDecode(R"({"model":"qwen3","messages":[{"role":"user","content":"x"}],
       "chat_template_kwargs":{"enable_thinking":false}})");
   EXPECT_EQ(r.enable_thinking, false);
-  EXPECT_EQ(r.passthrough_members_json, "");  // consumed, not forwarded twice
+  EXPECT_TRUE(r.passthrough.empty());  // consumed, not forwarded twice
   r = MustDecode(R"({"model":"qwen3","messages":[{"role":"user","content":"x"}],
       "enable_thinking":true})");
   EXPECT_EQ(r.enable_thinking, true);
@@ -245,22 +249,22 @@ TEST(DecodeChatRequest, PassthroughKeepsKnownAndUnknownFields) {
   body += extras.substr(1);
   const auto r = MustDecode(body);
 
-  const json::value got = Parse("{" + r.passthrough_members_json + "}");
+  const json::value got = Parse("{" + meridian::testing::MembersJson(r) + "}");
   json::object want = Parse(extras).as_object();
   want.erase("seed2");  // nulls are dropped
   EXPECT_EQ(got, json::value(want));
   // Body order is kept and numbers keep a conventional spelling.
-  EXPECT_THAT(r.passthrough_members_json,
+  EXPECT_THAT(meridian::testing::MembersJson(r),
               StartsWith(R"("seed":7,"n":1,"top_k":20,"min_p":0,"repetition_penalty":1.05,)"));
-  EXPECT_THAT(r.passthrough_members_json, HasSubstr(R"("float":2.0,)"));
-  EXPECT_THAT(r.passthrough_members_json, HasSubstr(R"("big":18446744073709551615,)"));
+  EXPECT_THAT(meridian::testing::MembersJson(r), HasSubstr(R"("float":2.0,)"));
+  EXPECT_THAT(meridian::testing::MembersJson(r), HasSubstr(R"("big":18446744073709551615,)"));
 }
 
 TEST(DecodeChatRequest, DuplicateKeysLastWins) {
   const auto r = MustDecode(
       R"({"model":"a","model":"b","messages":[{"role":"user","content":"x"}],"seed":1,"seed":2})");
   EXPECT_EQ(r.model, "b");
-  EXPECT_EQ(r.passthrough_members_json, R"("seed":2)");
+  EXPECT_EQ(meridian::testing::MembersJson(r), R"("seed":2)");
 }
 
 TEST(DecodeChatRequest, UnicodeContentIsKept) {
@@ -299,7 +303,7 @@ TEST(DecodeChatRequest, NestingLimit) {
   const std::string prefix = R"({"model":"m","messages":[{"role":"user","content":"x"}],"x":)";
   // The body object is level 1, so the field may nest kMaxJsonDepth - 1 more levels.
   const auto r = MustDecode(prefix + Nested(kMaxJsonDepth - 1) + "}");
-  EXPECT_EQ(r.passthrough_members_json, "\"x\":" + Nested(kMaxJsonDepth - 1));
+  EXPECT_EQ(meridian::testing::MembersJson(r), "\"x\":" + Nested(kMaxJsonDepth - 1));
 
   const Status s = DecodeError(prefix + Nested(kMaxJsonDepth) + "}");
   EXPECT_EQ(s.code, StatusCode::kInvalidArgument);

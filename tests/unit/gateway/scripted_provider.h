@@ -16,22 +16,26 @@ namespace meridian::gateway {
 
 namespace asio = boost::asio;
 
-/// The providers of the scripted tests' policies (all `sim`, model "chat"): a, b (whose
+/// The providers of the scripted tests' policies (all `sim`, model "chat", streaming): a, b (whose
 /// attempts are capped at 50 ms), c, and outside, which no decision of theirs includes.
 inline constexpr const char* kScriptedProviders = R"(providers:
   - id: a
     kind: sim
     models: {chat: up}
+    capabilities: [streaming]
   - id: b
     kind: sim
     models: {chat: up}
+    capabilities: [streaming]
     max_duration_ms: 50
   - id: c
     kind: sim
     models: {chat: up}
+    capabilities: [streaming]
   - id: outside
     kind: sim
     models: {chat: up}
+    capabilities: [streaming]
 )";
 
 /// What the scripted provider does for one provider id.

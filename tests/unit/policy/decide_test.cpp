@@ -217,37 +217,33 @@ TEST(ResolveRegion, UnrankedConflictFallsBackToUnknownRegionAs) {
 }
 
 TEST_F(DecideTest, ClientHeaderIsNeverARegionSource) {
-  std::string error;
-  auto r = ParseRequestJson(boost::json::parse(R"({"tenant":"acme","model":"gpt",
+  auto [r, error] = ParseRequestJson(boost::json::parse(R"({"tenant":"acme","model":"gpt",
       "region_signals":[{"source":"client_header","region":"US"}]})"),
-                            *s_, error);
+                                     *s_);
   ASSERT_TRUE(r) << error;
   EXPECT_FALSE(r->region);  // unknown, so treated as CN
   EXPECT_THAT(r->ignored_signals, ElementsAre("client_header US (untrusted)"));
 }
 
 TEST_F(DecideTest, IpGeolocationAloneEstablishesNothing) {
-  std::string error;
-  auto r = ParseRequestJson(boost::json::parse(R"({"tenant":"acme",
+  auto [r, error] = ParseRequestJson(boost::json::parse(R"({"tenant":"acme",
       "region_signals":[{"source":"ip_geo","region":"US"}]})"),
-                            *s_, error);
+                                     *s_);
   ASSERT_TRUE(r) << error;
   EXPECT_FALSE(r->region);
 }
 
 TEST_F(DecideTest, RequestFieldsAreValidatedByName) {
-  std::string error;
-  EXPECT_FALSE(
-      ParseRequestJson(boost::json::parse(R"({"tenant":"acme","regoin":"CN"})"), *s_, error));
-  EXPECT_EQ(error, "request.regoin: unknown field");
-  EXPECT_FALSE(ParseRequestJson(boost::json::parse(R"({"region":"XX"})"), *s_, error));
-  EXPECT_EQ(error, "request.region: unknown region code 'XX'");
-  EXPECT_FALSE(ParseRequestJson(boost::json::parse(R"({"tenant_flags":["vip"]})"), *s_, error));
-  EXPECT_EQ(error, "request.tenant_flags: unknown tenant flag 'vip'");
-  EXPECT_FALSE(ParseRequestJson(boost::json::parse(R"({"meter":{"sensitive":-1}})"), *s_, error));
-  EXPECT_EQ(error, "request.meter.sensitive: must be a whole number of individuals");
-  EXPECT_FALSE(ParseRequestJson(boost::json::parse(R"({"unhealthy":["nope"]})"), *s_, error));
-  EXPECT_EQ(error, "request.unhealthy: unknown provider 'nope'");
+  EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"tenant":"acme","regoin":"CN"})"), *s_).error,
+            "request.regoin: unknown field");
+  EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"region":"XX"})"), *s_).error,
+            "request.region: unknown region code 'XX'");
+  EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"tenant_flags":["vip"]})"), *s_).error,
+            "request.tenant_flags: unknown tenant flag 'vip'");
+  EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"meter":{"sensitive":-1}})"), *s_).error,
+            "request.meter.sensitive: must be a whole number of individuals");
+  EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"unhealthy":["nope"]})"), *s_).error,
+            "request.unhealthy: unknown provider 'nope'");
 }
 
 }  // namespace

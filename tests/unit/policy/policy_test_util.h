@@ -42,8 +42,7 @@ inline policy::SnapshotPtr MustCompile(std::string_view yaml) {
 
 /// Decides a request given as JSON (the `policy explain --request` shape).
 inline policy::Decision DecideJson(const policy::SnapshotPtr& s, std::string_view json) {
-  std::string error;
-  auto request = policy::ParseRequestJson(boost::json::parse(json), *s, error);
+  auto [request, error] = policy::ParseRequestJson(boost::json::parse(json), *s);
   if (!request) {
     ADD_FAILURE() << "bad request: " << error;
     return {};

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "providers/common/sse_parser.h"
+#include "tests/unit/passthrough_members.h"
 #include "tests/unit/providers/chunk_lines.h"
 
 namespace meridian::providers::anthropic {
@@ -308,7 +309,7 @@ TEST(AnthropicRequest, SamplingStopSequencesAndStream) {
   req.top_p = 0.25;
   req.stop = {"END", "\n\nHuman:"};
   req.user = "u1";
-  req.passthrough_members_json = R"("seed":7,"n":1)";
+  req.passthrough = meridian::testing::Members(R"("seed":7,"n":1)");
   req.enable_thinking = false;
   EXPECT_EQ(Body(req, true), json::parse(R"({
     "model":"claude-opus-4-6","max_tokens":64,"messages":[{"role":"user","content":"x"}],

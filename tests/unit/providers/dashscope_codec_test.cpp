@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "providers/common/sse_parser.h"
+#include "tests/unit/passthrough_members.h"
 #include "tests/unit/providers/chunk_lines.h"
 
 namespace meridian::providers::dashscope {
@@ -177,7 +178,7 @@ TEST(DashScopeRequest, ParametersTable) {
     req.tools_json = R"([{"type":"function","function":{"name":"f"}}])";
     req.tool_choice_json = R"("auto")";
     req.user = "u1";
-    req.passthrough_members_json = R"("seed":7,"n":2,"enable_search":false)";
+    req.passthrough = meridian::testing::Members(R"("seed":7,"n":2,"enable_search":false)");
     const json::value body = json::parse(BuildGenerationRequestBody(req, "qwen3-max", c.stream));
     EXPECT_EQ(body.at("model"), "qwen3-max");
     EXPECT_EQ(body.at("parameters"), json::parse(c.expected_parameters));
@@ -215,7 +216,7 @@ TEST(DashScopeRequest, MessagesAreStringContent) {
 
 TEST(DashScopeRequest, BadPassthroughIsDropped) {
   core::CompletionRequest req = BaseRequest();
-  req.passthrough_members_json = "\"seed\":";
+  req.passthrough = {{"seed", ""}, {"enable_search", "tru"}};  // values that are not JSON
   const json::value body = json::parse(BuildGenerationRequestBody(req, "m", true));
   EXPECT_EQ(body.at("parameters"),
             json::parse(R"({"result_format":"message","incremental_output":true})"));

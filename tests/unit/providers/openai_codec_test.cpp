@@ -1,5 +1,4 @@
 #include "providers/openai/openai_codec.h"
-#include "providers/common/sanitize.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +8,9 @@
 #include <string_view>
 #include <vector>
 
+#include "providers/common/sanitize.h"
 #include "providers/common/sse_parser.h"
+#include "tests/unit/passthrough_members.h"
 #include "tests/unit/providers/chunk_lines.h"
 
 namespace meridian::providers::openai {
@@ -556,7 +557,7 @@ core::CompletionRequest SampleRequest() {
   r.stop = {"END", "\n\n"};
   r.user = "user-1234";
   r.enable_thinking = false;
-  r.passthrough_members_json = R"("seed":7,"n":1)";
+  r.passthrough = meridian::testing::Members(R"("seed":7,"n":1)");
   return r;
 }
 
@@ -591,7 +592,7 @@ TEST(BuildChatRequestBody, OpenAiStreaming) {
 
 TEST(BuildChatRequestBody, AzureUsesMaxCompletionTokensAndNoThinking) {
   core::CompletionRequest r = SampleRequest();
-  r.passthrough_members_json.clear();
+  r.passthrough.clear();
   r.enable_thinking = true;
   const std::string body = BuildChatRequestBody(r, "gpt-4o-prod", OpenAiFlavor::kAzure, false);
   EXPECT_EQ(Parsed(body), json::parse(R"({
@@ -701,8 +702,8 @@ TEST(BuildChatRequestBody, StringsAreEscaped) {
 TEST(BuildChatRequestBody, PassthroughDoesNotDuplicateKeys) {
   core::CompletionRequest r = SampleRequest();
   r.enable_thinking = true;
-  r.passthrough_members_json =
-      R"("stream_options":{"include_obfuscation":false,"include_usage":false},"chat_template_kwargs":{"enable_thinking":false,"custom":1},"model":"x","response_format":{"type":"json_object"})";
+  r.passthrough = meridian::testing::Members(
+      R"("stream_options":{"include_obfuscation":false,"include_usage":false},"chat_template_kwargs":{"enable_thinking":false,"custom":1},"model":"x","response_format":{"type":"json_object"})");
 
   json::value v = Parsed(BuildChatRequestBody(r, "q", OpenAiFlavor::kCompatible, true));
   EXPECT_EQ(v.at("stream_options"),
@@ -725,7 +726,7 @@ TEST(BuildChatRequestBody, PassthroughDoesNotDuplicateKeys) {
 
 TEST(BuildChatRequestBody, UnparsablePassthroughIsAppendedVerbatim) {
   core::CompletionRequest r = SampleRequest();
-  r.passthrough_members_json = R"("seed":)";
+  r.passthrough = {{"seed", ""}};  // a value that is not JSON
   const std::string body = BuildChatRequestBody(r, "m", OpenAiFlavor::kOpenAi, false);
   EXPECT_THAT(body, HasSubstr(R"(,"seed":})"));
 }
@@ -812,9 +813,9 @@ TEST(MapUpstreamError, Table) {
        "upstream_conflict", "upstream returned HTTP 409", ""},
       {"501", 501, "Not Implemented", "", "", "", StatusCode::kBadUpstream, true, std::nullopt,
        "upstream_server_error", "upstream returned HTTP 501: Not Implemented", ""},
-      {"422 (vLLM validation)", 422, R"({"detail":"x"})", "", "", "",
-       StatusCode::kInvalidArgument, false, std::nullopt, "upstream_invalid_request",
-       "upstream rejected the request as invalid", ""},
+      {"422 (vLLM validation)", 422, R"({"detail":"x"})", "", "", "", StatusCode::kInvalidArgument,
+       false, std::nullopt, "upstream_invalid_request", "upstream rejected the request as invalid",
+       ""},
       {"413", 413, "", "", "", "", StatusCode::kPayloadTooLarge, false, std::nullopt,
        "upstream_payload_too_large", "upstream returned HTTP 413", ""},
       {"200 is unexpected", 200, "", "", "", "", StatusCode::kBadUpstream, false, std::nullopt,

@@ -1,57 +1,19 @@
-// OpenAI Chat Completions on the client side of the gateway: decodes what any OpenAI SDK
-// sends to POST /v1/chat/completions and re-encodes provider chunks in OpenAI's exact
-// response shapes (wire-protocols.md §1.4, §1.5; reasoning per §6). Pure: no I/O, no clocks
-// (`created` is passed in), no exceptions escape.
+// OpenAI Chat Completions responses on the client side of the gateway: provider chunks
+// re-encoded in OpenAI's exact shapes, the `chat.completion` body, the model list
+// (wire-protocols.md §1.4, §1.5; reasoning per §6). Pure: no I/O, no clocks (`created` is
+// passed in), no exceptions escape.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
-#include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "gateway/core/chunk.h"
 #include "gateway/core/completion.h"
-#include "gateway/core/json_text.h"
-#include "gateway/core/request.h"
 #include "gateway/core/status.h"
 
 namespace meridian::http {
-
-/// Deepest JSON nesting accepted in a request body (objects and arrays count one level each).
-/// Real requests need about 10; the cap bounds parser work on hostile input.
-inline constexpr std::size_t kMaxJsonDepth = 64;
-/// Most messages accepted in one request; the same cap OpenAI enforces.
-inline constexpr std::size_t kMaxMessages = 2048;
-/// Most `stop` sequences, as in OpenAI.
-inline constexpr std::size_t kMaxStopSequences = 4;
-
-/// Decodes and validates a Chat Completions request body into `out` (which is overwritten).
-///
-/// Every rejection is kInvalidArgument with `param` naming the field as OpenAI does
-/// ("messages[2].content", "stream_options", ...) and `reason` an OpenAI-style code
-/// ("missing_required_parameter", "invalid_type", "invalid_value", "empty_array",
-/// "array_above_max_length", "invalid_json"); malformed JSON has an empty `param`.
-///
-/// Field handling:
-/// - Consumed into typed fields: model, messages, stream, stream_options.include_usage,
-///   max_tokens, max_completion_tokens, temperature, top_p, stop, tools, tool_choice, user,
-///   enable_thinking (top level) and chat_template_kwargs (only `enable_thinking` is read; the
-///   rest of that object is dropped; when both spellings are given chat_template_kwargs wins).
-/// - Every other member, known to OpenAI or not (seed, n, response_format, top_k, min_p,
-///   repetition_penalty, ...), goes to passthrough_members_json in body order. Unlike OpenAI,
-///   unknown fields are NOT rejected: local engines have useful extensions. A few known
-///   fields are type/range-checked first (n, seed, penalties, logprobs, top_logprobs, ...).
-///   Members whose value is null are dropped (null means "default" everywhere).
-/// - Message members other than role/content/name/tool_call_id/tool_calls are dropped; this
-///   strips earlier turns' `reasoning_content`/`reasoning`, as §6 recommends.
-/// - An empty `tools` array or `tool_calls` array is treated as absent.
-core::Status DecodeChatRequest(std::string_view body, core::CompletionRequest& out);
-
-/// Appends `s` as a JSON string literal (shared with the provider codecs).
-using core::AppendJsonString;
 
 /// Re-encodes a provider's chunk stream as OpenAI `chat.completion.chunk` SSE events.
 /// Writes straight into the caller's buffer; no JSON DOM per chunk.
@@ -108,5 +70,8 @@ std::string RenderChatCompletion(const core::Completion& answer, std::string_vie
 
 /// The GET /v1/models body: every alias, owned_by "meridian", with the given `created`.
 std::string ModelsListJson(const std::vector<std::string>& aliases, std::int64_t created);
+
+/// The GET /v1/models/{id} body: one model object, as in the list.
+std::string ModelJson(std::string_view alias, std::int64_t created);
 
 }  // namespace meridian::http

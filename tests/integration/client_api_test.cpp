@@ -1,0 +1,249 @@
+// What clients other than a plain OpenAI SDK call around chat completions, through the real
+// `meridian serve`: the API-key headers of Azure- and Anthropic-style clients, CORS for browser
+// pages, one model's lookup, and the capabilities a request's shape requires.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/integration/serve_fixture.h"
+
+namespace meridian::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Two sim providers in CN: `plain` streams nothing fancy, `full` has every capability. The
+// model `basic` is served only by `plain`, `smart` by both.
+std::string CapabilityPolicy() {
+  ProviderYaml plain = Sim("plain", "[CN]", "{basic: sim, smart: sim}", 3);
+  plain.capabilities = "[tools]";
+  ProviderYaml full = Sim("full", "[CN]", "{smart: sim}", 3);
+  full.capabilities = "[tools, vision, thinking, streaming, json_mode]";
+  return PolicyYaml({plain, full}, "  - id: everyone\n    allow: [plain, full]\n");
+}
+
+class ClientApiTest : public ServeFixture {
+ protected:
+  void Start(std::vector<std::string> cors = {}) {
+    GatewayYaml g;
+    g.cors = std::move(cors);
+    ASSERT_NO_FATAL_FAILURE(StartGateway(CapabilityPolicy(), g));
+  }
+
+  HttpResult Chat(const std::string& model, json::object extra,
+                  std::map<std::string, std::string> headers = Auth()) {
+    ChatRequest r;
+    r.model = model;
+    r.extra = std::move(extra);
+    return Client().Post("/v1/chat/completions", r.Json(), std::move(headers));
+  }
+
+  HttpResult Options(const std::string& target, std::map<std::string, std::string> headers) {
+    return Client().Request(bhttp::verb::options, target, "", headers);
+  }
+
+  static std::string ErrorCode(const HttpResult& r) {
+    const json::value v = json::parse(r.body);
+    const json::value& code = v.at("error").at("code");
+    return code.is_string() ? std::string(code.get_string()) : std::string();
+  }
+};
+
+// ---- API-key headers ---------------------------------------------------------------------
+
+TEST_F(ClientApiTest, ApiKeyAndXApiKeyHeadersAuthenticateLikeBearer) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  for (const char* header : {"authorization", "api-key", "x-api-key"}) {
+    SCOPED_TRACE(header);
+    const std::string value =
+        std::string(header) == "authorization" ? std::string("Bearer ") + kTenantKey : kTenantKey;
+    const HttpResult ok = Chat("basic", {}, {{header, value}});
+    EXPECT_EQ(ok.status, 200u) << ok.body;
+    const HttpResult wrong = Chat("basic", {}, {{header, "sk-not-a-key"}});
+    EXPECT_EQ(wrong.status, 401u);
+    EXPECT_EQ(ErrorCode(wrong), "invalid_api_key");
+    const HttpResult models = Client().Get("/v1/models", {{header, value}});
+    EXPECT_EQ(models.status, 200u);
+  }
+  const HttpResult none = Chat("basic", {}, {});
+  EXPECT_EQ(none.status, 401u);
+  EXPECT_EQ(ErrorCode(none), "missing_api_key");
+  EXPECT_THAT(none.body, HasSubstr("x-api-key"));
+}
+
+TEST_F(ClientApiTest, ApiKeyBesideXApiKeyIsTwoCredentials) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const HttpResult r = Chat("basic", {}, {{"api-key", kTenantKey}, {"x-api-key", kTenantKey}});
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(ErrorCode(r), "multiple_credentials");
+}
+
+// ---- CORS ----------------------------------------------------------------------------------
+
+const std::map<std::string, std::string> kPreflight = {
+    {"origin", "https://app.example.com"},
+    {"access-control-request-method", "POST"},
+    {"access-control-request-headers", "authorization, content-type, x-stainless-os"}};
+
+TEST_F(ClientApiTest, NoOriginIsAllowedByDefault) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const HttpResult pre = Options("/v1/chat/completions", kPreflight);
+  EXPECT_EQ(pre.status, 403u);
+  EXPECT_EQ(ErrorCode(pre), "cors_origin_not_allowed");
+  EXPECT_EQ(pre.header("access-control-allow-origin"), "");
+  // The request itself is served (the browser, not the server, withholds the answer), but
+  // without the header that would let the page read it.
+  auto headers = Auth();
+  headers["origin"] = "https://app.example.com";
+  const HttpResult r = Chat("basic", {}, headers);
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.header("access-control-allow-origin"), "");
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_cors_preflights_total{result=\"refused\"}"), 1);
+}
+
+TEST_F(ClientApiTest, AnAllowedOriginGetsItsPreflightAndReadsTheAnswer) {
+  ASSERT_NO_FATAL_FAILURE(Start({"allowed_origins: [\"https://App.Example.com\"]",
+                                 "max_age_s: 120"}));
+  const HttpResult pre = Options("/v1/chat/completions", kPreflight);
+  EXPECT_EQ(pre.status, 204u) << pre.body;
+  EXPECT_EQ(pre.body, "");
+  EXPECT_EQ(pre.header("content-length"), "");
+  EXPECT_EQ(pre.header("access-control-allow-origin"), "https://app.example.com");
+  EXPECT_EQ(pre.header("access-control-allow-methods"), "POST");
+  EXPECT_EQ(pre.header("access-control-allow-headers"),
+            "authorization, content-type, x-stainless-os");
+  EXPECT_EQ(pre.header("access-control-max-age"), "120");
+  EXPECT_THAT(pre.header("vary"), HasSubstr("Origin"));
+
+  const HttpResult models_pre = Options(
+      "/v1/models", {{"origin", "https://app.example.com"}, {"access-control-request-method", "GET"}});
+  EXPECT_EQ(models_pre.status, 204u);
+  EXPECT_EQ(models_pre.header("access-control-allow-methods"), "GET");
+
+  auto headers = Auth();
+  headers["origin"] = "https://app.example.com";
+  const HttpResult r = Chat("basic", {}, headers);
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.header("access-control-allow-origin"), "https://app.example.com");
+  EXPECT_THAT(r.header("access-control-expose-headers"), HasSubstr("x-request-id"));
+  EXPECT_THAT(r.header("access-control-expose-headers"), HasSubstr("x-meridian-policy-rule"));
+  // Errors carry it too, so the page can show them.
+  headers["authorization"] = "Bearer sk-wrong";
+  const HttpResult denied = Chat("basic", {}, headers);
+  EXPECT_EQ(denied.status, 401u);
+  EXPECT_EQ(denied.header("access-control-allow-origin"), "https://app.example.com");
+
+  // Another origin is refused; so is a preflight for a method the path does not take.
+  auto other = kPreflight;
+  other["origin"] = "https://evil.example.net";
+  EXPECT_EQ(Options("/v1/chat/completions", other).status, 403u);
+  auto put = kPreflight;
+  put["access-control-request-method"] = "PUT";
+  const HttpResult bad = Options("/v1/chat/completions", put);
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_EQ(ErrorCode(bad), "invalid_preflight");
+  // CORS is the API's, never the probes'.
+  EXPECT_EQ(Client().Get("/healthz", {{"origin", "https://app.example.com"}})
+                .header("access-control-allow-origin"),
+            "");
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_cors_preflights_total{result=\"allowed\"}"), 2);
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_cors_preflights_total{result=\"refused\"}"), 2);
+}
+
+TEST_F(ClientApiTest, TwoOriginHeadersNameNoOrigin) {
+  ASSERT_NO_FATAL_FAILURE(Start({"allowed_origins: [\"https://app.example.com\"]"}));
+  RawConnection c(gateway_->port());
+  ASSERT_TRUE(c.Send(
+      "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\n"
+      "Origin: https://evil.example.net\r\nAccess-Control-Request-Method: POST\r\n"
+      "Connection: close\r\n\r\n"));
+  std::string out;
+  while (c.Read(std::chrono::seconds(10), out) == RawConnection::ReadResult::kData) {
+  }
+  EXPECT_THAT(out, HasSubstr("HTTP/1.1 403"));
+  EXPECT_THAT(out, Not(HasSubstr("access-control-allow-origin")));
+}
+
+TEST_F(ClientApiTest, AStarAllowsEveryOrigin) {
+  ASSERT_NO_FATAL_FAILURE(Start({"allowed_origins: [\"*\"]"}));
+  auto pre = kPreflight;
+  pre["origin"] = "http://localhost:5173";
+  const HttpResult r = Options("/v1/chat/completions", pre);
+  EXPECT_EQ(r.status, 204u);
+  EXPECT_EQ(r.header("access-control-allow-origin"), "http://localhost:5173");
+}
+
+// ---- GET /v1/models/{id} -------------------------------------------------------------------
+
+TEST_F(ClientApiTest, OneModelIsFoundOnlyWhenTheCallerCanBeRoutedToIt) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const HttpResult found = Client().Get("/v1/models/smart", Auth());
+  ASSERT_EQ(found.status, 200u) << found.body;
+  const json::value v = json::parse(found.body);
+  EXPECT_EQ(v.at("id"), "smart");
+  EXPECT_EQ(v.at("object"), "model");
+  EXPECT_EQ(v.at("owned_by"), "meridian");
+  EXPECT_TRUE(v.at("created").is_int64());
+  EXPECT_EQ(Client().Get("/models/basic", Auth()).status, 200u);
+
+  for (const char* target : {"/v1/models/gpt-4o", "/v1/models/", "/v1/models/sm%61rt%2"}) {
+    SCOPED_TRACE(target);
+    const HttpResult missing = Client().Get(target, Auth());
+    EXPECT_EQ(missing.status, 404u);
+    EXPECT_EQ(ErrorCode(missing), "model_not_found");
+    EXPECT_EQ(json::parse(missing.body).at("error").at("param"), "model");
+  }
+  EXPECT_EQ(Client().Get("/v1/models/sm%61rt", Auth()).status, 200u);  // percent-decoded
+  EXPECT_EQ(Client().Get("/v1/models/smart").status, 401u);
+  EXPECT_EQ(Client().Post("/v1/models/smart", "{}", Auth()).status, 405u);
+}
+
+// ---- capabilities from the request's shape ------------------------------------------------
+
+TEST_F(ClientApiTest, EachCapabilityTheRequestNeedsIsDerivedAndNamedWhenMissing) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  struct Case {
+    const char* what;
+    json::object extra;
+    const char* capability;
+  };
+  const std::vector<Case> cases = {
+      {"stream", {{"stream", true}}, "streaming"},
+      {"json_object", {{"response_format", json::object{{"type", "json_object"}}}}, "json_mode"},
+      {"json_schema",
+       {{"response_format",
+         json::object{{"type", "json_schema"},
+                      {"json_schema", json::object{{"name", "s"}, {"schema", json::object{}}}}}}},
+       "json_mode"},
+      {"thinking", {{"chat_template_kwargs", json::object{{"enable_thinking", true}}}}, "thinking"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    // `basic` is only on `plain`, which lacks the capability: refused, naming it and the rule.
+    const HttpResult denied = Chat("basic", c.extra);
+    EXPECT_EQ(denied.status, 403u) << denied.body;
+    EXPECT_EQ(ErrorCode(denied), "capability_unavailable_in_allowed_set");
+    EXPECT_THAT(denied.body, HasSubstr(std::string("'") + c.capability + "'"));
+    EXPECT_THAT(denied.body, HasSubstr("route 'everyone'"));
+    // `smart` is also on `full`: served there.
+    const HttpResult served = Chat("smart", c.extra);
+    EXPECT_EQ(served.status, 200u) << served.body;
+    EXPECT_EQ(served.header("x-meridian-provider"), "full");
+  }
+  // What asks for nothing requires nothing: plain text output, thinking switched off.
+  for (const json::object& extra :
+       {json::object{{"response_format", json::object{{"type", "text"}}}},
+        json::object{{"chat_template_kwargs", json::object{{"enable_thinking", false}}}}}) {
+    const HttpResult r = Chat("basic", extra);
+    EXPECT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.header("x-meridian-provider"), "plain");
+  }
+}
+
+}  // namespace
+}  // namespace meridian::testing
