@@ -24,6 +24,7 @@ providers:
     kind: openai_compatible
     endpoint: ${UPSTREAM_URL:?UPSTREAM_URL not set}
     models: {fake-model: fake-model}
+    capabilities: [streaming]
     processing: [US]
     storage: [US]
 routes:

@@ -44,6 +44,7 @@ policy_text() {
   {
     printf 'version: 1\nproviders:\n  - id: upstream\n    kind: openai_compatible\n'
     printf '    endpoint: %s\n    models: {fake-model: fake-model}\n' "$upstream"
+    printf '    capabilities: [streaming]\n'
     printf '    processing: [US]\n    storage: [US]\nroutes:\n'
     for ((i = 1; i < ROUTES; i++)); do
       printf '  - id: other-%d\n    when: {tenant: [tenant-%d], data_class: ">= personal"}\n' "$i" "$i"
