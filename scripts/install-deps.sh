@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
   clang libclang-rt-14-dev clang-format clang-tidy
-  curl python3
+  curl python3 nodejs npm
 )
 
 missing=()

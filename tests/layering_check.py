@@ -19,7 +19,8 @@ CORE = ["gateway/core/"]
 PROVIDER_BASE = CORE + ["providers/common/", "providers/provider.h"]
 
 HTTP_CODEC = ["gateway/http/chat_request.h", "gateway/http/chat_response.h",
-              "gateway/http/error_mapping.h"]
+              "gateway/http/error_mapping.h", "gateway/http/request_fields.h",
+              "gateway/http/responses_request.h", "gateway/http/responses_response.h"]
 
 # prefix of the including file -> prefixes it may include
 RULES = {
@@ -33,6 +34,8 @@ RULES = {
     "providers/anthropic/": PROVIDER_BASE + ["providers/anthropic/"],
     "providers/sim/": PROVIDER_BASE + ["providers/sim/"],
     "gateway/http/chat_": CORE + HTTP_CODEC,
+    "gateway/http/responses_": CORE + HTTP_CODEC,
+    "gateway/http/request_fields": CORE + HTTP_CODEC,
     "gateway/http/error_mapping": CORE + HTTP_CODEC,
     "gateway/grpc/grpc_codec": CORE + ["gateway/grpc/grpc_codec.h", "meridian/v1/", "policy/"],
     "gateway/grpc/client_cert": CORE + ["gateway/grpc/client_cert.h"],

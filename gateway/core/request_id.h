@@ -6,12 +6,16 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace meridian::core {
 
 struct RequestId {
   std::uint64_t bits = 0;
   std::string text;  ///< "req_" + 16 lowercase hex digits
+
+  /// The 16 hex digits alone (for ids derived from this one: "resp_<hex>").
+  std::string_view Hex() const { return std::string_view(text).substr(4); }
 
   static RequestId From(std::uint64_t bits) {
     char buf[24];

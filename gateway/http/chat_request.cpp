@@ -11,6 +11,7 @@
 
 #include "gateway/core/json_text.h"
 #include "gateway/core/json_value.h"
+#include "gateway/http/request_fields.h"
 
 namespace meridian::http {
 namespace {
@@ -23,128 +24,20 @@ using core::AsInteger;
 using core::Status;
 using core::StatusCode;
 using core::Sv;
-
-// ---------------------------------------------------------------------------------------
-// Decoding helpers
-
-Status Invalid(std::string param, std::string message, std::string reason) {
-  return Status::Error(StatusCode::kInvalidArgument, std::move(message), std::move(reason),
-                       std::move(param));
-}
-
-const char* Describe(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-      return "an integer";
-    case json::kind::double_:
-      return "a decimal number";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-  }
-  return "a value";
-}
-
-Status Missing(std::string param) {
-  std::string msg = "Missing required parameter: '" + param + "'.";
-  return Invalid(std::move(param), std::move(msg), "missing_required_parameter");
-}
-
-Status WrongType(std::string param, std::string_view expected, const json::value& got) {
-  std::string msg = "Invalid type for '" + param + "': expected " + std::string(expected) +
-                    ", but got " + Describe(got) + " instead.";
-  return Invalid(std::move(param), std::move(msg), "invalid_type");
-}
-
-Status BadValue(std::string param, std::string_view why) {
-  std::string msg = "Invalid value for '" + param + "': " + std::string(why);
-  return Invalid(std::move(param), std::move(msg), "invalid_value");
-}
-
-Status NumberTooLarge(std::string param) {
-  std::string msg = "Invalid value for '" + param + "': contains a number too large to represent.";
-  return Invalid(std::move(param), std::move(msg), "invalid_value");
-}
-
-Status EmptyArray(std::string param) {
-  std::string msg = "Invalid '" + param +
-                    "': empty array. Expected an array with minimum length 1, but got an empty "
-                    "array instead.";
-  return Invalid(std::move(param), std::move(msg), "empty_array");
-}
-
-Status TooLong(std::string param, std::size_t max, std::size_t got) {
-  std::string msg =
-      "Invalid '" + param + "': array too long. Expected an array with maximum length " +
-      std::to_string(max) + ", but got an array with length " + std::to_string(got) + " instead.";
-  return Invalid(std::move(param), std::move(msg), "array_above_max_length");
-}
-
-std::string Index(std::string_view base, std::size_t i) {
-  std::string s(base);
-  s += '[';
-  s += std::to_string(i);
-  s += ']';
-  return s;
-}
-
-std::string Member(std::string_view base, std::string_view name) {
-  std::string s(base);
-  s += '.';
-  s += name;
-  return s;
-}
-
-bool AsNumber(const json::value& v, double& out) {
-  if (v.is_int64()) {
-    out = static_cast<double>(v.get_int64());
-  } else if (v.is_uint64()) {
-    out = static_cast<double>(v.get_uint64());
-  } else if (v.is_double()) {
-    out = v.get_double();
-  } else {
-    return false;
-  }
-  return true;
-}
-
-std::string FormatBound(double d) {
-  std::string s;
-  std::array<char, 32> buf{};
-  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
-  s.assign(buf.data(), end);
-  return s;
-}
-
-Status IntegerIn(const json::value& v, std::string param, std::int64_t min, std::int64_t max,
-                 std::int64_t& out) {
-  if (!AsInteger(v, out)) return WrongType(std::move(param), "an integer", v);
-  if (out < min || out > max) {
-    const std::string why =
-        max == std::numeric_limits<std::int64_t>::max()
-            ? "must be at least " + std::to_string(min) + "."
-            : "must be between " + std::to_string(min) + " and " + std::to_string(max) + ".";
-    return BadValue(std::move(param), why);
-  }
-  return Status::Ok();
-}
-
-Status NumberIn(const json::value& v, std::string param, double min, double max, double& out) {
-  if (!AsNumber(v, out)) return WrongType(std::move(param), "a number", v);
-  if (!(out >= min && out <= max)) {
-    return BadValue(std::move(param),
-                    "must be between " + FormatBound(min) + " and " + FormatBound(max) + ".");
-  }
-  return Status::Ok();
-}
+using fields::BadValue;
+using fields::EmptyArray;
+using fields::FormatBound;
+using fields::Index;
+using fields::IntegerIn;
+using fields::Invalid;
+using fields::Member;
+using fields::Missing;
+using fields::NumberIn;
+using fields::NumberTooLarge;
+using fields::OptionalBool;
+using fields::OptionalString;
+using fields::TooLong;
+using fields::WrongType;
 
 // Shape checks for fields we forward verbatim, so OpenAI-style 400s come from the gateway
 // instead of an upstream-specific error after routing.
@@ -222,16 +115,6 @@ Status CheckPassthrough(std::string_view key, const json::value& v) {
     }
   }
   return Status::Ok();  // unknown to us: an engine extension, forwarded unchecked
-}
-
-// Optional string member of a message: absent and null both mean "not given".
-Status OptionalString(const json::object& o, std::string_view key, const std::string& path,
-                      std::string& out) {
-  const json::value* v = o.if_contains(json::string_view(key.data(), key.size()));
-  if (v == nullptr || v->is_null()) return Status::Ok();
-  if (!v->is_string()) return WrongType(Member(path, key), "a string", *v);
-  out.assign(Sv(v->get_string()));
-  return Status::Ok();
 }
 
 bool IsRole(std::string_view r) {
@@ -379,23 +262,11 @@ Status DecodeTools(const json::value& v, std::string& out) {
 
 Status DecodeToolChoice(const json::value& v, std::string& out) {
   if (v.is_string()) {
-    const auto& s = v.get_string();
-    if (s != "none" && s != "auto" && s != "required") {
-      return BadValue("tool_choice", "'" + std::string(Sv(s)) +
-                                         "'. Supported values are: 'none', 'auto', and "
-                                         "'required'.");
-    }
+    if (auto s = fields::ToolChoiceMode(v); !s.ok()) return s;
   } else if (!v.is_object()) {
     return WrongType("tool_choice", "a string or an object", v);
   }
   if (!AppendJsonValue(out, v)) return NumberTooLarge("tool_choice");
-  return Status::Ok();
-}
-
-Status OptionalBool(const json::value& v, std::string param, std::optional<bool>& out) {
-  if (v.is_null()) return Status::Ok();
-  if (!v.is_bool()) return WrongType(std::move(param), "a boolean", v);
-  out = v.get_bool();
   return Status::Ok();
 }
 
@@ -495,33 +366,8 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
 
 core::Status DecodeChatRequest(std::string_view body, core::CompletionRequest& out) {
   out = core::CompletionRequest{};
-  // Every node of the DOM dies with this call, so a bump allocator seeded from the stack
-  // avoids a malloc per node; large bodies spill into heap blocks it frees at once.
-  std::array<unsigned char, 4096> initial{};
-  json::monotonic_resource arena(initial.data(), initial.size());
-  json::parse_options options;
-  options.max_depth = kMaxJsonDepth;
-
-  boost::system::error_code ec;
-  const json::value root =
-      json::parse(json::string_view(body.data(), body.size()), ec, &arena, options);
-  if (ec) {
-    if (ec == json::error::too_deep) {
-      return Invalid({},
-                     "request body is not valid JSON: nesting deeper than " +
-                         std::to_string(kMaxJsonDepth) + " levels",
-                     "invalid_json");
-    }
-    return Invalid({}, "request body is not valid JSON: " + ec.message(), "invalid_json");
-  }
-  const json::object* obj = root.if_object();
-  if (obj == nullptr) {
-    return Invalid(
-        {},
-        std::string("request body must be a JSON object, but got ") + Describe(root) + " instead.",
-        "invalid_type");
-  }
-  Status s = DecodeBody(*obj, out);
+  Status s =
+      fields::WithJsonObject(body, [&out](const json::object& o) { return DecodeBody(o, out); });
   if (!s.ok()) out = core::CompletionRequest{};  // never hand back half a request
   return s;
 }

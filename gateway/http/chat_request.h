@@ -8,12 +8,12 @@
 
 #include "gateway/core/request.h"
 #include "gateway/core/status.h"
+#include "gateway/http/request_fields.h"
 
 namespace meridian::http {
 
 /// Deepest JSON nesting accepted in a request body (objects and arrays count one level each).
-/// Real requests need about 10; the cap bounds parser work on hostile input.
-inline constexpr std::size_t kMaxJsonDepth = 64;
+inline constexpr std::size_t kMaxJsonDepth = fields::kMaxJsonDepth;
 /// Most messages accepted in one request; the same cap OpenAI enforces.
 inline constexpr std::size_t kMaxMessages = 2048;
 /// Most `stop` sequences, as in OpenAI.

@@ -33,6 +33,8 @@
 #include "gateway/http/chat_request.h"
 #include "gateway/http/chat_response.h"
 #include "gateway/http/error_mapping.h"
+#include "gateway/http/responses_request.h"
+#include "gateway/http/responses_response.h"
 #include "gateway/log.h"
 #include "gateway/pipeline.h"
 #include "gateway/router.h"
@@ -142,7 +144,8 @@ std::optional<std::string> PercentDecoded(std::string_view s) {
 
 /// The API's paths (CORS applies to these, never to the probes or /metrics).
 bool IsApiPath(std::string_view path) {
-  return path.starts_with("/v1/") || path == "/chat/completions" || path == "/models";
+  return path.starts_with("/v1/") || path == "/chat/completions" || path == "/responses" ||
+         path == "/models" || path.starts_with("/models/");
 }
 
 /// The response headers a page on an allowed origin may read.
@@ -315,7 +318,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   asio::awaitable<bool> Handshake();
   asio::awaitable<bool> Handle(Request& req, const std::string& request_id);
-  asio::awaitable<bool> HandleChat(Request& req, Headers& headers);
+  /// POST /v1/chat/completions (Api = ChatApi) or /v1/responses (ResponsesApi): identify,
+  /// decode, then the exchange, answered in the API's shape.
+  template <class Api>
+  asio::awaitable<bool> HandleCompletion(Request& req, Headers& headers);
+  /// The caller of an API request: tenant (one known credential), region from trusted
+  /// sources, declared data class and consent, traceparent.
+  core::Status Identify(const Request& req, const RoutingTable& table, CallerContext& caller);
   /// GET /v1/models (`rest` empty) or /v1/models/{id} (`rest` = "/{id}", percent-encoded).
   asio::awaitable<bool> HandleModels(Request& req, std::string_view rest, Headers& headers);
   /// A CORS preflight for `path` from an origin that `allowed` says may call the API.
@@ -353,10 +362,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         .fetch_add(1, std::memory_order_relaxed);
   }
 
-  // The chat writer writes the answer on this session's stream and records what the access
-  // line says; nothing else reaches the members below.
-  template <class S>
-  friend class ChatWriter;
+  // The completion writer writes the answer on this session's stream and records what the
+  // access line says; nothing else reaches the members below.
+  template <class S, class A>
+  friend class CompletionWriter;
 
   bool admin_;  ///< the admin listener: operations routes only
   /// The admin route being answered, as meridian_admin_requests_total's path label.
@@ -387,24 +396,75 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<DisconnectWatch> active_;  ///< the completion in progress, if any
 };
 
-/// Writes one chat completion's answer on its session: OpenAI SSE over chunked transfer
-/// encoding (an HTTP/1.0 client gets the events as they are, and the end of the answer is the
-/// end of the connection, RFC 9112 §6.3), or one chat.completion JSON. The status line and
-/// headers of a stream go out with its first chunk.
-template <class Stream>
-class ChatWriter final : public ResponseWriter {
+/// What an ingress API adds to the HTTP completion writer: its SSE events and its JSON body.
+/// Chat Completions (`data:` chunks, then [DONE]):
+struct ChatApi {
+  std::string id;  ///< "chatcmpl-<request id>"
+  std::string model;
+  std::optional<codec::ChatStreamEncoder> stream;  ///< streams only
+
+  /// Decodes a POST /v1/chat/completions body into `request` and sets up `api` for it.
+  static core::Status Decode(std::string_view body, const core::RequestId& id,
+                             core::CompletionRequest& request, ChatApi& api) {
+    if (auto st = codec::DecodeChatRequest(body, request); !st.ok()) return st;
+    api.id = "chatcmpl-" + id.text;
+    api.model = request.model;
+    if (request.stream) api.stream.emplace(api.id, UnixNow(), request.model, request.include_usage);
+    return core::Status::Ok();
+  }
+  void Open(std::string&) {}
+  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
+  void Done(std::string& out) { stream->Done(out); }
+  void Error(const core::Status& s, std::string& out) { stream->Error(s, out); }
+  std::string Render(const core::Completion& answer) const {
+    return codec::RenderChatCompletion(answer, id, UnixNow(), model);
+  }
+};
+
+/// The Responses API (`event:` + `data:` events, response.created ... response.completed):
+struct ResponsesApi {
+  codec::ResponseHead head;
+  std::optional<codec::ResponsesStreamEncoder> stream;  ///< streams only
+
+  /// Decodes a POST /v1/responses body into `request` and sets up `api` for it.
+  static core::Status Decode(std::string_view body, const core::RequestId& id,
+                             core::CompletionRequest& request, ResponsesApi& api) {
+    codec::ResponsesRequest decoded;
+    if (auto st = codec::DecodeResponsesRequest(body, decoded); !st.ok()) return st;
+    // "resp_<hex>", items "msg_<hex>_<n>": the request id's family.
+    api.head.id = "resp_" + std::string(id.Hex());
+    api.head.item_base = std::string(id.Hex());
+    api.head.created_at = UnixNow();
+    api.head.model = decoded.completion.model;
+    api.head.echo = std::move(decoded.echo);
+    if (decoded.completion.stream) api.stream.emplace(api.head);
+    request = std::move(decoded.completion);
+    return core::Status::Ok();
+  }
+  void Open(std::string& out) { stream->Start(out); }
+  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
+  void Done(std::string& out) { stream->Done(out); }
+  void Error(const core::Status& s, std::string& out) { stream->Fail(s, out); }
+  std::string Render(const core::Completion& answer) const {
+    return codec::RenderResponse(head, answer);
+  }
+};
+
+/// Writes one completion's answer on its session, in the shape `Api` gives it: SSE over
+/// chunked transfer encoding (an HTTP/1.0 client gets the events as they are, and the end of
+/// the answer is the end of the connection, RFC 9112 §6.3), or one JSON body. The status line
+/// and headers of a stream go out with its first chunk. Refusals are OpenAI error JSON.
+template <class Stream, class Api>
+class CompletionWriter final : public ResponseWriter {
  public:
-  ChatWriter(Session<Stream>& session, Headers headers, DisconnectWatch& watch, bool keep_alive,
-             bool chunked, std::string completion_id, std::string model,
-             std::optional<codec::ChatStreamEncoder> encoder)
+  CompletionWriter(Session<Stream>& session, Headers headers, DisconnectWatch& watch,
+                   bool keep_alive, bool chunked, Api api)
       : session_(session),
         headers_(std::move(headers)),
         watch_(watch),
         keep_alive_(keep_alive),
         chunked_(chunked),
-        completion_id_(std::move(completion_id)),
-        model_(std::move(model)),
-        encoder_(std::move(encoder)) {}
+        api_(std::move(api)) {}
 
   asio::awaitable<void> Refuse(const core::Status& status, const Admission* admission,
                                std::string_view provider) override {
@@ -425,7 +485,8 @@ class ChatWriter final : public ResponseWriter {
     AppendFields(out_, headers_);
     out_ += "\r\n";
     events_.clear();
-    if (start != nullptr) encoder_->Encode(*start, events_);
+    api_.Open(events_);
+    if (start != nullptr) api_.Encode(*start, events_);
     Frame();
     co_return true;  // written with the chunk that committed
   }
@@ -433,22 +494,22 @@ class ChatWriter final : public ResponseWriter {
   asio::awaitable<bool> Write(const core::Chunk& chunk) override {
     if (failed_) co_return false;
     events_.clear();
-    encoder_->Encode(chunk, events_);
+    api_.Encode(chunk, events_);
     Frame();
     if (out_.empty()) co_return true;
     co_return co_await Flush();
   }
 
-  /// `data: [DONE]` on success, an error event (and no [DONE]) otherwise.
+  /// The API's end of stream on success, its error event otherwise.
   asio::awaitable<void> Finish(const core::Status& status) override {
     if (failed_ || ClientGone()) co_return;
     events_.clear();
     if (!Draining()) session_.Count(200);  // the status line said 200
     if (status.ok()) {
-      encoder_->Done(events_);
+      api_.Done(events_);
     } else {
       session_.access_.reason = status.reason;
-      encoder_->Error(status, events_);
+      api_.Error(status, events_);
     }
     Frame();
     if (!chunked_) {
@@ -463,9 +524,8 @@ class ChatWriter final : public ResponseWriter {
                                  const core::Completion& answer) override {
     if (ClientGone()) co_return;
     AddDecision(&admission, provider);
-    usable_ = co_await session_.Send(
-        200, codec::RenderChatCompletion(answer, completion_id_, UnixNow(), model_),
-        "application/json", headers_, keep_alive_);
+    usable_ =
+        co_await session_.Send(200, api_.Render(answer), "application/json", headers_, keep_alive_);
   }
 
   int WireStatus(const core::Status& final) const override {
@@ -521,9 +581,7 @@ class ChatWriter final : public ResponseWriter {
   DisconnectWatch& watch_;
   bool keep_alive_;
   bool chunked_;
-  std::string completion_id_;
-  std::string model_;
-  std::optional<codec::ChatStreamEncoder> encoder_;  ///< streams only
+  Api api_;
   std::string out_;
   std::string events_;
   bool failed_ = false;
@@ -927,7 +985,19 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
   }
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
     if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
-    co_return co_await HandleChat(req, headers);
+    co_return co_await HandleCompletion<ChatApi>(req, headers);
+  }
+  if (path == "/v1/responses" || path == "/responses") {
+    if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
+    co_return co_await HandleCompletion<ResponsesApi>(req, headers);
+  }
+  if (path.starts_with("/v1/responses/") || path.starts_with("/responses/")) {
+    co_return co_await SendError(
+        core::Status::Error(core::StatusCode::kNotFound,
+                            "responses are not stored: this gateway keeps no conversation state, "
+                            "so there is nothing to retrieve, cancel or delete",
+                            "not_found"),
+        headers, keep_alive);
   }
   if (path == "/v1/models" || path == "/models" || path.starts_with("/v1/models/") ||
       path.starts_with("/models/")) {
@@ -1036,7 +1106,7 @@ asio::awaitable<bool> Session<Stream>::Preflight(const Request& req, std::string
   }
   const std::string_view method = req["access-control-request-method"];
   const std::string_view wanted = req["access-control-request-headers"];
-  const bool get_route = path == "/v1/models" || path == "/models";
+  const bool get_route = path.starts_with("/v1/models") || path.starts_with("/models");
   const std::string_view allow = get_route ? "GET" : "POST";
   if (method != allow || !IsHeaderNameList(wanted)) {
     state_.counters.cors_preflights_refused.fetch_add(1, std::memory_order_relaxed);
@@ -1100,22 +1170,16 @@ asio::awaitable<bool> Session<Stream>::HandleModels(Request& req, std::string_vi
 }
 
 template <class Stream>
-asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers) {
-  const bool keep_alive = req.keep_alive();
-  auto table = state_.Table();
-  auto fail = [&](core::Status st) { return SendError(st, headers, keep_alive); };
-  if (!table) {
-    co_return co_await fail(NotReady());
-  }
+core::Status Session<Stream>::Identify(const Request& req, const RoutingTable& table,
+                                       CallerContext& caller) {
   const identity::Tenant* tenant = nullptr;
-  if (auto st = Authenticate(req, tenant); !st.ok()) co_return co_await fail(st);
+  if (auto st = Authenticate(req, tenant); !st.ok()) return st;
   // Duplicated or conflicting signals resolve to the most restrictive value (reference §3.1).
   const std::vector<std::string_view> region_copies =
       Copies(req, state_.config.trusted_proxies.region_header);
   const identity::RegionDecision region = identity::EstablishRegion(
-      *tenant, PeerIp(peer_), region_copies, state_.trusted_proxies, table->policy->settings);
+      *tenant, PeerIp(peer_), region_copies, state_.trusted_proxies, table.policy->settings);
   CountRegionSignals(state_, region);
-  CallerContext caller;
   caller.front_end = RequestReport::FrontEnd::kHttp;
   caller.id = request_id_;
   caller.tenant = tenant->id;
@@ -1126,12 +1190,12 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   if (auto st = identity::ParseDataClassHeaders(Copies(req, identity::kDataClassHeader),
                                                 caller.attrs.data_class, class_conflict);
       !st.ok()) {
-    co_return co_await fail(st);
+    return st;
   }
   if (auto st = identity::ParseConsentHeaders(Copies(req, identity::kConsentHeader),
                                               caller.attrs.consent, consent_conflict);
       !st.ok()) {
-    co_return co_await fail(st);
+    return st;
   }
   if (class_conflict || consent_conflict) {
     state_.counters.conflicting_signals.fetch_add(1, std::memory_order_relaxed);
@@ -1139,10 +1203,23 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
   if (auto it = req.find("traceparent"); it != req.end()) {
     caller.traceparent.assign(it->value().data(), it->value().size());
   }
+  return core::Status::Ok();
+}
 
+template <class Stream>
+template <class Api>
+asio::awaitable<bool> Session<Stream>::HandleCompletion(Request& req, Headers& headers) {
+  const bool keep_alive = req.keep_alive();
+  auto table = state_.Table();
+  if (!table) co_return co_await SendError(NotReady(), headers, keep_alive);
+  CallerContext caller;
+  if (auto st = Identify(req, *table, caller); !st.ok()) {
+    co_return co_await SendError(st, headers, keep_alive);
+  }
   core::CompletionRequest request;
-  if (auto st = codec::DecodeChatRequest(req.body(), request); !st.ok()) {
-    co_return co_await fail(st);
+  Api api;
+  if (auto st = Api::Decode(req.body(), request_id_, request, api); !st.ok()) {
+    co_return co_await SendError(st, headers, keep_alive);
   }
 
   auto watch = std::make_shared<DisconnectWatch>();
@@ -1158,16 +1235,11 @@ asio::awaitable<bool> Session<Stream>::HandleChat(Request& req, Headers& headers
     }
   } stop_watch{*this, *watch};
 
-  std::string completion_id = "chatcmpl-" + request_id_.text;
-  std::optional<codec::ChatStreamEncoder> encoder;
-  if (request.stream) {
-    // A stream can last minutes: give back the request's read buffer meanwhile (the next
-    // request on this connection allocates it again).
-    if (buffer_.size() == 0) buffer_.shrink_to_fit();
-    encoder.emplace(completion_id, UnixNow(), request.model, request.include_usage);
-  }
-  ChatWriter<Stream> writer(*this, headers, *watch, keep_alive, /*chunked=*/req.version() >= 11,
-                            std::move(completion_id), request.model, std::move(encoder));
+  // A stream can last minutes: give back the request's read buffer meanwhile (the next
+  // request on this connection allocates it again).
+  if (request.stream && buffer_.size() == 0) buffer_.shrink_to_fit();
+  CompletionWriter<Stream, Api> writer(*this, headers, *watch, keep_alive,
+                                       /*chunked=*/req.version() >= 11, std::move(api));
   const ExchangeResult result = co_await Exchange(state_, worker_, std::move(table), caller,
                                                   std::move(request), writer, watch->cancel);
   access_.provider = result.provider;

@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/fakes/fake_openai_server.h"
 #include "tests/integration/serve_fixture.h"
 
 namespace meridian::testing {
 namespace {
 
+using fakes::FakeOpenAiServer;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -107,8 +109,8 @@ TEST_F(ClientApiTest, NoOriginIsAllowedByDefault) {
 }
 
 TEST_F(ClientApiTest, AnAllowedOriginGetsItsPreflightAndReadsTheAnswer) {
-  ASSERT_NO_FATAL_FAILURE(Start({"allowed_origins: [\"https://App.Example.com\"]",
-                                 "max_age_s: 120"}));
+  ASSERT_NO_FATAL_FAILURE(
+      Start({"allowed_origins: [\"https://App.Example.com\"]", "max_age_s: 120"}));
   const HttpResult pre = Options("/v1/chat/completions", kPreflight);
   EXPECT_EQ(pre.status, 204u) << pre.body;
   EXPECT_EQ(pre.body, "");
@@ -120,8 +122,8 @@ TEST_F(ClientApiTest, AnAllowedOriginGetsItsPreflightAndReadsTheAnswer) {
   EXPECT_EQ(pre.header("access-control-max-age"), "120");
   EXPECT_THAT(pre.header("vary"), HasSubstr("Origin"));
 
-  const HttpResult models_pre = Options(
-      "/v1/models", {{"origin", "https://app.example.com"}, {"access-control-request-method", "GET"}});
+  const HttpResult models_pre = Options("/v1/models", {{"origin", "https://app.example.com"},
+                                                       {"access-control-request-method", "GET"}});
   EXPECT_EQ(models_pre.status, 204u);
   EXPECT_EQ(models_pre.header("access-control-allow-methods"), "GET");
 
@@ -148,7 +150,8 @@ TEST_F(ClientApiTest, AnAllowedOriginGetsItsPreflightAndReadsTheAnswer) {
   EXPECT_EQ(bad.status, 400u);
   EXPECT_EQ(ErrorCode(bad), "invalid_preflight");
   // CORS is the API's, never the probes'.
-  EXPECT_EQ(Client().Get("/healthz", {{"origin", "https://app.example.com"}})
+  EXPECT_EQ(Client()
+                .Get("/healthz", {{"origin", "https://app.example.com"}})
                 .header("access-control-allow-origin"),
             "");
   EXPECT_EQ(MetricValue(Metrics(), "meridian_cors_preflights_total{result=\"allowed\"}"), 2);
@@ -243,6 +246,124 @@ TEST_F(ClientApiTest, EachCapabilityTheRequestNeedsIsDerivedAndNamedWhenMissing)
     EXPECT_EQ(r.status, 200u) << r.body;
     EXPECT_EQ(r.header("x-meridian-provider"), "plain");
   }
+}
+
+// ---- the Responses API through a real OpenAI-speaking upstream ------------------------------
+
+class ResponsesApiTest : public ServeFixture {
+ protected:
+  void SetUp() override {
+    SetEnv(kUpstreamKeyEnv, upstream_.api_key());
+    ProviderYaml p = Upstream("oai", "openai", upstream_.base_url(), "[CN]", "{chat: gpt-up}");
+    p.capabilities = "[tools, streaming, json_mode]";
+    ASSERT_NO_FATAL_FAILURE(StartGateway(PolicyYaml({p}, "  - id: all\n    allow: [oai]\n")));
+  }
+
+  HttpResult Post(const std::string& body) { return Client().Post("/v1/responses", body, Auth()); }
+
+  /// Each event of a Responses stream: its name and its data, in order.
+  static std::vector<std::pair<std::string, json::object>> Events(const std::string& body) {
+    std::vector<std::pair<std::string, json::object>> out;
+    std::size_t pos = 0;
+    while ((pos = body.find("event: ", pos)) != std::string::npos) {
+      const std::size_t nl = body.find('\n', pos);
+      const std::size_t data = body.find("data: ", nl);
+      const std::size_t end = body.find("\n\n", data);
+      out.emplace_back(body.substr(pos + 7, nl - pos - 7),
+                       json::parse(body.substr(data + 6, end - data - 6)).as_object());
+      pos = end;
+    }
+    return out;
+  }
+
+  FakeOpenAiServer upstream_;
+};
+
+TEST_F(ResponsesApiTest, TranslatedToChatCompletionsUpstreamAndBackToResponseEvents) {
+  upstream_.SetScenario("tool_calls=1");
+  const HttpResult r = Post(R"({"model":"chat","stream":true,"instructions":"Use tools.",
+      "input":[{"role":"user","content":"weather in Paris?"},
+               {"type":"function_call","call_id":"call_0","name":"get_weather","arguments":"{}"},
+               {"type":"function_call_output","call_id":"call_0","output":"18C"}],
+      "tools":[{"type":"function","name":"get_weather","parameters":{"type":"object"}}],
+      "text":{"format":{"type":"json_object"}},"max_output_tokens":50,"metadata":{"k":"v"}})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("content-type"), "text/event-stream; charset=utf-8");
+  EXPECT_EQ(r.header("x-meridian-provider"), "oai");
+  EXPECT_EQ(r.header("x-meridian-policy-rule"), "all");
+
+  // What the upstream got: a chat completion in its own terms.
+  const json::value sent = upstream_.last_request_json();
+  EXPECT_EQ(sent.at("model"), "gpt-up");
+  EXPECT_EQ(sent.at("stream"), true);
+  EXPECT_EQ(sent.at("max_completion_tokens"), 50);
+  EXPECT_EQ(sent.at("response_format"), json::parse(R"({"type":"json_object"})"));
+  EXPECT_EQ(sent.at("tools"), json::parse(R"([{"type":"function","function":
+      {"name":"get_weather","parameters":{"type":"object"}}}])"));
+  const json::array& messages = sent.at("messages").as_array();
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(messages[0], json::parse(R"({"role":"system","content":"Use tools."})"));
+  EXPECT_EQ(messages[2].at("tool_calls").at(0).at("id"), "call_0");
+  EXPECT_EQ(messages[3], json::parse(R"({"role":"tool","content":"18C","tool_call_id":"call_0"})"));
+  EXPECT_FALSE(sent.as_object().contains("metadata"));
+
+  // What the client got: one function_call item, opened, filled and closed, then completed.
+  const auto events = Events(r.body);
+  ASSERT_GE(events.size(), 6u);
+  EXPECT_EQ(events.front().first, "response.created");
+  EXPECT_EQ(events.back().first, "response.completed");
+  std::string arguments;
+  for (const auto& [name, data] : events) {
+    if (name == "response.function_call_arguments.delta") {
+      arguments += std::string(data.at("delta").as_string());
+    }
+  }
+  EXPECT_EQ(arguments, FakeOpenAiServer::ToolArguments(0));
+  const json::object& done = events.back().second.at("response").as_object();
+  EXPECT_EQ(done.at("metadata"), json::parse(R"({"k":"v"})"));
+  ASSERT_EQ(done.at("output").as_array().size(), 1u);
+  const json::object& call = done.at("output").at(0).as_object();
+  EXPECT_EQ(call.at("type"), "function_call");
+  EXPECT_EQ(call.at("name"), "get_weather");
+  EXPECT_EQ(call.at("arguments").as_string(), FakeOpenAiServer::ToolArguments(0));
+  EXPECT_EQ(call.at("status"), "completed");
+  EXPECT_EQ(done.at("usage").at("total_tokens").as_int64(),
+            done.at("usage").at("input_tokens").as_int64() +
+                done.at("usage").at("output_tokens").as_int64());
+}
+
+TEST_F(ResponsesApiTest, AnUpstreamThatBreaksOffEndsTheStreamWithResponseFailed) {
+  upstream_.SetScenario("close_after=3");
+  const HttpResult r = Post(R"({"model":"chat","input":"hi","stream":true})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const auto events = Events(r.body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().first, "response.failed");
+  const json::object& failed = events.back().second.at("response").as_object();
+  EXPECT_EQ(failed.at("status"), "failed");
+  EXPECT_FALSE(failed.at("error").at("code").as_string().empty());
+  EXPECT_EQ(failed.at("output").at(0).at("content").at(0).at("text").as_string(),
+            FakeOpenAiServer::TokenText(3));
+  for (const auto& [name, data] : events) EXPECT_NE(name, "response.completed");
+}
+
+TEST_F(ResponsesApiTest, ErrorsAreOpenAiErrorsAndNothingIsStored) {
+  const HttpResult stateful =
+      Post(R"({"model":"chat","input":"hi","previous_response_id":"resp_1"})");
+  EXPECT_EQ(stateful.status, 400u);
+  EXPECT_EQ(json::parse(stateful.body).at("error").at("code"), "unsupported_parameter");
+  EXPECT_EQ(json::parse(stateful.body).at("error").at("param"), "previous_response_id");
+  const HttpResult stored = Client().Get("/v1/responses/resp_0123456789abcdef", Auth());
+  EXPECT_EQ(stored.status, 404u);
+  EXPECT_THAT(stored.body, HasSubstr("not stored"));
+  EXPECT_EQ(Client().Get("/v1/responses", Auth()).status, 405u);
+  EXPECT_EQ(upstream_.request_count(), 0);
+  const HttpResult ok = Post(R"({"model":"chat","input":"hi"})");
+  ASSERT_EQ(ok.status, 200u) << ok.body;
+  const json::value v = json::parse(ok.body);
+  EXPECT_EQ(v.at("status"), "completed");
+  EXPECT_EQ(v.at("output").at(0).at("content").at(0).at("text").as_string(),
+            FakeOpenAiServer::TokenText(5));
 }
 
 }  // namespace

@@ -217,6 +217,83 @@ class ResidencyTest : public ServeFixture {
   FakeOpenAiServer us_{fakes::FakeServerOptions{}};
 };
 
+/// The same, for a Responses API body (POST /v1/responses): every field it sends upstream.
+std::vector<Placement> ResponsesPlacements() {
+  auto base = [] { return json::object{{"model", "chat"}, {"input", "hello there"}}; };
+  auto call_turns = [](const std::string& args, const std::string& call_id,
+                       const std::string& output) {
+    return json::array{
+        json::object{{"role", "user"}, {"content", "look it up"}},
+        json::object{{"type", "function_call"},
+                     {"call_id", call_id},
+                     {"name", "lookup"},
+                     {"arguments", args}},
+        json::object{{"type", "function_call_output"}, {"call_id", call_id}, {"output", output}}};
+  };
+  return {
+      {"input string",
+       [base](const std::string& v) {
+         json::object o = base();
+         o["input"] = "id " + v;
+         return o;
+       }},
+      {"input_text part",
+       [base](const std::string& v) {
+         json::object o = base();
+         o["input"] = json::array{json::object{
+             {"role", "user"},
+             {"content", json::array{json::object{{"type", "input_text"}, {"text", v}}}}}};
+         return o;
+       }},
+      {"instructions",
+       [base](const std::string& v) {
+         json::object o = base();
+         o["instructions"] = "the user is " + v;
+         return o;
+       }},
+      {"function_call arguments",
+       [base, call_turns](const std::string& v) {
+         json::object o = base();
+         o["input"] = call_turns("{\"id_number\":\"" + v + "\"}", "call_1", "found");
+         return o;
+       }},
+      {"function_call call_id",
+       [base, call_turns](const std::string& v) {
+         json::object o = base();
+         o["input"] = call_turns("{}", "call_" + v, "found");
+         return o;
+       }},
+      {"function_call_output",
+       [base, call_turns](const std::string& v) {
+         json::object o = base();
+         o["input"] = call_turns("{}", "call_1", "the holder is " + v);
+         return o;
+       }},
+      {"function tool description",
+       [base](const std::string& v) {
+         json::object o = base();
+         o["tools"] = json::array{
+             json::object{{"type", "function"}, {"name", "lookup"}, {"description", "for " + v}}};
+         return o;
+       }},
+      {"text.format schema",
+       [base](const std::string& v) {
+         json::object o = base();
+         o["text"] = json::object{
+             {"format", json::object{{"type", "json_schema"},
+                                     {"name", "s"},
+                                     {"schema", json::object{{"type", "string"}, {"const", v}}}}}};
+         return o;
+       }},
+      {"user",
+       [base](const std::string& v) {
+         json::object o = base();
+         o["user"] = v;
+         return o;
+       }},
+  };
+}
+
 TEST_F(ResidencyTest, BaselineUnclassifiedDataGoesToThePreferredUsProvider) {
   ASSERT_NO_FATAL_FAILURE(Start());
   const HttpResult r = Post(Base(), {{"x-meridian-data-class", "none"}});
@@ -250,6 +327,36 @@ TEST_F(ResidencyTest, MobileInEveryOutboundFieldStaysOnTheMainland) {
   }
   EXPECT_EQ(us_.request_count(), 0);
   EXPECT_THAT(AllUpstreamBytes(us_), Not(HasSubstr(kMobile)));
+}
+
+// The Responses API is decoded onto the same request: every field it sends is scanned too.
+TEST_F(ResidencyTest, EveryResponsesApiFieldIsClassifiedLikeChat) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  auto post = [this](const json::object& body) {
+    return Client().Post("/v1/responses", json::serialize(body),
+                         {{"authorization", std::string("Bearer ") + kTenantKey},
+                          {"x-meridian-data-class", "none"}});
+  };
+  for (const auto& p : ResponsesPlacements()) {
+    const HttpResult id = post(p.body(kResidentId));
+    ExpectOpenAiError(id, 403, "policy_denied", "denied_by_guard:needs-consent");
+    EXPECT_EQ(id.header("x-meridian-data-class-raised"), "sensitive_personal; by=cn_resident_id")
+        << p.field;
+    const HttpResult mobile = post(p.body(kMobile));
+    ASSERT_EQ(mobile.status, 200u) << p.field << ": " << mobile.body;
+    EXPECT_EQ(mobile.header("x-meridian-provider"), "cn-a") << p.field;
+    EXPECT_EQ(json::parse(mobile.body).at("object"), "response") << p.field;
+  }
+  EXPECT_EQ(us_.request_count(), 0);
+  EXPECT_THAT(AllUpstreamBytes(cn_), Not(HasSubstr(kResidentId)));
+  // metadata is echoed to the caller, never sent: it raises nothing and reaches no one.
+  json::object meta{{"model", "chat"}, {"input", "hello there"}};
+  meta["metadata"] = json::object{{"customer", kResidentId}};
+  const HttpResult echoed = post(meta);
+  ASSERT_EQ(echoed.status, 200u) << echoed.body;
+  EXPECT_EQ(echoed.header("x-meridian-provider"), "us-b");
+  EXPECT_EQ(json::parse(echoed.body).at("metadata").at("customer"), kResidentId);
+  EXPECT_THAT(AllUpstreamBytes(us_), Not(HasSubstr(kResidentId)));
 }
 
 TEST_F(ResidencyTest, EvasiveSpellingsAreFound) {

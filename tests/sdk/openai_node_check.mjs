@@ -1,10 +1,36 @@
-// Drives `meridian serve` (embedded demo) with the official OpenAI SDK for Node: JSON,
-// streaming with usage, response headers, and the SDK's error classes for policy denials and
-// bad requests. Run with scripts/sdk-check.sh. Exits non-zero on the first mismatch.
+// Drives the real `meridian serve` (embedded demo, a child process on a free port) with the
+// official OpenAI SDK for Node, pinned in package-lock.json: chat completions (JSON, streaming
+// with usage, decision headers), the Responses API (create, create with stream, the SDK's
+// responses.stream() helper), models.list / models.retrieve, and the SDK's error classes.
+// Ends the gateway with SIGTERM and requires exit status 0. Run by tests/sdk/run.sh (ctest
+// `sdk_openai_node`): node openai_node_check.mjs MERIDIAN_BINARY. Exits non-zero on the first
+// mismatch.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import OpenAI from 'openai';
 
-const client = new OpenAI({ baseURL: process.env.MERIDIAN_URL, apiKey: 'sk-meridian-demo', maxRetries: 0 });
+const binary = process.argv[2];
+assert.ok(binary, 'usage: node openai_node_check.mjs MERIDIAN_BINARY');
+
+// Start the gateway and learn its port from its own "listening on" line (no polling).
+const gateway = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+let log = '';
+const url = await new Promise((resolve, reject) => {
+  const onData = (data) => {
+    log += data;
+    const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+    if (m) resolve(m[1]);
+  };
+  gateway.stdout.on('data', onData);
+  gateway.stderr.on('data', onData);
+  gateway.on('exit', (code) => reject(new Error(`meridian exited (${code}) before listening:\n${log}`)));
+});
+const exited = once(gateway, 'exit');
+
+const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-meridian-demo', maxRetries: 0 });
+
+// ---- chat completions -----------------------------------------------------------------------
 const ask = { model: 'qwen-plus', messages: [{ role: 'user', content: 'Hello' }] };
 
 const r = await client.chat.completions.create(ask);
@@ -12,7 +38,7 @@ assert.equal(r.object, 'chat.completion');
 assert.equal(r.choices[0].finish_reason, 'stop');
 assert.match(r.choices[0].message.content, /^\[simulated ds-cn\] /);
 assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
-console.log('ok non-streaming:', r.choices[0].message.content.slice(0, 40));
+console.log('ok chat non-streaming:', r.choices[0].message.content.slice(0, 40));
 
 const stream = await client.chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } });
 let text = '', finish = null, usage = null;
@@ -24,7 +50,7 @@ for await (const c of stream) {
 assert.equal(text, r.choices[0].message.content);  // the sim engine is deterministic
 assert.equal(finish, 'stop');
 assert.equal(usage.completion_tokens, r.usage.completion_tokens);
-console.log('ok streaming: same text, usage chunk received');
+console.log('ok chat streaming: same text, usage chunk received');
 
 const { response } = await client.chat.completions.create(ask).withResponse();
 assert.equal(response.headers.get('x-meridian-provider'), 'ds-cn');
@@ -32,9 +58,9 @@ assert.equal(response.headers.get('x-meridian-policy-rule'), 'acme-mainland');
 assert.match(response.headers.get('x-meridian-policy-version'), /^sha256:[0-9a-f]{16}$/);
 console.log('ok decision headers');
 
-async function rejects(req, headers, Class, status, code, param) {
-  await assert.rejects(client.chat.completions.create(req, { headers }), (e) => {
-    assert.ok(e instanceof Class, `${e.constructor.name} is not ${Class.name}`);
+async function rejects(promise, Class, status, code, param) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof Class, `${e.constructor.name} is not ${Class.name}: ${e.message}`);
     assert.equal(e.status, status);
     assert.equal(e.code, code);
     if (param) assert.equal(e.param, param);
@@ -42,14 +68,72 @@ async function rejects(req, headers, Class, status, code, param) {
   });
   console.log(`ok ${Class.name} ${status} ${code}`);
 }
-await rejects(ask, { 'x-meridian-data-class': 'sensitive_personal' }, OpenAI.PermissionDeniedError, 403, 'denied_by_guard:G8');
-await rejects({ ...ask, temperature: 9 }, {}, OpenAI.BadRequestError, 400, 'invalid_value', 'temperature');
-await rejects({ ...ask, model: 'gpt-9' }, {}, OpenAI.NotFoundError, 404, 'model_not_found', 'model');
+const sensitive = { headers: { 'x-meridian-data-class': 'sensitive_personal' } };
+await rejects(client.chat.completions.create(ask, sensitive), OpenAI.PermissionDeniedError, 403, 'denied_by_guard:G8');
+await rejects(client.chat.completions.create({ ...ask, temperature: 9 }), OpenAI.BadRequestError, 400, 'invalid_value', 'temperature');
+await rejects(client.chat.completions.create({ ...ask, model: 'gpt-9' }), OpenAI.NotFoundError, 404, 'model_not_found', 'model');
 
-const stranger = new OpenAI({ baseURL: process.env.MERIDIAN_URL, apiKey: 'wrong', maxRetries: 0 });
+const stranger = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'wrong', maxRetries: 0 });
 await assert.rejects(stranger.models.list(), OpenAI.AuthenticationError);
 console.log('ok AuthenticationError for an unknown key');
 
+// ---- models ------------------------------------------------------------------------------------
 const models = await client.models.list();
 assert.deepEqual(models.data.map((m) => m.id), ['qwen-plus', 'qwen-max']);
+const one = await client.models.retrieve('qwen-max');
+assert.equal(one.id, 'qwen-max');
+assert.equal(one.object, 'model');
+await rejects(client.models.retrieve('gpt-9'), OpenAI.NotFoundError, 404, 'model_not_found', 'model');
 console.log('ok models:', models.data.map((m) => m.id).join(', '));
+
+// ---- Responses API -----------------------------------------------------------------------------
+const chat = r.choices[0].message.content;
+const created = await client.responses.create({ model: 'qwen-plus', input: 'Hello', instructions: 'Be brief.' });
+assert.equal(created.object, 'response');
+assert.equal(created.status, 'completed');
+assert.equal(created.store, false);
+assert.equal(created.instructions, 'Be brief.');
+assert.match(created.id, /^resp_[0-9a-f]{16}$/);
+assert.match(created.output_text, /^\[simulated ds-cn\] /);
+assert.equal(created.usage.total_tokens, created.usage.input_tokens + created.usage.output_tokens);
+console.log('ok responses.create:', created.output_text.slice(0, 40));
+
+const input = [{ role: 'user', content: [{ type: 'input_text', text: 'Hello' }] }];
+const events = await client.responses.create({ model: 'qwen-plus', input, stream: true });
+const types = [];
+let streamed = '', completed = null, sequence = -1;
+for await (const e of events) {
+  types.push(e.type);
+  assert.equal(e.sequence_number, sequence + 1);
+  sequence = e.sequence_number;
+  if (e.type === 'response.output_text.delta') streamed += e.delta;
+  if (e.type === 'response.completed') completed = e.response;
+}
+assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed']);
+assert.equal(streamed, chat);  // the same deterministic answer as chat completions gave
+assert.equal(completed.output[0].content[0].text, streamed);
+console.log(`ok responses stream: ${types.length} events in order, same text`);
+
+const helper = client.responses.stream({ model: 'qwen-plus', input: 'Hello' });
+let deltas = '';
+helper.on('response.output_text.delta', (e) => { deltas += e.delta; });
+const final = await helper.finalResponse();
+assert.equal(final.status, 'completed');
+assert.equal(final.output_text, chat);
+assert.equal(deltas, chat);
+console.log('ok responses.stream() helper: finalResponse and deltas agree');
+
+await rejects(client.responses.create({ model: 'qwen-plus', input: 'Hi', previous_response_id: 'resp_1' }),
+              OpenAI.BadRequestError, 400, 'unsupported_parameter', 'previous_response_id');
+await rejects(client.responses.create({ model: 'gpt-9', input: 'Hi' }), OpenAI.NotFoundError, 404, 'model_not_found', 'model');
+await rejects(client.responses.create({ model: 'qwen-plus', input: 'Hi' }, sensitive), OpenAI.PermissionDeniedError, 403, 'denied_by_guard:G8');
+await assert.rejects(client.responses.retrieve('resp_0123456789abcdef'), OpenAI.NotFoundError);
+console.log('ok responses.retrieve: NotFoundError (nothing is stored)');
+
+// ---- the process ends cleanly --------------------------------------------------------------------
+gateway.kill('SIGTERM');
+const [code, signal] = await exited;
+assert.equal(signal, null, `meridian died of ${signal}:\n${log}`);
+assert.equal(code, 0, `meridian exited ${code}:\n${log}`);
+console.log('ok SIGTERM: exit status 0');

@@ -1,0 +1,58 @@
+// Field checks shared by the HTTP request decoders (Chat Completions, Responses): OpenAI's
+// error wording and `param` paths ("messages[2].content"), so every ingress API refuses a bad
+// field the way OpenAI does. Internal to gateway/http's codecs. Pure.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gateway/core/status.h"
+
+namespace meridian::http::fields {
+
+/// Deepest JSON nesting accepted in a request body (objects and arrays count one level each).
+/// Real requests need about 10; the cap bounds parser work on hostile input.
+inline constexpr std::size_t kMaxJsonDepth = 64;
+
+/// kInvalidArgument with `param` and `reason` (an OpenAI-style code).
+core::Status Invalid(std::string param, std::string message, std::string reason);
+/// "null", "a boolean", "an integer", "a decimal number", "a string", "an array", "an object".
+const char* Describe(const boost::json::value& v);
+core::Status Missing(std::string param);
+core::Status WrongType(std::string param, std::string_view expected, const boost::json::value& got);
+core::Status BadValue(std::string param, std::string_view why);
+core::Status NumberTooLarge(std::string param);
+core::Status EmptyArray(std::string param);
+core::Status TooLong(std::string param, std::size_t max, std::size_t got);
+/// "base[i]", "base.name".
+std::string Index(std::string_view base, std::size_t i);
+std::string Member(std::string_view base, std::string_view name);
+bool AsNumber(const boost::json::value& v, double& out);
+/// A bound as a message shows it ("2", "0.5", "inf").
+std::string FormatBound(double d);
+core::Status IntegerIn(const boost::json::value& v, std::string param, std::int64_t min,
+                       std::int64_t max, std::int64_t& out);
+core::Status NumberIn(const boost::json::value& v, std::string param, double min, double max,
+                      double& out);
+/// An optional string member of `o` at `path`: absent and null both mean "not given".
+core::Status OptionalString(const boost::json::object& o, std::string_view key,
+                            const std::string& path, std::string& out);
+/// An optional boolean: null leaves `out` unset.
+core::Status OptionalBool(const boost::json::value& v, std::string param, std::optional<bool>& out);
+
+/// A string `tool_choice`: one of none, auto, required.
+core::Status ToolChoiceMode(const boost::json::value& v);
+
+/// Parses `body` (at most kMaxJsonDepth deep; every node in an arena that dies with the call)
+/// and hands its top-level object to `decode`. Malformed JSON is `invalid_json` with an empty
+/// param; another top-level value is `invalid_type`.
+core::Status WithJsonObject(std::string_view body,
+                            const std::function<core::Status(const boost::json::object&)>& decode);
+
+}  // namespace meridian::http::fields
