@@ -20,7 +20,8 @@ PROVIDER_BASE = CORE + ["providers/common/", "providers/provider.h"]
 
 HTTP_CODEC = ["gateway/http/chat_request.h", "gateway/http/chat_response.h",
               "gateway/http/error_mapping.h", "gateway/http/request_fields.h",
-              "gateway/http/responses_request.h", "gateway/http/responses_response.h"]
+              "gateway/http/responses_request.h", "gateway/http/responses_response.h",
+              "gateway/http/messages_request.h", "gateway/http/messages_response.h"]
 
 # prefix of the including file -> prefixes it may include
 RULES = {
@@ -35,6 +36,7 @@ RULES = {
     "providers/sim/": PROVIDER_BASE + ["providers/sim/"],
     "gateway/http/chat_": CORE + HTTP_CODEC,
     "gateway/http/responses_": CORE + HTTP_CODEC,
+    "gateway/http/messages_": CORE + HTTP_CODEC,
     "gateway/http/request_fields": CORE + HTTP_CODEC,
     "gateway/http/error_mapping": CORE + HTTP_CODEC,
     "gateway/grpc/grpc_codec": CORE + ["gateway/grpc/grpc_codec.h", "meridian/v1/", "policy/"],

@@ -35,43 +35,58 @@ void CompletionAggregator::Add(const Chunk& chunk) {
   }
 }
 
-void CompletionAggregator::MergeToolCalls(std::string_view text) {
-  auto malformed = [this] {
-    if (!c_.error) {
-      c_.error = Status::Error(StatusCode::kBadUpstream, "upstream sent malformed tool_calls",
-                               "malformed_tool_calls");
-    }
-  };
+bool ParseToolFragments(std::string_view text, std::vector<ToolFragment>& out) {
   boost::system::error_code ec;
   const json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
-  if (ec || !v.is_array()) return malformed();
+  if (ec || !v.is_array()) return false;
   const json::array& items = v.get_array();
+  out.clear();
+  out.reserve(items.size());
   for (std::size_t pos = 0; pos < items.size(); ++pos) {
     const json::object* item = items[pos].if_object();
-    if (item == nullptr) return malformed();
+    if (item == nullptr) return false;
+    ToolFragment& f = out.emplace_back();
     // `index` is required by OpenAI; engines that omit it send one call per position.
-    std::int64_t index = static_cast<std::int64_t>(pos);
+    f.index = static_cast<std::int64_t>(pos);
     if (const json::value* idx = item->if_contains("index")) {
-      if (!AsInteger(*idx, index)) return malformed();
+      if (!AsInteger(*idx, f.index)) return false;
     }
-    ToolCall& call = c_.tool_calls[index];
-    auto set_once = [](std::string& field, const json::value* src) {
-      if (field.empty() && src != nullptr && src->is_string()) field.assign(Sv(src->get_string()));
+    auto read = [](std::string& field, const json::value* src) {
+      if (src != nullptr && src->is_string()) field.assign(Sv(src->get_string()));
     };
-    set_once(call.id, item->if_contains("id"));
-    set_once(call.type, item->if_contains("type"));
+    read(f.id, item->if_contains("id"));
+    read(f.type, item->if_contains("type"));
     if (const json::value* fn = item->if_contains("function"); fn != nullptr && fn->is_object()) {
-      set_once(call.name, fn->get_object().if_contains("name"));
+      read(f.name, fn->get_object().if_contains("name"));
       if (const json::value* args = fn->get_object().if_contains("arguments");
           args != nullptr && !args->is_null()) {
         // Some engines send parsed arguments; clients always expect a JSON string.
         if (args->is_string()) {
-          call.arguments += Sv(args->get_string());
-        } else if (!AppendJsonValue(call.arguments, *args)) {
-          return malformed();
+          f.arguments.assign(Sv(args->get_string()));
+        } else if (!AppendJsonValue(f.arguments, *args)) {
+          return false;
         }
       }
     }
+  }
+  return true;
+}
+
+void CompletionAggregator::MergeToolCalls(std::string_view text) {
+  std::vector<ToolFragment> fragments;
+  if (!ParseToolFragments(text, fragments)) {
+    if (!c_.error) {
+      c_.error = Status::Error(StatusCode::kBadUpstream, "upstream sent malformed tool_calls",
+                               "malformed_tool_calls");
+    }
+    return;
+  }
+  for (ToolFragment& f : fragments) {
+    ToolCall& call = c_.tool_calls[f.index];
+    if (call.id.empty()) call.id = std::move(f.id);
+    if (call.type.empty()) call.type = std::move(f.type);
+    if (call.name.empty()) call.name = std::move(f.name);
+    call.arguments += f.arguments;
   }
 }
 

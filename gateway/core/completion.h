@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/core/chunk.h"
 #include "gateway/core/status.h"
@@ -36,6 +37,18 @@ struct Completion {
   /// else "stop".
   std::string_view FinishReason() const;
 };
+
+/// One item of a chunk's tool_calls_json (an OpenAI `delta.tool_calls` fragment), read.
+struct ToolFragment {
+  std::int64_t index = 0;  ///< `index`, else the item's position (engines that omit it)
+  std::string id;          ///< "" when the fragment carries none
+  std::string type;
+  std::string name;
+  std::string arguments;  ///< this fragment's piece of the arguments (parsed ones re-serialised)
+};
+
+/// The fragments of `json`; false when it is not an array of fragment objects.
+bool ParseToolFragments(std::string_view json, std::vector<ToolFragment>& out);
 
 /// Collects chunks into a Completion. Assign a fresh instance to start over (a fallback to
 /// another provider).

@@ -365,11 +365,7 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
 // -----------------------------------------------------------------------------------------
 
 core::Status DecodeChatRequest(std::string_view body, core::CompletionRequest& out) {
-  out = core::CompletionRequest{};
-  Status s =
-      fields::WithJsonObject(body, [&out](const json::object& o) { return DecodeBody(o, out); });
-  if (!s.ok()) out = core::CompletionRequest{};  // never hand back half a request
-  return s;
+  return fields::DecodeInto(body, out, &DecodeBody);
 }
 
 }  // namespace meridian::http

@@ -153,6 +153,19 @@ Status OptionalBool(const json::value& v, std::string param, std::optional<bool>
   return Status::Ok();
 }
 
+Status RequiredString(const json::object& o, std::string_view key, const std::string& path,
+                      std::string& out) {
+  const json::value* v = o.if_contains(json::string_view(key.data(), key.size()));
+  if (v == nullptr) return Missing(Member(path, key));
+  if (!v->is_string()) return WrongType(Member(path, key), "a string", *v);
+  out.assign(Sv(v->get_string()));
+  return Status::Ok();
+}
+
+Status Unsupported(std::string param, std::string why) {
+  return Invalid(std::move(param), std::move(why), "unsupported_parameter");
+}
+
 Status ToolChoiceMode(const json::value& v) {
   const auto& s = v.get_string();
   if (s != "none" && s != "auto" && s != "required") {

@@ -43,6 +43,11 @@ core::Status NumberIn(const boost::json::value& v, std::string param, double min
 /// An optional string member of `o` at `path`: absent and null both mean "not given".
 core::Status OptionalString(const boost::json::object& o, std::string_view key,
                             const std::string& path, std::string& out);
+/// A required string member `key` of `o` at `path`.
+core::Status RequiredString(const boost::json::object& o, std::string_view key,
+                            const std::string& path, std::string& out);
+/// kInvalidArgument `unsupported_parameter`: a field this gateway cannot honour.
+core::Status Unsupported(std::string param, std::string why);
 /// An optional boolean: null leaves `out` unset.
 core::Status OptionalBool(const boost::json::value& v, std::string param, std::optional<bool>& out);
 
@@ -54,5 +59,17 @@ core::Status ToolChoiceMode(const boost::json::value& v);
 /// param; another top-level value is `invalid_type`.
 core::Status WithJsonObject(std::string_view body,
                             const std::function<core::Status(const boost::json::object&)>& decode);
+
+/// WithJsonObject into `out`, which is reset first and again on failure (no half-decoded
+/// value is handed back).
+template <class Out>
+core::Status DecodeInto(std::string_view body, Out& out,
+                        core::Status (*decode)(const boost::json::object&, Out&)) {
+  out = Out{};
+  core::Status s =
+      WithJsonObject(body, [&out, decode](const boost::json::object& o) { return decode(o, out); });
+  if (!s.ok()) out = Out{};
+  return s;
+}
 
 }  // namespace meridian::http::fields

@@ -29,28 +29,16 @@ using fields::Member;
 using fields::Missing;
 using fields::NumberIn;
 using fields::NumberTooLarge;
+using fields::RequiredString;
 using fields::TooLong;
+using fields::Unsupported;
 using fields::WrongType;
-
-Status Unsupported(std::string param, std::string why) {
-  return Invalid(std::move(param), std::move(why), "unsupported_parameter");
-}
 
 Status Stateless(std::string param) {
   std::string msg = "'" + param +
                     "' is not supported: this gateway keeps no conversation state (it stores no "
                     "content), so send the whole conversation in 'input'.";
   return Unsupported(std::move(param), std::move(msg));
-}
-
-// A string member `key` of `o`, required.
-Status RequiredString(const json::object& o, std::string_view key, const std::string& path,
-                      std::string& out) {
-  const json::value* v = o.if_contains(json::string_view(key.data(), key.size()));
-  if (v == nullptr) return Missing(Member(path, key));
-  if (!v->is_string()) return WrongType(Member(path, key), "a string", *v);
-  out.assign(Sv(v->get_string()));
-  return Status::Ok();
 }
 
 // The conversation being built from `input` items. function_call items become the tool calls
@@ -483,11 +471,7 @@ Status DecodeBody(const json::object& body, ResponsesRequest& req) {
 }  // namespace
 
 core::Status DecodeResponsesRequest(std::string_view body, ResponsesRequest& out) {
-  out = ResponsesRequest{};
-  Status s =
-      fields::WithJsonObject(body, [&out](const json::object& o) { return DecodeBody(o, out); });
-  if (!s.ok()) out = ResponsesRequest{};  // never hand back half a request
-  return s;
+  return fields::DecodeInto(body, out, &DecodeBody);
 }
 
 }  // namespace meridian::http

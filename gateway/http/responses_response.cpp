@@ -1,7 +1,5 @@
 #include "gateway/http/responses_response.h"
 
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
 #include <utility>
 
 #include "gateway/core/json_text.h"
@@ -345,31 +343,12 @@ void ResponsesStreamEncoder::Close(std::size_t index, std::string& out) {
 }
 
 void ResponsesStreamEncoder::ToolDeltas(std::string_view text, std::string& out) {
-  json::error_code ec;
-  const json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
-  const json::array* fragments = ec ? nullptr : v.if_array();
-  if (fragments == nullptr) return;  // the provider codec hands over valid arrays
-  for (const json::value& fv : *fragments) {
-    const json::object* f = fv.if_object();
-    if (f == nullptr) continue;
-    std::int64_t tool_index = 0;
-    if (const json::value* i = f->if_contains("index")) (void)core::AsInteger(*i, tool_index);
-    const json::object* fn = nullptr;
-    if (const json::value* fnv = f->if_contains("function")) fn = fnv->if_object();
-    std::string_view name;
-    std::string_view arguments;
-    if (fn != nullptr) {
-      if (const json::value* n = fn->if_contains("name"); n != nullptr && n->is_string()) {
-        name = Sv(n->get_string());
-      }
-      if (const json::value* a = fn->if_contains("arguments"); a != nullptr && a->is_string()) {
-        arguments = Sv(a->get_string());
-      }
-    }
+  std::vector<core::ToolFragment> fragments;
+  if (!core::ParseToolFragments(text, fragments)) return;  // the provider codec checked them
+  for (core::ToolFragment& f : fragments) {
     std::size_t index = items_.size();
     for (std::size_t i = items_.size(); i-- > 0;) {
-      if (!items_[i].done && items_[i].kind == Kind::kFunction &&
-          items_[i].tool_index == tool_index) {
+      if (!items_[i].done && items_[i].kind == Kind::kFunction && items_[i].tool_index == f.index) {
         index = i;
         break;
       }
@@ -377,22 +356,19 @@ void ResponsesStreamEncoder::ToolDeltas(std::string_view text, std::string& out)
     if (index == items_.size()) {
       Item& it = Open(Kind::kFunction, out);
       index = items_.size() - 1;
-      it.tool_index = tool_index;
-      const json::value* id = f->if_contains("id");
-      it.call_id = id != nullptr && id->is_string() && !id->get_string().empty()
-                       ? std::string(Sv(id->get_string()))
-                       : "call_" + std::to_string(tool_index);
-      it.name = name;
+      it.tool_index = f.index;
+      it.call_id = f.id.empty() ? "call_" + std::to_string(f.index) : std::move(f.id);
+      it.name = std::move(f.name);
       std::string added = OutputIndex(index) + ",\"item\":";
       AppendFunctionCall(added, it.id, "in_progress", it.call_id, it.name, "");
       Event("response.output_item.added", std::move(added), out);
     } else if (items_[index].name.empty()) {
-      items_[index].name = name;
+      items_[index].name = std::move(f.name);
     }
-    if (!arguments.empty()) {
-      items_[index].text += arguments;
+    if (!f.arguments.empty()) {
+      items_[index].text += f.arguments;
       std::string delta = Where(items_[index].id, index, false) + ",\"delta\":";
-      AppendJsonString(delta, arguments);
+      AppendJsonString(delta, f.arguments);
       Event("response.function_call_arguments.delta", std::move(delta), out);
     }
   }

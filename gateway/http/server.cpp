@@ -33,6 +33,8 @@
 #include "gateway/http/chat_request.h"
 #include "gateway/http/chat_response.h"
 #include "gateway/http/error_mapping.h"
+#include "gateway/http/messages_request.h"
+#include "gateway/http/messages_response.h"
 #include "gateway/http/responses_request.h"
 #include "gateway/http/responses_response.h"
 #include "gateway/log.h"
@@ -333,6 +335,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   /// The caller's tenant from its API key (one credential, known); sets access_.tenant.
   core::Status Authenticate(const Request& req, const identity::Tenant*& tenant);
   asio::awaitable<bool> SendError(const core::Status& status, Headers headers, bool keep_alive);
+  /// `status` as `e` renders it (an API's own error shape).
+  asio::awaitable<bool> SendError(const core::Status& status, codec::HttpError e, Headers headers,
+                                  bool keep_alive);
   asio::awaitable<bool> Send(unsigned status, std::string body, std::string_view content_type,
                              const Headers& headers, bool keep_alive);
   asio::awaitable<bool> WriteRaw(const std::string& bytes);
@@ -412,6 +417,7 @@ struct ChatApi {
     if (request.stream) api.stream.emplace(api.id, UnixNow(), request.model, request.include_usage);
     return core::Status::Ok();
   }
+  static codec::HttpError ToError(const core::Status& s) { return codec::ToHttpError(s); }
   void Open(std::string&) {}
   void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
   void Done(std::string& out) { stream->Done(out); }
@@ -441,12 +447,37 @@ struct ResponsesApi {
     request = std::move(decoded.completion);
     return core::Status::Ok();
   }
+  static codec::HttpError ToError(const core::Status& s) { return codec::ToHttpError(s); }
   void Open(std::string& out) { stream->Start(out); }
   void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
   void Done(std::string& out) { stream->Done(out); }
   void Error(const core::Status& s, std::string& out) { stream->Fail(s, out); }
   std::string Render(const core::Completion& answer) const {
     return codec::RenderResponse(head, answer);
+  }
+};
+
+/// The Anthropic Messages API (message_start ... message_stop; Anthropic's error shape):
+struct MessagesApi {
+  codec::MessageHead head;
+  std::optional<codec::MessagesStreamEncoder> stream;  ///< streams only
+
+  /// Decodes a POST /v1/messages body into `request` and sets up `api` for it.
+  static core::Status Decode(std::string_view body, const core::RequestId& id,
+                             core::CompletionRequest& request, MessagesApi& api) {
+    if (auto st = codec::DecodeMessagesRequest(body, request); !st.ok()) return st;
+    api.head.id = "msg_" + std::string(id.Hex());
+    api.head.model = request.model;
+    if (request.stream) api.stream.emplace(api.head);
+    return core::Status::Ok();
+  }
+  static codec::HttpError ToError(const core::Status& s) { return codec::ToAnthropicError(s); }
+  void Open(std::string& out) { stream->Start(out); }
+  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
+  void Done(std::string& out) { stream->Done(out); }
+  void Error(const core::Status& s, std::string& out) { stream->Fail(s, out); }
+  std::string Render(const core::Completion& answer) const {
+    return codec::RenderMessage(head, answer);
   }
 };
 
@@ -471,7 +502,8 @@ class CompletionWriter final : public ResponseWriter {
     if (ClientGone()) co_return;
     AddDecision(admission, provider);
     // A request the drain ended: the client gets a proper answer, then the connection closes.
-    usable_ = co_await session_.SendError(status, headers_, keep_alive_ && !Draining());
+    usable_ = co_await session_.SendError(status, Api::ToError(status), headers_,
+                                          keep_alive_ && !Draining());
   }
 
   asio::awaitable<bool> Commit(const Admission& admission, std::string_view provider,
@@ -829,8 +861,13 @@ asio::awaitable<bool> Session<Stream>::Send(unsigned status, std::string body,
 template <class Stream>
 asio::awaitable<bool> Session<Stream>::SendError(const core::Status& status, Headers headers,
                                                  bool keep_alive) {
+  co_return co_await SendError(status, codec::ToHttpError(status), std::move(headers), keep_alive);
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::SendError(const core::Status& status, codec::HttpError e,
+                                                 Headers headers, bool keep_alive) {
   access_.reason = status.reason;
-  codec::HttpError e = codec::ToHttpError(status);
   headers.insert(headers.end(), e.headers.begin(), e.headers.end());
   co_return co_await Send(e.status, std::move(e.body), "application/json", headers, keep_alive);
 }
@@ -990,6 +1027,10 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
   if (path == "/v1/responses" || path == "/responses") {
     if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
     co_return co_await HandleCompletion<ResponsesApi>(req, headers);
+  }
+  if (path == "/v1/messages") {
+    if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
+    co_return co_await HandleCompletion<MessagesApi>(req, headers);
   }
   if (path.starts_with("/v1/responses/") || path.starts_with("/responses/")) {
     co_return co_await SendError(
@@ -1211,15 +1252,16 @@ template <class Api>
 asio::awaitable<bool> Session<Stream>::HandleCompletion(Request& req, Headers& headers) {
   const bool keep_alive = req.keep_alive();
   auto table = state_.Table();
-  if (!table) co_return co_await SendError(NotReady(), headers, keep_alive);
+  if (!table)
+    co_return co_await SendError(NotReady(), Api::ToError(NotReady()), headers, keep_alive);
   CallerContext caller;
   if (auto st = Identify(req, *table, caller); !st.ok()) {
-    co_return co_await SendError(st, headers, keep_alive);
+    co_return co_await SendError(st, Api::ToError(st), headers, keep_alive);
   }
   core::CompletionRequest request;
   Api api;
   if (auto st = Api::Decode(req.body(), request_id_, request, api); !st.ok()) {
-    co_return co_await SendError(st, headers, keep_alive);
+    co_return co_await SendError(st, Api::ToError(st), headers, keep_alive);
   }
 
   auto watch = std::make_shared<DisconnectWatch>();

@@ -38,7 +38,9 @@ bool Parses(std::string_view text, json::kind kind, bool any = false) {
   return !ec && (any || v.kind() == kind);
 }
 
-bool ParsesAny(std::string_view text) { return Parses(text, json::kind::null, true); }
+bool ParsesAny(std::string_view text) {
+  return Parses(text, json::kind::null, true);
+}
 
 }  // namespace
 
@@ -51,11 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   MERIDIAN_FUZZ_CHECK(s.ok() == s2.ok() && s.param == s2.param && s.reason == s2.reason);
   if (!s.ok()) {
     MERIDIAN_FUZZ_CHECK(s.code == StatusCode::kInvalidArgument && !s.message.empty());
-    MERIDIAN_FUZZ_CHECK(
-        s.reason == "missing_required_parameter" || s.reason == "invalid_type" ||
-        s.reason == "invalid_value" || s.reason == "empty_array" ||
-        s.reason == "array_above_max_length" || s.reason == "invalid_json" ||
-        s.reason == "unsupported_parameter" || s.reason == "unknown_parameter");
+    MERIDIAN_FUZZ_CHECK(s.reason == "missing_required_parameter" || s.reason == "invalid_type" ||
+                        s.reason == "invalid_value" || s.reason == "empty_array" ||
+                        s.reason == "array_above_max_length" || s.reason == "invalid_json" ||
+                        s.reason == "unsupported_parameter" || s.reason == "unknown_parameter");
     MERIDIAN_FUZZ_CHECK(out.completion.model.empty() && out.completion.messages.empty());
     return 0;
   }
@@ -66,7 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     MERIDIAN_FUZZ_CHECK(!m.role.empty());
     if (!m.content_parts_json.empty())
       MERIDIAN_FUZZ_CHECK(Parses(m.content_parts_json, json::kind::array));
-    if (!m.tool_calls_json.empty()) MERIDIAN_FUZZ_CHECK(Parses(m.tool_calls_json, json::kind::array));
+    if (!m.tool_calls_json.empty())
+      MERIDIAN_FUZZ_CHECK(Parses(m.tool_calls_json, json::kind::array));
   }
   if (!r.tools_json.empty()) MERIDIAN_FUZZ_CHECK(Parses(r.tools_json, json::kind::array));
   if (!r.tool_choice_json.empty()) MERIDIAN_FUZZ_CHECK(ParsesAny(r.tool_choice_json));
@@ -77,9 +79,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     MERIDIAN_FUZZ_CHECK(ParsesAny(*j));
   }
   namespace openai = meridian::providers::openai;
-  MERIDIAN_FUZZ_CHECK(Parses(
-      openai::BuildChatRequestBody(r, "upstream", openai::OpenAiFlavor::kOpenAi, r.stream),
-      json::kind::object));
+  MERIDIAN_FUZZ_CHECK(
+      Parses(openai::BuildChatRequestBody(r, "upstream", openai::OpenAiFlavor::kOpenAi, r.stream),
+             json::kind::object));
   MERIDIAN_FUZZ_CHECK(
       Parses(meridian::providers::dashscope::BuildGenerationRequestBody(r, "qwen", r.stream),
              json::kind::object));
@@ -93,7 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   meridian::core::Chunk text;
   text.content = r.messages.back().text;
   answer.Add(text);
-  MERIDIAN_FUZZ_CHECK(Parses(meridian::http::RenderResponse(head, answer.completion()),
-                             json::kind::object));
+  MERIDIAN_FUZZ_CHECK(
+      Parses(meridian::http::RenderResponse(head, answer.completion()), json::kind::object));
   return 0;
 }

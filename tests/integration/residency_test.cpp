@@ -359,6 +359,63 @@ TEST_F(ResidencyTest, EveryResponsesApiFieldIsClassifiedLikeChat) {
   EXPECT_THAT(AllUpstreamBytes(us_), Not(HasSubstr(kResidentId)));
 }
 
+// And for the Anthropic Messages API (POST /v1/messages, x-api-key).
+TEST_F(ResidencyTest, EveryMessagesApiFieldIsClassifiedLikeChat) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  auto body = [](const std::string& field, const std::string& v) {
+    json::object o{{"model", "chat"}, {"max_tokens", 64}};
+    json::array messages{json::object{{"role", "user"}, {"content", "hello there"}}};
+    if (field == "system") o["system"] = "the user is " + v;
+    if (field == "text block") {
+      messages = json::array{json::object{
+          {"role", "user"},
+          {"content", json::array{json::object{{"type", "text"}, {"text", "id " + v}}}}}};
+    }
+    if (field == "tool_use input" || field == "tool_result content") {
+      const bool in_input = field == "tool_use input";
+      messages = json::array{
+          json::object{{"role", "user"}, {"content", "look it up"}},
+          json::object{{"role", "assistant"},
+                       {"content", json::array{json::object{
+                                       {"type", "tool_use"},
+                                       {"id", "toolu_1"},
+                                       {"name", "lookup"},
+                                       {"input", json::object{{"id", in_input ? v : "x"}}}}}}},
+          json::object{{"role", "user"},
+                       {"content", json::array{json::object{
+                                       {"type", "tool_result"},
+                                       {"tool_use_id", "toolu_1"},
+                                       {"content", in_input ? std::string("found") : v}}}}}};
+    }
+    if (field == "tool description") {
+      o["tools"] = json::array{json::object{{"name", "lookup"},
+                                            {"description", "for " + v},
+                                            {"input_schema", json::object{{"type", "object"}}}}};
+    }
+    if (field == "metadata.user_id") o["metadata"] = json::object{{"user_id", v}};
+    o["messages"] = std::move(messages);
+    return o;
+  };
+  auto post = [this](const json::object& o) {
+    return Client().Post("/v1/messages", json::serialize(o),
+                         {{"x-api-key", kTenantKey}, {"x-meridian-data-class", "none"}});
+  };
+  for (const char* field : {"system", "text block", "tool_use input", "tool_result content",
+                            "tool description", "metadata.user_id"}) {
+    const HttpResult id = post(body(field, kResidentId));
+    EXPECT_EQ(id.status, 403u) << field << ": " << id.body;
+    EXPECT_EQ(json::parse(id.body).at("error").at("type"), "permission_error") << field;
+    EXPECT_EQ(id.header("x-meridian-data-class-raised"), "sensitive_personal; by=cn_resident_id")
+        << field;
+    const HttpResult mobile = post(body(field, kMobile));
+    ASSERT_EQ(mobile.status, 200u) << field << ": " << mobile.body;
+    EXPECT_EQ(mobile.header("x-meridian-provider"), "cn-a") << field;
+    EXPECT_EQ(json::parse(mobile.body).at("type"), "message") << field;
+  }
+  EXPECT_EQ(us_.request_count(), 0);
+  EXPECT_THAT(AllUpstreamBytes(cn_), Not(HasSubstr(kResidentId)));
+}
+
 TEST_F(ResidencyTest, EvasiveSpellingsAreFound) {
   ASSERT_NO_FATAL_FAILURE(Start());
   const std::string id = kResidentId;

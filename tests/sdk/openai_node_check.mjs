@@ -6,27 +6,11 @@
 // `sdk_openai_node`): node openai_node_check.mjs MERIDIAN_BINARY. Exits non-zero on the first
 // mismatch.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import OpenAI from 'openai';
+import { startGateway } from './gateway.mjs';
 
-const binary = process.argv[2];
-assert.ok(binary, 'usage: node openai_node_check.mjs MERIDIAN_BINARY');
-
-// Start the gateway and learn its port from its own "listening on" line (no polling).
-const gateway = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-let log = '';
-const url = await new Promise((resolve, reject) => {
-  const onData = (data) => {
-    log += data;
-    const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-    if (m) resolve(m[1]);
-  };
-  gateway.stdout.on('data', onData);
-  gateway.stderr.on('data', onData);
-  gateway.on('exit', (code) => reject(new Error(`meridian exited (${code}) before listening:\n${log}`)));
-});
-const exited = once(gateway, 'exit');
+const gateway = await startGateway(process.argv[2]);
+const { url } = gateway;
 
 const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-meridian-demo', maxRetries: 0 });
 
@@ -132,8 +116,4 @@ await assert.rejects(client.responses.retrieve('resp_0123456789abcdef'), OpenAI.
 console.log('ok responses.retrieve: NotFoundError (nothing is stored)');
 
 // ---- the process ends cleanly --------------------------------------------------------------------
-gateway.kill('SIGTERM');
-const [code, signal] = await exited;
-assert.equal(signal, null, `meridian died of ${signal}:\n${log}`);
-assert.equal(code, 0, `meridian exited ${code}:\n${log}`);
-console.log('ok SIGTERM: exit status 0');
+await gateway.stop();
