@@ -68,6 +68,14 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
     cancel.Clear();
     co_return !cancel.cancelled();
   };
+  // One paced chunk. Written with locals, never `co_await` in an operand of `||`: GCC 12
+  // mishandles a suspension there (docs/development.md, "Coroutines and GCC 12").
+  auto paced = [&](const core::Chunk& chunk) -> asio::awaitable<bool> {
+    const bool on_time = co_await pause();
+    if (!on_time) co_return false;
+    const bool sent = co_await emit(chunk);
+    co_return sent;
+  };
   auto cancelled = [] {
     return core::Status::Error(core::StatusCode::kCancelled, "request cancelled", "cancelled");
   };
@@ -75,7 +83,7 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
   core::Chunk start;
   start.kind = core::Chunk::Kind::kStart;
   start.model = "sim/" + target.upstream_model;
-  if (!co_await pause() || !co_await emit(start)) {
+  if (const bool ok = co_await paced(start); !ok) {
     result.status = cancelled();
     co_return result;
   }
@@ -86,7 +94,7 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
       core::Chunk r;
       r.reasoning = std::string(step);
       ++reasoning_tokens;
-      if (!co_await pause() || !co_await emit(r)) {
+      if (const bool ok = co_await paced(r); !ok) {
         result.status = cancelled();
         co_return result;
       }
@@ -100,7 +108,7 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
     seed = seed * 6364136223846793005ull + 1442695040888963407ull;
     delta.content += kWords[(seed >> 33) % kWords.size()];
     if (i + 1 < tokens) delta.content += ' ';
-    if (!co_await pause() || !co_await emit(delta)) {
+    if (const bool ok = co_await paced(delta); !ok) {
       result.status = cancelled();
       co_return result;
     }
@@ -114,7 +122,9 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
   usage.usage.completion_tokens = tokens + reasoning_tokens;
   usage.usage.total_tokens = usage.usage.prompt_tokens + usage.usage.completion_tokens;
   if (reasoning_tokens > 0) usage.usage.reasoning_tokens = reasoning_tokens;
-  if (!co_await emit(finish) || !co_await emit(usage)) {
+  bool sent = co_await emit(finish);
+  if (sent) sent = co_await emit(usage);
+  if (!sent) {
     result.status = cancelled();
     co_return result;
   }
