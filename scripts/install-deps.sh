@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
   clang libclang-rt-14-dev clang-format clang-tidy
-  curl python3 nodejs npm
+  curl python3
 )
 
 missing=()
@@ -20,6 +20,12 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# The SDK checks need node and npm: Debian's packages, unless a node (e.g. NodeSource's, which
+# bundles npm and conflicts with Debian's npm package) is installed already.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
