@@ -12,8 +12,7 @@ namespace {
 using core::AppendInt;
 using core::AppendJsonString;
 
-// ---------------------------------------------------------------------------------------
-// Writing
+}  // namespace
 
 void AppendUsage(std::string& out, const core::Usage& u) {
   out += "{\"prompt_tokens\":";
@@ -35,8 +34,6 @@ void AppendUsage(std::string& out, const core::Usage& u) {
   }
   out += '}';
 }
-
-}  // namespace
 
 // -----------------------------------------------------------------------------------------
 // Streaming

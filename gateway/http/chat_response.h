@@ -15,6 +15,9 @@
 
 namespace meridian::http {
 
+/// OpenAI's `usage` object (prompt/completion/total tokens, the *_details objects when known).
+void AppendUsage(std::string& out, const core::Usage& u);
+
 /// Re-encodes a provider's chunk stream as OpenAI `chat.completion.chunk` SSE events.
 /// Writes straight into the caller's buffer; no JSON DOM per chunk.
 class ChatStreamEncoder {

@@ -32,6 +32,8 @@
 #include "gateway/gateway_metrics.h"
 #include "gateway/http/chat_request.h"
 #include "gateway/http/chat_response.h"
+#include "gateway/http/completions_request.h"
+#include "gateway/http/completions_response.h"
 #include "gateway/http/error_mapping.h"
 #include "gateway/http/messages_request.h"
 #include "gateway/http/messages_response.h"
@@ -146,8 +148,8 @@ std::optional<std::string> PercentDecoded(std::string_view s) {
 
 /// The API's paths (CORS applies to these, never to the probes or /metrics).
 bool IsApiPath(std::string_view path) {
-  return path.starts_with("/v1/") || path == "/chat/completions" || path == "/responses" ||
-         path == "/models" || path.starts_with("/models/");
+  return path.starts_with("/v1/") || path == "/chat/completions" || path == "/completions" ||
+         path == "/responses" || path == "/models" || path.starts_with("/models/");
 }
 
 /// The response headers a page on an allowed origin may read.
@@ -454,6 +456,31 @@ struct ResponsesApi {
   void Error(const core::Status& s, std::string& out) { stream->Fail(s, out); }
   std::string Render(const core::Completion& answer) const {
     return codec::RenderResponse(head, answer);
+  }
+};
+
+/// The legacy Completions API (`text_completion` events, then [DONE]):
+struct CompletionsApi {
+  std::string id;  ///< "cmpl-<request id>"
+  std::string model;
+  std::optional<codec::CompletionsStreamEncoder> stream;  ///< streams only
+
+  /// Decodes a POST /v1/completions body into `request` and sets up `api` for it.
+  static core::Status Decode(std::string_view body, const core::RequestId& id,
+                             core::CompletionRequest& request, CompletionsApi& api) {
+    if (auto st = codec::DecodeCompletionsRequest(body, request); !st.ok()) return st;
+    api.id = "cmpl-" + std::string(id.Hex());
+    api.model = request.model;
+    if (request.stream) api.stream.emplace(api.id, UnixNow(), request.model, request.include_usage);
+    return core::Status::Ok();
+  }
+  static codec::HttpError ToError(const core::Status& s) { return codec::ToHttpError(s); }
+  void Open(std::string&) {}
+  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
+  void Done(std::string& out) { stream->Done(out); }
+  void Error(const core::Status& s, std::string& out) { stream->Error(s, out); }
+  std::string Render(const core::Completion& answer) const {
+    return codec::RenderTextCompletion(answer, id, UnixNow(), model);
   }
 };
 
@@ -1027,6 +1054,10 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
   if (path == "/v1/responses" || path == "/responses") {
     if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
     co_return co_await HandleCompletion<ResponsesApi>(req, headers);
+  }
+  if (path == "/v1/completions" || path == "/completions") {
+    if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
+    co_return co_await HandleCompletion<CompletionsApi>(req, headers);
   }
   if (path == "/v1/messages") {
     if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");

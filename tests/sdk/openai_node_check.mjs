@@ -115,5 +115,18 @@ await rejects(client.responses.create({ model: 'qwen-plus', input: 'Hi' }, sensi
 await assert.rejects(client.responses.retrieve('resp_0123456789abcdef'), OpenAI.NotFoundError);
 console.log('ok responses.retrieve: NotFoundError (nothing is stored)');
 
+// ---- legacy completions ------------------------------------------------------------------------
+const legacy = await client.completions.create({ model: 'qwen-plus', prompt: 'Hello', max_tokens: 64 });
+assert.equal(legacy.object, 'text_completion');
+assert.equal(legacy.choices[0].text, chat);
+assert.equal(legacy.choices[0].finish_reason, 'stop');
+let legacyText = '';
+for await (const c of await client.completions.create({ model: 'qwen-plus', prompt: 'Hello', max_tokens: 64, stream: true })) {
+  legacyText += c.choices[0]?.text ?? '';
+}
+assert.equal(legacyText, chat);
+await rejects(client.completions.create({ model: 'qwen-plus', prompt: ['a', 'b'] }), OpenAI.BadRequestError, 400, 'unsupported_parameter', 'prompt');
+console.log('ok completions.create: JSON and stream, same text as chat');
+
 // ---- the process ends cleanly --------------------------------------------------------------------
 await gateway.stop();
