@@ -220,21 +220,6 @@ Status DecodeMessages(const json::value& v, std::vector<core::Message>& out) {
   return Status::Ok();
 }
 
-Status DecodeStop(const json::value& v, std::vector<std::string>& out) {
-  if (v.is_string()) {
-    out.emplace_back(Sv(v.get_string()));
-    return Status::Ok();
-  }
-  if (!v.is_array()) return WrongType("stop", "a string or an array of strings", v);
-  const json::array& arr = v.get_array();
-  if (arr.size() > kMaxStopSequences) return TooLong("stop", kMaxStopSequences, arr.size());
-  for (std::size_t i = 0; i < arr.size(); ++i) {
-    if (!arr[i].is_string()) return WrongType(Index("stop", i), "a string", arr[i]);
-    out.emplace_back(Sv(arr[i].get_string()));
-  }
-  return Status::Ok();
-}
-
 Status DecodeTools(const json::value& v, std::string& out) {
   if (!v.is_array()) return WrongType("tools", "an array", v);
   const json::array& arr = v.get_array();
@@ -314,7 +299,7 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
       if (auto s = NumberIn(v, "top_p", 0, 1, d); !s.ok()) return s;
       out.top_p = d;
     } else if (key == "stop") {
-      if (auto s = DecodeStop(v, out.stop); !s.ok()) return s;
+      if (auto s = fields::Stop(v, out.stop); !s.ok()) return s;
     } else if (key == "tools") {
       if (auto s = DecodeTools(v, out.tools_json); !s.ok()) return s;
     } else if (key == "tool_choice") {
@@ -343,18 +328,8 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
   if (!have_model) return Missing("model");
   if (!have_messages) return Missing("messages");
 
-  if (stream_options != nullptr) {
-    if (!out.stream) {
-      return Invalid("stream_options",
-                     "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                     "invalid_value");
-    }
-    // include_obfuscation is accepted and ignored: the gateway never obfuscates.
-    if (const json::value* iu = stream_options->get_object().if_contains("include_usage")) {
-      std::optional<bool> include;
-      if (auto s = OptionalBool(*iu, "stream_options.include_usage", include); !s.ok()) return s;
-      out.include_usage = include.value_or(false);
-    }
+  if (auto s = fields::StreamOptions(stream_options, out.stream, out.include_usage); !s.ok()) {
+    return s;
   }
   out.enable_thinking = kwargs_thinking ? kwargs_thinking : top_level_thinking;
   return Status::Ok();

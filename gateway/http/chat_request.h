@@ -17,7 +17,7 @@ inline constexpr std::size_t kMaxJsonDepth = fields::kMaxJsonDepth;
 /// Most messages accepted in one request; the same cap OpenAI enforces.
 inline constexpr std::size_t kMaxMessages = 2048;
 /// Most `stop` sequences, as in OpenAI.
-inline constexpr std::size_t kMaxStopSequences = 4;
+inline constexpr std::size_t kMaxStopSequences = fields::kMaxStopSequences;
 
 /// Decodes and validates a Chat Completions request body into `out` (which is overwritten).
 ///

@@ -19,13 +19,11 @@ using core::AppendJsonValue;
 using core::Status;
 using core::Sv;
 using fields::BadValue;
-using fields::Index;
 using fields::IntegerIn;
 using fields::Invalid;
 using fields::Missing;
 using fields::NumberIn;
 using fields::NumberTooLarge;
-using fields::TooLong;
 using fields::Unsupported;
 using fields::WrongType;
 
@@ -85,17 +83,7 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
       if (auto s = NumberIn(v, param, 0, key == "temperature" ? 2 : 1, d); !s.ok()) return s;
       (key == "temperature" ? out.temperature : out.top_p) = d;
     } else if (key == "stop") {
-      if (v.is_string()) {
-        out.stop.emplace_back(Sv(v.get_string()));
-        continue;
-      }
-      if (!v.is_array()) return WrongType(param, "a string or an array of strings", v);
-      const json::array& arr = v.get_array();
-      if (arr.size() > kMaxStopSequences) return TooLong(param, kMaxStopSequences, arr.size());
-      for (std::size_t i = 0; i < arr.size(); ++i) {
-        if (!arr[i].is_string()) return WrongType(Index(param, i), "a string", arr[i]);
-        out.stop.emplace_back(Sv(arr[i].get_string()));
-      }
+      if (auto s = fields::Stop(v, out.stop); !s.ok()) return s;
     } else if (key == "user") {
       if (!v.is_string()) return WrongType(param, "a string", v);
       out.user.assign(Sv(v.get_string()));
@@ -135,19 +123,8 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
   }
   if (!have_model) return Missing("model");
   if (!have_prompt) return Missing("prompt");
-  if (stream_options != nullptr) {
-    if (!out.stream) {
-      return Invalid("stream_options",
-                     "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                     "invalid_value");
-    }
-    if (const json::value* iu = stream_options->get_object().if_contains("include_usage")) {
-      std::optional<bool> include;
-      if (auto s = fields::OptionalBool(*iu, "stream_options.include_usage", include); !s.ok()) {
-        return s;
-      }
-      out.include_usage = include.value_or(false);
-    }
+  if (auto s = fields::StreamOptions(stream_options, out.stream, out.include_usage); !s.ok()) {
+    return s;
   }
   if (!out.max_tokens) out.max_tokens = 16;  // OpenAI's default for this API
   out.messages.push_back(std::move(prompt));

@@ -238,7 +238,7 @@ void MessagesStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
       usage_ = c.usage;
       break;
     case core::Chunk::Kind::kError:
-      Fail(c.error, out);
+      Error(c.error, out);
       break;
   }
 }
@@ -256,7 +256,7 @@ void MessagesStreamEncoder::Done(std::string& out) {
   Event("message_stop", {}, out);
 }
 
-void MessagesStreamEncoder::Fail(const core::Status& status, std::string& out) {
+void MessagesStreamEncoder::Error(const core::Status& status, std::string& out) {
   if (finished_) return;
   Start(out);
   finished_ = true;

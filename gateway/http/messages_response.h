@@ -51,7 +51,7 @@ class MessagesStreamEncoder {
   /// Closes the open block, then message_delta and message_stop.
   void Done(std::string& out);
   /// An `error` event; nothing follows it.
-  void Fail(const core::Status& status, std::string& out);
+  void Error(const core::Status& status, std::string& out);
   bool finished() const { return finished_; }
 
  private:

@@ -166,6 +166,36 @@ Status Unsupported(std::string param, std::string why) {
   return Invalid(std::move(param), std::move(why), "unsupported_parameter");
 }
 
+Status Stop(const json::value& v, std::vector<std::string>& out) {
+  if (v.is_string()) {
+    out.emplace_back(Sv(v.get_string()));
+    return Status::Ok();
+  }
+  if (!v.is_array()) return WrongType("stop", "a string or an array of strings", v);
+  const json::array& arr = v.get_array();
+  if (arr.size() > kMaxStopSequences) return TooLong("stop", kMaxStopSequences, arr.size());
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    if (!arr[i].is_string()) return WrongType(Index("stop", i), "a string", arr[i]);
+    out.emplace_back(Sv(arr[i].get_string()));
+  }
+  return Status::Ok();
+}
+
+Status StreamOptions(const json::value* v, bool stream, bool& include_usage) {
+  if (v == nullptr) return Status::Ok();
+  if (!stream) {
+    return Invalid("stream_options",
+                   "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                   "invalid_value");
+  }
+  if (const json::value* iu = v->get_object().if_contains("include_usage")) {
+    std::optional<bool> include;
+    if (auto s = OptionalBool(*iu, "stream_options.include_usage", include); !s.ok()) return s;
+    include_usage = include.value_or(false);
+  }
+  return Status::Ok();
+}
+
 Status ToolChoiceMode(const json::value& v) {
   const auto& s = v.get_string();
   if (s != "none" && s != "auto" && s != "required") {

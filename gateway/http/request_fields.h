@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/core/status.h"
 
@@ -19,6 +20,9 @@ namespace meridian::http::fields {
 /// Deepest JSON nesting accepted in a request body (objects and arrays count one level each).
 /// Real requests need about 10; the cap bounds parser work on hostile input.
 inline constexpr std::size_t kMaxJsonDepth = 64;
+
+/// Most `stop` sequences, as in OpenAI.
+inline constexpr std::size_t kMaxStopSequences = 4;
 
 /// kInvalidArgument with `param` and `reason` (an OpenAI-style code).
 core::Status Invalid(std::string param, std::string message, std::string reason);
@@ -51,6 +55,12 @@ core::Status Unsupported(std::string param, std::string why);
 /// An optional boolean: null leaves `out` unset.
 core::Status OptionalBool(const boost::json::value& v, std::string param, std::optional<bool>& out);
 
+/// OpenAI's `stop`: a string or up to kMaxStopSequences strings, appended to `out`.
+core::Status Stop(const boost::json::value& v, std::vector<std::string>& out);
+/// OpenAI's `stream_options` (`v` null when absent): only with `stream`; `include_usage`
+/// read into `include_usage` (include_obfuscation is accepted and ignored: the gateway never
+/// obfuscates).
+core::Status StreamOptions(const boost::json::value* v, bool stream, bool& include_usage);
 /// A string `tool_choice`: one of none, auto, required.
 core::Status ToolChoiceMode(const boost::json::value& v);
 

@@ -424,7 +424,7 @@ void ResponsesStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
       has_usage_ = true;
       break;
     case core::Chunk::Kind::kError:
-      Fail(c.error, out);
+      Error(c.error, out);
       break;
   }
 }
@@ -439,7 +439,7 @@ void ResponsesStreamEncoder::Done(std::string& out) {
         Response(incomplete ? "incomplete" : "completed", {}), out);
 }
 
-void ResponsesStreamEncoder::Fail(const core::Status& status, std::string& out) {
+void ResponsesStreamEncoder::Error(const core::Status& status, std::string& out) {
   if (finished_) return;
   Start(out);
   finished_ = true;

@@ -44,14 +44,14 @@ class ResponsesStreamEncoder {
   void Start(std::string& out);
   /// The events for `c`: text, reasoning and tool-call deltas open and fill items (a delta of
   /// another kind closes the item before it); kFinish and kUsage are kept for the end; kError
-  /// is Fail().
+  /// is Error().
   void Encode(const core::Chunk& c, std::string& out);
   /// Closes the open items, then response.completed (response.incomplete after a length or
   /// content_filter finish).
   void Done(std::string& out);
   /// response.failed carrying `status` (its reason as `code`); items stay as they were.
-  void Fail(const core::Status& status, std::string& out);
-  /// Done() or Fail() was written; every later call appends nothing.
+  void Error(const core::Status& status, std::string& out);
+  /// Done() or Error() was written; every later call appends nothing.
   bool finished() const { return finished_; }
 
  private:

@@ -403,14 +403,28 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<DisconnectWatch> active_;  ///< the completion in progress, if any
 };
 
-/// What an ingress API adds to the HTTP completion writer: its SSE events and its JSON body.
+/// What an ingress API adds to the HTTP completion writer: its SSE events (an encoder with
+/// Encode / Done / Error, and Start when the stream opens with events of its own), its JSON
+/// body (Render), its error shape (ToError: OpenAI's unless it says otherwise) and its decoder
+/// (Decode, which also sets the API up for the request).
+template <class Encoder>
+struct StreamingApi {
+  std::optional<Encoder> stream;  ///< streams only
+
+  static codec::HttpError ToError(const core::Status& s) { return codec::ToHttpError(s); }
+  void Open(std::string& out) {
+    if constexpr (requires(Encoder & e, std::string & o) { e.Start(o); }) stream->Start(out);
+  }
+  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
+  void Done(std::string& out) { stream->Done(out); }
+  void Error(const core::Status& s, std::string& out) { stream->Error(s, out); }
+};
+
 /// Chat Completions (`data:` chunks, then [DONE]):
-struct ChatApi {
+struct ChatApi : StreamingApi<codec::ChatStreamEncoder> {
   std::string id;  ///< "chatcmpl-<request id>"
   std::string model;
-  std::optional<codec::ChatStreamEncoder> stream;  ///< streams only
 
-  /// Decodes a POST /v1/chat/completions body into `request` and sets up `api` for it.
   static core::Status Decode(std::string_view body, const core::RequestId& id,
                              core::CompletionRequest& request, ChatApi& api) {
     if (auto st = codec::DecodeChatRequest(body, request); !st.ok()) return st;
@@ -419,22 +433,15 @@ struct ChatApi {
     if (request.stream) api.stream.emplace(api.id, UnixNow(), request.model, request.include_usage);
     return core::Status::Ok();
   }
-  static codec::HttpError ToError(const core::Status& s) { return codec::ToHttpError(s); }
-  void Open(std::string&) {}
-  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
-  void Done(std::string& out) { stream->Done(out); }
-  void Error(const core::Status& s, std::string& out) { stream->Error(s, out); }
   std::string Render(const core::Completion& answer) const {
     return codec::RenderChatCompletion(answer, id, UnixNow(), model);
   }
 };
 
 /// The Responses API (`event:` + `data:` events, response.created ... response.completed):
-struct ResponsesApi {
+struct ResponsesApi : StreamingApi<codec::ResponsesStreamEncoder> {
   codec::ResponseHead head;
-  std::optional<codec::ResponsesStreamEncoder> stream;  ///< streams only
 
-  /// Decodes a POST /v1/responses body into `request` and sets up `api` for it.
   static core::Status Decode(std::string_view body, const core::RequestId& id,
                              core::CompletionRequest& request, ResponsesApi& api) {
     codec::ResponsesRequest decoded;
@@ -449,23 +456,16 @@ struct ResponsesApi {
     request = std::move(decoded.completion);
     return core::Status::Ok();
   }
-  static codec::HttpError ToError(const core::Status& s) { return codec::ToHttpError(s); }
-  void Open(std::string& out) { stream->Start(out); }
-  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
-  void Done(std::string& out) { stream->Done(out); }
-  void Error(const core::Status& s, std::string& out) { stream->Fail(s, out); }
   std::string Render(const core::Completion& answer) const {
     return codec::RenderResponse(head, answer);
   }
 };
 
 /// The legacy Completions API (`text_completion` events, then [DONE]):
-struct CompletionsApi {
+struct CompletionsApi : StreamingApi<codec::CompletionsStreamEncoder> {
   std::string id;  ///< "cmpl-<request id>"
   std::string model;
-  std::optional<codec::CompletionsStreamEncoder> stream;  ///< streams only
 
-  /// Decodes a POST /v1/completions body into `request` and sets up `api` for it.
   static core::Status Decode(std::string_view body, const core::RequestId& id,
                              core::CompletionRequest& request, CompletionsApi& api) {
     if (auto st = codec::DecodeCompletionsRequest(body, request); !st.ok()) return st;
@@ -474,22 +474,15 @@ struct CompletionsApi {
     if (request.stream) api.stream.emplace(api.id, UnixNow(), request.model, request.include_usage);
     return core::Status::Ok();
   }
-  static codec::HttpError ToError(const core::Status& s) { return codec::ToHttpError(s); }
-  void Open(std::string&) {}
-  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
-  void Done(std::string& out) { stream->Done(out); }
-  void Error(const core::Status& s, std::string& out) { stream->Error(s, out); }
   std::string Render(const core::Completion& answer) const {
     return codec::RenderTextCompletion(answer, id, UnixNow(), model);
   }
 };
 
 /// The Anthropic Messages API (message_start ... message_stop; Anthropic's error shape):
-struct MessagesApi {
+struct MessagesApi : StreamingApi<codec::MessagesStreamEncoder> {
   codec::MessageHead head;
-  std::optional<codec::MessagesStreamEncoder> stream;  ///< streams only
 
-  /// Decodes a POST /v1/messages body into `request` and sets up `api` for it.
   static core::Status Decode(std::string_view body, const core::RequestId& id,
                              core::CompletionRequest& request, MessagesApi& api) {
     if (auto st = codec::DecodeMessagesRequest(body, request); !st.ok()) return st;
@@ -499,10 +492,6 @@ struct MessagesApi {
     return core::Status::Ok();
   }
   static codec::HttpError ToError(const core::Status& s) { return codec::ToAnthropicError(s); }
-  void Open(std::string& out) { stream->Start(out); }
-  void Encode(const core::Chunk& c, std::string& out) { stream->Encode(c, out); }
-  void Done(std::string& out) { stream->Done(out); }
-  void Error(const core::Status& s, std::string& out) { stream->Fail(s, out); }
   std::string Render(const core::Completion& answer) const {
     return codec::RenderMessage(head, answer);
   }

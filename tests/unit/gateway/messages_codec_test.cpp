@@ -169,7 +169,7 @@ TEST(MessagesStream, AnthropicsEventsByteForByte) {
             "\"output_tokens\":4}}\n\n"
             "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
   std::string more_out;
-  enc.Fail(Status::Error(StatusCode::kInternal, "x"), more_out);
+  enc.Error(Status::Error(StatusCode::kInternal, "x"), more_out);
   EXPECT_EQ(more_out, "");
 }
 
@@ -178,7 +178,7 @@ TEST(MessagesStream, AFailureIsOneErrorEvent) {
   std::string out;
   enc.Encode(Text("partial"), out);
   out.clear();
-  enc.Fail(
+  enc.Error(
       Status::Error(StatusCode::kUnavailable, "every provider is down", "no_healthy_candidate"),
       out);
   EXPECT_EQ(out,

@@ -303,7 +303,7 @@ TEST(ResponsesStream, TextInOpenAisEventOrder) {
   std::string more;
   enc.Encode(Text("late"), more);
   enc.Done(more);
-  enc.Fail(Status::Error(StatusCode::kInternal, "x", "y"), more);
+  enc.Error(Status::Error(StatusCode::kInternal, "x", "y"), more);
   EXPECT_EQ(more, "") << "exactly one terminal event";
 }
 
@@ -373,8 +373,8 @@ TEST(ResponsesStream, ALengthFinishIsIncompleteAndAFailureIsFailed) {
     ResponsesStreamEncoder enc(Head());
     std::string out;
     enc.Encode(Text("partial"), out);
-    enc.Fail(Status::Error(StatusCode::kBadUpstream, "the provider broke off", "upstream_error"),
-             out);
+    enc.Error(Status::Error(StatusCode::kBadUpstream, "the provider broke off", "upstream_error"),
+              out);
     const auto events = Events(out);
     EXPECT_EQ(events.back().first, "response.failed");
     const json::object& r = events.back().second.at("response").as_object();
