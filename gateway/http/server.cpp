@@ -651,12 +651,13 @@ template <class Stream>
 asio::awaitable<void> Session<Stream>::Run() {
   auto self = this->shared_from_this();
   // A graceful drain closes this connection while it is idle, and ends its request with an
-  // error if one is still running at the drain deadline.
+  // error if one is still running at the drain deadline. Admin connections stay: the probes
+  // of a drain must be answered (503), not cut before their request is read.
   std::weak_ptr<Session> weak = self;
   ScopedDrainHook drain_hook(worker_.drain_hooks(), [weak](DrainPhase phase) {
     auto s = weak.lock();
     if (!s) return;
-    if (phase == DrainPhase::kStart && s->idle_) {
+    if (phase == DrainPhase::kStart && s->idle_ && !s->admin_) {
       beast::get_lowest_layer(s->stream_).cancel();
     } else if (phase == DrainPhase::kDeadline && s->active_) {
       // The exchange ends the request (its own drain hook); a write blocked on a client that

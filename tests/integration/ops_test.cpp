@@ -219,6 +219,28 @@ TEST_F(OpsTest, AdminListenerReloadsAndReportsErrors) {
   EXPECT_EQ(Admin().Get("/admin/reload", AdminAuth()).status, 405u);
 }
 
+// A probe connection that is idle when a drain starts (a load balancer keeps it open between
+// probes) is answered, not cut: only public connections are closed while idle.
+TEST_F(OpsTest, AnAdminConnectionIdleWhenTheDrainStartsStillGetsItsAnswer) {
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 2, 0)));
+  RawConnection probe(gateway_->admin_port());
+  auto ask = [&probe](std::string& out) {
+    EXPECT_TRUE(probe.Send("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    while (out.find("\r\n\r\n") == std::string::npos || out.find('}') == std::string::npos) {
+      if (probe.Read(std::chrono::seconds(10), out) != RawConnection::ReadResult::kData) break;
+    }
+  };
+  std::string first;
+  ask(first);
+  ASSERT_THAT(first, HasSubstr("HTTP/1.1 200"));  // now idle, kept alive
+  gateway_->Drain(10s);  // nothing in flight: returns once the drain has begun
+  // A round trip on a new connection runs after the drain's hooks on this worker.
+  ASSERT_EQ(Admin().Get("/readyz").status, 503u);
+  std::string second;
+  ask(second);
+  EXPECT_THAT(second, HasSubstr("HTTP/1.1 503")) << "the idle probe connection was cut";
+}
+
 TEST_F(OpsTest, AdminRequestsAreCountedApartFromPublicTraffic) {
   // ~1 s per answer: the drain below must outlast the probes even on a loaded machine.
   ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 20, 50)));
