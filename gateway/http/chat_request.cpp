@@ -267,9 +267,7 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
     const json::value& v = kv.value();
 
     if (key == "model") {
-      if (!v.is_string()) return WrongType("model", "a string", v);
-      if (v.get_string().empty()) return BadValue("model", "must not be empty.");
-      out.model.assign(Sv(v.get_string()));
+      if (auto s = fields::Model(v, out.model); !s.ok()) return s;
       have_model = true;
     } else if (key == "messages") {
       if (auto s = DecodeMessages(v, out.messages); !s.ok()) return s;

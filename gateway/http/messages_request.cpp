@@ -244,9 +244,7 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
     const json::value& v = kv.value();
     const std::string param(key);
     if (key == "model") {
-      if (!v.is_string()) return WrongType(param, "a string", v);
-      if (v.get_string().empty()) return BadValue(param, "must not be empty.");
-      out.model.assign(Sv(v.get_string()));
+      if (auto s = fields::Model(v, out.model); !s.ok()) return s;
       have_model = true;
     } else if (key == "max_tokens") {
       std::int64_t n = 0;

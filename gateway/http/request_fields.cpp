@@ -196,6 +196,13 @@ Status StreamOptions(const json::value* v, bool stream, bool& include_usage) {
   return Status::Ok();
 }
 
+Status Model(const json::value& v, std::string& out) {
+  if (!v.is_string()) return WrongType("model", "a string", v);
+  if (v.get_string().empty()) return BadValue("model", "must not be empty.");
+  out.assign(Sv(v.get_string()));
+  return Status::Ok();
+}
+
 Status ToolChoiceMode(const json::value& v) {
   const auto& s = v.get_string();
   if (s != "none" && s != "auto" && s != "required") {

@@ -47,6 +47,8 @@ core::Status NumberIn(const boost::json::value& v, std::string param, double min
 /// An optional string member of `o` at `path`: absent and null both mean "not given".
 core::Status OptionalString(const boost::json::object& o, std::string_view key,
                             const std::string& path, std::string& out);
+/// The `model` field: a non-empty string (a model alias of the policy).
+core::Status Model(const boost::json::value& v, std::string& out);
 /// A required string member `key` of `o` at `path`.
 core::Status RequiredString(const boost::json::object& o, std::string_view key,
                             const std::string& path, std::string& out);

@@ -377,9 +377,7 @@ Status DecodeBody(const json::object& body, ResponsesRequest& req) {
     const json::value& v = kv.value();
     const std::string param(key);
     if (key == "model") {
-      if (!v.is_string()) return WrongType("model", "a string", v);
-      if (v.get_string().empty()) return BadValue("model", "must not be empty.");
-      out.model.assign(Sv(v.get_string()));
+      if (auto s = fields::Model(v, out.model); !s.ok()) return s;
       have_model = true;
       continue;
     }
