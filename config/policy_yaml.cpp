@@ -268,7 +268,19 @@ void Parser::ReadModels(const Entry& e, std::vector<ModelSpec>& out) {
     return;
   }
   ForEachEntry(e.value, [&](const Entry& model) {
-    ModelSpec spec{{model.name, model.key_pos}, {}};
+    ModelSpec spec{{model.name, model.key_pos}, {}, {}};
+    if (model.value.IsMap()) {
+      // alias: {upstream: NAME, capabilities: [...]}
+      bool have_upstream = false;
+      ReadFields(model.value, model.pos, "model '" + model.name + "'",
+                 {
+                     {"upstream", [&](const Entry& u) { have_upstream = Read(u, spec.upstream); },
+                      kRequired},
+                     {"capabilities", Into(spec.capabilities)},
+                 });
+      if (have_upstream) out.push_back(std::move(spec));
+      return;
+    }
     if (Read(model, spec.upstream)) {
       out.push_back(std::move(spec));
     }

@@ -672,6 +672,9 @@ class RequestWalker {
     if (text_parts > 1) Text(glued);
   }
 
+  /// Content that cannot be scanned (token ids): reported as its kind.
+  void Part(core::PartKind kind) { parts_ |= policy::Bit(kind); }
+
   RequestScan Result() const { return RequestScan{mask_, parts_}; }
 
  private:
@@ -728,13 +731,22 @@ RequestScan ScanRequest(const core::CompletionRequest& request) {
   RequestWalker w;
   // Every member is named here: a new member of CompletionRequest or Message breaks these
   // bindings until it is either scanned below or stated not to leave (or not to be text).
-  const auto& [model, messages, stream, include_usage, max_tokens, max_completion_tokens,
+  const auto& [op, model, messages, stream, include_usage, max_tokens, max_completion_tokens,
                temperature, top_p, stop, tools_json, tool_choice_json, user, enable_thinking,
-               passthrough, traceparent] = request;
+               passthrough, traceparent, embedding] = request;
   // Not scanned: `model` is replaced by the provider's upstream model id; `traceparent` is the
   // gateway's own W3C header (hex ids), never part of a body; the rest are not text.
-  (void)model, (void)stream, (void)include_usage, (void)max_tokens, (void)max_completion_tokens,
-      (void)temperature, (void)top_p, (void)enable_thinking, (void)traceparent;
+  (void)op, (void)model, (void)stream, (void)include_usage, (void)max_tokens,
+      (void)max_completion_tokens, (void)temperature, (void)top_p, (void)enable_thinking,
+      (void)traceparent;
+  {
+    const auto& [texts, tokens, dimensions, base64] = embedding;
+    (void)dimensions, (void)base64;  // numbers and a flag
+    for (const std::string& t : texts) w.Text(t);
+    // Token ids cannot be read without the model's tokenizer: like media, they are reported
+    // and imply the policy's image_data_class.
+    if (!tokens.empty()) w.Part(core::PartKind::kTokens);
+  }
   for (const core::Message& m : messages) {
     const auto& [role, text, content_parts_json, content_null, name, tool_call_id,
                  tool_calls_json] = m;

@@ -25,8 +25,7 @@ std::string MissingCapabilities(const policy::Decision& d, std::uint32_t require
     bool offered = false;
     for (const policy::Exclusion& e : d.excluded) {
       if (e.by != policy::Exclusion::By::kCapability) continue;
-      const bool serves = model && s.serving_model[*model].test(e.provider);
-      offered = offered || (serves && s.has_capability[bit].test(e.provider));
+      offered = offered || (model && s.model_capability[*model][bit].test(e.provider));
     }
     if (!offered) {
       out += (out.empty() ? "'" : ", '") + std::string(policy::kCapabilityNames[bit]) + "'";
@@ -97,6 +96,7 @@ std::uint32_t RequiredCapabilities(const core::CompletionRequest& request,
   if (request.stream) required |= Bit(Capability::kStreaming);
   if (request.enable_thinking == true) required |= Bit(Capability::kThinking);
   if (AsksForJson(request)) required |= Bit(Capability::kJsonMode);
+  if (request.op == core::Operation::kEmbed) required |= Bit(Capability::kEmbeddings);
   return required;
 }
 
@@ -143,7 +143,8 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
   attrs.model = request.model;
   // The classifier walks everything the upstream request will carry and may raise the
   // declared class (request, else tenant default, else the policy's default); it never
-  // lowers it. Media parts cannot be scanned: they imply settings.image_data_class.
+  // lowers it. Media parts and token ids cannot be scanned: they imply
+  // settings.image_data_class.
   const classifier::RequestScan scan = classifier::ScanRequest(request);
   using classifier::PartKind;
   attrs.required_capabilities |= RequiredCapabilities(request, scan.part_kinds);
@@ -153,7 +154,8 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
   const classifier::Classification classified = classifier::Classify(declared, scan);
   policy::DataClass effective = classified.effective;
   std::uint32_t media = 0;
-  for (PartKind k : {PartKind::kImage, PartKind::kAudio, PartKind::kFile, PartKind::kVideo}) {
+  for (PartKind k :
+       {PartKind::kImage, PartKind::kAudio, PartKind::kFile, PartKind::kVideo, PartKind::kTokens}) {
     if ((scan.part_kinds & policy::Bit(k)) != 0 && snapshot.settings.image_data_class > declared) {
       media |= policy::Bit(k);
       effective = std::max(effective, snapshot.settings.image_data_class);

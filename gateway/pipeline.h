@@ -50,7 +50,8 @@ struct Admission {
 /// The capabilities a request needs, from what it asks for (never from what it claims):
 /// `tools` for tool definitions, `vision` for image or video parts (`part_kinds`, a mask of
 /// core::PartKind bits), `streaming` for `stream: true`, `thinking` for enable_thinking: true,
-/// `json_mode` for a `response_format` other than {"type":"text"}.
+/// `json_mode` for a `response_format` other than {"type":"text"}, `embeddings` for an
+/// embeddings request.
 std::uint32_t RequiredCapabilities(const core::CompletionRequest& request,
                                    std::uint32_t part_kinds);
 

@@ -26,8 +26,10 @@ Verdict Judge(const core::Status& s) {
   // The upstream judged the request itself (invalid, too large, content filter): any provider
   // would, so the client gets that answer unchanged.
   if (s.code == StatusCode::kInvalidArgument || s.code == StatusCode::kPayloadTooLarge) {
-    // Except the gateway's own adapter refusing a part it cannot send: another may send it.
-    if (s.reason == "unsupported_content_part") return {.next = true};
+    // Except the gateway's own adapter refusing a part or input it cannot send: another may.
+    if (s.reason == "unsupported_content_part" || s.reason == "unsupported_input") {
+      return {.next = true};
+    }
     return {};
   }
   // A provider that rejects the gateway's key (revoked, or no access) is the provider's

@@ -322,7 +322,6 @@ class Compiler {
             "too many providers (at most " + std::to_string(kMaxProviders) + ")");
       return;
     }
-    s_->has_capability.resize(kCapabilityNames.size());
     for (const auto& ps : providers) {
       Provider p;
       p.pos = ps.pos;
@@ -358,19 +357,34 @@ class Compiler {
         if (m.upstream.value.empty()) {
           Error(m.upstream.pos, where + ": upstream model for '" + m.alias.value + "' is empty");
         }
-        p.models.push_back({m.alias.value, m.upstream.value});
+        std::optional<std::uint32_t> model_caps;
+        if (m.capabilities) {
+          model_caps = ParseMask<Capability>(*m.capabilities, kCapabilityNames, "capability");
+        }
+        p.models.push_back({m.alias.value, m.upstream.value, model_caps});
         auto [it, inserted] = s_->model_ids.emplace(
             m.alias.value, static_cast<std::uint32_t>(s_->model_names.size()));
         if (inserted) {
           s_->model_names.push_back(m.alias.value);
           s_->serving_model.emplace_back();
+          s_->model_capability.emplace_back(kCapabilityNames.size());
         }
         s_->serving_model[it->second].set(index);
       }
       if (ps.capabilities) {
         p.capabilities = ParseMask<Capability>(*ps.capabilities, kCapabilityNames, "capability");
-        for (std::size_t c = 0; c < kCapabilityNames.size() && p.capabilities; ++c) {
-          if ((*p.capabilities & (1u << c)) != 0) s_->has_capability[c].set(index);
+      }
+      for (const ModelMapping& m : p.models) {
+        const std::optional<std::uint32_t>& caps = m.capabilities ? m.capabilities : p.capabilities;
+        if (!caps) continue;
+        std::vector<ProviderSet>& by_cap = s_->model_capability[s_->model_ids.at(m.alias)];
+        for (std::size_t c = 0; c < kCapabilityNames.size(); ++c) {
+          if ((*caps & (1u << c)) != 0) by_cap[c].set(index);
+        }
+        if (kind == ProviderKind::kAnthropic && (*caps & Bit(Capability::kEmbeddings)) != 0) {
+          Error(ps.pos, where +
+                            ": capability 'embeddings' cannot be served by kind anthropic "
+                            "(Anthropic has no embeddings API)");
         }
       }
       if (ps.processing) p.processing = CompileLocation(*ps.processing, where + " processing");
@@ -984,8 +998,11 @@ json::value Canonical(const PolicySpec& spec) {
     Put(o, "endpoint", p.endpoint);
     Put(o, "credential_env", p.credential_env);
     json::array models;
-    for (const auto& m : p.models)
-      models.push_back(json::array{json::string(m.alias.value), json::string(m.upstream.value)});
+    for (const auto& m : p.models) {
+      json::array entry{json::string(m.alias.value), json::string(m.upstream.value)};
+      if (m.capabilities) entry.push_back(Strings(*m.capabilities));  // absent: same version
+      models.push_back(std::move(entry));
+    }
     o["models"] = std::move(models);
     Put(o, "capabilities", p.capabilities);
     o["processing"] = CanonicalLocation(p.processing);

@@ -131,8 +131,11 @@ Decision Decide(const RequestAttributes& request, const SnapshotPtr& snapshot,
   const Route& route = s.routes[*d.route];
 
   ProviderSet capable = c.model ? s.serving_model[*c.model] : ProviderSet{};
-  for (std::size_t bit = 0; bit < s.has_capability.size(); ++bit) {
-    if ((c.required_capabilities & (1u << bit)) != 0) capable &= s.has_capability[bit];
+  if (c.model) {
+    const std::vector<ProviderSet>& by_cap = s.model_capability[*c.model];
+    for (std::size_t bit = 0; bit < by_cap.size(); ++bit) {
+      if ((c.required_capabilities & (1u << bit)) != 0) capable &= by_cap[bit];
+    }
   }
 
   bool any_after_guards = false;

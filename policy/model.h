@@ -38,7 +38,14 @@ enum class Mechanism : std::uint8_t {
 enum class Consent : std::uint8_t { kCrossBorderSeparate, kSensitiveSeparate };
 
 /// What a request needs of a provider beyond the model alias (bit flags).
-enum class Capability : std::uint8_t { kTools, kVision, kThinking, kStreaming, kJsonMode };
+enum class Capability : std::uint8_t {
+  kTools,
+  kVision,
+  kThinking,
+  kStreaming,
+  kJsonMode,
+  kEmbeddings
+};
 
 /// How the user's region was established; recorded in every decision.
 enum class RegionSource : std::uint8_t {
@@ -68,8 +75,8 @@ inline constexpr std::array<std::string_view, 7> kMechanismNames = {
     "cn_sa", "cn_scc_filed", "cn_cert", "gba_sc", "mo_sc", "eu_scc", "eu_bcr"};
 inline constexpr std::array<std::string_view, 2> kConsentNames = {"cross_border_separate",
                                                                   "sensitive_separate"};
-inline constexpr std::array<std::string_view, 5> kCapabilityNames = {"tools", "vision", "thinking",
-                                                                     "streaming", "json_mode"};
+inline constexpr std::array<std::string_view, 6> kCapabilityNames = {
+    "tools", "vision", "thinking", "streaming", "json_mode", "embeddings"};
 inline constexpr std::array<std::string_view, 7> kRegionSourceNames = {
     "unknown",     "tenant_binding",           "trusted_proxy", "idp_claim", "ingress",
     "certificate", "conflict_most_restrictive"};

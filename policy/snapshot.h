@@ -26,6 +26,9 @@ using ProviderIndex = std::uint16_t;
 struct ModelMapping {
   std::string alias;
   std::string upstream;
+  /// Bit(Capability) mask this model offers instead of the provider's; nullopt: the
+  /// provider's.
+  std::optional<std::uint32_t> capabilities;
 };
 
 /// A provider endpoint with its residency attributes. An attribute the file does not state
@@ -155,9 +158,11 @@ struct Snapshot {
   NameIndex city_ids;    ///< cities named in conditions or city groups
   NameIndex model_ids;   ///< model aliases served by some provider
   std::vector<std::string> model_names;
-  std::vector<ProviderSet> serving_model;   ///< by model id
-  std::vector<ProviderSet> has_capability;  ///< by Capability
-  std::vector<std::string> flag_names;      ///< bit i = flag_names[i]
+  std::vector<ProviderSet> serving_model;  ///< by model id
+  /// By model id, then Capability: the providers serving the model with that capability (the
+  /// model's own capabilities where it states them, else its provider's).
+  std::vector<std::vector<ProviderSet>> model_capability;
+  std::vector<std::string> flag_names;  ///< bit i = flag_names[i]
   ProviderSet all_providers;
 
   std::optional<ProviderIndex> FindProvider(std::string_view id) const {

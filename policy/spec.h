@@ -65,6 +65,9 @@ struct ConditionSpec {
 struct ModelSpec {
   LocatedString alias;     ///< name clients use
   LocatedString upstream;  ///< name the provider's API expects (model or deployment)
+  /// `{upstream: NAME, capabilities: [...]}`: what this model offers, instead of the
+  /// provider's capabilities (an embedding model beside chat models).
+  std::optional<StringList> capabilities;
 };
 
 struct ProviderSpec {
@@ -74,7 +77,8 @@ struct ProviderSpec {
   std::optional<LocatedString> endpoint;        ///< absolute http(s) URL; absent only for sim
   std::optional<LocatedString> credential_env;  ///< NAME of the environment variable
   std::vector<ModelSpec> models;
-  std::optional<StringList> capabilities;  ///< tools, vision, thinking, streaming, json_mode
+  /// tools, vision, thinking, streaming, json_mode, embeddings
+  std::optional<StringList> capabilities;
   std::optional<LocationSpec> processing;
   std::optional<LocationSpec> storage;
   std::optional<Located<bool>> on_prem;

@@ -22,7 +22,8 @@ HTTP_CODEC = ["gateway/http/chat_request.h", "gateway/http/chat_response.h",
               "gateway/http/error_mapping.h", "gateway/http/request_fields.h",
               "gateway/http/responses_request.h", "gateway/http/responses_response.h",
               "gateway/http/messages_request.h", "gateway/http/messages_response.h",
-              "gateway/http/completions_request.h", "gateway/http/completions_response.h"]
+              "gateway/http/completions_request.h", "gateway/http/completions_response.h",
+              "gateway/http/embeddings_request.h", "gateway/http/embeddings_response.h"]
 
 # prefix of the including file -> prefixes it may include
 RULES = {
@@ -39,6 +40,7 @@ RULES = {
     "gateway/http/responses_": CORE + HTTP_CODEC,
     "gateway/http/messages_": CORE + HTTP_CODEC,
     "gateway/http/completions_": CORE + HTTP_CODEC,
+    "gateway/http/embeddings_": CORE + HTTP_CODEC,
     "gateway/http/request_fields": CORE + HTTP_CODEC,
     "gateway/http/error_mapping": CORE + HTTP_CODEC,
     "gateway/grpc/grpc_codec": CORE + ["gateway/grpc/grpc_codec.h", "meridian/v1/", "policy/"],

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gateway/core/status.h"
 
@@ -20,12 +21,13 @@ struct Usage {
 /// One element of a completion stream, in order:
 ///   kStart (once: upstream id/model/created known), kDelta*, kFinish (once),
 ///   kUsage (at most once), or kError (terminal, instead of or after deltas).
+/// An embeddings answer is kStart?, kEmbedding (one per input), kUsage?.
 struct Chunk {
-  enum class Kind : std::uint8_t { kStart, kDelta, kFinish, kUsage, kError };
+  enum class Kind : std::uint8_t { kStart, kDelta, kFinish, kUsage, kError, kEmbedding };
   Kind kind = Kind::kDelta;
   // kStart
-  std::string id;       ///< upstream completion id (the front end may replace it)
-  std::string model;    ///< upstream model name
+  std::string id;     ///< upstream completion id (the front end may replace it)
+  std::string model;  ///< upstream model name
   std::int64_t created = 0;
   // kDelta: any combination
   std::string content;
@@ -37,6 +39,9 @@ struct Chunk {
   Usage usage;
   // kError
   Status error;
+  // kEmbedding: the vector of input number `index`
+  std::int64_t index = 0;
+  std::vector<float> embedding;
 };
 
 }  // namespace meridian::core

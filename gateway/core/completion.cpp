@@ -32,6 +32,9 @@ void CompletionAggregator::Add(const Chunk& chunk) {
     case Chunk::Kind::kError:
       if (!c_.error) c_.error = chunk.error;
       return;
+    case Chunk::Kind::kEmbedding:
+      c_.embeddings[chunk.index] = chunk.embedding;
+      return;
   }
 }
 

@@ -32,6 +32,8 @@ struct Completion {
   /// The first failure seen (a kError chunk, malformed tool-call fragments): when set the
   /// answer is that error, even if the provider reported success.
   std::optional<Status> error;
+  /// An embeddings answer: the vectors keyed and ordered by input index.
+  std::map<std::int64_t, std::vector<float>> embeddings;
 
   /// The finish reason to report: the upstream's, else "tool_calls" when tool calls arrived,
   /// else "stop".

@@ -15,9 +15,10 @@
 namespace meridian::core {
 
 /// Kinds of content part a message can carry (OpenAI's part `type`s; engine extensions such
-/// as vLLM's video_url included).
-enum class PartKind : std::uint8_t { kText, kImage, kAudio, kFile, kVideo, kRefusal };
-inline constexpr std::size_t kPartKindCount = 6;
+/// as vLLM's video_url included), and kTokens: an embeddings input given as token ids, which
+/// no classifier can read (like media, it implies the policy's image_data_class).
+enum class PartKind : std::uint8_t { kText, kImage, kAudio, kFile, kVideo, kRefusal, kTokens };
+inline constexpr std::size_t kPartKindCount = 7;
 
 /// The kind of an OpenAI content part `type` ("image_url" -> kImage, "input_audio" -> kAudio,
 /// "file", "video_url", "refusal", "text"); nullopt for a type no adapter knows, which the
@@ -32,10 +33,10 @@ inline std::optional<PartKind> PartKindOf(std::string_view type) {
   return std::nullopt;
 }
 
-/// "text", "image", "audio", "file", "video", "refusal".
+/// "text", "image", "audio", "file", "video", "refusal", "tokens".
 inline std::string_view Name(PartKind kind) {
   static constexpr std::array<std::string_view, kPartKindCount> kNames = {
-      "text", "image", "audio", "file", "video", "refusal"};
+      "text", "image", "audio", "file", "video", "refusal", "tokens"};
   return kNames[static_cast<std::size_t>(kind)];
 }
 
@@ -60,7 +61,27 @@ struct PassthroughMember {
   bool operator==(const PassthroughMember&) const = default;
 };
 
+/// What a request asks a provider to do.
+enum class Operation : std::uint8_t {
+  kChat,   ///< generate an answer to `messages` (every completion API)
+  kEmbed,  ///< embed `embedding.texts` / `embedding.tokens` (POST /v1/embeddings)
+};
+
+/// The inputs of an embeddings request, in the client's order: either texts or token-id
+/// arrays (OpenAI's `input` as string(s) or as integer array(s)), never both.
+struct EmbeddingInput {
+  std::vector<std::string> texts;
+  std::vector<std::vector<std::int64_t>> tokens;
+  std::optional<std::int64_t> dimensions;  ///< `dimensions`: the vectors' length
+  /// The client asked for base64 vectors (`encoding_format: "base64"`, the OpenAI SDKs'
+  /// default). Upstreams are always asked for floats; the front end encodes.
+  bool base64 = false;
+
+  std::size_t size() const { return tokens.empty() ? texts.size() : tokens.size(); }
+};
+
 struct CompletionRequest {
+  Operation op = Operation::kChat;
   std::string model;  ///< the client-facing alias
   std::vector<Message> messages;
   bool stream = false;
@@ -81,6 +102,8 @@ struct CompletionRequest {
   /// W3C `traceparent` to send upstream (the caller's trace, with the gateway's span as
   /// parent), or empty. Never part of any request body.
   std::string traceparent;
+  /// op == kEmbed: what to embed (empty otherwise).
+  EmbeddingInput embedding;
 
   /// The cap to send upstream: max_completion_tokens, else max_tokens.
   std::optional<std::int64_t> TokenLimit() const {

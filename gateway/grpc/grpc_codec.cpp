@@ -275,6 +275,7 @@ bool ToGenerateResponse(const core::Chunk& chunk, const v1::Start& start,
       CopyUsage(chunk.usage, *out.mutable_usage());
       return true;
     case core::Chunk::Kind::kError:
+    case core::Chunk::Kind::kEmbedding:  // embeddings are never streamed
       return false;
   }
   return false;

@@ -122,6 +122,8 @@ void ChatStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
     case core::Chunk::Kind::kError:
       Error(c.error, out);
       return;
+    case core::Chunk::Kind::kEmbedding:  // embeddings are never streamed
+      return;
   }
 }
 

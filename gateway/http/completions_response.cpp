@@ -83,6 +83,8 @@ void CompletionsStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
     case core::Chunk::Kind::kError:
       Error(c.error, out);
       return;
+    case core::Chunk::Kind::kEmbedding:  // embeddings are never streamed
+      return;
   }
 }
 

@@ -426,6 +426,8 @@ void ResponsesStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
     case core::Chunk::Kind::kError:
       Error(c.error, out);
       break;
+    case core::Chunk::Kind::kEmbedding:  // embeddings are never streamed
+      break;
   }
 }
 

@@ -34,6 +34,8 @@
 #include "gateway/http/chat_response.h"
 #include "gateway/http/completions_request.h"
 #include "gateway/http/completions_response.h"
+#include "gateway/http/embeddings_request.h"
+#include "gateway/http/embeddings_response.h"
 #include "gateway/http/error_mapping.h"
 #include "gateway/http/messages_request.h"
 #include "gateway/http/messages_response.h"
@@ -149,7 +151,8 @@ std::optional<std::string> PercentDecoded(std::string_view s) {
 /// The API's paths (CORS applies to these, never to the probes or /metrics).
 bool IsApiPath(std::string_view path) {
   return path.starts_with("/v1/") || path == "/chat/completions" || path == "/completions" ||
-         path == "/responses" || path == "/models" || path.starts_with("/models/");
+         path == "/responses" || path == "/embeddings" || path == "/models" ||
+         path.starts_with("/models/");
 }
 
 /// The response headers a page on an allowed origin may read.
@@ -495,6 +498,30 @@ struct MessagesApi : StreamingApi<codec::MessagesStreamEncoder> {
   std::string Render(const core::Completion& answer) const {
     return codec::RenderMessage(head, answer);
   }
+};
+
+/// The Embeddings API: one JSON body, never a stream (its decoder never sets `stream`, so the
+/// writer's stream methods are never called).
+struct EmbeddingsApi {
+  std::string model;
+  bool base64 = false;
+
+  static core::Status Decode(std::string_view body, const core::RequestId& id,
+                             core::CompletionRequest& request, EmbeddingsApi& api) {
+    (void)id;
+    if (auto st = codec::DecodeEmbeddingsRequest(body, request); !st.ok()) return st;
+    api.model = request.model;
+    api.base64 = request.embedding.base64;
+    return core::Status::Ok();
+  }
+  static codec::HttpError ToError(const core::Status& s) { return codec::ToHttpError(s); }
+  std::string Render(const core::Completion& answer) const {
+    return codec::RenderEmbeddings(answer, model, base64);
+  }
+  void Open(std::string&) {}
+  void Encode(const core::Chunk&, std::string&) {}
+  void Done(std::string&) {}
+  void Error(const core::Status&, std::string&) {}
 };
 
 /// Writes one completion's answer on its session, in the shape `Api` gives it: SSE over
@@ -1048,6 +1075,10 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
   if (path == "/v1/completions" || path == "/completions") {
     if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
     co_return co_await HandleCompletion<CompletionsApi>(req, headers);
+  }
+  if (path == "/v1/embeddings" || path == "/embeddings") {
+    if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
+    co_return co_await HandleCompletion<EmbeddingsApi>(req, headers);
   }
   if (path == "/v1/messages") {
     if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");

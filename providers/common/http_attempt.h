@@ -12,13 +12,23 @@
 //   Decoder StreamDecoder()
 //       a fresh stream decoder for PumpSse (Decode(const SseEvent&, out), Finish(out), done()).
 //
+// and, when the vendor has an embeddings API (core::Operation::kEmbed),
+//
+//   core::Status PrepareEmbeddings(const core::CompletionRequest&, const Target&,
+//                                  http::request<http::string_body>& req)
+//   core::Status DecodeEmbeddings(const core::CompletionRequest&, std::string_view body,
+//                                 std::vector<core::Chunk>& out)
+//
+// (a vendor without them refuses embeddings requests before anything is sent);
 // so a new vendor is one fuzzable codec, one `HttpProvider<Vendor>` factory, and one case in
 // the router's adapter switch.
 #pragma once
 
 #include <boost/beast/http/field.hpp>
+#include <concepts>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "providers/common/http_client.h"
@@ -26,6 +36,15 @@
 #include "providers/provider.h"
 
 namespace meridian::providers {
+
+/// A vendor codec with an embeddings API (see the file comment).
+template <class Vendor>
+concept HasEmbeddings = requires(const Vendor& v, const core::CompletionRequest& r, const Target& t,
+                                 http::request<http::string_body>& q, std::string_view b,
+                                 std::vector<core::Chunk>& o) {
+  { v.PrepareEmbeddings(r, t, q) } -> std::same_as<core::Status>;
+  { v.DecodeEmbeddings(r, b, o) } -> std::same_as<core::Status>;
+};
 
 template <class Vendor>
 asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
@@ -41,7 +60,18 @@ asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
   req.set(http::field::accept, request.stream ? "text/event-stream" : "application/json");
   req.set(http::field::user_agent, "meridian");
   if (!request.traceparent.empty()) req.set("traceparent", request.traceparent);
-  result.status = vendor.Prepare(request, target, req);
+  constexpr bool kEmbeds = HasEmbeddings<Vendor>;
+  const bool embed = request.op == core::Operation::kEmbed;
+  if (!embed) {
+    result.status = vendor.Prepare(request, target, req);
+  } else if constexpr (kEmbeds) {
+    result.status = vendor.PrepareEmbeddings(request, target, req);
+  } else {
+    result.status = core::Status::Error(
+        core::StatusCode::kInvalidArgument,
+        "provider '" + target.provider->id + "' has no embeddings API; the request was not sent",
+        "unsupported_input");
+  }
   if (!result.status.ok()) co_return result;
 
   std::unique_ptr<UpstreamResponse> response;
@@ -55,7 +85,10 @@ asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
   if (!request.stream) {
     co_await DeliverBody(
         *response,
-        [&vendor](std::string_view body, std::vector<core::Chunk>& out) {
+        [&vendor, &request, embed](std::string_view body, std::vector<core::Chunk>& out) {
+          if constexpr (kEmbeds) {
+            if (embed) return vendor.DecodeEmbeddings(request, body, out);
+          }
           return vendor.DecodeBody(body, out);
         },
         sink, cancel, result);

@@ -1,5 +1,6 @@
 #include "providers/dashscope/dashscope_adapter.h"
 
+#include "providers/common/embeddings.h"
 #include "providers/common/http_attempt.h"
 #include "providers/common/json_util.h"
 #include "providers/dashscope/dashscope_codec.h"
@@ -8,12 +9,21 @@ namespace meridian::providers {
 
 namespace {
 
-std::string GenerationPath(std::string_view base_path) {
+/// `path` (kGenerationPath, kEmbeddingPath) under the configured endpoint, which may name the
+/// host alone or the host with its "/api/v1".
+std::string ServicePath(std::string_view base_path, std::string_view path) {
   constexpr std::string_view kApiV1 = "/api/v1";
   if (base_path.ends_with(kApiV1)) {
     base_path.remove_suffix(kApiV1.size());
   }
-  return std::string(base_path) + std::string(dashscope::kGenerationPath);
+  return std::string(base_path) + std::string(path);
+}
+
+void SetAuth(const Target& target, http::request<http::string_body>& req) {
+  req.set(http::field::content_type, dashscope::kContentType);
+  if (!target.credential.empty()) {
+    req.set(http::field::authorization, "Bearer " + target.credential);
+  }
 }
 
 }  // namespace
@@ -24,15 +34,26 @@ struct DashScopeVendor {
   core::Status Prepare(const core::CompletionRequest& request, const Target& target,
                        http::request<http::string_body>& req) const {
     if (auto st = jsonutil::RefuseNonTextParts(request, target.provider->id); !st.ok()) return st;
-    req.target(GenerationPath(target.endpoint->base_path));
-    req.set(http::field::content_type, dashscope::kContentType);
+    req.target(ServicePath(target.endpoint->base_path, dashscope::kGenerationPath));
+    SetAuth(target, req);
     if (request.stream) req.set(dashscope::kSseHeaderName, dashscope::kSseHeaderValue);
-    if (!target.credential.empty()) {
-      req.set(http::field::authorization, "Bearer " + target.credential);
-    }
     req.body() =
         dashscope::BuildGenerationRequestBody(request, target.upstream_model, request.stream);
     return core::Status::Ok();
+  }
+  core::Status PrepareEmbeddings(const core::CompletionRequest& request, const Target& target,
+                                 http::request<http::string_body>& req) const {
+    if (auto st = embeddings::RefuseTokenInputs(request, target.provider->id); !st.ok()) {
+      return st;
+    }
+    req.target(ServicePath(target.endpoint->base_path, dashscope::kEmbeddingPath));
+    SetAuth(target, req);
+    req.body() = dashscope::BuildEmbeddingRequestBody(request, target.upstream_model);
+    return core::Status::Ok();
+  }
+  core::Status DecodeEmbeddings(const core::CompletionRequest& request, std::string_view body,
+                                std::vector<core::Chunk>& out) const {
+    return dashscope::DecodeEmbeddingResponse(body, request.embedding.size(), out);
   }
   core::Status MapError(int status, std::string_view body, const UpstreamResponse&) const {
     return dashscope::MapDashScopeError(status, body);

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "gateway/core/json_text.h"
+#include "providers/common/embeddings.h"
 #include "providers/common/json_util.h"
 #include "providers/common/sanitize.h"
 
@@ -296,6 +297,54 @@ Status DashScopeStreamDecoder::Finish(std::vector<Chunk>& out) {
 
 // -----------------------------------------------------------------------------------------
 // Non-streaming
+
+std::string BuildEmbeddingRequestBody(const core::CompletionRequest& req,
+                                      std::string_view upstream_model) {
+  std::string out = "{\"model\":";
+  AppendJsonString(out, upstream_model);
+  out += ",\"input\":{\"texts\":";
+  embeddings::AppendInputs(out, req.embedding);
+  out += "},\"parameters\":{";
+  if (req.embedding.dimensions) {
+    out += "\"dimension\":";
+    AppendInt(out, *req.embedding.dimensions);
+  }
+  out += "}}";
+  return out;
+}
+
+Status DecodeEmbeddingResponse(std::string_view body, std::size_t inputs, std::vector<Chunk>& out) {
+  auto fail = [&out](Status s) {
+    out.push_back(ErrorChunk(s));
+    return s;
+  };
+  try {
+    json::error_code ec;
+    const json::value v = json::parse(body, ec, {}, ParseOptions());
+    const json::object* obj = ec ? nullptr : v.if_object();
+    if (obj == nullptr) return fail(InvalidJson("upstream sent invalid JSON"));
+    if (IsErrorObject(*obj)) return fail(MapDashScopeError(0, body));
+    const json::object* output = ObjectMember(*obj, "output");
+    const json::array* items = output == nullptr ? nullptr : ArrayMember(*output, "embeddings");
+    if (items == nullptr) return fail(embeddings::BadAnswer("upstream sent no embeddings"));
+    std::vector<Chunk> chunks;
+    if (auto s = embeddings::ReadItems(*items, "text_index", inputs, chunks); !s.ok()) {
+      return fail(s);
+    }
+    out.push_back(StartChunk(StringMember(*obj, "request_id")));
+    for (Chunk& c : chunks) out.push_back(std::move(c));
+    if (const json::object* usage = ObjectMember(*obj, "usage")) {
+      Chunk u;
+      u.kind = Chunk::Kind::kUsage;
+      u.usage.prompt_tokens = IntMember(*usage, "total_tokens").value_or(0);
+      u.usage.total_tokens = u.usage.prompt_tokens;
+      out.push_back(std::move(u));
+    }
+    return Status::Ok();
+  } catch (const std::exception&) {
+    return fail(Status::Error(StatusCode::kInternal, "failed to decode upstream response"));
+  }
+}
 
 Status DecodeGenerationResponse(std::string_view body, std::vector<Chunk>& out) {
   auto fail = [&out](Status s) {

@@ -28,6 +28,27 @@ namespace meridian::providers::dashscope {
 inline constexpr std::string_view kGenerationPath =
     "/api/v1/services/aigc/text-generation/generation";
 
+/// Path of the native text-embedding endpoint (Model Studio's "text-embedding-v3/v4"
+/// synchronous API), appended to the region host like kGenerationPath.
+inline constexpr std::string_view kEmbeddingPath =
+    "/api/v1/services/embeddings/text-embedding/text-embedding";
+
+/// The JSON body of POST kEmbeddingPath:
+///   {"model": upstream_model, "input": {"texts": [...]},
+///    "parameters": {"dimension": N (when the request sets dimensions)}}
+/// Text inputs only (the adapter refuses token ids before this is called).
+std::string BuildEmbeddingRequestBody(const core::CompletionRequest& req,
+                                      std::string_view upstream_model);
+
+/// Decodes a text-embedding body (`{"output":{"embeddings":[{"embedding":[...],
+/// "text_index":i}]},"usage":{"total_tokens":N},"request_id":...}`) for `inputs` inputs:
+/// kStart (request id), one kEmbedding per input in input order, kUsage (prompt = total =
+/// usage.total_tokens) when present. An error object, invalid JSON, a vector that is not
+/// numbers, or embeddings that do not give each input exactly one vector yield kError and the
+/// same Status.
+core::Status DecodeEmbeddingResponse(std::string_view body, std::size_t inputs,
+                                     std::vector<core::Chunk>& out);
+
 /// Header names/values for the adapter (see the file comment).
 inline constexpr std::string_view kSseHeaderName = "X-DashScope-SSE";
 inline constexpr std::string_view kSseHeaderValue = "enable";

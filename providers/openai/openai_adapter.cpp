@@ -24,23 +24,40 @@ OpenAiFlavor FlavorOf(UpstreamKind kind) {
 /// The OpenAI family's codec in the shared HTTP shell (http_attempt.h). Not in the anonymous
 /// namespace: the shell's coroutine frames hold it.
 struct OpenAiVendor {
+  static void SetHeaders(OpenAiFlavor flavor, const Target& target,
+                         http::request<http::string_body>& req) {
+    req.set(http::field::content_type, "application/json");
+    if (target.credential.empty()) return;
+    if (flavor == OpenAiFlavor::kAzure) {
+      req.set("api-key", target.credential);
+    } else {
+      req.set(http::field::authorization, "Bearer " + target.credential);
+    }
+  }
   core::Status Prepare(const core::CompletionRequest& request, const Target& target,
                        http::request<http::string_body>& req) const {
     const UpstreamProfile& p = *target.provider;
     const OpenAiFlavor flavor = FlavorOf(p.kind);
     req.target(
         openai::ChatPath(flavor, target.endpoint->base_path, target.upstream_model, p.api_version));
-    req.set(http::field::content_type, "application/json");
-    if (!target.credential.empty()) {
-      if (flavor == OpenAiFlavor::kAzure) {
-        req.set("api-key", target.credential);
-      } else {
-        req.set(http::field::authorization, "Bearer " + target.credential);
-      }
-    }
+    SetHeaders(flavor, target, req);
     req.body() =
         openai::BuildChatRequestBody(request, target.upstream_model, flavor, request.stream);
     return core::Status::Ok();
+  }
+  core::Status PrepareEmbeddings(const core::CompletionRequest& request, const Target& target,
+                                 http::request<http::string_body>& req) const {
+    const UpstreamProfile& p = *target.provider;
+    const OpenAiFlavor flavor = FlavorOf(p.kind);
+    req.target(openai::EmbeddingsPath(flavor, target.endpoint->base_path, target.upstream_model,
+                                      p.api_version));
+    SetHeaders(flavor, target, req);
+    req.body() = openai::BuildEmbeddingsRequestBody(request, target.upstream_model, flavor);
+    return core::Status::Ok();
+  }
+  core::Status DecodeEmbeddings(const core::CompletionRequest& request, std::string_view body,
+                                std::vector<core::Chunk>& out) const {
+    return openai::DecodeEmbeddingsResponse(body, request.embedding.size(), out);
   }
   core::Status MapError(int status, std::string_view body, const UpstreamResponse& r) const {
     return openai::MapUpstreamError(status, body, r.header("retry-after"),

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "gateway/core/json_text.h"
+#include "providers/common/embeddings.h"
 #include "providers/common/json_util.h"
 #include "providers/common/sanitize.h"
 
@@ -304,10 +305,13 @@ std::string BuildChatRequestBody(const core::CompletionRequest& req,
   return out;
 }
 
-std::string ChatPath(OpenAiFlavor flavor, std::string_view base_path,
-                     std::string_view upstream_model, std::string_view api_version) {
+namespace {
+
+/// ChatPath / EmbeddingsPath: the operation's path `suffix` ("/chat/completions").
+std::string OperationPath(OpenAiFlavor flavor, std::string_view base_path,
+                          std::string_view upstream_model, std::string_view api_version,
+                          std::string_view kSuffix) {
   std::string_view base = TrimTrailingSlashes(base_path);
-  constexpr std::string_view kSuffix = "/chat/completions";
   std::string out;
   if (flavor != OpenAiFlavor::kAzure || base.ends_with("/openai/v1")) {
     out.reserve(base.size() + kSuffix.size());
@@ -326,6 +330,72 @@ std::string ChatPath(OpenAiFlavor flavor, std::string_view base_path,
     AppendPercentEncoded(out, api_version);
   }
   return out;
+}
+
+}  // namespace
+
+std::string ChatPath(OpenAiFlavor flavor, std::string_view base_path,
+                     std::string_view upstream_model, std::string_view api_version) {
+  return OperationPath(flavor, base_path, upstream_model, api_version, "/chat/completions");
+}
+
+std::string EmbeddingsPath(OpenAiFlavor flavor, std::string_view base_path,
+                           std::string_view upstream_model, std::string_view api_version) {
+  return OperationPath(flavor, base_path, upstream_model, api_version, "/embeddings");
+}
+
+// -----------------------------------------------------------------------------------------
+// Embeddings
+
+std::string BuildEmbeddingsRequestBody(const core::CompletionRequest& req,
+                                       std::string_view upstream_model, OpenAiFlavor flavor) {
+  std::string out = "{\"model\":";
+  AppendJsonString(out, upstream_model);
+  out += ",\"input\":";
+  embeddings::AppendInputs(out, req.embedding);
+  out += ",\"encoding_format\":\"float\"";
+  if (req.embedding.dimensions) {
+    AppendKey(out, "dimensions");
+    AppendInt(out, *req.embedding.dimensions);
+  }
+  if (!req.user.empty() && flavor != OpenAiFlavor::kCompatible) {
+    AppendKey(out, "user");
+    AppendJsonString(out, req.user);
+  }
+  out.push_back('}');
+  return out;
+}
+
+Status DecodeEmbeddingsResponse(std::string_view body, std::size_t inputs,
+                                std::vector<Chunk>& out) {
+  auto fail = [&out](Status s) {
+    out.push_back(ErrorChunk(s));
+    return s;
+  };
+  try {
+    json::error_code ec;
+    const json::value v = json::parse(body, ec, {}, ParseOptions());
+    const json::object* obj = ec ? nullptr : v.if_object();
+    if (obj == nullptr) {
+      return fail(ChunkError("upstream sent invalid JSON", "upstream_invalid_json"));
+    }
+    if (Member(*obj, "error") != nullptr) return fail(StreamErrorStatus(ExtractError(*obj)));
+    const json::array* data = ArrayMember(*obj, "data");
+    if (data == nullptr) return fail(embeddings::BadAnswer("upstream sent no embeddings"));
+    std::vector<Chunk> items;
+    if (auto s = embeddings::ReadItems(*data, "index", inputs, items); !s.ok()) return fail(s);
+    Chunk start;
+    start.kind = Chunk::Kind::kStart;
+    start.model = std::string(StringMember(*obj, "model"));
+    out.push_back(std::move(start));
+    for (Chunk& c : items) out.push_back(std::move(c));
+    if (const json::object* usage = ObjectMember(*obj, "usage")) {
+      out.push_back(UsageChunk(ParseUsage(kOpenAiUsage, *usage)));
+    }
+    return Status::Ok();
+  } catch (const std::exception&) {
+    return fail(Status::Error(StatusCode::kInternal, "failed to decode upstream response"));
+  }
 }
 
 // -----------------------------------------------------------------------------------------

@@ -60,6 +60,27 @@ std::string BuildChatRequestBody(const core::CompletionRequest& req,
 std::string ChatPath(OpenAiFlavor flavor, std::string_view base_path,
                      std::string_view upstream_model, std::string_view api_version);
 
+/// The JSON body of POST .../embeddings: `model` (upstream_model), `input` (always an array:
+/// the texts, or the token-id arrays), `encoding_format: "float"` (the gateway reads every
+/// vector; a client that asked for base64 gets it from the front end), `dimensions` when set,
+/// and `user` except for kCompatible.
+std::string BuildEmbeddingsRequestBody(const core::CompletionRequest& req,
+                                       std::string_view upstream_model, OpenAiFlavor flavor);
+
+/// The request path for embeddings, as ChatPath with "/embeddings" for "/chat/completions"
+/// (Azure classic: /openai/deployments/{upstream_model}/embeddings?api-version=...).
+std::string EmbeddingsPath(OpenAiFlavor flavor, std::string_view base_path,
+                           std::string_view upstream_model, std::string_view api_version);
+
+/// Decodes an embeddings body (`{"object":"list","data":[{"embedding":[...],"index":i}],
+/// "model","usage":{"prompt_tokens","total_tokens"}}`) for a request of `inputs` inputs:
+/// kStart (model), one kEmbedding per input in input order (a vector may also be base64
+/// float32 text; items without `index` count by position), kUsage when present. A body with
+/// an `error` member, invalid JSON, a vector that is not finite numbers, or items that do not
+/// give each input exactly one vector yield a kError chunk (kBadUpstream) and the same Status.
+core::Status DecodeEmbeddingsResponse(std::string_view body, std::size_t inputs,
+                                      std::vector<core::Chunk>& out);
+
 /// Turns the `data` of each SSE event of a streamed chat completion into chunks.
 ///
 /// Output order (see core::Chunk): kStart once, kDelta*, kFinish once, kUsage at most once;

@@ -66,7 +66,7 @@ SnapshotPtr Large() {
       ProviderSpec p;
       p.id = L("p" + std::to_string(i));
       p.kind = L("sim");
-      p.models = {{L("m" + std::to_string(i % 10)), L("u")}, {L("shared"), L("u")}};
+      p.models = {{L("m" + std::to_string(i % 10)), L("u"), {}}, {L("shared"), L("u"), {}}};
       LocationSpec loc;
       loc.items = {L(regions[static_cast<std::size_t>(i) % regions.size()])};
       p.processing = loc;

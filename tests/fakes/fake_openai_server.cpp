@@ -660,7 +660,7 @@ struct FakeOpenAiServer::Impl {
 
   // ---- request dispatch -------------------------------------------------------------------------
 
-  enum class Route : std::uint8_t { kChat, kModels, kHealth, kNotFound };
+  enum class Route : std::uint8_t { kChat, kEmbed, kModels, kHealth, kNotFound };
 
   struct Routed {
     Route route = Route::kNotFound;
@@ -676,6 +676,8 @@ struct FakeOpenAiServer::Impl {
     if (p == Profile::kDashScope) {
       if (post && path == "/api/v1/services/aigc/text-generation/generation")
         r.route = Route::kChat;
+      if (post && path == "/api/v1/services/embeddings/text-embedding/text-embedding")
+        r.route = Route::kEmbed;
       return r;
     }
     if (p == Profile::kAnthropic) {
@@ -685,17 +687,26 @@ struct FakeOpenAiServer::Impl {
     if (p == Profile::kAzure) {
       static constexpr std::string_view kDeployments = "/openai/deployments/";
       static constexpr std::string_view kChatSuffix = "/chat/completions";
+      static constexpr std::string_view kEmbedSuffix = "/embeddings";
       if (post && path == "/openai/v1/chat/completions") {
         r.route = Route::kChat;
+      } else if (post && path == "/openai/v1/embeddings") {
+        r.route = Route::kEmbed;
       } else if (get && path == "/openai/v1/models") {
         r.route = Route::kModels;
-      } else if (post && path.starts_with(kDeployments) && path.ends_with(kChatSuffix) &&
-                 path.size() > kDeployments.size() + kChatSuffix.size()) {
-        r.deployment = path.substr(kDeployments.size(),
-                                   path.size() - kDeployments.size() - kChatSuffix.size());
-        if (r.deployment.find('/') == std::string::npos) {
-          r.route = Route::kChat;
-          r.azure_classic = true;
+      } else if (post && path.starts_with(kDeployments)) {
+        for (const auto& [suffix, route] :
+             {std::pair{kChatSuffix, Route::kChat}, std::pair{kEmbedSuffix, Route::kEmbed}}) {
+          if (!path.ends_with(suffix) || path.size() <= kDeployments.size() + suffix.size()) {
+            continue;
+          }
+          r.deployment =
+              path.substr(kDeployments.size(), path.size() - kDeployments.size() - suffix.size());
+          if (r.deployment.find('/') == std::string::npos) {
+            r.route = route;
+            r.azure_classic = true;
+          }
+          break;
         }
       }
       return r;
@@ -703,6 +714,8 @@ struct FakeOpenAiServer::Impl {
     if (post &&
         (path == "/v1/chat/completions" || (p == Profile::kMlx && path == "/chat/completions"))) {
       r.route = Route::kChat;
+    } else if (post && path == "/v1/embeddings" && p != Profile::kMlx) {
+      r.route = Route::kEmbed;  // mlx_lm.server has no embeddings endpoint
     } else if (get &&
                (path == "/v1/models" || (p == Profile::kMlx && path.starts_with("/v1/models")))) {
       r.route = Route::kModels;
@@ -861,6 +874,9 @@ struct FakeOpenAiServer::Impl {
     rec.body = req.body();
 
     const Routed routed = Classify(rec.method, rec.path);
+    if (routed.route == Route::kEmbed) {
+      co_return co_await HandleEmbeddings(c, req, std::move(rec), routed);
+    }
     if (routed.route != Route::kChat) {
       const std::uint64_t seq = Store(std::move(rec), false);
       Reply r;
@@ -934,6 +950,95 @@ struct FakeOpenAiServer::Impl {
     owner.Notify();
   }
 
+  /// The scenario of one model request: layers from the most general to the most specific
+  /// (takes the next one-shot scenario).
+  std::string EffectiveScenario(const RecordedRequest& rec, const json::value& body) {
+    std::string spec = opts.default_scenario;
+    const std::string marker = BodyMarkers(body);
+    std::lock_guard lock(owner.mu_);
+    auto append = [&spec](const std::string& s) {
+      if (s.empty()) return;
+      if (!spec.empty()) spec += ',';
+      spec += s;
+    };
+    append(owner.sticky_scenario_);
+    if (!owner.oneshot_scenarios_.empty()) {
+      append(owner.oneshot_scenarios_.front());
+      owner.oneshot_scenarios_.pop_front();
+    }
+    append(marker);
+    append(rec.header(kScenarioHeader));
+    return spec;
+  }
+
+  /// The error answer of the status= and quota switches.
+  Reply StatusReply(const Scenario& sc, std::uint64_t seq) {
+    const int status = sc.quota ? 429 : sc.status;
+    ErrorText text = DefaultErrorText(status);
+    if (sc.quota) {
+      text = {"You exceeded your current quota, please check your plan and billing details.",
+              "insufficient_quota", "insufficient_quota", nullptr};
+    }
+    Reply r = ErrorReply(seq, status, ErrorBody(opts.profile, status, std::move(text), seq));
+    if (sc.retry_after) r.headers.emplace_back("retry-after", std::to_string(*sc.retry_after));
+    if (sc.retry_after_ms) {
+      r.headers.emplace_back("retry-after-ms", std::to_string(*sc.retry_after_ms));
+    }
+    if (sc.should_retry)
+      r.headers.emplace_back("x-should-retry", *sc.should_retry ? "true" : "false");
+    return r;
+  }
+
+  /// An embeddings request: the vendor's checks, then the scenario's stall, hang, status or
+  /// garbage switches, else the vectors (FakeOpenAiServer::EmbeddingOf).
+  template <class C>
+  net::awaitable<Outcome> HandleEmbeddings(C& c, const http::request<http::string_body>& req,
+                                           RecordedRequest rec, Routed routed) {
+    ActiveGuard active(owner);
+    c.watch_peer = true;
+    boost::system::error_code jec;
+    json::value body = json::parse(rec.body, jec);
+    if (jec) body = nullptr;
+    const std::string spec = EffectiveScenario(rec, body);
+    rec.scenario = spec;
+    const std::uint64_t seq = Store(std::move(rec), true);
+    const RecordedRequest stored = Lookup(seq);
+    Scenario sc;
+    if (std::string err = ApplyScenario(spec, sc); !err.empty()) {
+      Reply r =
+          ErrorReply(seq, 418,
+                     ErrorBody(opts.profile, 418,
+                               {"fake server: " + err, "fake_scenario_error", nullptr, nullptr}));
+      co_return co_await Finish(c, std::move(r), req);
+    }
+    if (auto denied = CheckAuth(stored)) co_return co_await Finish(c, std::move(*denied), req);
+    const Profile p = opts.profile;
+    wire::EmbedPlan plan;
+    std::optional<wire::ErrorReply> bad =
+        p == Profile::kDashScope
+            ? wire::DashScopeEmbeddingsCheck(body, opts.embedding_dimensions, seq, plan)
+            : wire::OpenAiEmbeddingsCheck(p, body, routed.azure_classic, opts.embedding_dimensions,
+                                          seq, plan);
+    if (bad) co_return co_await Finish(c, ErrorReply(seq, bad->status, std::move(bad->body)), req);
+    if (sc.ttft_ms > 0) {
+      const Waited w = co_await Pace(c, milliseconds(sc.ttft_ms));
+      if (w != Waited::kElapsed) co_return Gone(w, false);
+    }
+    if (sc.hang) {
+      for (;;) {
+        const Waited w = co_await Pace(c, std::chrono::hours(1));
+        if (w != Waited::kElapsed) co_return Gone(w, false);
+      }
+    }
+    if (sc.quota || sc.status != 0) co_return co_await Finish(c, StatusReply(sc, seq), req);
+    Reply r;
+    r.headers = ProfileHeaders(p, seq);
+    r.body = p == Profile::kDashScope ? wire::DashScopeEmbeddingsBody(plan, opts.prompt_tokens, seq)
+                                      : wire::OpenAiEmbeddingsBody(plan, opts.prompt_tokens);
+    if (sc.garbage_after >= 0) r.body.resize(r.body.size() / 2);
+    co_return co_await Finish(c, std::move(r), req);
+  }
+
   template <class C>
   net::awaitable<Outcome> HandleChat(C& c, const http::request<http::string_body>& req,
                                      RecordedRequest rec, const Routed& routed) {
@@ -944,24 +1049,7 @@ struct FakeOpenAiServer::Impl {
     if (jec) body = nullptr;
     const json::object* obj = body.if_object();
 
-    // Effective scenario: layers from the most general to the most specific.
-    std::string spec = opts.default_scenario;
-    const std::string marker = BodyMarkers(body);
-    {
-      std::lock_guard lock(owner.mu_);
-      auto append = [&spec](const std::string& s) {
-        if (s.empty()) return;
-        if (!spec.empty()) spec += ',';
-        spec += s;
-      };
-      append(owner.sticky_scenario_);
-      if (!owner.oneshot_scenarios_.empty()) {
-        append(owner.oneshot_scenarios_.front());
-        owner.oneshot_scenarios_.pop_front();
-      }
-      append(marker);
-      append(rec.header(kScenarioHeader));
-    }
+    const std::string spec = EffectiveScenario(rec, body);
     rec.scenario = spec;
     const Profile p = opts.profile;
     // DashScope streams only on its header, whatever the body says; the others on `stream`.
@@ -1117,20 +1205,7 @@ struct FakeOpenAiServer::Impl {
           req);
     }
     if (sc.quota || sc.status != 0) {
-      const int status = sc.quota ? 429 : sc.status;
-      ErrorText text = DefaultErrorText(status);
-      if (sc.quota) {
-        text = {"You exceeded your current quota, please check your plan and billing details.",
-                "insufficient_quota", "insufficient_quota", nullptr};
-      }
-      Reply r = ErrorReply(seq, status, ErrorBody(p, status, std::move(text), seq));
-      if (sc.retry_after) r.headers.emplace_back("retry-after", std::to_string(*sc.retry_after));
-      if (sc.retry_after_ms) {
-        r.headers.emplace_back("retry-after-ms", std::to_string(*sc.retry_after_ms));
-      }
-      if (sc.should_retry)
-        r.headers.emplace_back("x-should-retry", *sc.should_retry ? "true" : "false");
-      co_return co_await Finish(c, Shaped(sc, plan.stream, std::move(r)), req);
+      co_return co_await Finish(c, Shaped(sc, plan.stream, StatusReply(sc, seq)), req);
     }
     if (sc.html || sc.not_completion || sc.long_line > 0 || sc.content_length || sc.endless ||
         sc.drip_ms > 0) {

@@ -108,8 +108,11 @@ struct FakeServerOptions {
   /// space). Empty: "tok0 tok1 ... tok{N-1}" with N = default_tokens or `tokens=`.
   std::string text{};
   int default_tokens = 5;
-  /// usage.prompt_tokens of every response (fixed so tests can assert totals).
+  /// usage.prompt_tokens of every response (fixed so tests can assert totals); embeddings
+  /// count this many tokens per input.
   int prompt_tokens = 9;
+  /// Length of embedding vectors when the request sets no dimensions.
+  int embedding_dimensions = 8;
   /// Scenario applied to every chat request before anything else (same syntax as the header).
   std::string default_scenario{};
   std::optional<ServerTls> tls{};
@@ -233,6 +236,15 @@ struct RecordedRequest {
 /// chunk) and `include_obfuscation`. The `<<fake:SPEC>>` marker is also found in DashScope's
 /// `input.messages` and in Anthropic's text content blocks.
 ///
+/// Embeddings: POST /v1/embeddings (OpenAI, vLLM, llama.cpp, SGLang), Azure's
+/// /openai/deployments/{dep}/embeddings?api-version=V and /openai/v1/embeddings, DashScope's
+/// /api/v1/services/embeddings/text-embedding/text-embedding (at most 10 texts, as the real
+/// API); MLX and Anthropic have none (404). Vectors are EmbeddingOf(input, dimensions or
+/// options.embedding_dimensions), floats or (OpenAI family, `encoding_format: "base64"`)
+/// base64 float32; DashScope lists them in reverse order (it promises text_index, not order).
+/// Of the scenario switches they honour ttft_ms, hang, status/quota (with retry_after...) and
+/// garbage (half a body); they count as chat requests below.
+///
 /// Counters count chat requests only (chat completions, DashScope generation, Anthropic
 /// messages; health and model-list calls are recorded in requests() but not counted), so a test
 /// can assert retries without health probes interfering.
@@ -323,6 +335,9 @@ class FakeOpenAiServer {
   static std::string ReasoningText(int n);
   /// The JSON arguments string of tool call `index`.
   static std::string ToolArguments(int index);
+  /// The vector the fake answers for one embeddings input (a text, or token ids written
+  /// "1,2,3"): `dimensions` multiples of 1/1024, so every value is exact in float and JSON.
+  static std::vector<float> EmbeddingOf(std::string_view input, int dimensions);
 
  private:
   struct Impl;  // the asio machinery; nested, so it may update the fields below

@@ -188,4 +188,31 @@ std::vector<std::string> AnthropicToolNames(const boost::json::object& body);
 std::string AnthropicBody(const ChatPlan& plan);
 StreamScript AnthropicStream(const ChatPlan& plan);
 
+// ---- Embeddings, OpenAI family and DashScope (fake_embeddings_wire.cpp) ----------------------
+
+/// An embeddings request as the fake understood it.
+struct EmbedPlan {
+  std::string model;
+  std::vector<std::string> inputs;  ///< texts, or token ids written "1,2,3"
+  int dimensions = 0;
+  bool base64 = false;  ///< OpenAI family: encoding_format "base64"
+};
+/// OpenAI-family checks (`model` unless on Azure's classic path, `input` a non-empty string,
+/// array of strings or token ids, `encoding_format` float/base64, `dimensions` >= 1); fills
+/// `plan` (dimensions default `default_dims`).
+std::optional<ErrorReply> OpenAiEmbeddingsCheck(Profile p, const boost::json::value& body,
+                                                bool model_optional, int default_dims,
+                                                std::uint64_t seq, EmbedPlan& plan);
+/// `{"object":"list","data":[{"object":"embedding","index","embedding"}],"model","usage"}`,
+/// vectors as float arrays or base64 float32 (little-endian), as OpenAI sends them.
+std::string OpenAiEmbeddingsBody(const EmbedPlan& plan, int tokens_per_input);
+/// DashScope text-embedding checks (`model`, `input.texts` of 1 to 10 strings,
+/// `parameters.dimension`); fills `plan`.
+std::optional<ErrorReply> DashScopeEmbeddingsCheck(const boost::json::value& body, int default_dims,
+                                                   std::uint64_t seq, EmbedPlan& plan);
+/// `{"output":{"embeddings":[{"sparse_embedding":[],"embedding","text_index"}]},"usage":
+/// {"total_tokens"},"request_id"}`, items in reverse order (the API promises text_index, not
+/// order).
+std::string DashScopeEmbeddingsBody(const EmbedPlan& plan, int tokens_per_input, std::uint64_t seq);
+
 }  // namespace meridian::fakes::wire

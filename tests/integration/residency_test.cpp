@@ -32,10 +32,10 @@ constexpr const char* kMobile = "13812345678";
 /// mainland user to cn-a (CN, no vision); sensitive data without consent is denied. Both take
 /// JSON output, so a planted value may sit in a response_format schema.
 std::string ResidencyPolicy(const std::string& cn_url, const std::string& us_url) {
-  ProviderYaml cn = Upstream("cn-a", "openai", cn_url, "[CN]", "{chat: up-cn}");
-  ProviderYaml us = Upstream("us-b", "openai", us_url, "[US]", "{chat: up-us}");
-  cn.capabilities = "[tools, thinking, streaming, json_mode]";
-  us.capabilities = "[tools, vision, streaming, json_mode]";
+  ProviderYaml cn = Upstream("cn-a", "openai", cn_url, "[CN]", "{chat: up-cn, embed: emb-cn}");
+  ProviderYaml us = Upstream("us-b", "openai", us_url, "[US]", "{chat: up-us, embed: emb-us}");
+  cn.capabilities = "[tools, thinking, streaming, json_mode, embeddings]";
+  us.capabilities = "[tools, vision, streaming, json_mode, embeddings]";
   return PolicyYaml({cn, us},
                     "  - id: cn-users\n    when: {region: CN}\n    allow: [us-b, cn-a]\n"
                     "  - id: us-users\n    when: {region: US}\n    allow: [us-b]\n",
@@ -518,6 +518,55 @@ TEST_F(ResidencyTest, ImagesNeedVisionAndImplyPersonalData) {
   EXPECT_EQ(us.header("x-meridian-provider"), "us-b");
   EXPECT_THAT(us_.last_request_body(), HasSubstr("data:image/png;base64,iVBORw0KGgo="));
   EXPECT_EQ(cn_.request_count(), 0);
+}
+
+// Embeddings are decided like chat: what retrieval embeds (a user's documents) is exactly the
+// text residency law is about. A planted identifier in any input, and token ids (which no
+// classifier can read), keep a mainland user's request in CN.
+TEST_F(ResidencyTest, EmbeddingsInputsAreClassifiedLikeMessages) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  auto embed = [&](const json::value& input) {
+    auto headers = Auth();
+    headers["x-meridian-data-class"] = "none";
+    return Client().Post("/v1/embeddings",
+                         json::serialize(json::object{{"model", "embed"}, {"input", input}}),
+                         headers);
+  };
+  // Harmless text: the preferred provider, abroad.
+  const HttpResult plain = embed(json::array{"the weather", "a recipe"});
+  ASSERT_EQ(plain.status, 200u) << plain.body;
+  EXPECT_EQ(plain.header("x-meridian-provider"), "us-b");
+  EXPECT_EQ(plain.header("x-meridian-policy-rule"), "cn-users");
+  EXPECT_EQ(plain.header("x-meridian-data-class-raised"), "");
+  EXPECT_EQ(cn_.request_count(), 0);
+  for (const auto& [what, input, by] :
+       std::vector<std::tuple<std::string, json::value, std::string>>{
+           {"the only input", json::value(std::string("call ") + kMobile), "cn_mobile"},
+           {"the second input", json::array{"the weather", std::string("tel:") + kMobile},
+            "cn_mobile"},
+           {"a sensitive identifier", json::array{"a", "b", std::string("id ") + kResidentId},
+            "cn_resident_id"},
+           {"token ids", json::array{json::array{15339, 1917}}, "tokens"},
+       }) {
+    SCOPED_TRACE(what);
+    cn_.ResetObservations();
+    us_.ResetObservations();
+    const HttpResult r = embed(input);
+    if (by == "cn_resident_id") {
+      // Sensitive without separate consent: denied, and nothing leaves.
+      ExpectOpenAiError(r, 403, "policy_denied", "denied_by_guard:needs-consent");
+      EXPECT_EQ(cn_.request_count() + us_.request_count(), 0);
+      continue;
+    }
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.header("x-meridian-provider"), "cn-a");
+    EXPECT_EQ(r.header("x-meridian-data-class-raised"), "personal; by=" + by);
+    EXPECT_THAT(r.header("x-meridian-policy-guards"), HasSubstr("G2"));
+    EXPECT_EQ(us_.request_count(), 0);
+    const json::value sent = cn_.last_request_json();
+    EXPECT_EQ(sent.at("model"), "emb-cn");
+    EXPECT_EQ(sent.at("input"), input.is_string() ? json::value(json::array{input}) : input);
+  }
 }
 
 TEST_F(ResidencyTest, UnknownContentPartTypeIs400) {

@@ -1,7 +1,8 @@
 // Drives the real `meridian serve` (embedded demo, a child process on a free port) with the
 // official OpenAI SDK for Node, pinned in package-lock.json: chat completions (JSON, streaming
-// with usage, decision headers), the Responses API (create, create with stream, the SDK's
-// responses.stream() helper), models.list / models.retrieve, and the SDK's error classes.
+// with usage, decision headers), embeddings (the SDK's default base64 and float), the Responses
+// API (create, create with stream, the SDK's responses.stream() helper), models.list /
+// models.retrieve, and the SDK's error classes.
 // Ends the gateway with SIGTERM and requires exit status 0. Run by tests/sdk/run.sh (ctest
 // `sdk_openai_node`): node openai_node_check.mjs MERIDIAN_BINARY. Exits non-zero on the first
 // mismatch.
@@ -63,12 +64,40 @@ console.log('ok AuthenticationError for an unknown key');
 
 // ---- models ------------------------------------------------------------------------------------
 const models = await client.models.list();
-assert.deepEqual(models.data.map((m) => m.id), ['qwen-plus', 'qwen-max']);
+assert.deepEqual(models.data.map((m) => m.id), ['qwen-plus', 'qwen-max', 'text-embedding-v4']);
 const one = await client.models.retrieve('qwen-max');
 assert.equal(one.id, 'qwen-max');
 assert.equal(one.object, 'model');
 await rejects(client.models.retrieve('gpt-9'), OpenAI.NotFoundError, 404, 'model_not_found', 'model');
 console.log('ok models:', models.data.map((m) => m.id).join(', '));
+
+// ---- embeddings ----------------------------------------------------------------------------------
+// The SDK asks for base64 unless told otherwise and decodes it itself: both forms must agree.
+const embedAsk = { model: 'text-embedding-v4', input: ['the cat sat', 'stock prices'] };
+const viaBase64 = await client.embeddings.create(embedAsk);
+const viaFloat = await client.embeddings.create({ ...embedAsk, encoding_format: 'float' });
+assert.equal(viaBase64.object, 'list');
+assert.equal(viaBase64.model, 'text-embedding-v4');
+assert.equal(viaBase64.data.length, 2);
+assert.deepEqual(viaBase64.data.map((d) => d.index), [0, 1]);
+assert.equal(viaBase64.data[0].embedding.length, 64);  // the sim's default length
+// The same float32 values: JSON carries each float's shortest form, base64 its exact bits.
+assert.deepEqual(viaBase64.data.map((d) => d.embedding), viaFloat.data.map((d) => d.embedding.map(Math.fround)));
+assert.ok(viaBase64.usage.prompt_tokens > 0);
+const sized = await client.embeddings.create({ ...embedAsk, input: 'hello', dimensions: 16 });
+assert.equal(sized.data[0].embedding.length, 16);
+const norm = Math.hypot(...sized.data[0].embedding);
+assert.ok(Math.abs(norm - 1) < 1e-5, `norm ${norm}`);
+// Decided like chat: a mobile number in an input raises the data class, named in a header.
+const { response: embedResponse } = await client.embeddings
+  .create({ model: 'text-embedding-v4', input: ['call me', '13812345678'] }, { headers: { 'x-meridian-data-class': 'none' } })
+  .withResponse();
+assert.equal(embedResponse.headers.get('x-meridian-provider'), 'ds-cn');
+assert.equal(embedResponse.headers.get('x-meridian-data-class-raised'), 'personal; by=cn_mobile');
+await rejects(client.embeddings.create({ model: 'qwen-plus', input: 'x' }), OpenAI.PermissionDeniedError, 403,
+  'capability_unavailable_in_allowed_set');
+await rejects(client.embeddings.create({ ...embedAsk, input: [] }), OpenAI.BadRequestError, 400, 'empty_array', 'input');
+console.log('ok embeddings: base64 and float agree, dimensions, classified, capability enforced');
 
 // ---- Responses API -----------------------------------------------------------------------------
 const chat = r.choices[0].message.content;

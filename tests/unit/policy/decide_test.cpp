@@ -12,6 +12,7 @@ using ::meridian::testing::DecideJson;
 using ::meridian::testing::MustCompile;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 std::vector<std::string> After(const Decision& d) {
   return ProviderIds(*d.snapshot, d.candidates_after);
@@ -144,6 +145,70 @@ TEST_F(DecideTest, ProviderThatDoesNotStateACapabilityIsIneligible) {
   auto d = DecideJson(s_, R"({"tenant":"acme","region":"CN","model":"qwen","requires":["tools"]})");
   ASSERT_TRUE(d.allowed);
   EXPECT_THAT(After(d), ElementsAre("cn-a"));  // cn-b states no capabilities at all
+}
+
+// A model may state its own capabilities: an embedding model beside a provider's chat models
+// serves embeddings, and the chat models do not.
+TEST(DecideCapabilities, AModelsOwnCapabilitiesReplaceItsProviders) {
+  const SnapshotPtr s = MustCompile(R"(version: 1
+settings: {unknown_region_as: CN, default_data_class: personal}
+providers:
+  - id: ds
+    kind: dashscope
+    endpoint: https://dashscope.example/api/v1
+    credential_env: K
+    models: {chat: qwen-plus, embed: {upstream: text-embedding-v4, capabilities: [embeddings]}}
+    capabilities: [tools]
+    processing: [CN]
+  - id: local
+    kind: openai_compatible
+    endpoint: http://127.0.0.1:1/v1
+    models: {embed: {upstream: bge-m3, capabilities: [embeddings, tools]}}
+    processing: [CN]
+routes:
+  - {id: all, allow: [ds, local]}
+)");
+  auto d =
+      DecideJson(s, R"({"tenant":"t","region":"CN","model":"embed","requires":["embeddings"]})");
+  ASSERT_TRUE(d.allowed);
+  EXPECT_THAT(After(d), ElementsAre("ds", "local"));
+  // The chat model does not embed; the embedding model on ds has no tools (its own list).
+  d = DecideJson(s, R"({"tenant":"t","region":"CN","model":"chat","requires":["embeddings"]})");
+  EXPECT_EQ(d.ReasonCode(), "capability_unavailable_in_allowed_set");
+  d = DecideJson(s, R"({"tenant":"t","region":"CN","model":"embed","requires":["tools"]})");
+  ASSERT_TRUE(d.allowed);
+  EXPECT_THAT(After(d), ElementsAre("local"));
+  d = DecideJson(s, R"({"tenant":"t","region":"CN","model":"chat","requires":["tools"]})");
+  EXPECT_THAT(After(d), ElementsAre("ds"));
+}
+
+TEST(DecideCapabilities, ModelCapabilitiesAreCheckedWhenCompiled) {
+  const std::string head =
+      "version: 1\nsettings: {unknown_region_as: CN, default_data_class: personal}\n"
+      "providers:\n";
+  const std::string routes = "routes:\n  - {id: all, allow: [a]}\n";
+  EXPECT_THAT(
+      meridian::testing::CompileErrors(
+          head +
+          "  - {id: a, kind: anthropic, endpoint: https://x.example, credential_env: K,\n"
+          "     models: {e: {upstream: u, capabilities: [embeddings]}}, processing: [US]}\n" +
+          routes),
+      ElementsAre(::testing::HasSubstr("'embeddings' cannot be served by kind anthropic")));
+  EXPECT_THAT(meridian::testing::CompileErrors(
+                  head + "  - {id: a, kind: sim, models: {e: {upstream: u, capabilities: [x]}}}\n" +
+                  routes),
+              ElementsAre(::testing::HasSubstr("capability")));
+  auto structural = [&](const std::string& provider) {
+    std::vector<config::FileDiagnostic> errors;
+    (void)config::ParsePolicyYaml(head + provider + routes, "t.yaml", errors);
+    std::vector<std::string> out;
+    for (const auto& e : errors) out.push_back(e.message);
+    return out;
+  };
+  EXPECT_THAT(structural("  - {id: a, kind: sim, models: {e: {capabilities: [tools]}}}\n"),
+              ElementsAre("model 'e' is missing required key 'upstream'"));
+  EXPECT_THAT(structural("  - {id: a, kind: sim, models: {e: {upstream: u, colour: red}}}\n"),
+              ElementsAre(::testing::HasSubstr("unknown key 'colour' in model 'e'")));
 }
 
 TEST_F(DecideTest, ProviderMissingAnAttributeAGuardNeedsIsIneligible) {

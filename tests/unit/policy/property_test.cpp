@@ -340,7 +340,7 @@ PolicySpec ToSpec(const Model& m) {
     ProviderSpec ps;
     ps.id = L(Id(static_cast<int>(i)));
     ps.kind = L("sim");
-    for (const auto& model : p.models) ps.models.push_back({L(model), L("upstream-" + model)});
+    for (const auto& model : p.models) ps.models.push_back({L(model), L("upstream-" + model), {}});
     if (p.processing) {
       LocationSpec loc;
       loc.anywhere = p.processing->anywhere;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,7 +15,8 @@
 namespace meridian::providers::testing {
 
 /// "start ID MODEL CREATED", "delta content=.. reasoning=.. tool_calls[=JSON]", "finish R",
-/// "usage P/C/T reasoning=R cached=C", "error CODE REASON [retryable]: MESSAGE".
+/// "usage P/C/T reasoning=R cached=C", "embedding INDEX [V V ..]", "error CODE REASON [retryable]:
+/// MESSAGE".
 inline std::string Describe(const core::Chunk& c, bool tool_call_json = true) {
   using Kind = core::Chunk::Kind;
   switch (c.kind) {
@@ -37,6 +39,15 @@ inline std::string Describe(const core::Chunk& c, bool tool_call_json = true) {
              std::to_string(u.completion_tokens) + "/" + std::to_string(u.total_tokens) +
              " reasoning=" + (u.reasoning_tokens ? std::to_string(*u.reasoning_tokens) : "-") +
              " cached=" + (u.cached_tokens ? std::to_string(*u.cached_tokens) : "-");
+    }
+    case Kind::kEmbedding: {
+      std::string line = "embedding " + std::to_string(c.index) + " [";
+      for (std::size_t i = 0; i < c.embedding.size(); ++i) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%g", i == 0 ? "" : " ", c.embedding[i]);
+        line += buf;
+      }
+      return line + "]";
     }
     case Kind::kError:
       return "error " + std::to_string(static_cast<int>(c.error.code)) + " " + c.error.reason +
