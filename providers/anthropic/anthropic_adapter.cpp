@@ -2,7 +2,6 @@
 
 #include "providers/anthropic/anthropic_codec.h"
 #include "providers/common/http_attempt.h"
-#include "providers/common/json_util.h"
 
 namespace meridian::providers {
 
@@ -22,7 +21,7 @@ struct AnthropicVendor {
   core::Status Prepare(const core::CompletionRequest& request, const Target& target,
                        http::request<http::string_body>& req) const {
     const UpstreamProfile& p = *target.provider;
-    if (auto st = jsonutil::RefuseNonTextParts(request, p.id); !st.ok()) return st;
+    if (auto st = anthropic::CheckContentParts(request, p.id); !st.ok()) return st;
     req.target(MessagesPath(target.endpoint->base_path));
     req.set(http::field::content_type, anthropic::kContentType);
     req.set(anthropic::kVersionHeader,

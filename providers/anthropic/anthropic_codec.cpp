@@ -113,6 +113,67 @@ void AddToolUseBlocks(Turn& t, std::string_view tool_calls_json) {
   }
 }
 
+/// What an OpenAI image_url part becomes: {"type":"image","source":...}; "" when it cannot be
+/// sent (`why` says what is wrong).
+std::string ImageBlock(const json::object& part, std::string& why) {
+  const json::object* image = ObjectMember(part, "image_url");
+  const std::string_view url = image != nullptr ? StringMember(*image, "url") : std::string_view{};
+  std::string b = R"({"type":"image","source":)";
+  if (url.starts_with("https://") || url.starts_with("http://")) {
+    b += R"({"type":"url","url":)";
+    AppendJsonString(b, url);
+    b += "}}";
+    return b;
+  }
+  constexpr std::string_view kData = "data:";
+  constexpr std::string_view kBase64 = ";base64,";
+  const std::size_t marker = url.find(kBase64);
+  if (!url.starts_with(kData) || marker == std::string_view::npos) {
+    why = "an image must be an http(s) URL or a base64 data: URL";
+    return {};
+  }
+  const std::string_view media = url.substr(kData.size(), marker - kData.size());
+  bool known = false;
+  for (std::string_view m : kImageMediaTypes) known = known || m == media;
+  if (!known) {
+    why = "image type '" + std::string(media) + "' is not one of image/jpeg, png, gif, webp";
+    return {};
+  }
+  b += R"({"type":"base64","media_type":)";
+  AppendJsonString(b, media);
+  AppendKey(b, "data");
+  AppendJsonString(b, url.substr(marker + kBase64.size()));
+  b += "}}";
+  return b;
+}
+
+/// The parts of `m`, when they hold an image: text and image blocks in order. False when the
+/// message has no image (its text is sent as one block).
+bool AddPartBlocks(Turn& t, const core::Message& m) {
+  if (m.content_parts_json.empty()) return false;
+  const auto v = ParseJson(m.content_parts_json);
+  const json::array* parts = v ? v->if_array() : nullptr;
+  if (parts == nullptr) return false;
+  bool has_image = false;
+  for (const json::value& p : *parts) {
+    const json::object* o = p.if_object();
+    has_image = has_image || (o != nullptr && StringMember(*o, "type") == "image_url");
+  }
+  if (!has_image) return false;
+  for (const json::value& p : *parts) {
+    const json::object* o = p.if_object();
+    if (o == nullptr) continue;
+    const std::string_view type = StringMember(*o, "type");
+    if (type == "text" || type == "refusal") {
+      AddTextBlock(t, StringMember(*o, type == "text" ? "text" : "refusal"));
+    } else if (type == "image_url") {
+      std::string why;
+      if (std::string block = ImageBlock(*o, why); !block.empty()) AddBlock(t, std::move(block));
+    }
+  }
+  return true;
+}
+
 void AddToolResultBlock(Turn& t, const core::Message& m) {
   std::string b = "{\"type\":\"tool_result\",\"tool_use_id\":";
   AppendJsonString(b, m.tool_call_id);
@@ -235,6 +296,37 @@ std::optional<std::uint32_t> RetryAfterSeconds(std::string_view header) {
 // -----------------------------------------------------------------------------------------
 // Request
 
+core::Status CheckContentParts(const core::CompletionRequest& req, std::string_view provider_id) {
+  for (std::size_t i = 0; i < req.messages.size(); ++i) {
+    const std::string& raw = req.messages[i].content_parts_json;
+    if (raw.empty()) continue;
+    const auto v = ParseJson(raw);
+    const json::array* parts = v ? v->if_array() : nullptr;
+    if (parts == nullptr) continue;  // the decoder produced it: never
+    for (std::size_t j = 0; j < parts->size(); ++j) {
+      const json::object* o = (*parts)[j].if_object();
+      const std::string_view type = o != nullptr ? StringMember(*o, "type") : std::string_view{};
+      const std::string at =
+          "messages[" + std::to_string(i) + "].content[" + std::to_string(j) + "]";
+      std::string why;
+      if (type == "text" || type == "refusal") continue;
+      if (type == "image_url") {
+        if (!ImageBlock(*o, why).empty()) continue;
+        return Status::Error(StatusCode::kInvalidArgument,
+                             "provider '" + std::string(provider_id) +
+                                 "' cannot send this image (" + why + "); the request was not sent",
+                             "unsupported_content_part", at + ".image_url.url");
+      }
+      return Status::Error(StatusCode::kInvalidArgument,
+                           "provider '" + std::string(provider_id) +
+                               "' cannot send content parts of type '" + std::string(type) +
+                               "'; the request was not sent",
+                           "unsupported_content_part", at + ".type");
+    }
+  }
+  return Status::Ok();
+}
+
 std::string BuildMessagesRequestBody(const core::CompletionRequest& req,
                                      std::string_view upstream_model, bool stream,
                                      std::int64_t default_max_tokens) {
@@ -256,7 +348,7 @@ std::string BuildMessagesRequestBody(const core::CompletionRequest& req,
     if (m.role == "tool") {
       AddToolResultBlock(t, m);
     } else {
-      AddTextBlock(t, m.text);
+      if (!AddPartBlocks(t, m)) AddTextBlock(t, m.text);
       if (m.role == "assistant" && !m.tool_calls_json.empty()) {
         AddToolUseBlocks(t, m.tool_calls_json);
       }

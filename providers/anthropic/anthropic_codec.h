@@ -37,6 +37,17 @@ inline constexpr std::int64_t kDefaultMaxTokens = 4096;
 /// Smallest thinking budget Anthropic accepts.
 inline constexpr std::int64_t kMinThinkingBudget = 1024;
 
+/// Image media types the Messages API takes.
+inline constexpr std::string_view kImageMediaTypes[] = {"image/jpeg", "image/png", "image/gif",
+                                                        "image/webp"};
+
+/// The first content part this codec cannot send, as an invalid-request status
+/// (`unsupported_content_part`, the router may try another provider) naming the part and its
+/// position ("messages[1].content[0].type"): any part but text, refusal and image_url, an
+/// image whose URL is neither http(s) nor a base64 `data:` URL, or whose media type is not in
+/// kImageMediaTypes. Ok when every part can be sent.
+core::Status CheckContentParts(const core::CompletionRequest& req, std::string_view provider_id);
+
 /// The JSON body of POST kMessagesPath:
 ///   {"model", "max_tokens", "system"?, "messages", "stop_sequences"?, "temperature"?,
 ///    "top_p"?, "stream"?, "tools"?, "tool_choice"?, "thinking"?}
@@ -50,9 +61,12 @@ inline constexpr std::int64_t kMinThinkingBudget = 1024;
 ///   blocks (the API requires user/assistant alternation; a merged turn keeps every block in
 ///   order, so nothing is lost). A turn that is exactly one text block is sent with string
 ///   content, any other turn as a block array.
-/// - Blocks: a message's text (Message::text; for content-part arrays the extracted text, so
-///   non-text parts such as images are dropped, as in the DashScope codec) → {"type":"text"};
-///   empty texts are left out (Anthropic rejects empty text blocks). A turn left without any
+/// - Blocks: a message's text (Message::text) → {"type":"text"}; a message whose content
+///   parts hold an image is sent part by part instead: text parts as text blocks, each
+///   `image_url` as {"type":"image","source":...} — a `data:` URL as a `base64` source with
+///   its media type, an http(s) URL as a `url` source (CheckContentParts refuses what cannot
+///   be sent this way before the body is built); empty texts are left out (Anthropic rejects
+///   empty text blocks). A turn left without any
 ///   block is sent as content "" (the upstream decides).
 ///   Assistant tool_calls → {"type":"tool_use","id","name","input"} after the text, where
 ///   input is the parsed `function.arguments` string (an already-parsed object is taken
@@ -180,10 +194,10 @@ core::Status DecodeMessagesResponse(std::string_view body, std::vector<core::Chu
 /// text is not forwarded. Other messages are "upstream returned HTTP N (type): message" (or
 /// "upstream error (type): message" with no HTTP status), so invalid_request_error forwards
 /// the upstream message to the client. Upstream text always goes through
-/// SanitizeUpstreamText (providers/common/sanitize.h) (key redaction, 512-byte bound); non-JSON bodies (e.g.
-/// Cloudflare HTML for 413) are not quoted. retry_after_s is set from `retry_after_header`
-/// when it is a non-negative number of seconds (rounded up; HTTP-dates are ignored: this
-/// module has no clock) and the status is retryable.
+/// SanitizeUpstreamText (providers/common/sanitize.h) (key redaction, 512-byte bound); non-JSON
+/// bodies (e.g. Cloudflare HTML for 413) are not quoted. retry_after_s is set from
+/// `retry_after_header` when it is a non-negative number of seconds (rounded up; HTTP-dates are
+/// ignored: this module has no clock) and the status is retryable.
 core::Status MapAnthropicError(int http_status, std::string_view body,
                                std::string_view retry_after_header = {});
 

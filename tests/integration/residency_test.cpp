@@ -580,10 +580,20 @@ TEST_F(ResidencyTest, UnknownContentPartTypeIs400) {
 }
 
 // An adapter that cannot send a part refuses before sending, naming the part; it never drops
-// it (DashScope's text API and the Anthropic encoding here send text only).
-TEST_F(ResidencyTest, AdaptersThatCannotSendAnImageRefuseInsteadOfDroppingIt) {
-  for (const auto& [kind, profile] : std::vector<std::pair<std::string, Profile>>{
-           {"dashscope", Profile::kDashScope}, {"anthropic", Profile::kAnthropic}}) {
+// it (DashScope's text API sends text only; Anthropic takes images but not audio).
+TEST_F(ResidencyTest, AdaptersThatCannotSendAPartRefuseInsteadOfDroppingIt) {
+  auto with_audio = [] {
+    json::object o = Base();
+    o["messages"] = UserParts(
+        {json::object{{"type", "text"}, {"text", "transcribe"}},
+         json::object{{"type", "input_audio"},
+                      {"input_audio", json::object{{"data", "AAAA"}, {"format", "wav"}}}}});
+    return o;
+  };
+  for (const auto& [kind, profile, body, part] :
+       std::vector<std::tuple<std::string, Profile, json::object, std::string>>{
+           {"dashscope", Profile::kDashScope, WithImage("https://img.example/a.png"), "image_url"},
+           {"anthropic", Profile::kAnthropic, with_audio(), "input_audio"}}) {
     fakes::FakeServerOptions options;
     options.profile = profile;
     FakeOpenAiServer vendor(options);
@@ -591,13 +601,45 @@ TEST_F(ResidencyTest, AdaptersThatCannotSendAnImageRefuseInsteadOfDroppingIt) {
     ProviderYaml p = Upstream("vendor", kind, vendor.base_url(), "[US]", "{chat: up}");
     p.capabilities = "[tools, vision, streaming]";  // as an operator might declare it
     ASSERT_NO_FATAL_FAILURE(StartGateway(PolicyYaml({p}, "  - id: all\n    allow: [vendor]\n")));
-    const HttpResult r = Post(WithImage("https://img.example/a.png"));
+    const HttpResult r = Post(body);
     ExpectOpenAiError(r, 400, "invalid_request_error", "unsupported_content_part",
                       "messages[0].content[1].type");
-    EXPECT_THAT(ErrorMessage(r), HasSubstr("image_url"));
+    EXPECT_THAT(ErrorMessage(r), HasSubstr(part));
     EXPECT_EQ(vendor.request_count(), 0) << kind;
     gateway_->Stop();
     gateway_.reset();
+  }
+}
+
+// Anthropic takes images: a URL as a url source, a data: URL as a base64 source, in the
+// order the parts came.
+TEST_F(ResidencyTest, AnthropicGetsImagesAsImageBlocks) {
+  fakes::FakeServerOptions options;
+  options.profile = Profile::kAnthropic;
+  FakeOpenAiServer vendor(options);
+  SetEnv(kUpstreamKeyEnv, vendor.api_key());
+  ProviderYaml p = Upstream("anth", "anthropic", vendor.base_url(), "[US]", "{chat: claude}");
+  p.capabilities = "[vision]";
+  ASSERT_NO_FATAL_FAILURE(StartGateway(PolicyYaml({p}, "  - id: all\n    allow: [anth]\n")));
+  for (const std::string& url : {std::string("https://img.example/a.png"),
+                                 std::string("data:image/png;base64,iVBORw0KGgo=")}) {
+    SCOPED_TRACE(url);
+    const HttpResult r = Post(WithImage(url), {{kRegionHeader, "US"}});
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const json::value sent = vendor.last_request_json();
+    const json::array& blocks = sent.at("messages").at(0).at("content").as_array();
+    ASSERT_EQ(blocks.size(), 2u);
+    EXPECT_EQ(blocks[0].at("type"), "text");
+    EXPECT_EQ(blocks[1].at("type"), "image");
+    const json::object& source = blocks[1].at("source").as_object();
+    if (url.starts_with("https")) {
+      EXPECT_EQ(source.at("type"), "url");
+      EXPECT_EQ(source.at("url"), json::value(url));
+    } else {
+      EXPECT_EQ(source.at("type"), "base64");
+      EXPECT_EQ(source.at("media_type"), "image/png");
+      EXPECT_EQ(source.at("data"), "iVBORw0KGgo=");
+    }
   }
 }
 

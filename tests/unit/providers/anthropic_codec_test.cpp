@@ -266,6 +266,54 @@ TEST(AnthropicRequest, PathVersionAndDefaults) {
   EXPECT_EQ(kDefaultMaxTokens, 4096);
 }
 
+TEST(AnthropicRequest, ImagesBecomeImageBlocksInPartOrder) {
+  core::CompletionRequest req;
+  core::Message m = Msg("user", "what is this? and this");
+  m.content_parts_json =
+      R"([{"type":"text","text":"what is this?"},)"
+      R"({"type":"image_url","image_url":{"url":"https://img.example/a.png","detail":"low"}},)"
+      R"({"type":"text","text":" and this"},)"
+      R"({"type":"image_url","image_url":{"url":"data:image/webp;base64,UklGRg=="}}])";
+  req.messages = {m};
+  ASSERT_TRUE(CheckContentParts(req, "anth").ok());
+  EXPECT_EQ(Body(req).at("messages"), json::parse(R"([{"role":"user","content":[
+      {"type":"text","text":"what is this?"},
+      {"type":"image","source":{"type":"url","url":"https://img.example/a.png"}},
+      {"type":"text","text":" and this"},
+      {"type":"image","source":{"type":"base64","media_type":"image/webp","data":"UklGRg=="}}]}])"));
+  // Parts with only text keep the extracted text as one string, as before.
+  m.content_parts_json = R"([{"type":"text","text":"a"},{"type":"text","text":"b"}])";
+  m.text = "ab";
+  req.messages = {m};
+  EXPECT_EQ(Body(req).at("messages"), json::parse(R"([{"role":"user","content":"ab"}])"));
+}
+
+TEST(AnthropicRequest, PartsItCannotSendAreRefusedNamingThem) {
+  for (const auto& [parts, param, what] :
+       std::vector<std::tuple<const char*, const char*, const char*>>{
+           {R"([{"type":"text","text":"x"},{"type":"input_audio","input_audio":{"data":"AA=="}}])",
+            "messages[0].content[1].type", "input_audio"},
+           {R"([{"type":"image_url","image_url":{"url":"data:image/bmp;base64,Qk0="}}])",
+            "messages[0].content[0].image_url.url", "image/bmp"},
+           {R"([{"type":"image_url","image_url":{"url":"ftp://img.example/a.png"}}])",
+            "messages[0].content[0].image_url.url", "http(s)"},
+           {R"([{"type":"file","file":{"file_data":"data:application/pdf;base64,JVBE"}}])",
+            "messages[0].content[0].type", "'file'"},
+       }) {
+    SCOPED_TRACE(parts);
+    core::CompletionRequest req;
+    core::Message m = Msg("user", "x");
+    m.content_parts_json = parts;
+    req.messages = {m};
+    const core::Status s = CheckContentParts(req, "anth");
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.code, StatusCode::kInvalidArgument);
+    EXPECT_EQ(s.reason, "unsupported_content_part");
+    EXPECT_EQ(s.param, param);
+    EXPECT_THAT(s.message, HasSubstr(what));
+  }
+}
+
 TEST(AnthropicRequest, SystemAndDeveloperAreLifted) {
   core::CompletionRequest req;
   req.messages = {Msg("system", "You are terse."), Msg("user", "hi"), Msg("developer", ""),
