@@ -48,7 +48,60 @@ std::optional<policy::DataClass> FromProto(v1::DataClass c, bool& valid) {
   }
 }
 
+/// What every request message declares about its caller: data class, consent, subject and
+/// client request ids (GenerateRequest and EmbedRequest use the same field names).
+template <class M>
+core::Status DecodeCaller(const M& in, core::CompletionRequest& out, Declared& declared) {
+  bool valid = true;
+  declared.data_class = FromProto(in.data_class(), valid);
+  if (!valid) {
+    return Invalid("unknown data_class " + std::to_string(static_cast<int>(in.data_class())),
+                   "data_class");
+  }
+  declared.consent.reset();
+  if (in.has_consent()) {
+    std::uint32_t mask = 0;
+    if (in.consent().cross_border_separate())
+      mask |= policy::Bit(policy::Consent::kCrossBorderSeparate);
+    if (in.consent().sensitive_separate()) mask |= policy::Bit(policy::Consent::kSensitiveSeparate);
+    declared.consent = mask;
+  }
+  if (in.subject_id().size() > kMaxIdBytes) {
+    return Invalid("subject_id must be at most " + std::to_string(kMaxIdBytes) + " bytes",
+                   "subject_id");
+  }
+  if (in.client_request_id().size() > kMaxIdBytes) {
+    return Invalid("client_request_id must be at most " + std::to_string(kMaxIdBytes) + " bytes",
+                   "client_request_id");
+  }
+  out.user = in.subject_id();
+  return core::Status::Ok();
+}
+
 }  // namespace
+
+core::Status DecodeEmbedRequest(const v1::EmbedRequest& in, core::CompletionRequest& out,
+                                Declared& declared) {
+  out = core::CompletionRequest{};
+  out.op = core::Operation::kEmbed;
+  if (in.model().empty()) return Invalid("model is required", "model");
+  out.model = in.model();
+  if (in.texts().empty()) return Invalid("texts must not be empty", "texts");
+  if (static_cast<std::size_t>(in.texts_size()) > kMaxEmbedTexts) {
+    return Invalid("at most " + std::to_string(kMaxEmbedTexts) + " texts are allowed", "texts");
+  }
+  for (int i = 0; i < in.texts_size(); ++i) {
+    if (in.texts(i).empty()) {
+      return Invalid("a text must not be empty", "texts[" + std::to_string(i) + "]");
+    }
+    out.embedding.texts.push_back(in.texts(i));
+  }
+  if (in.has_dimensions()) {
+    if (in.dimensions() <= 0) return Invalid("dimensions must be greater than 0", "dimensions");
+    out.embedding.dimensions = in.dimensions();
+  }
+  return DecodeCaller(in, out, declared);
+}
 
 core::Status DecodeGenerateRequest(const v1::GenerateRequest& in, bool stream,
                                    core::CompletionRequest& out, Declared& declared) {
@@ -118,29 +171,7 @@ core::Status DecodeGenerateRequest(const v1::GenerateRequest& in, bool stream,
     }
     if (s.has_seed()) out.passthrough.push_back({"seed", std::to_string(s.seed())});
   }
-  bool valid = true;
-  declared.data_class = FromProto(in.data_class(), valid);
-  if (!valid) {
-    return Invalid("unknown data_class " + std::to_string(static_cast<int>(in.data_class())),
-                   "data_class");
-  }
-  declared.consent.reset();
-  if (in.has_consent()) {
-    std::uint32_t mask = 0;
-    if (in.consent().cross_border_separate())
-      mask |= policy::Bit(policy::Consent::kCrossBorderSeparate);
-    if (in.consent().sensitive_separate()) mask |= policy::Bit(policy::Consent::kSensitiveSeparate);
-    declared.consent = mask;
-  }
-  if (in.subject_id().size() > kMaxIdBytes) {
-    return Invalid("subject_id must be at most " + std::to_string(kMaxIdBytes) + " bytes",
-                   "subject_id");
-  }
-  if (in.client_request_id().size() > kMaxIdBytes) {
-    return Invalid("client_request_id must be at most " + std::to_string(kMaxIdBytes) + " bytes",
-                   "client_request_id");
-  }
-  out.user = in.subject_id();
+  if (auto st = DecodeCaller(in, out, declared); !st.ok()) return st;
   if (in.has_enable_thinking()) out.enable_thinking = in.enable_thinking();
   return core::Status::Ok();
 }
@@ -279,6 +310,13 @@ bool ToGenerateResponse(const core::Chunk& chunk, const v1::Start& start,
       return false;
   }
   return false;
+}
+
+void ToEmbedResponse(const core::Completion& answer, meridian::v1::EmbedResponse& out) {
+  for (const auto& [index, vector] : answer.embeddings) {
+    out.add_embeddings()->mutable_values()->Add(vector.begin(), vector.end());
+  }
+  if (answer.has_usage) CopyUsage(answer.usage, *out.mutable_usage());
 }
 
 void ToCompleteResponse(const core::Completion& answer, meridian::v1::CompleteResponse& out) {

@@ -35,6 +35,17 @@ struct Declared {
 core::Status DecodeGenerateRequest(const meridian::v1::GenerateRequest& in, bool stream,
                                    core::CompletionRequest& out, Declared& declared);
 
+/// Most texts in one EmbedRequest, as the HTTP API (and OpenAI) allow.
+inline constexpr std::size_t kMaxEmbedTexts = 2048;
+
+/// Validates an EmbedRequest and converts it (op = kEmbed); errors as DecodeGenerateRequest's
+/// ("texts[3]", "dimensions").
+core::Status DecodeEmbedRequest(const meridian::v1::EmbedRequest& in, core::CompletionRequest& out,
+                                Declared& declared);
+
+/// The answer part of an EmbedResponse: the vectors in input order and the usage.
+void ToEmbedResponse(const core::Completion& answer, meridian::v1::EmbedResponse& out);
+
 /// Context reported with errors (and in Decision): what the policy decided, when it did.
 struct ErrorContext {
   std::string request_id;

@@ -273,6 +273,7 @@ class CallWriter final : public ResponseWriter {
         request_id_(job.caller.id.text),
         client_request_id_(job.client_request_id),
         model_(job.request.model),
+        embed_(job.request.op == core::Operation::kEmbed),
         resp_(resp) {}
 
   asio::awaitable<void> Refuse(const core::Status& status, const Admission* admission,
@@ -305,6 +306,15 @@ class CallWriter final : public ResponseWriter {
   asio::awaitable<void> Complete(const Admission& admission, std::string_view provider,
                                  const core::Completion& answer) override {
     Announce(&admission, provider);
+    if (embed_) {
+      v1::EmbedResponse resp;
+      grpcfe::ToEmbedResponse(answer, resp);
+      *resp.mutable_decision() = DecisionOf(admission, provider);
+      resp.set_model(model_);
+      Serialize(resp, *resp_);
+      status_ = grpc::Status::OK;
+      co_return;
+    }
     v1::CompleteResponse resp;
     grpcfe::ToCompleteResponse(answer, resp);
     *resp.mutable_decision() = DecisionOf(admission, provider);
@@ -355,7 +365,8 @@ class CallWriter final : public ResponseWriter {
   std::string request_id_;
   std::string client_request_id_;
   std::string model_;
-  grpc::ByteBuffer* resp_;  ///< Complete's response; null for Generate
+  bool embed_;              ///< an Embed call: the answer is an EmbedResponse
+  grpc::ByteBuffer* resp_;  ///< Complete's (or Embed's) response; null for Generate
   const Admission* admission_ = nullptr;
   v1::Start start_;
   grpc::Status status_;
@@ -381,9 +392,13 @@ class RefusedWrite final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnDone() override { delete this; }
 };
 
-using RawService =
-    v1::Assistant::WithRawCallbackMethod_Generate<v1::Assistant::WithRawCallbackMethod_Complete<
-        v1::Assistant::WithRawCallbackMethod_ListModels<v1::Assistant::Service>>>;
+using RawService = v1::Assistant::WithRawCallbackMethod_Generate<
+    v1::Assistant::WithRawCallbackMethod_Complete<v1::Assistant::WithRawCallbackMethod_ListModels<
+        v1::Assistant::WithRawCallbackMethod_Embed<v1::Assistant::Service>>>>;
+
+/// Decodes one call's request message into the exchange's request (GenerateRequest for
+/// Generate and Complete, EmbedRequest for Embed).
+using Decoder = std::function<core::Status(core::CompletionRequest&, grpcfe::Declared&)>;
 
 }  // namespace
 
@@ -400,6 +415,8 @@ class GrpcServer::Service final : public RawService {
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* ctx,
                                        const grpc::ByteBuffer* raw,
                                        grpc::ByteBuffer* resp) override;
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+                                  grpc::ByteBuffer* resp) override;
 
   GatewayState& state() { return state_; }
 
@@ -409,13 +426,15 @@ class GrpcServer::Service final : public RawService {
   /// worker starts; it stays null when the call is refused.
   template <class Reactor>
   void Start(Reactor& reactor, std::shared_ptr<Bridge>& bridge, grpc::CallbackServerContext& ctx,
-             const v1::GenerateRequest& req, grpc::ByteBuffer* resp, std::string_view method);
+             const Decoder& decode, const std::string& client_request_id, grpc::ByteBuffer* resp,
+             std::string_view method);
 
  private:
   /// The synchronous part of a call: identity, validation. On failure returns nullopt with
   /// `error` set.
-  std::optional<Job> Prepare(grpc::CallbackServerContext& ctx, const v1::GenerateRequest& req,
-                             bool stream, grpc::Status& error, CallLog& log);
+  std::optional<Job> Prepare(grpc::CallbackServerContext& ctx, const Decoder& decode,
+                             const std::string& client_request_id, grpc::Status& error,
+                             CallLog& log);
   template <class Reactor>
   asio::awaitable<void> Serve(Reactor& reactor, grpc::CallbackServerContext& ctx, Job job,
                               WorkerContext& worker, std::shared_ptr<Bridge> b,
@@ -427,7 +446,8 @@ class GrpcServer::Service final : public RawService {
 };
 
 std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx,
-                                                const v1::GenerateRequest& req, bool stream,
+                                                const Decoder& decode,
+                                                const std::string& client_request_id,
                                                 grpc::Status& error, CallLog& log) {
   state_.counters.grpc_requests.fetch_add(1, std::memory_order_relaxed);
   // Ids come from the worker threads' generators elsewhere; here a per-call random id.
@@ -453,27 +473,26 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
   log.tenant = caller.tenant->id;
   job.caller.tenant = caller.tenant->id;
   grpcfe::Declared declared;
-  if (auto st = grpcfe::DecodeGenerateRequest(req, stream, job.request, declared); !st.ok()) {
-    return refuse(st);
-  }
+  if (auto st = decode(job.request, declared); !st.ok()) return refuse(st);
   if (const auto tp = Metadata(ctx, "traceparent")) job.caller.traceparent.assign(*tp);
   job.caller.attrs = AttributesOf(*caller.tenant, caller.region);
   if (declared.data_class) job.caller.attrs.data_class = declared.data_class;
   if (declared.consent) job.caller.attrs.consent = *declared.consent;
   job.caller.deadline = ctx.deadline();
-  job.client_request_id = req.client_request_id();
+  job.client_request_id = client_request_id;
   job.log = log;
   return job;
 }
 
 template <class Reactor>
 void GrpcServer::Service::Start(Reactor& reactor, std::shared_ptr<Bridge>& bridge,
-                                grpc::CallbackServerContext& ctx, const v1::GenerateRequest& req,
-                                grpc::ByteBuffer* resp, std::string_view method) {
+                                grpc::CallbackServerContext& ctx, const Decoder& decode,
+                                const std::string& client_request_id, grpc::ByteBuffer* resp,
+                                std::string_view method) {
   grpc::Status error;
   CallLog log;
   log.method = method;
-  std::optional<Job> job = Prepare(ctx, req, resp == nullptr, error, log);
+  std::optional<Job> job = Prepare(ctx, decode, client_request_id, error, log);
   if (!job) {
     Finished(state_, error, log);
     reactor.Finish(error);
@@ -526,14 +545,15 @@ class CallReactor<grpc::ServerWriteReactor<grpc::ByteBuffer>>
   std::shared_ptr<Bridge> bridge_;
 };
 
-/// One Generate or Complete call: started on the gRPC thread (Service::Start), served on a
-/// worker, deleted by gRPC once finished.
+/// One Generate, Complete or Embed call: started on the gRPC thread (Service::Start), served
+/// on a worker, deleted by gRPC once finished.
 template <class Reactor>
 class ExchangeCall final : public CallReactor<Reactor> {
  public:
   ExchangeCall(GrpcServer::Service& service, grpc::CallbackServerContext* ctx,
-               const v1::GenerateRequest& req, grpc::ByteBuffer* resp, std::string_view method) {
-    service.Start(*this, this->bridge_, *ctx, req, resp, method);
+               const Decoder& decode, const std::string& client_request_id, grpc::ByteBuffer* resp,
+               std::string_view method) {
+    service.Start(*this, this->bridge_, *ctx, decode, client_request_id, resp, method);
   }
   void OnCancel() override {
     MERIDIAN_TSAN_ACQUIRE(this);
@@ -548,7 +568,7 @@ class ExchangeCall final : public CallReactor<Reactor> {
 };
 
 using GenerateCall = ExchangeCall<grpc::ServerWriteReactor<grpc::ByteBuffer>>;
-using CompleteCall = ExchangeCall<grpc::ServerUnaryReactor>;
+using UnaryCall = ExchangeCall<grpc::ServerUnaryReactor>;  // Complete and Embed
 
 namespace {
 
@@ -579,7 +599,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GrpcServer::Service::Generate(
   if (auto st = ParseMessage(*raw, req); !st.ok()) {
     return new RefusedWrite(RefuseUnparsable(state_, st, "Generate"));
   }
-  return new GenerateCall(*this, ctx, req, nullptr, "Generate");
+  const Decoder decode = [&req](core::CompletionRequest& out, grpcfe::Declared& declared) {
+    return grpcfe::DecodeGenerateRequest(req, /*stream=*/true, out, declared);
+  };
+  return new GenerateCall(*this, ctx, decode, req.client_request_id(), nullptr, "Generate");
 }
 
 grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerContext* ctx,
@@ -588,7 +611,21 @@ grpc::ServerUnaryReactor* GrpcServer::Service::Complete(grpc::CallbackServerCont
   v1::GenerateRequest req;
   if (auto st = ParseMessage(*raw, req); !st.ok())
     return RefusedUnary(*ctx, state_, st, "Complete");
-  return new CompleteCall(*this, ctx, req, resp, "Complete");
+  const Decoder decode = [&req](core::CompletionRequest& out, grpcfe::Declared& declared) {
+    return grpcfe::DecodeGenerateRequest(req, /*stream=*/false, out, declared);
+  };
+  return new UnaryCall(*this, ctx, decode, req.client_request_id(), resp, "Complete");
+}
+
+grpc::ServerUnaryReactor* GrpcServer::Service::Embed(grpc::CallbackServerContext* ctx,
+                                                     const grpc::ByteBuffer* raw,
+                                                     grpc::ByteBuffer* resp) {
+  v1::EmbedRequest req;
+  if (auto st = ParseMessage(*raw, req); !st.ok()) return RefusedUnary(*ctx, state_, st, "Embed");
+  const Decoder decode = [&req](core::CompletionRequest& out, grpcfe::Declared& declared) {
+    return grpcfe::DecodeEmbedRequest(req, out, declared);
+  };
+  return new UnaryCall(*this, ctx, decode, req.client_request_id(), resp, "Embed");
 }
 
 // ---- ListModels: answered on the gRPC thread (pure work) ----

@@ -122,6 +122,68 @@ TEST_F(GrpcTest, StreamsThroughAFakeUpstreamUnchanged) {
   EXPECT_EQ(r.messages.back().usage().prompt_tokens(), 9);
 }
 
+// Embed: the same decision as Generate (texts classified like messages), vectors in order.
+TEST_F(GrpcTest, EmbedThroughAFakeUpstreamIsDecidedLikeGenerate) {
+  FakeOpenAiServer cn;
+  FakeOpenAiServer us;
+  SetEnv(kUpstreamKeyEnv, cn.api_key());
+  ProviderYaml cn_p = Upstream("cn", "openai", cn.base_url(), "[CN]", "{embed: emb-cn}");
+  ProviderYaml us_p = Upstream("us", "openai", us.base_url(), "[US]", "{embed: emb-us, chat: c}");
+  cn_p.capabilities = "[embeddings]";
+  us_p.capabilities = "[]";
+  us_p.models = "{embed: {upstream: emb-us, capabilities: [embeddings]}, chat: c}";
+  ASSERT_NO_FATAL_FAILURE(
+      StartMtls(PolicyYaml({cn_p, us_p}, "  - id: all\n    allow: [us, cn]\n",
+                           "  - id: stay\n    when: {region: CN, data_class: \">= personal\"}\n"
+                           "    narrow:\n      processing_within: [CN]\n")));
+  auto stub = Stub(DefaultClient());
+  auto embed = [&](std::vector<std::string> texts, v1::EmbedResponse& resp,
+                   const std::string& model = "embed") {
+    grpc::ClientContext ctx;
+    v1::EmbedRequest req;
+    req.set_model(model);
+    for (auto& t : texts) req.add_texts(std::move(t));
+    req.set_dimensions(4);
+    req.set_data_class(v1::DATA_CLASS_NONE);
+    req.set_client_request_id("e-1");
+    return stub->Embed(&ctx, req, &resp);
+  };
+  v1::EmbedResponse plain;
+  grpc::Status st = embed({"the weather", "a recipe"}, plain);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(plain.decision().provider(), "us");
+  EXPECT_EQ(plain.decision().client_request_id(), "e-1");
+  EXPECT_EQ(plain.model(), "embed");
+  ASSERT_EQ(plain.embeddings_size(), 2);
+  const std::vector<float> want = FakeOpenAiServer::EmbeddingOf("a recipe", 4);
+  EXPECT_EQ(
+      std::vector<float>(plain.embeddings(1).values().begin(), plain.embeddings(1).values().end()),
+      want);
+  EXPECT_EQ(plain.usage().total_tokens(), 18);
+  EXPECT_EQ(us.last_request_json().at("dimensions"), 4);
+
+  // A mobile number in the second text: personal, so it stays in CN.
+  v1::EmbedResponse raised;
+  st = embed({"the weather", "call 13812345678"}, raised);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(raised.decision().provider(), "cn");
+  EXPECT_EQ(raised.decision().data_class(), v1::DATA_CLASS_PERSONAL);
+  ASSERT_EQ(raised.decision().raised_by_size(), 1);
+  EXPECT_EQ(raised.decision().raised_by(0), "cn_mobile");
+  EXPECT_THAT(us.last_request_body(), Not(HasSubstr("13812345678")));
+
+  // A chat model does not embed; a bad request names its field.
+  v1::EmbedResponse none;
+  st = embed({"x"}, none, "chat");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("'embeddings'"));
+  st = embed({"a", ""}, none);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(grpcfe::ErrorInfoOf(st)->metadata().at("field"), "texts[1]");
+  st = embed({}, none);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(GrpcTest, ListModelsNamesTheAliasesThisCallerMayUse) {
   ASSERT_NO_FATAL_FAILURE(StartMtls(SimPolicy()));
   auto stub = Stub(DefaultClient());

@@ -86,6 +86,62 @@ TEST(GrpcCodec, EachInvalidFieldIsNamedByItsPath) {
   }
 }
 
+TEST(GrpcCodec, EmbedRequestsDecodeOntoTheEmbeddingsOperation) {
+  v1::EmbedRequest in;
+  in.set_model("embed");
+  in.add_texts("a");
+  in.add_texts("b");
+  in.set_dimensions(8);
+  in.set_subject_id("u-1");
+  in.set_data_class(v1::DATA_CLASS_SENSITIVE_PERSONAL);
+  core::CompletionRequest out;
+  Declared declared;
+  ASSERT_TRUE(DecodeEmbedRequest(in, out, declared).ok());
+  EXPECT_EQ(out.op, core::Operation::kEmbed);
+  EXPECT_EQ(out.embedding.texts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(out.embedding.dimensions, 8);
+  EXPECT_EQ(out.user, "u-1");
+  EXPECT_EQ(declared.data_class, policy::DataClass::kSensitivePersonal);
+
+  auto field_of = [](const v1::EmbedRequest& r) {
+    core::CompletionRequest o;
+    Declared d;
+    const core::Status s = DecodeEmbedRequest(r, o, d);
+    EXPECT_EQ(s.code, core::StatusCode::kInvalidArgument);
+    return s.param;
+  };
+  v1::EmbedRequest bad = in;
+  bad.clear_model();
+  EXPECT_EQ(field_of(bad), "model");
+  bad = in;
+  bad.clear_texts();
+  EXPECT_EQ(field_of(bad), "texts");
+  bad = in;
+  bad.add_texts("");
+  EXPECT_EQ(field_of(bad), "texts[2]");
+  bad = in;
+  bad.set_dimensions(0);
+  EXPECT_EQ(field_of(bad), "dimensions");
+  bad = in;
+  for (std::size_t i = 0; i < kMaxEmbedTexts; ++i) bad.add_texts("x");
+  EXPECT_EQ(field_of(bad), "texts");
+  bad = in;
+  bad.set_client_request_id(std::string(kMaxIdBytes + 1, 'x'));
+  EXPECT_EQ(field_of(bad), "client_request_id");
+
+  core::Completion answer;
+  answer.embeddings[1] = {3.0f};
+  answer.embeddings[0] = {1.0f, 2.0f};
+  answer.usage.prompt_tokens = answer.usage.total_tokens = 4;
+  answer.has_usage = true;
+  v1::EmbedResponse resp;
+  ToEmbedResponse(answer, resp);
+  ASSERT_EQ(resp.embeddings_size(), 2);
+  EXPECT_EQ(resp.embeddings(0).values_size(), 2);
+  EXPECT_EQ(resp.embeddings(1).values(0), 3.0f);
+  EXPECT_EQ(resp.usage().total_tokens(), 4);
+}
+
 TEST(GrpcCodec, StatusesCarryTheirReasonAndContextInErrorInfo) {
   core::Status st =
       core::Status::Error(core::StatusCode::kPermissionDenied, "no", "denied_by_guard:G8");
