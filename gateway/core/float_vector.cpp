@@ -22,40 +22,37 @@ constexpr std::array<std::int8_t, 256> kDecode = MakeDecodeTable();
 
 }  // namespace
 
-void AppendFloat32Base64(std::string& out, std::span<const float> v) {
-  const std::size_t bytes = v.size() * 4;
-  out.reserve(out.size() + (bytes + 2) / 3 * 4);
-  std::uint32_t acc = 0;
-  int have = 0;  // bytes in acc
-  auto flush3 = [&out](std::uint32_t a) {
+void AppendBase64(std::string& out, std::string_view bytes) {
+  out.reserve(out.size() + (bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  auto byte = [&bytes](std::size_t k) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k]));
+  };
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t a = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
     out.push_back(kAlphabet[(a >> 18) & 63]);
     out.push_back(kAlphabet[(a >> 12) & 63]);
     out.push_back(kAlphabet[(a >> 6) & 63]);
     out.push_back(kAlphabet[a & 63]);
-  };
-  for (float f : v) {
-    const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
-    for (int b = 0; b < 4; ++b) {  // least significant byte first: little-endian on any host
-      acc = (acc << 8) | ((u >> (8 * b)) & 0xffu);
-      if (++have == 3) {
-        flush3(acc);
-        acc = 0;
-        have = 0;
-      }
-    }
   }
-  if (have == 1) {
-    acc <<= 16;
-    out.push_back(kAlphabet[(acc >> 18) & 63]);
-    out.push_back(kAlphabet[(acc >> 12) & 63]);
-    out.append("==");
-  } else if (have == 2) {
-    acc <<= 8;
-    out.push_back(kAlphabet[(acc >> 18) & 63]);
-    out.push_back(kAlphabet[(acc >> 12) & 63]);
-    out.push_back(kAlphabet[(acc >> 6) & 63]);
+  if (const std::size_t rest = bytes.size() - i; rest > 0) {
+    const std::uint32_t a = (byte(i) << 16) | (rest == 2 ? byte(i + 1) << 8 : 0);
+    out.push_back(kAlphabet[(a >> 18) & 63]);
+    out.push_back(kAlphabet[(a >> 12) & 63]);
+    out.push_back(rest == 2 ? kAlphabet[(a >> 6) & 63] : '=');
     out.push_back('=');
   }
+}
+
+void AppendFloat32Base64(std::string& out, std::span<const float> v) {
+  std::string bytes(v.size() * 4, '\0');
+  for (std::size_t k = 0; k < v.size(); ++k) {
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(v[k]);
+    for (std::size_t b = 0; b < 4; ++b) {  // least significant first: little-endian on any host
+      bytes[4 * k + b] = static_cast<char>((u >> (8 * b)) & 0xffu);
+    }
+  }
+  AppendBase64(out, bytes);
 }
 
 bool DecodeFloat32Base64(std::string_view text, std::vector<float>& out) {

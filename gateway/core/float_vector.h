@@ -10,6 +10,9 @@
 
 namespace meridian::core {
 
+/// Appends the base64 text (RFC 4648, padded) of `bytes`.
+void AppendBase64(std::string& out, std::string_view bytes);
+
 /// Appends the base64 text of `v`'s float32 little-endian bytes.
 void AppendFloat32Base64(std::string& out, std::span<const float> v);
 

@@ -1,6 +1,11 @@
 #include "gateway/grpc/grpc_codec.h"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <cmath>
+
+#include "gateway/core/float_vector.h"
+#include "gateway/core/json_text.h"
 
 namespace meridian::grpcfe {
 namespace {
@@ -22,6 +27,8 @@ std::string RoleName(v1::Role role) {
       return "user";
     case v1::ROLE_ASSISTANT:
       return "assistant";
+    case v1::ROLE_TOOL:
+      return "tool";
     default:
       return {};
   }
@@ -78,6 +85,167 @@ core::Status DecodeCaller(const M& in, core::CompletionRequest& out, Declared& d
   return core::Status::Ok();
 }
 
+/// `text` parsed as a JSON object (the arguments or a schema), re-serialised compactly.
+bool JsonObjectText(const std::string& text, std::string& out) {
+  boost::system::error_code ec;
+  boost::json::parse_options opt;
+  opt.max_depth = 64;
+  const boost::json::value v = boost::json::parse(text, ec, {}, opt);
+  if (ec || !v.is_object()) return false;
+  out = boost::json::serialize(v);
+  return true;
+}
+
+bool IsToolName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/// An image part as OpenAI's {"type":"image_url","image_url":{"url":...}}.
+core::Status ImagePartJson(const v1::ImagePart& image, const std::string& path, std::string& out) {
+  std::string url;
+  if (image.source_case() == v1::ImagePart::kUrl) {
+    url = image.url();
+    if (!url.starts_with("https://") && !url.starts_with("http://") && !url.starts_with("data:")) {
+      return Invalid("an image url must be http(s) or a data: URL", path + ".image.url");
+    }
+  } else if (image.source_case() == v1::ImagePart::kData) {
+    if (image.data().empty()) return Invalid("image data must not be empty", path + ".image.data");
+    const std::string& type = image.media_type();
+    if (type != "image/png" && type != "image/jpeg" && type != "image/gif" &&
+        type != "image/webp") {
+      return Invalid("media_type must be image/png, image/jpeg, image/gif or image/webp",
+                     path + ".image.media_type");
+    }
+    url = "data:" + type + ";base64,";
+    core::AppendBase64(url, image.data());
+  } else {
+    return Invalid("an image needs a url or data", path + ".image");
+  }
+  out += R"({"type":"image_url","image_url":{"url":)";
+  core::AppendJsonString(out, url);
+  out += "}}";
+  return core::Status::Ok();
+}
+
+/// A message's content: the text (parts concatenated), and the parts as OpenAI JSON when one
+/// of them is an image.
+core::Status DecodeContent(const v1::Message& m, const std::string& path, core::Message& msg) {
+  std::string parts;
+  bool has_image = false;
+  for (int j = 0; j < m.content_size(); ++j) {
+    const v1::ContentPart& part = m.content(j);
+    const std::string at = path + ".content[" + std::to_string(j) + "]";
+    parts += j == 0 ? "[" : ",";
+    if (part.part_case() == v1::ContentPart::kText) {
+      msg.text += part.text();
+      parts += R"({"type":"text","text":)";
+      core::AppendJsonString(parts, part.text());
+      parts += "}";
+    } else if (part.part_case() == v1::ContentPart::kImage) {
+      if (msg.role != "user") return Invalid("only user messages may carry images", at);
+      if (auto st = ImagePartJson(part.image(), at, parts); !st.ok()) return st;
+      has_image = true;
+    } else {
+      return Invalid("a content part must be text or an image", at);
+    }
+  }
+  if (has_image) msg.content_parts_json = parts + "]";
+  return core::Status::Ok();
+}
+
+/// An assistant turn's tool calls as OpenAI's `tool_calls` array.
+core::Status DecodeToolCalls(const v1::Message& m, const std::string& path, core::Message& msg) {
+  if (m.tool_calls().empty()) return core::Status::Ok();
+  if (msg.role != "assistant") {
+    return Invalid("only assistant messages carry tool_calls", path + ".tool_calls");
+  }
+  std::string json = "[";
+  for (int k = 0; k < m.tool_calls_size(); ++k) {
+    const v1::ToolCall& call = m.tool_calls(k);
+    const std::string at = path + ".tool_calls[" + std::to_string(k) + "]";
+    if (call.id().empty()) return Invalid("a tool call needs its id", at + ".id");
+    if (!IsToolName(call.name())) return Invalid("invalid tool name", at + ".name");
+    std::string args;
+    if (!JsonObjectText(call.arguments_json().empty() ? "{}" : call.arguments_json(), args)) {
+      return Invalid("arguments_json must be a JSON object", at + ".arguments_json");
+    }
+    if (k > 0) json += ",";
+    json += R"({"id":)";
+    core::AppendJsonString(json, call.id());
+    json += R"(,"type":"function","function":{"name":)";
+    core::AppendJsonString(json, call.name());
+    json += R"(,"arguments":)";
+    core::AppendJsonString(json, args);
+    json += "}}";
+  }
+  msg.tool_calls_json = json + "]";
+  return core::Status::Ok();
+}
+
+/// `tools` and `tool_choice` as OpenAI's JSON.
+core::Status DecodeTools(const v1::GenerateRequest& in, core::CompletionRequest& out) {
+  if (!in.tools().empty()) {
+    std::string json = "[";
+    for (int i = 0; i < in.tools_size(); ++i) {
+      const v1::Tool& tool = in.tools(i);
+      const std::string at = "tools[" + std::to_string(i) + "]";
+      if (!IsToolName(tool.name())) {
+        return Invalid("a tool name is 1 to 64 of [A-Za-z0-9_-]", at + ".name");
+      }
+      std::string schema;
+      if (!JsonObjectText(
+              tool.parameters_json().empty() ? R"({"type":"object"})" : tool.parameters_json(),
+              schema)) {
+        return Invalid("parameters_json must be a JSON object", at + ".parameters_json");
+      }
+      if (i > 0) json += ",";
+      json += R"({"type":"function","function":{"name":)";
+      core::AppendJsonString(json, tool.name());
+      if (!tool.description().empty()) {
+        json += R"(,"description":)";
+        core::AppendJsonString(json, tool.description());
+      }
+      json += R"(,"parameters":)" + schema + "}}";
+    }
+    out.tools_json = json + "]";
+  }
+  switch (in.tool_choice()) {
+    case v1::TOOL_CHOICE_UNSPECIFIED:
+      if (!in.tool_choice_name().empty()) {
+        return Invalid("tool_choice_name needs TOOL_CHOICE_FUNCTION", "tool_choice_name");
+      }
+      return core::Status::Ok();
+    case v1::TOOL_CHOICE_NONE:
+      out.tool_choice_json = R"("none")";
+      break;
+    case v1::TOOL_CHOICE_REQUIRED:
+      out.tool_choice_json = R"("required")";
+      break;
+    case v1::TOOL_CHOICE_FUNCTION: {
+      bool declared = false;
+      for (const v1::Tool& t : in.tools()) declared = declared || t.name() == in.tool_choice_name();
+      if (!declared) {
+        return Invalid("tool_choice_name must name one of the tools", "tool_choice_name");
+      }
+      out.tool_choice_json = R"({"type":"function","function":{"name":)";
+      core::AppendJsonString(out.tool_choice_json, in.tool_choice_name());
+      out.tool_choice_json += "}}";
+      break;
+    }
+    default:
+      return Invalid("unknown tool_choice " + std::to_string(static_cast<int>(in.tool_choice())),
+                     "tool_choice");
+  }
+  if (in.tools().empty()) return Invalid("tool_choice needs tools", "tool_choice");
+  return core::Status::Ok();
+}
+
 }  // namespace
 
 core::Status DecodeEmbedRequest(const v1::EmbedRequest& in, core::CompletionRequest& out,
@@ -126,14 +294,18 @@ core::Status DecodeGenerateRequest(const v1::GenerateRequest& in, bool stream,
                          : "unknown role " + std::to_string(static_cast<int>(m.role())),
                      path + ".role");
     }
-    if (m.content().empty())
+    if (m.content().empty() && m.tool_calls().empty()) {
       return Invalid("content must have at least one part", path + ".content");
-    for (int j = 0; j < m.content_size(); ++j) {
-      const v1::ContentPart& part = m.content(j);
-      if (part.part_case() != v1::ContentPart::kText) {
-        return Invalid("a content part must be text", path + ".content[" + std::to_string(j) + "]");
-      }
-      msg.text += part.text();
+    }
+    if (auto st = DecodeContent(m, path, msg); !st.ok()) return st;
+    if (auto st = DecodeToolCalls(m, path, msg); !st.ok()) return st;
+    msg.content_null = m.content().empty();
+    if (msg.role == "tool") {
+      if (m.tool_call_id().empty())
+        return Invalid("a tool message needs tool_call_id", path + ".tool_call_id");
+      msg.tool_call_id = m.tool_call_id();
+    } else if (!m.tool_call_id().empty()) {
+      return Invalid("only tool messages carry tool_call_id", path + ".tool_call_id");
     }
     msg.name = m.name();
     out.messages.push_back(std::move(msg));
@@ -172,6 +344,7 @@ core::Status DecodeGenerateRequest(const v1::GenerateRequest& in, bool stream,
     if (s.has_seed()) out.passthrough.push_back({"seed", std::to_string(s.seed())});
   }
   if (auto st = DecodeCaller(in, out, declared); !st.ok()) return st;
+  if (auto st = DecodeTools(in, out); !st.ok()) return st;
   if (in.has_enable_thinking()) out.enable_thinking = in.enable_thinking();
   return core::Status::Ok();
 }
@@ -293,10 +466,22 @@ bool ToGenerateResponse(const core::Chunk& chunk, const v1::Start& start,
       *out.mutable_start() = start;
       return true;
     case core::Chunk::Kind::kDelta: {
-      if (chunk.content.empty() && chunk.reasoning.empty()) return false;  // tool calls: not in v1
+      std::vector<core::ToolFragment> fragments;
+      if (!chunk.tool_calls_json.empty() &&
+          !core::ParseToolFragments(chunk.tool_calls_json, fragments)) {
+        fragments.clear();  // malformed: the aggregate reports it; the stream skips it
+      }
+      if (chunk.content.empty() && chunk.reasoning.empty() && fragments.empty()) return false;
       auto* d = out.mutable_delta();
       d->set_text(chunk.content);
       d->set_reasoning(chunk.reasoning);
+      for (const core::ToolFragment& f : fragments) {
+        auto* t = d->add_tool_calls();
+        t->set_index(f.index);
+        t->set_id(f.id);
+        t->set_name(f.name);
+        t->set_arguments(f.arguments);
+      }
       return true;
     }
     case core::Chunk::Kind::kFinish:
@@ -324,6 +509,12 @@ void ToCompleteResponse(const core::Completion& answer, meridian::v1::CompleteRe
   out.set_reasoning(answer.reasoning);
   out.set_finish_reason(ToFinishReason(answer.FinishReason()));
   if (answer.has_usage) CopyUsage(answer.usage, *out.mutable_usage());
+  for (const auto& [index, call] : answer.tool_calls) {
+    auto* t = out.add_tool_calls();
+    t->set_id(call.id.empty() ? "call_" + std::to_string(index) : call.id);
+    t->set_name(call.name);
+    t->set_arguments_json(call.arguments);
+  }
 }
 
 }  // namespace meridian::grpcfe

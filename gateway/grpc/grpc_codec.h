@@ -86,13 +86,13 @@ meridian::v1::FinishReason ToFinishReason(std::string_view openai_finish_reason)
 meridian::v1::DataClass ToProto(policy::DataClass c);
 
 /// Converts a provider chunk into a stream message. kStart becomes `start` with `start`'s
-/// decision and ids (given by the caller); kError is not a message (returns false).
+/// decision and ids (given by the caller); a delta's tool-call fragments become
+/// ToolCallDeltas; kError is not a message (returns false).
 bool ToGenerateResponse(const core::Chunk& chunk, const meridian::v1::Start& start,
                         meridian::v1::GenerateResponse& out);
 
-/// The answer part of a CompleteResponse (text, reasoning, finish reason, usage). v1 has no
-/// tools: a tool call the model made anyway is not a message field (its finish reason says
-/// FINISH_REASON_TOOL_CALLS).
+/// The answer part of a CompleteResponse (text, reasoning, finish reason, usage, tool calls in
+/// index order; a call the engine sent without an id is named "call_<index>").
 void ToCompleteResponse(const core::Completion& answer, meridian::v1::CompleteResponse& out);
 
 }  // namespace meridian::grpcfe

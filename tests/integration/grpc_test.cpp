@@ -122,6 +122,74 @@ TEST_F(GrpcTest, StreamsThroughAFakeUpstreamUnchanged) {
   EXPECT_EQ(r.messages.back().usage().prompt_tokens(), 9);
 }
 
+// Tools and images over gRPC reach the upstream in its own shapes, and the model's tool calls
+// come back as ToolCallDeltas (Generate) and merged ToolCalls (Complete).
+TEST_F(GrpcTest, ToolsAndImagesRoundTripThroughAnUpstream) {
+  FakeOpenAiServer upstream;
+  SetEnv(kUpstreamKeyEnv, upstream.api_key());
+  ProviderYaml p = Upstream("openai-cn", "openai", upstream.base_url(), "[CN]", "{chat: gpt-up}");
+  p.capabilities = "[tools, vision, streaming]";
+  ASSERT_NO_FATAL_FAILURE(StartMtls(PolicyYaml({p}, "  - id: everyone\n    allow: [openai-cn]\n")));
+  auto stub = Stub(DefaultClient());
+  v1::GenerateRequest req = Request("weather in this city? <<fake:tool_calls=1>>");
+  req.mutable_messages(0)->add_content()->mutable_image()->set_url("https://img.example/c.png");
+  auto* tool = req.add_tools();
+  tool->set_name("get_weather");
+  tool->set_parameters_json(R"({"type":"object"})");
+  req.set_tool_choice(v1::TOOL_CHOICE_REQUIRED);
+
+  const StreamResult r = Generate(*stub, req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  std::string arguments, id, name;
+  for (const auto& m : r.messages) {
+    if (!m.has_delta()) continue;
+    for (const auto& t : m.delta().tool_calls()) {
+      EXPECT_EQ(t.index(), 0);
+      if (!t.id().empty()) id = t.id();
+      if (!t.name().empty()) name = t.name();
+      arguments += t.arguments();
+    }
+  }
+  EXPECT_EQ(name, "get_weather");
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(arguments, FakeOpenAiServer::ToolArguments(0));
+  EXPECT_EQ(r.messages[r.messages.size() - 2].finish(), v1::FINISH_REASON_TOOL_CALLS);
+  const json::object sent = upstream.last_request_json().as_object();
+  EXPECT_EQ(sent.at("tools").at(0).at("function").at("name"), "get_weather");
+  EXPECT_EQ(sent.at("tool_choice"), "required");
+  EXPECT_EQ(sent.at("messages").at(0).at("content").at(1).at("image_url").at("url"),
+            "https://img.example/c.png");
+
+  // Complete, with the tool's result sent back: the merged call in the response.
+  grpc::ClientContext ctx;
+  v1::CompleteResponse resp;
+  const grpc::Status st = stub->Complete(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(resp.tool_calls_size(), 1);
+  EXPECT_EQ(resp.tool_calls(0).name(), "get_weather");
+  EXPECT_EQ(resp.tool_calls(0).arguments_json(), FakeOpenAiServer::ToolArguments(0));
+
+  v1::GenerateRequest next = req;
+  next.mutable_messages(0)->mutable_content(0)->set_text("weather in this city?");
+  auto* turn = next.add_messages();
+  turn->set_role(v1::ROLE_ASSISTANT);
+  *turn->add_tool_calls() = resp.tool_calls(0);
+  auto* result = next.add_messages();
+  result->set_role(v1::ROLE_TOOL);
+  result->set_tool_call_id(resp.tool_calls(0).id());
+  result->add_content()->set_text("18C and sunny");
+  next.set_tool_choice(v1::TOOL_CHOICE_UNSPECIFIED);
+  grpc::ClientContext ctx2;
+  v1::CompleteResponse answer;
+  ASSERT_TRUE(stub->Complete(&ctx2, next, &answer).ok());
+  const json::value last = upstream.last_request_json();
+  const json::array& messages = last.at("messages").as_array();
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[1].at("tool_calls").at(0).at("id"), json::value(resp.tool_calls(0).id()));
+  EXPECT_EQ(messages[2].at("role"), "tool");
+  EXPECT_EQ(messages[2].at("content"), "18C and sunny");
+}
+
 // Embed: the same decision as Generate (texts classified like messages), vectors in order.
 TEST_F(GrpcTest, EmbedThroughAFakeUpstreamIsDecidedLikeGenerate) {
   FakeOpenAiServer cn;

@@ -86,6 +86,116 @@ TEST(GrpcCodec, EachInvalidFieldIsNamedByItsPath) {
   }
 }
 
+TEST(GrpcCodec, ToolsToolCallsAndImagesDecodeOntoOpenAisShapes) {
+  v1::GenerateRequest in;
+  in.set_model("chat");
+  auto* user = in.add_messages();
+  user->set_role(v1::ROLE_USER);
+  user->add_content()->set_text("what is this?");
+  user->add_content()->mutable_image()->set_url("https://img.example/a.png");
+  auto* inline_image = user->add_content()->mutable_image();
+  inline_image->set_data(std::string("\x89PNG", 4));
+  inline_image->set_media_type("image/png");
+  auto* assistant = in.add_messages();
+  assistant->set_role(v1::ROLE_ASSISTANT);
+  auto* call = assistant->add_tool_calls();
+  call->set_id("call_1");
+  call->set_name("get_weather");
+  call->set_arguments_json(R"({ "city": "Paris" })");
+  auto* tool = in.add_messages();
+  tool->set_role(v1::ROLE_TOOL);
+  tool->set_tool_call_id("call_1");
+  tool->add_content()->set_text("18C");
+  auto* t = in.add_tools();
+  t->set_name("get_weather");
+  t->set_description("Weather now");
+  t->set_parameters_json(R"({"type":"object","properties":{"city":{"type":"string"}}})");
+  in.set_tool_choice(v1::TOOL_CHOICE_FUNCTION);
+  in.set_tool_choice_name("get_weather");
+
+  core::CompletionRequest out;
+  Declared declared;
+  const core::Status st = DecodeGenerateRequest(in, false, out, declared);
+  ASSERT_TRUE(st.ok()) << st.message;
+  ASSERT_EQ(out.messages.size(), 3u);
+  EXPECT_EQ(out.messages[0].text, "what is this?");
+  EXPECT_EQ(out.messages[0].content_parts_json,
+            R"([{"type":"text","text":"what is this?"},)"
+            R"({"type":"image_url","image_url":{"url":"https://img.example/a.png"}},)"
+            R"({"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw=="}}])");
+  EXPECT_TRUE(out.messages[1].content_null);
+  EXPECT_EQ(out.messages[1].tool_calls_json,
+            R"([{"id":"call_1","type":"function","function":{"name":"get_weather",)"
+            R"("arguments":"{\"city\":\"Paris\"}"}}])");
+  EXPECT_EQ(out.messages[2].role, "tool");
+  EXPECT_EQ(out.messages[2].tool_call_id, "call_1");
+  EXPECT_EQ(out.tools_json,
+            R"([{"type":"function","function":{"name":"get_weather","description":"Weather now",)"
+            R"("parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}])");
+  EXPECT_EQ(out.tool_choice_json, R"({"type":"function","function":{"name":"get_weather"}})");
+
+  auto field_of = [](const v1::GenerateRequest& r) {
+    core::CompletionRequest o;
+    Declared d;
+    const core::Status s = DecodeGenerateRequest(r, false, o, d);
+    EXPECT_EQ(s.code, core::StatusCode::kInvalidArgument);
+    return s.param;
+  };
+  v1::GenerateRequest bad = in;
+  bad.mutable_tools(0)->set_name("bad name");
+  EXPECT_EQ(field_of(bad), "tools[0].name");
+  bad = in;
+  bad.mutable_tools(0)->set_parameters_json("[1]");
+  EXPECT_EQ(field_of(bad), "tools[0].parameters_json");
+  bad = in;
+  bad.set_tool_choice_name("other");
+  EXPECT_EQ(field_of(bad), "tool_choice_name");
+  bad = in;
+  bad.mutable_messages(1)->mutable_tool_calls(0)->set_arguments_json("not json");
+  EXPECT_EQ(field_of(bad), "messages[1].tool_calls[0].arguments_json");
+  bad = in;
+  bad.mutable_messages(2)->clear_tool_call_id();
+  EXPECT_EQ(field_of(bad), "messages[2].tool_call_id");
+  bad = in;
+  bad.mutable_messages(0)->mutable_content(2)->mutable_image()->set_media_type("image/bmp");
+  EXPECT_EQ(field_of(bad), "messages[0].content[2].image.media_type");
+  bad = in;
+  bad.mutable_messages(0)->mutable_content(1)->mutable_image()->set_url("ftp://x");
+  EXPECT_EQ(field_of(bad), "messages[0].content[1].image.url");
+  bad = in;
+  bad.mutable_messages(2)->add_content()->mutable_image()->set_url("https://x.example/a.png");
+  EXPECT_EQ(field_of(bad), "messages[2].content[1]");  // only user messages carry images
+  bad = in;
+  bad.clear_tools();
+  bad.set_tool_choice(v1::TOOL_CHOICE_REQUIRED);
+  bad.clear_tool_choice_name();
+  EXPECT_EQ(field_of(bad), "tool_choice");
+}
+
+TEST(GrpcCodec, ToolCallFragmentsAndMergedCallsReachTheResponses) {
+  core::Chunk delta;
+  delta.tool_calls_json =
+      R"([{"index":0,"id":"call_9","type":"function","function":{"name":"f","arguments":"{\"a\""}}])";
+  v1::GenerateResponse out;
+  ASSERT_TRUE(ToGenerateResponse(delta, v1::Start{}, out));
+  ASSERT_EQ(out.delta().tool_calls_size(), 1);
+  EXPECT_EQ(out.delta().tool_calls(0).id(), "call_9");
+  EXPECT_EQ(out.delta().tool_calls(0).name(), "f");
+  EXPECT_EQ(out.delta().tool_calls(0).arguments(), R"({"a")");
+
+  core::CompletionAggregator agg;
+  agg.Add(delta);
+  core::Chunk rest;
+  rest.tool_calls_json = R"([{"index":0,"function":{"arguments":":1}"}}])";
+  agg.Add(rest);
+  v1::CompleteResponse resp;
+  ToCompleteResponse(agg.completion(), resp);
+  ASSERT_EQ(resp.tool_calls_size(), 1);
+  EXPECT_EQ(resp.tool_calls(0).id(), "call_9");
+  EXPECT_EQ(resp.tool_calls(0).arguments_json(), R"({"a":1})");
+  EXPECT_EQ(resp.finish_reason(), v1::FINISH_REASON_TOOL_CALLS);
+}
+
 TEST(GrpcCodec, EmbedRequestsDecodeOntoTheEmbeddingsOperation) {
   v1::EmbedRequest in;
   in.set_model("embed");
