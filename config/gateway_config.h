@@ -37,7 +37,7 @@
 //     max_age_s: 600             # how long a browser may cache a preflight (0..86400)
 //   policy_file: policy.yaml     # REQUIRED; must exist and be readable
 //   limits:
-//     max_body_bytes: 1048576        # request body; 413 beyond            (1..1 GiB)
+//     max_body_bytes: 20971520       # request body; 413 beyond            (1..1 GiB)
 //     max_header_bytes: 16384        # request line + headers; 431 beyond  (1 KiB..1 MiB)
 //     header_timeout_ms: 10000       # to receive a request's headers (slowloris); 408 beyond
 //     body_timeout_ms: 30000         # to receive a request's body; 408 beyond
@@ -69,7 +69,7 @@
 //       require_client_cert: true  # with client_ca_file: refuse clients without a
 //                                # certificate (default); false also accepts API keys
 //     plaintext: false           # true: no TLS at all (development only; logged as a warning)
-//     max_message_bytes: 4194304 # largest request message (1 KiB..64 MiB)
+//     max_message_bytes: 20971520 # largest request message (1 KiB..64 MiB)
 //   tenants:                     # REQUIRED, at least one
 //     - id: demo                 # REQUIRED; letters, digits, _ - . (as tenant ids in policies)
 //       api_key_sha256: [<64 hex>]   # SHA-256 of each accepted key, never the key; REQUIRED
@@ -132,7 +132,7 @@ struct TlsConfig {
 
 /// `limits:`: what one client may cost the gateway.
 struct LimitsConfig {
-  std::uint64_t max_body_bytes = 1'048'576;
+  std::uint64_t max_body_bytes = 20'971'520;  // 20 MiB: an inline photo, as OpenAI allows
   std::uint64_t max_header_bytes = 16'384;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds body_timeout{30'000};
@@ -180,7 +180,7 @@ struct GrpcConfig {
   ListenAddress listen;
   std::optional<GrpcTlsConfig> tls;  ///< absent only with plaintext
   bool plaintext = false;
-  std::uint64_t max_message_bytes = 4'194'304;
+  std::uint64_t max_message_bytes = 20'971'520;
 };
 
 /// One item of `tenants:`, validated except for the flag names (see CheckTenantFlags).

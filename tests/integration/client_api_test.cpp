@@ -248,6 +248,25 @@ TEST_F(ClientApiTest, EachCapabilityTheRequestNeedsIsDerivedAndNamedWhenMissing)
   }
 }
 
+// A photo sent inline (a data: URL of a few MiB) fits the default body limit.
+TEST_F(ClientApiTest, AnInlinePhotoFitsTheDefaultBodyLimit) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  const std::string photo = "data:image/jpeg;base64," + std::string(4 * 1024 * 1024, 'A');
+  const json::object extra = {
+      {"messages",
+       json::array{json::object{
+           {"role", "user"},
+           {"content", json::array{json::object{{"type", "text"}, {"text", "what is this?"}},
+                                   json::object{{"type", "image_url"},
+                                                {"image_url", json::object{{"url", photo}}}}}}}}}};
+  ChatRequest r;
+  r.model = "smart";
+  r.extra = extra;
+  const HttpResult served = Client().Post("/v1/chat/completions", r.Json(), Auth());
+  EXPECT_EQ(served.status, 200u) << served.body.substr(0, 300);
+  EXPECT_EQ(served.header("x-meridian-provider"), "full");  // the provider with vision
+}
+
 // ---- the Responses API through a real OpenAI-speaking upstream ------------------------------
 
 class ResponsesApiTest : public ServeFixture {

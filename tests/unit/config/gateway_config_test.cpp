@@ -100,7 +100,7 @@ TEST_F(GatewayConfigTest, MinimalConfigTakesDefaults) {
   EXPECT_FALSE(c.tls.has_value());
   EXPECT_EQ(c.policy_file, (dir_ / "policy.yaml").string());
   EXPECT_EQ(c.policy_file_pos, (policy::SourcePos{1, 1}));
-  EXPECT_EQ(c.limits.max_body_bytes, 1048576u);
+  EXPECT_EQ(c.limits.max_body_bytes, 20971520u);
   EXPECT_EQ(c.limits.max_header_bytes, 16384u);
   EXPECT_EQ(c.limits.header_timeout, std::chrono::milliseconds(10000));
   EXPECT_EQ(c.limits.body_timeout, std::chrono::milliseconds(30000));
@@ -215,7 +215,7 @@ tenants:
 TEST_F(GatewayConfigTest, EmptySectionsAreEmpty) {
   const GatewayConfig c = Load("limits:\nupstream:\ntrusted_proxies:\n" + WithTenant(""));
   EXPECT_EQ(Formatted(), Strings{});
-  EXPECT_EQ(c.limits.max_body_bytes, 1048576u);
+  EXPECT_EQ(c.limits.max_body_bytes, 20971520u);
 }
 
 // --- Structure: keys and types ---
