@@ -207,34 +207,4 @@ inline core::Chunk ErrorChunk(const core::Status& s) {
   return c;
 }
 
-/// For an adapter that sends only the text of a message (DashScope's text API, Anthropic as
-/// encoded here): the first content part whose type is not "text", as an invalid-request
-/// status naming the part and its position ("messages[1].content[0].type"), so the request
-/// is refused before anything is sent instead of reaching the model without that part.
-/// Ok when every part is text.
-inline core::Status RefuseNonTextParts(const core::CompletionRequest& req,
-                                       std::string_view provider_id) {
-  for (std::size_t i = 0; i < req.messages.size(); ++i) {
-    const std::string& raw = req.messages[i].content_parts_json;
-    if (raw.empty()) continue;
-    json::error_code ec;
-    const json::value v = json::parse(raw, ec, {}, ParseOptions());
-    if (ec || !v.is_array()) continue;  // the decoder produced it: never
-    const json::array& parts = v.get_array();
-    for (std::size_t j = 0; j < parts.size(); ++j) {
-      const json::object* o = parts[j].if_object();
-      const json::value* type = o ? o->if_contains("type") : nullptr;
-      if (type == nullptr || !type->is_string() || type->get_string() == "text") continue;
-      const std::string name(type->get_string().data(), type->get_string().size());
-      return core::Status::Error(
-          core::StatusCode::kInvalidArgument,
-          "provider '" + std::string(provider_id) + "' cannot send content parts of type '" + name +
-              "'; the request was not sent",
-          "unsupported_content_part",
-          "messages[" + std::to_string(i) + "].content[" + std::to_string(j) + "].type");
-    }
-  }
-  return core::Status::Ok();
-}
-
 }  // namespace meridian::providers::jsonutil

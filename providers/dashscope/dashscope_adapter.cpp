@@ -33,8 +33,10 @@ void SetAuth(const Target& target, http::request<http::string_body>& req) {
 struct DashScopeVendor {
   core::Status Prepare(const core::CompletionRequest& request, const Target& target,
                        http::request<http::string_body>& req) const {
-    if (auto st = jsonutil::RefuseNonTextParts(request, target.provider->id); !st.ok()) return st;
-    req.target(ServicePath(target.endpoint->base_path, dashscope::kGenerationPath));
+    if (auto st = dashscope::CheckContentParts(request, target.provider->id); !st.ok()) return st;
+    req.target(ServicePath(target.endpoint->base_path, dashscope::NeedsMultimodal(request)
+                                                           ? dashscope::kMultimodalPath
+                                                           : dashscope::kGenerationPath));
     SetAuth(target, req);
     if (request.stream) req.set(dashscope::kSseHeaderName, dashscope::kSseHeaderValue);
     req.body() =

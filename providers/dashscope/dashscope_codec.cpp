@@ -29,13 +29,50 @@ using core::StatusCode;
 // ---------------------------------------------------------------------------------------
 // JSON writing
 
-void AppendMessage(std::string& out, const core::Message& m) {
+/// The parts of `m` as multimodal content items: {"text": ...} and {"image": url}, in order;
+/// a message without parts is one text item.
+void AppendMultimodalContent(std::string& out, const core::Message& m) {
+  out.push_back('[');
+  bool first = true;
+  auto item = [&](std::string_view key, std::string_view value) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += "{";
+    AppendJsonString(out, key);
+    out.push_back(':');
+    AppendJsonString(out, value);
+    out += "}";
+  };
+  const auto parts = m.content_parts_json.empty() ? std::nullopt : ParseJson(m.content_parts_json);
+  if (parts && parts->is_array()) {
+    for (const json::value& p : parts->get_array()) {
+      const json::object* o = p.if_object();
+      if (o == nullptr) continue;
+      const std::string_view type = StringMember(*o, "type");
+      if (type == "text" || type == "refusal") {
+        item("text", StringMember(*o, type));
+      } else if (type == "image_url") {
+        const json::object* image = ObjectMember(*o, "image_url");
+        if (image != nullptr) item("image", StringMember(*image, "url"));
+      }
+    }
+  } else {
+    item("text", m.text);
+  }
+  out.push_back(']');
+}
+
+void AppendMessage(std::string& out, const core::Message& m, bool multimodal) {
   out += "{\"role\":";
   AppendJsonString(out, m.role);
   // Text generation takes string content only: parts arrays are reduced to their text and
-  // content:null becomes "" (Message::text is empty then).
+  // content:null becomes "" (Message::text is empty then). The multimodal API takes items.
   AppendKey(out, "content");
-  AppendJsonString(out, m.text);
+  if (multimodal) {
+    AppendMultimodalContent(out, m);
+  } else {
+    AppendJsonString(out, m.text);
+  }
   if (!m.name.empty()) {
     AppendKey(out, "name");
     AppendJsonString(out, m.name);
@@ -61,11 +98,26 @@ std::string_view RealFinishReason(std::string_view r) {
 
 // What one frame/body carries, result_format "message" or "text".
 struct Output {
-  std::string_view content;
+  std::string content;
   std::string_view reasoning;
   std::string tool_calls_json;
   std::string_view finish_reason;
 };
+
+// A message's content: a string (text generation) or, from the multimodal API, an array of
+// {"text": ...} items, joined.
+std::string ContentText(const json::object& msg) {
+  const json::value* c = Member(msg, "content");
+  if (c == nullptr) return {};
+  if (const json::string* s = c->if_string()) return std::string(s->data(), s->size());
+  std::string out;
+  if (const json::array* items = c->if_array()) {
+    for (const json::value& item : *items) {
+      if (const json::object* o = item.if_object()) out += StringMember(*o, "text");
+    }
+  }
+  return out;
+}
 
 // nullopt when there is no usable output object.
 std::optional<Output> ReadOutput(const json::object& root) {
@@ -77,7 +129,7 @@ std::optional<Output> ReadOutput(const json::object& root) {
     const json::object* choice = choices->front().if_object();
     if (choice == nullptr) return o;
     if (const json::object* msg = ObjectMember(*choice, "message")) {
-      o.content = StringMember(*msg, "content");
+      o.content = ContentText(*msg);
       o.reasoning = StringMember(*msg, "reasoning_content");
       if (const json::array* calls = ArrayMember(*msg, "tool_calls"); calls && !calls->empty()) {
         o.tool_calls_json = json::serialize(*calls);
@@ -86,7 +138,7 @@ std::optional<Output> ReadOutput(const json::object& root) {
     o.finish_reason = RealFinishReason(StringMember(*choice, "finish_reason"));
     return o;
   }
-  o.content = StringMember(*output, "text");  // result_format "text"
+  o.content = std::string(StringMember(*output, "text"));  // result_format "text"
   o.finish_reason = RealFinishReason(StringMember(*output, "finish_reason"));
   return o;
 }
@@ -107,6 +159,56 @@ Chunk StartChunk(std::string_view request_id) {
 // -----------------------------------------------------------------------------------------
 // Request
 
+bool NeedsMultimodal(const core::CompletionRequest& req) {
+  for (const core::Message& m : req.messages) {
+    if (m.content_parts_json.empty()) continue;
+    const auto parts = ParseJson(m.content_parts_json);
+    if (!parts || !parts->is_array()) continue;
+    for (const json::value& p : parts->get_array()) {
+      if (const json::object* o = p.if_object(); o && StringMember(*o, "type") == "image_url") {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+Status CheckContentParts(const core::CompletionRequest& req, std::string_view provider_id) {
+  for (std::size_t i = 0; i < req.messages.size(); ++i) {
+    const std::string& raw = req.messages[i].content_parts_json;
+    if (raw.empty()) continue;
+    const auto parts = ParseJson(raw);
+    if (!parts || !parts->is_array()) continue;  // the decoder produced it: never
+    const json::array& list = parts->get_array();
+    for (std::size_t j = 0; j < list.size(); ++j) {
+      const json::object* o = list[j].if_object();
+      const std::string_view type = o != nullptr ? StringMember(*o, "type") : std::string_view{};
+      if (type == "text" || type == "refusal") continue;
+      const std::string at =
+          "messages[" + std::to_string(i) + "].content[" + std::to_string(j) + "]";
+      if (type == "image_url") {
+        const json::object* image = ObjectMember(*o, "image_url");
+        const std::string_view url = image ? StringMember(*image, "url") : std::string_view{};
+        if (url.starts_with("https://") || url.starts_with("http://") ||
+            url.starts_with("data:image/")) {
+          continue;
+        }
+        return Status::Error(StatusCode::kInvalidArgument,
+                             "provider '" + std::string(provider_id) +
+                                 "' sends images as http(s) or data:image/ URLs only; the "
+                                 "request was not sent",
+                             "unsupported_content_part", at + ".image_url.url");
+      }
+      return Status::Error(StatusCode::kInvalidArgument,
+                           "provider '" + std::string(provider_id) +
+                               "' cannot send content parts of type '" + std::string(type) +
+                               "'; the request was not sent",
+                           "unsupported_content_part", at + ".type");
+    }
+  }
+  return Status::Ok();
+}
+
 std::string BuildGenerationRequestBody(const core::CompletionRequest& req,
                                        std::string_view upstream_model, bool stream) {
   std::string out;
@@ -114,9 +216,10 @@ std::string BuildGenerationRequestBody(const core::CompletionRequest& req,
   out += "{\"model\":";
   AppendJsonString(out, upstream_model);
   out += ",\"input\":{\"messages\":[";
+  const bool multimodal = NeedsMultimodal(req);
   for (std::size_t i = 0; i < req.messages.size(); ++i) {
     if (i != 0) out.push_back(',');
-    AppendMessage(out, req.messages[i]);
+    AppendMessage(out, req.messages[i], multimodal);
   }
   out += "]},\"parameters\":{\"result_format\":\"message\"";
   if (stream) out += ",\"incremental_output\":true";

@@ -28,6 +28,19 @@ namespace meridian::providers::dashscope {
 inline constexpr std::string_view kGenerationPath =
     "/api/v1/services/aigc/text-generation/generation";
 
+/// Path of the native multimodal-generation endpoint (Qwen-VL, Qwen-Omni): the same
+/// parameters and answers as kGenerationPath, message content as items.
+inline constexpr std::string_view kMultimodalPath =
+    "/api/v1/services/aigc/multimodal-generation/generation";
+
+/// True when a message carries an image part: the request goes to kMultimodalPath.
+bool NeedsMultimodal(const core::CompletionRequest& req);
+
+/// The first content part this codec cannot send, as an invalid-request status
+/// (`unsupported_content_part`, the router may try another provider) naming the part: any but
+/// text, refusal and image_url, or an image that is not an http(s) or data:image/ URL.
+core::Status CheckContentParts(const core::CompletionRequest& req, std::string_view provider_id);
+
 /// Path of the native text-embedding endpoint (Model Studio's "text-embedding-v3/v4"
 /// synchronous API), appended to the region host like kGenerationPath.
 inline constexpr std::string_view kEmbeddingPath =
@@ -61,9 +74,11 @@ inline constexpr std::string_view kContentType = "application/json";
 ///                   "max_tokens", "temperature", "top_p", "seed", "stop", "enable_thinking",
 ///                   "enable_search", "tools", "tool_choice"}}
 /// - Messages go inside `input` (a top-level `messages` is a 400 upstream, §2.2).
-/// - Message content is always a JSON string: text-generation takes string content. When the
-///   client sent an array of parts (content_parts_json), the extracted text (Message::text) is
-///   sent and non-text parts are dropped (multimodal models use another endpoint). A
+/// - Message content is a JSON string: text-generation takes string content (an array of
+///   text parts is sent as its extracted text, Message::text). When a message carries an image
+///   (NeedsMultimodal), every message's content is an array of items instead, as the
+///   multimodal API takes them: {"text": ...} and {"image": url} (an http(s) or data: URL) in
+///   part order; the adapter then posts to kMultimodalPath. A
 ///   `content: null` assistant tool-call turn is sent as "". `name`, `tool_call_id` and
 ///   `tool_calls` (verbatim) are added when non-empty.
 /// - result_format is always "message" (the decoders expect output.choices[]).

@@ -41,9 +41,21 @@ std::string Envelope(const ChatPlan& plan, json::object output, int output_token
 }
 
 /// result_format "message" wraps the message in choices; "text" has a flat output.
+/// The multimodal API's content: an array of {"text"} items ([] for an empty increment).
+void AsItems(const ChatPlan& plan, json::object& message) {
+  if (!plan.ds_multimodal) return;
+  json::value* content = message.if_contains("content");
+  if (content == nullptr || !content->is_string()) return;
+  json::array items;
+  if (!content->get_string().empty())
+    items.push_back(json::object{{"text", content->get_string()}});
+  *content = std::move(items);
+}
+
 json::object Output(const ChatPlan& plan, json::object message, const std::string& text,
                     std::string_view finish) {
   if (!plan.ds_message_format) return json::object{{"finish_reason", finish}, {"text", text}};
+  AsItems(plan, message);
   return json::object{{"choices", json::array{json::object{{"message", std::move(message)},
                                                            {"finish_reason", finish}}}}};
 }
@@ -144,6 +156,26 @@ std::optional<ErrorReply> DashScopeCheck(const json::value& body, bool stream, s
   if (!has_messages && !has_prompt) {
     return Bad(R"(Either "prompt" or "messages" must exist and cannot both be none)", seq);
   }
+  if (has_messages) {
+    for (const json::value& msg : messages->get_array()) {
+      const json::value* content =
+          msg.is_object() ? msg.get_object().if_contains("content") : nullptr;
+      if (content == nullptr) continue;
+      if (!flags.ds_multimodal) {
+        // [U] wording; text models take string content only.
+        if (!content->is_string()) return Bad("Input should be a valid string: content", seq);
+        continue;
+      }
+      if (!content->is_array()) return Bad("Input should be a valid list: content", seq);
+      for (const json::value& item : content->get_array()) {
+        const json::object* o = item.if_object();
+        const bool ok = o != nullptr && o->size() == 1 &&
+                        ((o->contains("text") && o->at("text").is_string()) ||
+                         (o->contains("image") && o->at("image").is_string()));
+        if (!ok) return Bad("Each content item must be {\"text\": ...} or {\"image\": ...}", seq);
+      }
+    }
+  }
   if (const json::value* p = obj->if_contains("parameters"); p != nullptr) {
     params = p->if_object();
     if (params == nullptr) return Bad(kInvalidParameter, seq);
@@ -194,6 +226,7 @@ std::string DashScopeBody(const ChatPlan& plan) {
     }
     message["tool_calls"] = std::move(calls);
   }
+  AsItems(plan, message);
   // §2.3: finish_reason comes before message in the non-streaming choice.
   json::object output =
       plan.ds_message_format

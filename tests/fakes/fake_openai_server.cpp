@@ -665,6 +665,7 @@ struct FakeOpenAiServer::Impl {
   struct Routed {
     Route route = Route::kNotFound;
     bool azure_classic = false;
+    bool multimodal = false;  ///< DashScope's multimodal-generation endpoint
     std::string deployment;
   };
 
@@ -676,6 +677,10 @@ struct FakeOpenAiServer::Impl {
     if (p == Profile::kDashScope) {
       if (post && path == "/api/v1/services/aigc/text-generation/generation")
         r.route = Route::kChat;
+      if (post && path == "/api/v1/services/aigc/multimodal-generation/generation") {
+        r.route = Route::kChat;
+        r.multimodal = true;
+      }
       if (post && path == "/api/v1/services/embeddings/text-embedding/text-embedding")
         r.route = Route::kEmbed;
       return r;
@@ -1081,6 +1086,7 @@ struct FakeOpenAiServer::Impl {
       ChatPlan flags;
       std::optional<wire::ErrorReply> bad;
       if (p == Profile::kDashScope) {
+        flags.ds_multimodal = routed.multimodal;
         bad = wire::DashScopeCheck(body, wants_stream, seq, model, params, flags);
       } else {
         bad = wire::AnthropicCheck(body, stored.has_header("anthropic-version"), seq, model);
@@ -1101,6 +1107,7 @@ struct FakeOpenAiServer::Impl {
       plan.ds_message_format = flags.ds_message_format;
       plan.ds_incremental = flags.ds_incremental;
       plan.ds_thinking = flags.ds_thinking;
+      plan.ds_multimodal = flags.ds_multimodal;
       if (p == Profile::kAnthropic) {
         plan.id = "msg_fake" + std::to_string(seq);
         if (sc.tool_calls > 0) {

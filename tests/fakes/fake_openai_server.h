@@ -55,7 +55,9 @@ enum class Profile : std::uint8_t {
   /// `{"status": "ok"}`. Never checks API keys.
   kMlx,
   /// Alibaba DashScope native API (§2.2-2.5): POST /api/v1/services/aigc/text-generation/
-  /// generation with `Authorization: Bearer <key>` (else 401 `InvalidApiKey`). Body
+  /// generation (string content only) and .../multimodal-generation/generation (Qwen-VL:
+  /// content as [{"text"}|{"image"}] items, in requests and answers) with `Authorization: Bearer
+  /// <key>` (else 401 `InvalidApiKey`). Body
   /// `{"model","input":{"messages"|"prompt"},"parameters":{...}}`; a top-level `messages` is
   /// 400 `InvalidParameter`. `parameters.result_format` "message" answers with
   /// `output.choices[].message`, absent or "text" with `output.text` (the real default).

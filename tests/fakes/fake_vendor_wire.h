@@ -78,6 +78,7 @@ struct ChatPlan {
   bool ds_message_format = false;  // result_format "message" (default "text")
   bool ds_incremental = false;     // incremental_output (default false: cumulative frames)
   bool ds_thinking = false;        // enable_thinking
+  bool ds_multimodal = false;      // the multimodal-generation endpoint: content as items
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -167,6 +168,9 @@ std::string DashScopeInvalidKeyBody(std::uint64_t seq);
 /// event-stream body with one `id:1`/`event:error`/`:HTTP_STATUS/<status>`/`data:<body>` frame.
 ErrorReply DashScopeSseError(const Scenario& sc, ErrorReply error);
 /// Request checks after auth; fills `model`, `params` (may stay null) and the plan flags.
+/// `flags.ds_multimodal` (set by the caller: which endpoint) decides the content shape the
+/// messages must have: strings for text generation, arrays of {"text"} / {"image"} items for
+/// multimodal generation; anything else is 400 InvalidParameter.
 std::optional<ErrorReply> DashScopeCheck(const boost::json::value& body, bool stream,
                                          std::uint64_t seq, std::string& model,
                                          const boost::json::object*& params, ChatPlan& flags);

@@ -580,7 +580,7 @@ TEST_F(ResidencyTest, UnknownContentPartTypeIs400) {
 }
 
 // An adapter that cannot send a part refuses before sending, naming the part; it never drops
-// it (DashScope's text API sends text only; Anthropic takes images but not audio).
+// it (DashScope and Anthropic take images, not audio).
 TEST_F(ResidencyTest, AdaptersThatCannotSendAPartRefuseInsteadOfDroppingIt) {
   auto with_audio = [] {
     json::object o = Base();
@@ -592,7 +592,7 @@ TEST_F(ResidencyTest, AdaptersThatCannotSendAPartRefuseInsteadOfDroppingIt) {
   };
   for (const auto& [kind, profile, body, part] :
        std::vector<std::tuple<std::string, Profile, json::object, std::string>>{
-           {"dashscope", Profile::kDashScope, WithImage("https://img.example/a.png"), "image_url"},
+           {"dashscope", Profile::kDashScope, with_audio(), "input_audio"},
            {"anthropic", Profile::kAnthropic, with_audio(), "input_audio"}}) {
     fakes::FakeServerOptions options;
     options.profile = profile;
@@ -609,6 +609,46 @@ TEST_F(ResidencyTest, AdaptersThatCannotSendAPartRefuseInsteadOfDroppingIt) {
     gateway_->Stop();
     gateway_.reset();
   }
+}
+
+// DashScope takes images through its multimodal API (Qwen-VL): every message's content as
+// items, the image as {"image": url}; the answer's item content read back as text.
+TEST_F(ResidencyTest, DashScopeGetsImagesThroughItsMultimodalApi) {
+  fakes::FakeServerOptions options;
+  options.profile = Profile::kDashScope;
+  FakeOpenAiServer vendor(options);
+  SetEnv(kUpstreamKeyEnv, vendor.api_key());
+  ProviderYaml p = Upstream("ds", "dashscope", vendor.base_url(), "[CN]", "{chat: qwen-vl-max}");
+  p.capabilities = "[vision, streaming]";
+  ASSERT_NO_FATAL_FAILURE(StartGateway(PolicyYaml({p}, "  - id: all\n    allow: [ds]\n")));
+  for (const bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "stream" : "json");
+    json::object body = WithImage("data:image/png;base64,iVBORw0KGgo=");
+    body["messages"].as_array().insert(
+        body["messages"].as_array().begin(),
+        json::object{{"role", "system"}, {"content", "Describe images briefly."}});
+    if (stream) body["stream"] = true;
+    const HttpResult r = Post(body);
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const std::string text =
+        stream
+            ? ParseStream(r.body).content
+            : std::string(
+                  json::parse(r.body).at("choices").at(0).at("message").at("content").as_string());
+    EXPECT_EQ(text, FakeOpenAiServer::TokenText(5));
+    const auto last = vendor.last_request();
+    ASSERT_TRUE(last);
+    EXPECT_EQ(last->path, "/api/v1/services/aigc/multimodal-generation/generation");
+    const json::value sent = json::parse(last->body);
+    const json::array& messages = sent.at("input").at("messages").as_array();
+    EXPECT_EQ(messages[0].at("content"), json::parse(R"([{"text":"Describe images briefly."}])"));
+    EXPECT_EQ(messages[1].at("content"), json::parse(R"([{"text":"what is in this photo?"},
+                              {"image":"data:image/png;base64,iVBORw0KGgo="}])"));
+  }
+  // Without an image, the text-generation API as before.
+  const HttpResult plain = Post(Base());
+  ASSERT_EQ(plain.status, 200u) << plain.body;
+  EXPECT_EQ(vendor.last_request()->path, "/api/v1/services/aigc/text-generation/generation");
 }
 
 // Anthropic takes images: a URL as a url source, a data: URL as a base64 source, in the

@@ -193,7 +193,7 @@ TEST(DashScopeRequest, MessagesAreStringContent) {
   user.role = "user";
   user.text = "describe \"this\"\n";
   user.content_parts_json =
-      R"([{"type":"text","text":"describe \"this\"\n"},{"type":"image_url","image_url":{"url":"x"}}])";
+      R"([{"type":"text","text":"describe "},{"type":"text","text":"\"this\"\n"}])";
   core::Message call;
   call.role = "assistant";
   call.content_null = true;
@@ -212,6 +212,56 @@ TEST(DashScopeRequest, MessagesAreStringContent) {
         "function":{"name":"f","arguments":"{}"}}]},
       {"role":"tool","content":"42","name":"f","tool_call_id":"c1"}])"));
   EXPECT_EQ(body.at("parameters"), json::parse(R"({"result_format":"message"})"));
+}
+
+TEST(DashScopeRequest, AnImageSendsEveryMessageAsMultimodalItems) {
+  core::CompletionRequest req;
+  core::Message system;
+  system.role = "system";
+  system.text = "Be brief.";
+  core::Message user;
+  user.role = "user";
+  user.text = "what is it?";
+  user.content_parts_json =
+      R"([{"type":"text","text":"what is it?"},)"
+      R"({"type":"image_url","image_url":{"url":"https://img.example/a.png","detail":"high"}}])";
+  req.messages = {system, user};
+  ASSERT_TRUE(NeedsMultimodal(req));
+  ASSERT_TRUE(CheckContentParts(req, "ds").ok());
+  EXPECT_EQ(kMultimodalPath, "/api/v1/services/aigc/multimodal-generation/generation");
+  const json::value body = json::parse(BuildGenerationRequestBody(req, "qwen-vl-max", true));
+  EXPECT_EQ(body.at("input").at("messages"), json::parse(R"([
+      {"role":"system","content":[{"text":"Be brief."}]},
+      {"role":"user","content":[{"text":"what is it?"},{"image":"https://img.example/a.png"}]}])"));
+
+  // Answers carry content as items too, in a body and in each frame.
+  std::vector<Chunk> out;
+  ASSERT_TRUE(DecodeGenerationResponse(
+                  R"({"output":{"choices":[{"finish_reason":"stop","message":{"role":"assistant",
+                      "content":[{"text":"A red "},{"text":"apple."}]}}]},
+                      "usage":{"input_tokens":1271,"output_tokens":4,"image_tokens":1247},
+                      "request_id":"r1"})",
+                  out)
+                  .ok());
+  EXPECT_THAT(Lines(out), ::testing::Contains("delta content=A red apple."));
+  const Decoded d = DecodeSse(
+      "id:1\nevent:result\n:HTTP_STATUS/200\ndata:{\"output\":{\"choices\":[{\"message\":"
+      "{\"content\":[{\"text\":\"A red\"}],\"role\":\"assistant\"},\"finish_reason\":\"null\"}]},"
+      "\"request_id\":\"r2\"}\n\n"
+      "id:2\nevent:result\n:HTTP_STATUS/200\ndata:{\"output\":{\"choices\":[{\"message\":"
+      "{\"content\":[],\"role\":\"assistant\"},\"finish_reason\":\"stop\"}]},"
+      "\"request_id\":\"r2\"}\n\n",
+      /*finish=*/true);
+  EXPECT_THAT(d.lines, ::testing::Contains("delta content=A red"));
+  EXPECT_THAT(d.lines, ::testing::Contains("finish stop"));
+
+  // What it cannot send is refused, naming the part.
+  user.content_parts_json = R"([{"type":"input_audio","input_audio":{"data":"AA=="}}])";
+  req.messages = {user};
+  EXPECT_EQ(CheckContentParts(req, "ds").param, "messages[0].content[0].type");
+  user.content_parts_json = R"([{"type":"image_url","image_url":{"url":"ftp://x/a.png"}}])";
+  req.messages = {user};
+  EXPECT_EQ(CheckContentParts(req, "ds").param, "messages[0].content[0].image_url.url");
 }
 
 TEST(DashScopeRequest, BadPassthroughIsDropped) {
