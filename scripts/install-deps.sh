@@ -12,6 +12,7 @@ PACKAGES=(
   prometheus
   clang libclang-rt-14-dev clang-format clang-tidy
   curl python3
+  chromium   # the browser CORS check (tests/sdk/browser_cors_check.mjs), headless
 )
 
 missing=()

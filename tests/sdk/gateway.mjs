@@ -1,13 +1,14 @@
-// The real `meridian serve` (embedded demo) as a child process for the SDK checks: started on
+// The real `meridian serve` (embedded demo, or the config given) as a child process for the SDK checks: started on
 // a free port, its URL read from its own "listening on" line (no polling), stopped with
 // SIGTERM, which must end it with exit status 0.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
-export async function startGateway(binary) {
+// `args` after `serve` (default: none, the embedded demo).
+export async function startGateway(binary, args = []) {
   assert.ok(binary, 'usage: node CHECK.mjs MERIDIAN_BINARY');
-  const child = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, ['serve', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const url = await new Promise((resolve, reject) => {
     const onData = (data) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The official client libraries against the real gateway (ctests `sdk_openai_node`,
-# `sdk_anthropic_node`):
+# The official client libraries, and a browser page in Debian's headless chromium, against the
+# real gateway (ctests `sdk_openai_node`, `sdk_anthropic_node`, `sdk_browser_cors`):
 #
 #   tests/sdk/run.sh MERIDIAN_BINARY WORK_DIR CHECK.mjs
 #
@@ -19,5 +19,6 @@ if [ ! -d "$work/node_modules" ] || ! cmp -s "$here/package-lock.json" "$work/pa
   (cd "$work" && npm ci --no-audit --no-fund --silent)
 fi
 cp "$here/$check" "$here/gateway.mjs" "$work/"
+export MERIDIAN_SOURCE_DIR="$(cd "$here/../.." && pwd)"
 cd "$work"
 exec node "$check" "$bin"
