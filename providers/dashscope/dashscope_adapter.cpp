@@ -53,6 +53,8 @@ struct DashScopeVendor {
     req.body() = dashscope::BuildEmbeddingRequestBody(request, target.upstream_model);
     return core::Status::Ok();
   }
+  /// Model Studio's text-embedding models take at most 10 texts per call.
+  std::size_t EmbeddingBatch() const { return dashscope::kMaxEmbeddingTexts; }
   core::Status DecodeEmbeddings(const core::CompletionRequest& request, std::string_view body,
                                 std::vector<core::Chunk>& out) const {
     return dashscope::DecodeEmbeddingResponse(body, request.embedding.size(), out);

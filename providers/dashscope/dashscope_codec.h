@@ -12,6 +12,7 @@
 // Optional: X-DashScope-WorkSpace: <workspace id>.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,10 @@ core::Status CheckContentParts(const core::CompletionRequest& req, std::string_v
 /// synchronous API), appended to the region host like kGenerationPath.
 inline constexpr std::string_view kEmbeddingPath =
     "/api/v1/services/embeddings/text-embedding/text-embedding";
+
+/// The most texts one text-embedding call takes (text-embedding-v3/v4); the adapter sends a
+/// longer request as several calls.
+inline constexpr std::size_t kMaxEmbeddingTexts = 10;
 
 /// The JSON body of POST kEmbeddingPath:
 ///   {"model": upstream_model, "input": {"texts": [...]},

@@ -184,13 +184,28 @@ TEST_P(EmbeddingsVendorTest, VectorsComeBackInInputOrderAsTheClientAskedForThem)
     EXPECT_EQ(up.request_count(), 0);
   }
 
-  // The upstream's own refusal reaches the client as a 400 (DashScope takes 10 texts at most).
+  // More inputs than one DashScope call takes (10): sent as calls of 10, answered as one list.
+  up.ResetObservations();
+  json::array many;
+  for (int i = 0; i < 23; ++i) many.emplace_back("t" + std::to_string(i));
+  const HttpResult r = Embed(Body("embed", many));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const json::value all = json::parse(r.body);
+  ASSERT_EQ(all.at("data").as_array().size(), 23u);
+  for (std::size_t i = 0; i < 23; ++i) {
+    EXPECT_EQ(all.at("data").at(i).at("index"), static_cast<std::int64_t>(i));
+    EXPECT_THAT(VectorAt(all, i),
+                ElementsAreArray(FakeOpenAiServer::EmbeddingOf("t" + std::to_string(i), 8)));
+  }
+  EXPECT_EQ(all.at("usage").at("total_tokens"), 23 * 3);
+  EXPECT_EQ(up.requests_started(), vendor.profile == Profile::kDashScope ? 3 : 1);
+
+  // A failing batch fails the whole request (nothing half-answered).
   if (vendor.profile == Profile::kDashScope) {
-    json::array many;
-    for (int i = 0; i < 11; ++i) many.emplace_back("t" + std::to_string(i));
-    const HttpResult r = Embed(Body("embed", many));
-    EXPECT_EQ(r.status, 400u) << r.body;
-    EXPECT_THAT(r.body, HasSubstr("batch size"));
+    up.PushScenario("reset");
+    up.PushScenario("status=400");
+    const HttpResult failed = Embed(Body("embed", many));
+    EXPECT_EQ(failed.status, 400u) << failed.body;
   }
 }
 
