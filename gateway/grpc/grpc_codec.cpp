@@ -254,9 +254,31 @@ core::Status DecodeEmbedRequest(const v1::EmbedRequest& in, core::CompletionRequ
   out.op = core::Operation::kEmbed;
   if (in.model().empty()) return Invalid("model is required", "model");
   out.model = in.model();
-  if (in.texts().empty()) return Invalid("texts must not be empty", "texts");
+  if (!in.texts().empty() && !in.tokens().empty()) {
+    return Invalid("send texts or tokens, not both", "tokens");
+  }
+  if (in.texts().empty() && in.tokens().empty()) {
+    return Invalid("texts must not be empty", "texts");
+  }
   if (static_cast<std::size_t>(in.texts_size()) > kMaxEmbedTexts) {
     return Invalid("at most " + std::to_string(kMaxEmbedTexts) + " texts are allowed", "texts");
+  }
+  if (static_cast<std::size_t>(in.tokens_size()) > kMaxEmbedTexts) {
+    return Invalid("at most " + std::to_string(kMaxEmbedTexts) + " token inputs are allowed",
+                   "tokens");
+  }
+  for (int i = 0; i < in.tokens_size(); ++i) {
+    const std::string path = "tokens[" + std::to_string(i) + "]";
+    if (in.tokens(i).ids().empty()) return Invalid("ids must not be empty", path + ".ids");
+    std::vector<std::int64_t>& ids = out.embedding.tokens.emplace_back();
+    for (int j = 0; j < in.tokens(i).ids_size(); ++j) {
+      const std::int64_t id = in.tokens(i).ids(j);
+      if (id < 0 || id > 2147483647) {
+        return Invalid("a token id is between 0 and 2^31-1",
+                       path + ".ids[" + std::to_string(j) + "]");
+      }
+      ids.push_back(id);
+    }
   }
   for (int i = 0; i < in.texts_size(); ++i) {
     if (in.texts(i).empty()) {

@@ -240,6 +240,22 @@ TEST_F(GrpcTest, EmbedThroughAFakeUpstreamIsDecidedLikeGenerate) {
   EXPECT_EQ(raised.decision().raised_by(0), "cn_mobile");
   EXPECT_THAT(us.last_request_body(), Not(HasSubstr("13812345678")));
 
+  // Token ids cannot be classified: personal (image_data_class), so in CN too.
+  {
+    grpc::ClientContext ctx;
+    v1::EmbedRequest req;
+    req.set_model("embed");
+    req.add_tokens()->add_ids(15339);
+    req.set_data_class(v1::DATA_CLASS_NONE);
+    v1::EmbedResponse resp;
+    const grpc::Status tst = stub->Embed(&ctx, req, &resp);
+    ASSERT_TRUE(tst.ok()) << tst.error_message();
+    EXPECT_EQ(resp.decision().provider(), "cn");
+    ASSERT_EQ(resp.decision().raised_by_size(), 1);
+    EXPECT_EQ(resp.decision().raised_by(0), "tokens");
+    EXPECT_EQ(cn.last_request_json().at("input"), json::parse("[[15339]]"));
+  }
+
   // A chat model does not embed; a bad request names its field.
   v1::EmbedResponse none;
   st = embed({"x"}, none, "chat");

@@ -238,6 +238,20 @@ TEST(GrpcCodec, EmbedRequestsDecodeOntoTheEmbeddingsOperation) {
   bad = in;
   bad.set_client_request_id(std::string(kMaxIdBytes + 1, 'x'));
   EXPECT_EQ(field_of(bad), "client_request_id");
+  bad = in;
+  bad.add_tokens()->add_ids(5);
+  EXPECT_EQ(field_of(bad), "tokens");  // not both
+  v1::EmbedRequest tokens;
+  tokens.set_model("embed");
+  tokens.add_tokens()->add_ids(7);
+  tokens.add_tokens();
+  EXPECT_EQ(field_of(tokens), "tokens[1].ids");
+  tokens.mutable_tokens(1)->add_ids(-1);
+  EXPECT_EQ(field_of(tokens), "tokens[1].ids[0]");
+  tokens.mutable_tokens(1)->set_ids(0, 8);
+  ASSERT_TRUE(DecodeEmbedRequest(tokens, out, declared).ok());
+  EXPECT_EQ(out.embedding.tokens, (std::vector<std::vector<std::int64_t>>{{7}, {8}}));
+  EXPECT_TRUE(out.embedding.texts.empty());
 
   core::Completion answer;
   answer.embeddings[1] = {3.0f};
