@@ -297,34 +297,11 @@ std::optional<std::uint32_t> RetryAfterSeconds(std::string_view header) {
 // Request
 
 core::Status CheckContentParts(const core::CompletionRequest& req, std::string_view provider_id) {
-  for (std::size_t i = 0; i < req.messages.size(); ++i) {
-    const std::string& raw = req.messages[i].content_parts_json;
-    if (raw.empty()) continue;
-    const auto v = ParseJson(raw);
-    const json::array* parts = v ? v->if_array() : nullptr;
-    if (parts == nullptr) continue;  // the decoder produced it: never
-    for (std::size_t j = 0; j < parts->size(); ++j) {
-      const json::object* o = (*parts)[j].if_object();
-      const std::string_view type = o != nullptr ? StringMember(*o, "type") : std::string_view{};
-      const std::string at =
-          "messages[" + std::to_string(i) + "].content[" + std::to_string(j) + "]";
-      std::string why;
-      if (type == "text" || type == "refusal") continue;
-      if (type == "image_url") {
-        if (!ImageBlock(*o, why).empty()) continue;
-        return Status::Error(StatusCode::kInvalidArgument,
-                             "provider '" + std::string(provider_id) +
-                                 "' cannot send this image (" + why + "); the request was not sent",
-                             "unsupported_content_part", at + ".image_url.url");
-      }
-      return Status::Error(StatusCode::kInvalidArgument,
-                           "provider '" + std::string(provider_id) +
-                               "' cannot send content parts of type '" + std::string(type) +
-                               "'; the request was not sent",
-                           "unsupported_content_part", at + ".type");
-    }
-  }
-  return Status::Ok();
+  return jsonutil::CheckContentParts(req, provider_id, [](const json::object& part) {
+    std::string why;
+    (void)ImageBlock(part, why);
+    return why;
+  });
 }
 
 std::string BuildMessagesRequestBody(const core::CompletionRequest& req,

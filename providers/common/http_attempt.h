@@ -58,6 +58,21 @@ inline http::request<http::string_body> NewRequest(const core::CompletionRequest
   return req;
 }
 
+/// Sends `req` to the target; a non-200 answer becomes the vendor's error status (its body
+/// read, bounded). Ok: `response` holds the 200 answer, its body unread.
+template <class Vendor>
+asio::awaitable<core::Status> SendChecked(HttpClient& client, const Vendor& vendor,
+                                          const Target& target,
+                                          http::request<http::string_body>& req,
+                                          std::unique_ptr<UpstreamResponse>& response,
+                                          CancelToken& cancel) {
+  const core::Status sent = co_await client.Send(*target.endpoint, req, response, cancel);
+  if (!sent.ok()) co_return sent;
+  if (response->status() == 200) co_return core::Status::Ok();
+  const std::string body = co_await ReadErrorBody(*response, cancel);
+  co_return vendor.MapError(static_cast<int>(response->status()), body, *response);
+}
+
 /// Inputs [first, first + n) of an embeddings request, as a request of their own.
 inline core::CompletionRequest EmbeddingSlice(const core::CompletionRequest& request,
                                               std::size_t first, std::size_t n) {
@@ -107,13 +122,8 @@ asio::awaitable<AttemptResult> RunEmbeddings(HttpClient& client, const Vendor& v
     result.status = vendor.PrepareEmbeddings(sent, target, req);
     if (!result.status.ok()) co_return result;
     std::unique_ptr<UpstreamResponse> response;
-    result.status = co_await client.Send(*target.endpoint, req, response, cancel);
+    result.status = co_await SendChecked(client, vendor, target, req, response, cancel);
     if (!result.status.ok()) co_return result;
-    if (response->status() != 200) {
-      const std::string body = co_await ReadErrorBody(*response, cancel);
-      result.status = vendor.MapError(static_cast<int>(response->status()), body, *response);
-      co_return result;
-    }
     result.status = CheckContentType(response->header("content-type"), false);
     if (!result.status.ok()) co_return result;
     std::string body;
@@ -172,13 +182,8 @@ asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
   if (!result.status.ok()) co_return result;
 
   std::unique_ptr<UpstreamResponse> response;
-  result.status = co_await client.Send(*target.endpoint, req, response, cancel);
+  result.status = co_await SendChecked(client, vendor, target, req, response, cancel);
   if (!result.status.ok()) co_return result;
-  if (response->status() != 200) {
-    const std::string body = co_await ReadErrorBody(*response, cancel);
-    result.status = vendor.MapError(static_cast<int>(response->status()), body, *response);
-    co_return result;
-  }
   if (!request.stream) {
     co_await DeliverBody(
         *response,

@@ -207,4 +207,43 @@ inline core::Chunk ErrorChunk(const core::Status& s) {
   return c;
 }
 
+/// For an adapter that cannot send every content part: text and refusal parts pass; an
+/// image_url part passes when `image_problem(part)` returns "" (else it says why not); any
+/// other part, or such an image, is an invalid-request status (`unsupported_content_part`, so
+/// the router may try another provider) naming the part and its position, before anything is
+/// sent. Ok when every part can be sent.
+template <class ImageProblem>
+core::Status CheckContentParts(const core::CompletionRequest& req, std::string_view provider_id,
+                               ImageProblem image_problem) {
+  for (std::size_t i = 0; i < req.messages.size(); ++i) {
+    const std::string& raw = req.messages[i].content_parts_json;
+    if (raw.empty()) continue;
+    const auto parts = ParseJson(raw);
+    if (!parts || !parts->is_array()) continue;  // the decoders produce arrays: never
+    const json::array& list = parts->get_array();
+    for (std::size_t j = 0; j < list.size(); ++j) {
+      const json::object* o = list[j].if_object();
+      const std::string_view type = o != nullptr ? StringMember(*o, "type") : std::string_view{};
+      if (type == "text" || type == "refusal") continue;
+      const std::string at =
+          "messages[" + std::to_string(i) + "].content[" + std::to_string(j) + "]";
+      if (type == "image_url") {
+        const std::string why = image_problem(*o);
+        if (why.empty()) continue;
+        return core::Status::Error(core::StatusCode::kInvalidArgument,
+                                   "provider '" + std::string(provider_id) +
+                                       "' cannot send this image (" + why +
+                                       "); the request was not sent",
+                                   "unsupported_content_part", at + ".image_url.url");
+      }
+      return core::Status::Error(core::StatusCode::kInvalidArgument,
+                                 "provider '" + std::string(provider_id) +
+                                     "' cannot send content parts of type '" + std::string(type) +
+                                     "'; the request was not sent",
+                                 "unsupported_content_part", at + ".type");
+    }
+  }
+  return core::Status::Ok();
+}
+
 }  // namespace meridian::providers::jsonutil

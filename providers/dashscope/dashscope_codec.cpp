@@ -174,39 +174,13 @@ bool NeedsMultimodal(const core::CompletionRequest& req) {
 }
 
 Status CheckContentParts(const core::CompletionRequest& req, std::string_view provider_id) {
-  for (std::size_t i = 0; i < req.messages.size(); ++i) {
-    const std::string& raw = req.messages[i].content_parts_json;
-    if (raw.empty()) continue;
-    const auto parts = ParseJson(raw);
-    if (!parts || !parts->is_array()) continue;  // the decoder produced it: never
-    const json::array& list = parts->get_array();
-    for (std::size_t j = 0; j < list.size(); ++j) {
-      const json::object* o = list[j].if_object();
-      const std::string_view type = o != nullptr ? StringMember(*o, "type") : std::string_view{};
-      if (type == "text" || type == "refusal") continue;
-      const std::string at =
-          "messages[" + std::to_string(i) + "].content[" + std::to_string(j) + "]";
-      if (type == "image_url") {
-        const json::object* image = ObjectMember(*o, "image_url");
-        const std::string_view url = image ? StringMember(*image, "url") : std::string_view{};
-        if (url.starts_with("https://") || url.starts_with("http://") ||
-            url.starts_with("data:image/")) {
-          continue;
-        }
-        return Status::Error(StatusCode::kInvalidArgument,
-                             "provider '" + std::string(provider_id) +
-                                 "' sends images as http(s) or data:image/ URLs only; the "
-                                 "request was not sent",
-                             "unsupported_content_part", at + ".image_url.url");
-      }
-      return Status::Error(StatusCode::kInvalidArgument,
-                           "provider '" + std::string(provider_id) +
-                               "' cannot send content parts of type '" + std::string(type) +
-                               "'; the request was not sent",
-                           "unsupported_content_part", at + ".type");
-    }
-  }
-  return Status::Ok();
+  return jsonutil::CheckContentParts(req, provider_id, [](const json::object& part) {
+    const json::object* image = ObjectMember(part, "image_url");
+    const std::string_view url = image ? StringMember(*image, "url") : std::string_view{};
+    const bool ok =
+        url.starts_with("https://") || url.starts_with("http://") || url.starts_with("data:image/");
+    return ok ? std::string() : std::string("an image must be an http(s) or data:image/ URL");
+  });
 }
 
 std::string BuildGenerationRequestBody(const core::CompletionRequest& req,
