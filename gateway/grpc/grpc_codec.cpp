@@ -134,28 +134,38 @@ core::Status ImagePartJson(const v1::ImagePart& image, const std::string& path, 
 }
 
 /// A message's content: the text (parts concatenated), and the parts as OpenAI JSON when one
-/// of them is an image.
+/// of them is an image (text-only messages, the common case, build no JSON).
 core::Status DecodeContent(const v1::Message& m, const std::string& path, core::Message& msg) {
-  std::string parts;
   bool has_image = false;
   for (int j = 0; j < m.content_size(); ++j) {
     const v1::ContentPart& part = m.content(j);
-    const std::string at = path + ".content[" + std::to_string(j) + "]";
-    parts += j == 0 ? "[" : ",";
     if (part.part_case() == v1::ContentPart::kText) {
       msg.text += part.text();
+      continue;
+    }
+    const std::string at = path + ".content[" + std::to_string(j) + "]";
+    if (part.part_case() != v1::ContentPart::kImage) {
+      return Invalid("a content part must be text or an image", at);
+    }
+    if (msg.role != "user") return Invalid("only user messages may carry images", at);
+    has_image = true;
+  }
+  if (!has_image) return core::Status::Ok();
+  std::string parts = "[";
+  for (int j = 0; j < m.content_size(); ++j) {
+    const v1::ContentPart& part = m.content(j);
+    if (j > 0) parts += ",";
+    if (part.part_case() == v1::ContentPart::kText) {
       parts += R"({"type":"text","text":)";
       core::AppendJsonString(parts, part.text());
       parts += "}";
-    } else if (part.part_case() == v1::ContentPart::kImage) {
-      if (msg.role != "user") return Invalid("only user messages may carry images", at);
-      if (auto st = ImagePartJson(part.image(), at, parts); !st.ok()) return st;
-      has_image = true;
-    } else {
-      return Invalid("a content part must be text or an image", at);
+    } else if (auto st =
+                   ImagePartJson(part.image(), path + ".content[" + std::to_string(j) + "]", parts);
+               !st.ok()) {
+      return st;
     }
   }
-  if (has_image) msg.content_parts_json = parts + "]";
+  msg.content_parts_json = parts + "]";
   return core::Status::Ok();
 }
 

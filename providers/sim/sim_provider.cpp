@@ -64,10 +64,11 @@ void Normalise(std::vector<float>& v) {
   for (float& x : v) x = static_cast<float>(x / norm);
 }
 
-asio::awaitable<bool> Pause(asio::any_io_executor executor, std::chrono::milliseconds delay,
+/// Waits `delay` on `timer` (none for 0); false when cancelled meanwhile.
+asio::awaitable<bool> Pause(asio::steady_timer& timer, std::chrono::milliseconds delay,
                             CancelToken& cancel) {
   if (delay.count() == 0) co_return !cancel.cancelled();
-  asio::steady_timer timer(executor, delay);
+  timer.expires_after(delay);
   cancel.OnCancel([&timer] { timer.cancel(); });
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   cancel.Clear();
@@ -132,8 +133,9 @@ asio::awaitable<AttemptResult> SimProvider::Embed(const core::CompletionRequest&
                                         "invalid_value", "dimensions");
     co_return result;
   }
+  asio::steady_timer timer(executor_);
   const bool on_time =
-      co_await Pause(executor_, std::chrono::milliseconds(target.provider->sim_delay_ms), cancel);
+      co_await Pause(timer, std::chrono::milliseconds(target.provider->sim_delay_ms), cancel);
   if (!on_time) {
     result.status = Cancelled();
     co_return result;
@@ -196,31 +198,20 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
     result.emitted = true;
     co_return ok && !cancel.cancelled();
   };
-  auto pause = [&]() -> asio::awaitable<bool> {
-    if (delay.count() == 0) co_return !cancel.cancelled();
-    timer.expires_after(delay);
-    cancel.OnCancel([&timer] { timer.cancel(); });
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    cancel.Clear();
-    co_return !cancel.cancelled();
-  };
   // One paced chunk. Written with locals, never `co_await` in an operand of `||`: GCC 12
   // mishandles a suspension there (docs/development.md, "Coroutines and GCC 12").
   auto paced = [&](const core::Chunk& chunk) -> asio::awaitable<bool> {
-    const bool on_time = co_await pause();
+    const bool on_time = co_await Pause(timer, delay, cancel);
     if (!on_time) co_return false;
     const bool sent = co_await emit(chunk);
     co_return sent;
-  };
-  auto cancelled = [] {
-    return core::Status::Error(core::StatusCode::kCancelled, "request cancelled", "cancelled");
   };
 
   core::Chunk start;
   start.kind = core::Chunk::Kind::kStart;
   start.model = "sim/" + target.upstream_model;
   if (const bool ok = co_await paced(start); !ok) {
-    result.status = cancelled();
+    result.status = Cancelled();
     co_return result;
   }
   std::uint64_t seed = Seed(request);
@@ -231,7 +222,7 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
       r.reasoning = std::string(step);
       ++reasoning_tokens;
       if (const bool ok = co_await paced(r); !ok) {
-        result.status = cancelled();
+        result.status = Cancelled();
         co_return result;
       }
     }
@@ -245,7 +236,7 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
     delta.content += kWords[(seed >> 33) % kWords.size()];
     if (i + 1 < tokens) delta.content += ' ';
     if (const bool ok = co_await paced(delta); !ok) {
-      result.status = cancelled();
+      result.status = Cancelled();
       co_return result;
     }
   }
@@ -261,7 +252,7 @@ asio::awaitable<AttemptResult> SimProvider::Complete(const core::CompletionReque
   bool sent = co_await emit(finish);
   if (sent) sent = co_await emit(usage);
   if (!sent) {
-    result.status = cancelled();
+    result.status = Cancelled();
     co_return result;
   }
   co_return result;
