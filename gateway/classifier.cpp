@@ -733,7 +733,7 @@ RequestScan ScanRequest(const core::CompletionRequest& request) {
   // bindings until it is either scanned below or stated not to leave (or not to be text).
   const auto& [op, model, messages, stream, include_usage, max_tokens, max_completion_tokens,
                temperature, top_p, stop, tools_json, tool_choice_json, user, enable_thinking,
-               passthrough, traceparent, embedding] = request;
+               passthrough, traceparent, embedding, native] = request;
   // Not scanned: `model` is replaced by the provider's upstream model id; `traceparent` is the
   // gateway's own W3C header (hex ids), never part of a body; the rest are not text.
   (void)op, (void)model, (void)stream, (void)include_usage, (void)max_tokens,
@@ -765,6 +765,10 @@ RequestScan ScanRequest(const core::CompletionRequest& request) {
     w.Text(member.key);
     w.RawJson(member.json);
   }
+  // The client's own body, sent as it came to an upstream of its format: every member of it
+  // (thinking blocks, anything the translation above leaves out) is read as well.
+  (void)native.format;
+  w.RawJson(native.json);
   return w.Result();
 }
 

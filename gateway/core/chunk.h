@@ -42,6 +42,12 @@ struct Chunk {
   // kEmbedding: the vector of input number `index`
   std::int64_t index = 0;
   std::vector<float> embedding;
+  /// A request sent in its native format (core::NativeBody) to that vendor: the upstream's
+  /// answer as it came, for the front end of that format to forward instead of re-encoding
+  /// this chunk. Streams: the SSE events (`event:`/`data:` lines, blank-line terminated) read
+  /// since the previous chunk, through the one this chunk was decoded from (a chunk may be
+  /// an empty kDelta that carries only events); a whole body rides on its kStart.
+  std::string native;
 };
 
 }  // namespace meridian::core

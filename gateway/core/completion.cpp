@@ -14,6 +14,7 @@ std::string_view Completion::FinishReason() const {
 }
 
 void CompletionAggregator::Add(const Chunk& chunk) {
+  c_.native += chunk.native;
   switch (chunk.kind) {
     case Chunk::Kind::kStart:
       return;

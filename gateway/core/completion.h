@@ -34,6 +34,8 @@ struct Completion {
   std::optional<Status> error;
   /// An embeddings answer: the vectors keyed and ordered by input index.
   std::map<std::int64_t, std::vector<float>> embeddings;
+  /// The upstream's own body when the request went in its native format (Chunk::native).
+  std::string native;
 
   /// The finish reason to report: the upstream's, else "tool_calls" when tool calls arrived,
   /// else "stop".

@@ -80,6 +80,20 @@ struct EmbeddingInput {
   std::size_t size() const { return tokens.empty() ? texts.size() : tokens.size(); }
 };
 
+/// The client's own request body, kept when its API is a vendor's native one, so an adapter
+/// for that same vendor can send it as it came (only `model` replaced) instead of a
+/// translation: Anthropic Messages to an Anthropic upstream keeps cache_control, thinking
+/// blocks and their signatures. The front end has validated every member of it, and the
+/// classifier scans all of it.
+struct NativeBody {
+  enum class Format : std::uint8_t {
+    kNone,
+    kAnthropicMessages,  ///< POST /v1/messages
+  };
+  Format format = Format::kNone;
+  std::string json;  ///< the body as received (a JSON object)
+};
+
 struct CompletionRequest {
   Operation op = Operation::kChat;
   std::string model;  ///< the client-facing alias
@@ -104,6 +118,8 @@ struct CompletionRequest {
   std::string traceparent;
   /// op == kEmbed: what to embed (empty otherwise).
   EmbeddingInput embedding;
+  /// The client's body in its vendor's own format (see NativeBody), else format kNone.
+  NativeBody native;
 
   /// The cap to send upstream: max_completion_tokens, else max_tokens.
   std::optional<std::int64_t> TokenLimit() const {

@@ -341,7 +341,13 @@ Status DecodeBody(const json::object& body, core::CompletionRequest& out) {
 }  // namespace
 
 core::Status DecodeMessagesRequest(std::string_view body, core::CompletionRequest& out) {
-  return fields::DecodeInto(body, out, &DecodeBody);
+  auto st = fields::DecodeInto(body, out, &DecodeBody);
+  if (!st.ok()) return st;
+  // Validated: an Anthropic upstream gets it as it came (cache_control, thinking blocks with
+  // their signatures), every other provider the translation above.
+  out.native.format = core::NativeBody::Format::kAnthropicMessages;
+  out.native.json.assign(body);
+  return st;
 }
 
 }  // namespace meridian::http

@@ -21,7 +21,7 @@ namespace meridian::http {
 ///   (base64 source as a data: URL, or a url source) as a chat `image_url` part; `tool_use`
 ///   (assistant) as tool_calls with `input` serialised as the arguments; `tool_result` (user)
 ///   as a tool message each, before the rest of that user turn; earlier `thinking` and
-///   `redacted_thinking` blocks are dropped.
+///   `redacted_thinking` blocks are dropped from the translation.
 /// - `tools` (`{name, description, input_schema}`) as function tools; server tools (a `type`
 ///   other than `custom`) are refused. `tool_choice` auto / any / tool / none as auto /
 ///   required / the named function / none; `disable_parallel_tool_use` as
@@ -30,6 +30,9 @@ namespace meridian::http {
 /// - `inference_geo`, `container`, `mcp_servers` are refused (`unsupported_parameter`): the
 ///   policy, not the caller, decides where a request is processed, and nothing runs at the
 ///   gateway; any other unknown field is refused as Anthropic does.
+/// - The validated body itself is kept as `out.native` (kAnthropicMessages): an Anthropic
+///   provider receives it as it came, only `model` replaced, so what the translation drops
+///   (thinking blocks and signatures, cache_control) still reaches Anthropic.
 core::Status DecodeMessagesRequest(std::string_view body, core::CompletionRequest& out);
 
 }  // namespace meridian::http

@@ -69,6 +69,26 @@ std::string ErrorObject(const core::Status& status) {
   return out;
 }
 
+// Gives an Anthropic `message` object the gateway's id and the client's alias in place of the
+// upstream's; false when it is not an object.
+bool SetHead(json::value& message, const MessageHead& head) {
+  json::object* o = message.if_object();
+  if (o == nullptr) return false;
+  (*o)["id"] = json::string_view(head.id.data(), head.id.size());
+  (*o)["model"] = json::string_view(head.model.data(), head.model.size());
+  return true;
+}
+
+// `text` (JSON) parsed, `edit`ed, and written back; empty when it does not parse or edit.
+template <class Edit>
+std::string Rewritten(std::string_view text, Edit edit) {
+  json::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  std::string out;
+  if (ec || !edit(v) || !core::AppendJsonValue(out, v)) return {};
+  return out;
+}
+
 }  // namespace
 
 std::string_view StopReason(std::string_view finish) {
@@ -79,6 +99,10 @@ std::string_view StopReason(std::string_view finish) {
 }
 
 std::string RenderMessage(const MessageHead& head, const core::Completion& answer) {
+  if (!answer.native.empty()) {
+    const auto edit = [&head](json::value& v) { return SetHead(v, head); };
+    if (std::string out = Rewritten(answer.native, edit); !out.empty()) return out;
+  }
   std::string out = "{\"id\":";
   AppendJsonString(out, head.id);
   out += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":";
@@ -141,6 +165,28 @@ void MessagesStreamEncoder::Event(std::string_view type, std::string_view fields
     out += fields;
   }
   out += "}\n\n";
+}
+
+void MessagesStreamEncoder::Native(std::string_view events, std::string& out) {
+  // Anthropic's own events, as they came; only message_start's message gets the gateway's id
+  // and the client's alias (the events after it name neither).
+  constexpr std::string_view kStart = "event: message_start\ndata: ";
+  if (!started_ && events.starts_with(kStart)) {
+    const std::size_t end = events.find('\n', kStart.size());
+    const std::string_view data = events.substr(kStart.size(), end - kStart.size());
+    const std::string rewritten = Rewritten(data, [this](json::value& v) {
+      json::value* message = v.is_object() ? v.get_object().if_contains("message") : nullptr;
+      return message != nullptr && SetHead(*message, head_);
+    });
+    if (!rewritten.empty() && end != std::string_view::npos) {
+      out += kStart;
+      out += rewritten;
+      events.remove_prefix(end);
+    }
+  }
+  started_ = true;
+  out += events;
+  if (events.find("event: message_stop\n") != std::string_view::npos) finished_ = true;
 }
 
 void MessagesStreamEncoder::Start(std::string& out) {
@@ -208,6 +254,15 @@ void MessagesStreamEncoder::ToolDeltas(std::string_view text, std::string& out) 
 
 void MessagesStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
   if (finished_) return;
+  if (!started_) native_ = !c.native.empty();
+  if (native_) {
+    if (c.kind == core::Chunk::Kind::kError) {
+      Error(c.error, out);
+    } else {
+      Native(c.native, out);
+    }
+    return;
+  }
   Start(out);
   switch (c.kind) {
     case core::Chunk::Kind::kStart:
@@ -247,6 +302,10 @@ void MessagesStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
 
 void MessagesStreamEncoder::Done(std::string& out) {
   if (finished_) return;
+  if (native_) {  // the upstream's message_stop was forwarded, or the stream failed
+    finished_ = true;
+    return;
+  }
   Start(out);
   CloseBlock(out);
   finished_ = true;

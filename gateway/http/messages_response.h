@@ -27,7 +27,8 @@ std::string_view StopReason(std::string_view finish_reason);
 
 /// The non-streaming `message`: content blocks thinking (when the model reasoned), text, then
 /// tool_use (`input` the parsed arguments; arguments that are not a JSON object become {}),
-/// stop_reason and usage (input_tokens, output_tokens).
+/// stop_reason and usage (input_tokens, output_tokens). An Anthropic upstream's own message
+/// (answer.native) is returned as it came with the head's id and model.
 std::string RenderMessage(const MessageHead& head, const core::Completion& answer);
 
 /// A failure as Anthropic answers it: the HTTP status of ToHttpError, body
@@ -41,11 +42,18 @@ HttpError ToAnthropicError(const core::Status& status);
 /// (thinking, text, tool_use) content_block_start / content_block_delta (thinking_delta,
 /// text_delta, input_json_delta) / content_block_stop, then message_delta (stop_reason and the
 /// usage) and message_stop; or, after a failure, one `error` event.
+///
+/// When the stream's first chunk carries an Anthropic upstream's own events
+/// (core::Chunk::native: the request went as the client's Messages body), the stream is those
+/// events as they came, message_start's id and model replaced by the head's; the chunks'
+/// decoded fields are then not re-encoded, and a failure still ends it with one `error`
+/// event.
 class MessagesStreamEncoder {
  public:
   explicit MessagesStreamEncoder(MessageHead head);
 
-  /// message_start; once, before anything else.
+  /// message_start; once, before anything else. Called by Encode, Done and Error when needed
+  /// (a stream of an upstream's own events has its own).
   void Start(std::string& out);
   void Encode(const core::Chunk& c, std::string& out);
   /// Closes the open block, then message_delta and message_stop.
@@ -58,6 +66,7 @@ class MessagesStreamEncoder {
   enum class Kind : std::uint8_t { kNone, kThinking, kText, kToolUse };
 
   void Event(std::string_view type, std::string_view fields, std::string& out);
+  void Native(std::string_view events, std::string& out);
   void OpenBlock(Kind kind, std::string_view block_json, std::string& out);
   void CloseBlock(std::string& out);
   void Delta(std::string_view delta_json, std::string& out);
@@ -71,6 +80,7 @@ class MessagesStreamEncoder {
   core::Usage usage_;
   bool started_ = false;
   bool finished_ = false;
+  bool native_ = false;  ///< forwarding the upstream's own events
 };
 
 }  // namespace meridian::http

@@ -495,6 +495,8 @@ struct MessagesApi : StreamingApi<codec::MessagesStreamEncoder> {
     return core::Status::Ok();
   }
   static codec::HttpError ToError(const core::Status& s) { return codec::ToAnthropicError(s); }
+  /// message_start waits for the first chunk: an Anthropic upstream's own events bring theirs.
+  void Open(std::string&) {}
   std::string Render(const core::Completion& answer) const {
     return codec::RenderMessage(head, answer);
   }

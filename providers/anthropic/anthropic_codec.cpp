@@ -498,7 +498,50 @@ std::int64_t AnthropicStreamDecoder::ToolIndex(std::int64_t block_index) const {
   return -1;
 }
 
+void AppendSseFrame(std::string& out, std::string_view event, std::string_view data) {
+  if (!event.empty()) {
+    out += "event: ";
+    out += event;
+    out += '\n';
+  }
+  for (;;) {
+    const std::size_t nl = data.find('\n');
+    out += "data: ";
+    out += data.substr(0, nl);
+    out += '\n';
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+  out += '\n';
+}
+
+std::string NativeMessagesRequestBody(std::string_view native_json,
+                                      std::string_view upstream_model) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(native_json.data(), native_json.size()), ec);
+  json::object* body = ec ? nullptr : v.if_object();
+  if (body == nullptr) return {};
+  (*body)["model"] = json::string_view(upstream_model.data(), upstream_model.size());
+  return json::serialize(*body);
+}
+
 Status AnthropicStreamDecoder::Decode(const SseEvent& event, std::vector<Chunk>& out) {
+  if (!native_ || done_) return DecodeEvent(event, out);
+  const std::size_t before = out.size();
+  Status st = DecodeEvent(event, out);
+  if (!st.ok()) {
+    pending_native_.clear();  // the front end reports the failure in its own words
+    return st;
+  }
+  AppendSseFrame(pending_native_, event.event, event.data);
+  if (out.size() > before) {
+    out[before].native = std::move(pending_native_);
+    pending_native_.clear();
+  }
+  return st;
+}
+
+Status AnthropicStreamDecoder::DecodeEvent(const SseEvent& event, std::vector<Chunk>& out) {
   if (done_) return Status::Ok();
   const std::string_view payload = TrimWs(event.data);
   if (event.event == "error") {

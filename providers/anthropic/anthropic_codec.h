@@ -98,6 +98,16 @@ std::string BuildMessagesRequestBody(const core::CompletionRequest& req,
                                      std::string_view upstream_model, bool stream,
                                      std::int64_t default_max_tokens);
 
+/// The client's own Messages body (core::NativeBody kAnthropicMessages, validated by the
+/// front end) with `model` set to `upstream_model` and everything else as it came; empty when
+/// `native_json` is not a JSON object (never for what the front end keeps).
+std::string NativeMessagesRequestBody(std::string_view native_json,
+                                      std::string_view upstream_model);
+
+/// One SSE event as framed on the wire: `event: <name>` (when it has one), a `data:` line per
+/// line of its data, a blank line.
+void AppendSseFrame(std::string& out, std::string_view event, std::string_view data);
+
 /// Turns the parsed SSE events of a Messages stream (§3.2) into chunks.
 ///
 /// Output order (see core::Chunk): kStart once, kDelta*, kFinish once, kUsage at most once;
@@ -131,6 +141,13 @@ std::string BuildMessagesRequestBody(const core::CompletionRequest& req,
 /// Ok. Thread-safety: none; one decoder per stream.
 class AnthropicStreamDecoder {
  public:
+  /// `native`: the request went as the client's own Messages body, so every chunk also
+  /// carries (Chunk::native) the events it came from, framed as received: the first chunk
+  /// decoded from an event carries that event and those before it that decoded to nothing
+  /// (ping, content_block_stop, signature deltas, ...); message_stop rides on the kFinish it
+  /// yields. An error event is not carried: the front end reports the failure itself.
+  explicit AnthropicStreamDecoder(bool native = false) : native_(native) {}
+
   core::Status Decode(const SseEvent& event, std::vector<core::Chunk>& out);
 
   /// The upstream connection ended. After message_stop or an error: nothing, Ok. Otherwise
@@ -144,11 +161,14 @@ class AnthropicStreamDecoder {
   bool started() const { return started_; }
 
  private:
+  core::Status DecodeEvent(const SseEvent& event, std::vector<core::Chunk>& out);
   core::Status Fail(core::Status status, std::vector<core::Chunk>& out);
   void EnsureStarted(std::string_view id, std::string_view model, std::vector<core::Chunk>& out);
   /// Tool index of the tool_use content block `block_index`, or -1.
   std::int64_t ToolIndex(std::int64_t block_index) const;
 
+  bool native_ = false;
+  std::string pending_native_;  ///< events not yet attached to a chunk (native_ only)
   bool started_ = false;
   bool emitted_ = false;
   bool done_ = false;

@@ -12,6 +12,9 @@
 //   Decoder StreamDecoder()
 //       a fresh stream decoder for PumpSse (Decode(const SseEvent&, out), Finish(out), done()).
 //
+// (DecodeBody and StreamDecoder may instead take the request first, for a vendor whose
+// decoding depends on it: a request sent in its native format, core::NativeBody),
+//
 // and, when the vendor has an embeddings API (core::Operation::kEmbed),
 //
 //   core::Status PrepareEmbeddings(const core::CompletionRequest&, const Target&,
@@ -187,13 +190,23 @@ asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
   if (!request.stream) {
     co_await DeliverBody(
         *response,
-        [&vendor](std::string_view body, std::vector<core::Chunk>& out) {
-          return vendor.DecodeBody(body, out);
+        [&vendor, &request](std::string_view body, std::vector<core::Chunk>& out) {
+          if constexpr (requires { vendor.DecodeBody(request, body, out); }) {
+            return vendor.DecodeBody(request, body, out);
+          } else {
+            return vendor.DecodeBody(body, out);
+          }
         },
         sink, cancel, result);
     co_return result;
   }
-  auto decoder = vendor.StreamDecoder();
+  auto decoder = [&vendor, &request] {
+    if constexpr (requires { vendor.StreamDecoder(request); }) {
+      return vendor.StreamDecoder(request);
+    } else {
+      return vendor.StreamDecoder();
+    }
+  }();
   co_await PumpSse(*response, decoder, sink, cancel, result);
   co_return result;
 }

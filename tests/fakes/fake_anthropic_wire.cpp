@@ -154,6 +154,42 @@ std::optional<ErrorReply> AnthropicCheck(const json::value& body, bool has_versi
     }
     ++i;
   }
+  // [C] Extended thinking with tool use: the last assistant turn must begin with the
+  // thinking block the model produced (with its signature), which a translation through
+  // another vendor's format loses.
+  const json::value* thinking = obj->if_contains("thinking");
+  const bool thinking_on = thinking != nullptr && thinking->is_object() &&
+                           thinking->get_object().if_contains("type") != nullptr &&
+                           thinking->get_object().at("type") == "enabled";
+  const json::array& turns = messages->get_array();
+  for (std::size_t j = turns.size(); thinking_on && j-- > 0;) {
+    const json::object& turn = turns[j].get_object();
+    if (turn.at("role") != "assistant") continue;
+    const json::value* content = turn.if_contains("content");
+    if (content == nullptr || !content->is_array() || content->get_array().empty()) break;
+    const json::array& blocks = content->get_array();
+    bool tool_use = false;
+    for (const json::value& b : blocks) {
+      tool_use = tool_use || (b.is_object() && b.get_object().if_contains("type") != nullptr &&
+                              b.get_object().at("type") == "tool_use");
+    }
+    const json::value* first = blocks[0].is_object() ? blocks[0].get_object().if_contains("type")
+                                                     : nullptr;
+    const bool thought =
+        first != nullptr && (*first == "thinking" || *first == "redacted_thinking");
+    if (tool_use && !thought) {
+      return Invalid("messages." + std::to_string(j) +
+                         ".content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                         "`" +
+                         (first != nullptr && first->is_string()
+                              ? std::string(first->get_string())
+                              : std::string("text")) +
+                         "`. When `thinking` is enabled, a final `assistant` message must start "
+                         "with a thinking block.",
+                     seq);
+    }
+    break;
+  }
   return std::nullopt;
 }
 

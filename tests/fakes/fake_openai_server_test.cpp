@@ -1451,6 +1451,35 @@ TEST(FakeAnthropic, AuthVersionAndRequestChecks) {
   EXPECT_EQ(s.requests_started(), 5);
 }
 
+// Extended thinking with tools: the last assistant turn must start with its thinking block.
+TEST(FakeAnthropic, ThinkingWithToolsNeedsTheEarlierThinkingBlock) {
+  FakeOpenAiServer s({.profile = Profile::kAnthropic});
+  const json::object tool_use{
+      {"type", "tool_use"}, {"id", "toolu_1"}, {"name", "f"}, {"input", json::object()}};
+  auto turn = [&tool_use](bool with_thinking) {
+    json::array blocks;
+    if (with_thinking) {
+      blocks.push_back(json::object{{"type", "thinking"}, {"thinking", "t"}, {"signature", "s"}});
+    }
+    blocks.push_back(tool_use);
+    return AnthBody(
+        false,
+        {{"thinking", json::object{{"type", "enabled"}, {"budget_tokens", 1024}}},
+         {"messages",
+          json::array{json::object{{"role", "user"}, {"content", "q"}},
+                      json::object{{"role", "assistant"}, {"content", std::move(blocks)}},
+                      json::object{{"role", "user"},
+                                   {"content", json::array{json::object{{"type", "tool_result"},
+                                                                        {"tool_use_id", "toolu_1"},
+                                                                        {"content", "r"}}}}}}}});
+  };
+  const Response lost = AnthChat(s, turn(false));
+  EXPECT_EQ(lost.status, 400U);
+  EXPECT_THAT(std::string(lost.Json().at("error").at("message").as_string()),
+              HasSubstr("messages.1.content.0.type: Expected `thinking`"));
+  EXPECT_EQ(AnthChat(s, turn(true)).status, 200U);
+}
+
 TEST(FakeAnthropic, OverloadedAndRateLimited) {
   FakeOpenAiServer s({.profile = Profile::kAnthropic});
   Response overloaded = AnthChat(s, AnthBody(true), "status=529");

@@ -393,6 +393,16 @@ TEST_F(ResidencyTest, EveryMessagesApiFieldIsClassifiedLikeChat) {
                                             {"input_schema", json::object{{"type", "object"}}}}};
     }
     if (field == "metadata.user_id") o["metadata"] = json::object{{"user_id", v}};
+    if (field == "thinking block") {  // sent only to an Anthropic upstream, as it came
+      messages = json::array{
+          json::object{{"role", "user"}, {"content", "hi"}},
+          json::object{{"role", "assistant"},
+                       {"content", json::array{json::object{{"type", "thinking"},
+                                                            {"thinking", "the user is " + v},
+                                                            {"signature", "EqQB"}},
+                                               json::object{{"type", "text"}, {"text", "Hi."}}}}},
+          json::object{{"role", "user"}, {"content", "go on"}}};
+    }
     o["messages"] = std::move(messages);
     return o;
   };
@@ -401,7 +411,7 @@ TEST_F(ResidencyTest, EveryMessagesApiFieldIsClassifiedLikeChat) {
                          {{"x-api-key", kTenantKey}, {"x-meridian-data-class", "none"}});
   };
   for (const char* field : {"system", "text block", "tool_use input", "tool_result content",
-                            "tool description", "metadata.user_id"}) {
+                            "tool description", "metadata.user_id", "thinking block"}) {
     const HttpResult id = post(body(field, kResidentId));
     EXPECT_EQ(id.status, 403u) << field << ": " << id.body;
     EXPECT_EQ(json::parse(id.body).at("error").at("type"), "permission_error") << field;

@@ -257,5 +257,98 @@ TEST_F(VendorTest, AnthropicNonStreamingOverBothFrontEnds) {
   EXPECT_EQ(resp.decision().provider(), "vendor");
 }
 
+// Anthropic's own Messages API in front of an Anthropic provider: the client's body goes as it
+// came (cache_control, the earlier turn's thinking block and its signature, which extended
+// thinking with tools requires) and Anthropic's events come back as they were sent, with the
+// gateway's message id and the client's alias.
+json::object ThinkingToolTurn(bool stream) {
+  const json::object cached{{"type", "ephemeral"}};
+  return json::object{
+      {"model", "chat"},
+      {"max_tokens", 256},
+      {"stream", stream},
+      {"thinking", json::object{{"type", "enabled"}, {"budget_tokens", 1024}}},
+      {"system", json::array{json::object{
+                     {"type", "text"}, {"text", "Be brief."}, {"cache_control", cached}}}},
+      {"tools", json::array{json::object{{"name", "weather"},
+                                         {"input_schema", json::object{{"type", "object"}}},
+                                         {"cache_control", cached}}}},
+      {"messages",
+       json::array{
+           json::object{{"role", "user"}, {"content", "Weather in Paris?"}},
+           json::object{{"role", "assistant"},
+                        {"content", json::array{json::object{{"type", "thinking"},
+                                                             {"thinking", "Use the tool."},
+                                                             {"signature", "EqQBprev"}},
+                                                json::object{{"type", "tool_use"},
+                                                             {"id", "toolu_1"},
+                                                             {"name", "weather"},
+                                                             {"input", json::object{{"city",
+                                                                                     "Paris"}}}}}}},
+           json::object{{"role", "user"},
+                        {"content", json::array{json::object{{"type", "tool_result"},
+                                                             {"tool_use_id", "toolu_1"},
+                                                             {"content", "18C"}}}}}}}};
+}
+
+TEST_F(VendorTest, MessagesApiToAnAnthropicProviderPassesThrough) {
+  FakeOpenAiServer an(Options(Profile::kAnthropic));
+  ASSERT_NO_FATAL_FAILURE(Start("anthropic", an));
+  const std::map<std::string, std::string> auth = {{"x-api-key", kTenantKey},
+                                                   {"anthropic-version", "2023-06-01"}};
+  an.PushScenario("reasoning=2");
+  const HttpResult r =
+      Client().Post("/v1/messages", json::serialize(ThinkingToolTurn(true)), auth);
+  ASSERT_EQ(r.status, 200u) << r.error << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "vendor");
+  // What Anthropic received: the client's body, only the model replaced.
+  json::object expected = ThinkingToolTurn(true);
+  expected["model"] = "vendor-model";
+  EXPECT_EQ(an.last_request_json(), json::value(expected));
+  // What the client got: Anthropic's own events (its ping, the thinking block's signature).
+  EXPECT_THAT(r.body, HasSubstr("event: ping\ndata: {\"type\": \"ping\"}\n\n"));
+  EXPECT_THAT(r.body, HasSubstr("\"type\": \"signature_delta\", \"signature\": \"EqQB"));
+  ASSERT_THAT(r.body, StartsWith("event: message_start\ndata: "));
+  const std::string start_data =
+      r.body.substr(r.body.find("data: ") + 6, r.body.find('\n', r.body.find("data: ")) -
+                                                   r.body.find("data: ") - 6);
+  const json::value start = json::parse(start_data);
+  EXPECT_EQ(start.at("message").at("model"), "chat");
+  EXPECT_THAT(std::string(start.at("message").at("id").as_string()), StartsWith("msg_"));
+  EXPECT_THAT(r.body, ::testing::EndsWith("event: message_stop\ndata: {\"type\": "
+                                          "\"message_stop\"}\n\n"));
+
+  // Not streamed: Anthropic's message as it came, thinking signature included.
+  an.PushScenario("reasoning=1");
+  const HttpResult whole =
+      Client().Post("/v1/messages", json::serialize(ThinkingToolTurn(false)), auth);
+  ASSERT_EQ(whole.status, 200u) << whole.body;
+  const json::value message = json::parse(whole.body);
+  EXPECT_EQ(message.at("model"), "chat");
+  EXPECT_EQ(message.at("content").at(0).at("type"), "thinking");
+  EXPECT_THAT(std::string(message.at("content").at(0).at("signature").as_string()),
+              StartsWith("EqQB"));
+  EXPECT_EQ(backup_.request_count(), 0);
+}
+
+// The same request, when the Anthropic provider is overloaded, falls back to the OpenAI one:
+// translated there, and the client still gets a Messages stream.
+TEST_F(VendorTest, MessagesApiFallbackFromAnthropicIsTranslated) {
+  FakeOpenAiServer an(Options(Profile::kAnthropic));
+  ASSERT_NO_FATAL_FAILURE(Start("anthropic", an));
+  an.PushScenario("status=529");
+  const HttpResult r = Client().Post("/v1/messages", json::serialize(ThinkingToolTurn(true)),
+                                     {{"x-api-key", kTenantKey}});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "backup");
+  EXPECT_THAT(r.body, StartsWith("event: message_start\ndata: {\"type\":\"message_start\""));
+  EXPECT_THAT(r.body, HasSubstr("\"model\":\"chat\""));
+  EXPECT_THAT(r.body, ::testing::EndsWith("event: message_stop\ndata: {\"type\":"
+                                          "\"message_stop\"}\n\n"));
+  const json::value sent = backup_.last_request_json();
+  EXPECT_EQ(sent.at("model"), "gpt");
+  EXPECT_EQ(sent.at("messages").at(0).at("role"), "system");
+}
+
 }  // namespace
 }  // namespace meridian::testing

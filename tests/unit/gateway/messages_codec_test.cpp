@@ -187,6 +187,110 @@ TEST(MessagesStream, AFailureIsOneErrorEvent) {
   EXPECT_TRUE(enc.finished());
 }
 
+// An Anthropic upstream's own events (the request went as the client's body) are forwarded as
+// they came: only message_start's id and model become the gateway's; nothing is re-encoded,
+// and nothing is added at the end.
+TEST(MessagesStream, AnAnthropicUpstreamsOwnEventsPassThrough) {
+  MessagesStreamEncoder enc(Head());
+  std::string out;
+  Chunk start;
+  start.kind = Chunk::Kind::kStart;
+  start.native =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_up\","
+      "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],"
+      "\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":7,\"output_tokens\":1}}}\n\n";
+  Chunk think;
+  think.reasoning = "hm";  // decoded for the gateway's own accounting, not re-encoded
+  think.native =
+      "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+      "\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+      "\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hm\"}}\n\n";
+  Chunk finish;
+  finish.kind = Chunk::Kind::kFinish;
+  finish.finish_reason = "stop";
+  finish.native =
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+      "\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQBsig\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+      "\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"
+      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  Chunk usage;
+  usage.kind = Chunk::Kind::kUsage;
+  usage.usage.completion_tokens = 2;
+  for (const Chunk& c : {start, think, finish, usage}) enc.Encode(c, out);
+  enc.Done(out);
+  const std::string expected_start =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"
+      "\"msg_00000000000000ab\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\","
+      "\"content\":[],\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":7,"
+      "\"output_tokens\":1}}}\n\n";
+  EXPECT_EQ(out, expected_start + think.native + finish.native);
+  EXPECT_TRUE(enc.finished());
+  std::string after;
+  enc.Error(Status::Error(StatusCode::kInternal, "x"), after);
+  EXPECT_EQ(after, "");
+}
+
+TEST(MessagesStream, AFailureAfterAnUpstreamsOwnEventsIsOneErrorEvent) {
+  MessagesStreamEncoder enc(Head());
+  std::string out;
+  Chunk text;
+  text.content = "Hi";
+  text.native =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"u\","
+      "\"model\":\"m\"}}\n\n"
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+      "\"content_block\":{\"type\":\"text\",\"text\":\"Hi\"}}\n\n";
+  enc.Encode(text, out);
+  EXPECT_THAT(out, ::testing::StartsWith(
+                       "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{"
+                       "\"id\":\"msg_00000000000000ab\",\"model\":\"claude\"}}\n\n"));
+  out.clear();
+  Chunk plain;  // a later chunk without events adds nothing of its own
+  plain.content = "ignored";
+  enc.Encode(plain, out);
+  EXPECT_EQ(out, "");
+  enc.Error(Status::Error(StatusCode::kBadUpstream, "cut", "upstream_truncated_stream"), out);
+  enc.Done(out);
+  EXPECT_EQ(out,
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+            "\"message\":\"cut\",\"code\":\"upstream_truncated_stream\"}}\n\n");
+}
+
+TEST(RenderMessage, AnAnthropicUpstreamsOwnMessageWithTheGatewaysIdAndAlias) {
+  core::CompletionAggregator agg;
+  Chunk start;
+  start.kind = Chunk::Kind::kStart;
+  start.native = R"({"id":"msg_up","type":"message","role":"assistant","model":"claude-up",
+      "content":[{"type":"thinking","thinking":"because","signature":"EqQBsig"},
+                 {"type":"text","text":"Sure."}],
+      "stop_reason":"end_turn","stop_sequence":null,
+      "usage":{"input_tokens":4,"cache_creation_input_tokens":100,"output_tokens":2}})";
+  Chunk text;
+  text.content = "Sure.";
+  for (const Chunk& c : {start, text}) agg.Add(c);
+  json::value expected = json::parse(start.native);
+  expected.as_object()["id"] = "msg_00000000000000ab";
+  expected.as_object()["model"] = "claude";
+  EXPECT_EQ(json::parse(RenderMessage(Head(), agg.completion())), expected);
+}
+
+TEST(DecodeMessagesRequest, KeepsTheValidatedBodyForAnAnthropicUpstream) {
+  constexpr std::string_view kBody = R"({"model":"claude","max_tokens":9,"messages":[
+      {"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]})";
+  const auto r = MustDecode(kBody);
+  EXPECT_EQ(r.native.format, core::NativeBody::Format::kAnthropicMessages);
+  EXPECT_EQ(r.native.json, kBody);
+  core::CompletionRequest refused;
+  EXPECT_FALSE(DecodeMessagesRequest(R"({"model":"claude","max_tokens":9,"messages":[],"x":1})",
+                                     refused)
+                   .ok());
+  EXPECT_EQ(refused.native.format, core::NativeBody::Format::kNone);
+}
+
 TEST(RenderMessage, ContentBlocksStopReasonAndUsage) {
   core::CompletionAggregator agg;
   Chunk think;

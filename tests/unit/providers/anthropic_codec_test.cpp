@@ -950,5 +950,69 @@ TEST(AnthropicError, RetryAfterHeader) {
   EXPECT_FALSE(MapAnthropicError(400, ErrBody("invalid_request_error", "x"), "17").retry_after_s);
 }
 
+// ---------------------------------------------------------------------------------------
+// The client's own Messages body (POST /v1/messages to an Anthropic provider)
+
+TEST(AnthropicNative, TheClientsBodyGoesAsItCameWithTheUpstreamModel) {
+  const std::string body = NativeMessagesRequestBody(
+      R"({"model":"claude","max_tokens":9,"thinking":{"type":"enabled","budget_tokens":1024},
+          "messages":[{"role":"assistant","content":[
+            {"type":"thinking","thinking":"t","signature":"EqQBsig"},
+            {"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1h"}}]}]})",
+      "claude-sonnet-4-5");
+  EXPECT_EQ(json::parse(body), json::parse(R"({"model":"claude-sonnet-4-5","max_tokens":9,
+      "thinking":{"type":"enabled","budget_tokens":1024},
+      "messages":[{"role":"assistant","content":[
+        {"type":"thinking","thinking":"t","signature":"EqQBsig"},
+        {"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1h"}}]}]})"));
+  EXPECT_EQ(NativeMessagesRequestBody("[1]", "m"), "");
+  EXPECT_EQ(NativeMessagesRequestBody("{", "m"), "");
+}
+
+// Decoded as usual for the gateway's accounting, and every event carried, in order, on the
+// chunks: their concatenation is the stream as it came, at every split of the bytes.
+TEST(AnthropicNative, EveryEventRidesOnTheChunksAtEverySplit) {
+  for (const std::string_view stream : {kBasicStream, kThinkingStream, kToolStream}) {
+    for (std::size_t split = 0; split <= stream.size(); ++split) {
+      SseParser parser;
+      std::vector<SseEvent> events;
+      ASSERT_TRUE(parser.Feed(stream.substr(0, split), events));
+      ASSERT_TRUE(parser.Feed(stream.substr(split), events));
+      AnthropicStreamDecoder native(true);
+      AnthropicStreamDecoder plain;
+      std::vector<Chunk> chunks;
+      std::vector<Chunk> expected;
+      for (const auto& e : events) {
+        ASSERT_TRUE(native.Decode(e, chunks).ok());
+        ASSERT_TRUE(plain.Decode(e, expected).ok());
+      }
+      ASSERT_TRUE(native.done());
+      std::string carried;
+      ASSERT_EQ(chunks.size(), expected.size());
+      for (std::size_t i = 0; i < chunks.size(); ++i) {
+        EXPECT_EQ(Describe(chunks[i]), Describe(expected[i]));
+        carried += chunks[i].native;
+      }
+      EXPECT_EQ(carried, stream) << "split " << split;
+      ASSERT_FALSE(chunks.empty());
+      EXPECT_TRUE(chunks.front().native.starts_with("event: message_start\n"));
+      EXPECT_TRUE(chunks.back().native.empty() || chunks.back().kind == Chunk::Kind::kFinish);
+    }
+  }
+}
+
+TEST(AnthropicNative, AnErrorEventIsNotCarried) {
+  SseParser parser;
+  std::vector<SseEvent> events;
+  ASSERT_TRUE(parser.Feed(MidStreamError(), events));
+  AnthropicStreamDecoder decoder(true);
+  std::vector<Chunk> chunks;
+  for (const auto& e : events) (void)decoder.Decode(e, chunks);
+  ASSERT_FALSE(chunks.empty());
+  EXPECT_EQ(chunks.back().kind, Chunk::Kind::kError);
+  EXPECT_EQ(chunks.back().native, "");
+  for (const Chunk& c : chunks) EXPECT_THAT(c.native, Not(HasSubstr("event: error")));
+}
+
 }  // namespace
 }  // namespace meridian::providers::anthropic
