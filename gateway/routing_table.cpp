@@ -102,6 +102,7 @@ providers::UpstreamProfile ProfileOf(const policy::Provider& p) {
   u.max_tokens_default = p.max_tokens_default;
   u.sim_tokens = p.sim_tokens;
   u.sim_delay_ms = p.sim_delay_ms;
+  u.responses_api = p.responses_api;
   u.max_duration = std::chrono::milliseconds(p.max_duration_ms);
   return u;
 }

@@ -529,6 +529,15 @@ class Compiler {
         p.max_duration_ms = ps.max_duration_ms->value;
       }
     }
+    p.responses_api = kind == ProviderKind::kOpenAi;
+    if (ps.responses_api) {
+      if (kind && *kind != ProviderKind::kOpenAi && *kind != ProviderKind::kOpenAiCompatible) {
+        Error(ps.responses_api->pos,
+              where + ": 'responses_api' applies only to kinds openai and openai_compatible");
+      } else {
+        p.responses_api = ps.responses_api->value;
+      }
+    }
     if (only_for(ps.sim_delay_ms, "sim_delay_ms", ProviderKind::kSim)) {
       if (ps.sim_delay_ms->value < 0 || ps.sim_delay_ms->value > 60000) {
         Error(ps.sim_delay_ms->pos, where + ": sim_delay_ms must be between 0 and 60000");
@@ -1019,6 +1028,7 @@ json::value Canonical(const PolicySpec& spec) {
     Put(o, "dashscope_region", p.dashscope_region);
     Put(o, "anthropic_version", p.anthropic_version);
     Put(o, "max_tokens_default", p.max_tokens_default);
+    Put(o, "responses_api", p.responses_api);
     Put(o, "sim_tokens", p.sim_tokens);
     Put(o, "sim_delay_ms", p.sim_delay_ms);
     Put(o, "max_duration_ms", p.max_duration_ms);

@@ -57,6 +57,9 @@ struct Provider {
   std::int64_t max_tokens_default = 4096;  ///< anthropic: max_tokens when the request has none
   std::int64_t sim_tokens = 24;            ///< sim
   std::int64_t sim_delay_ms = 0;           ///< sim
+  /// openai (default true), openai_compatible (default false): a Responses API request is
+  /// sent to the upstream's own POST /v1/responses as the client's body, not translated.
+  bool responses_api = false;
   /// Cap on one attempt's whole time, request sent to answer finished (0: none). Ends an
   /// upstream that drip-feeds bytes and so never trips the idle timeout.
   std::int64_t max_duration_ms = 0;

@@ -87,6 +87,9 @@ struct UpstreamProfile {
   std::int64_t sim_tokens = 24;               ///< sim
   std::int64_t sim_delay_ms = 0;              ///< sim
   std::chrono::milliseconds max_duration{0};  ///< cap on one attempt; 0: none
+  /// openai / openai_compatible: a Responses API request goes to POST {base}/responses as
+  /// the client's own body (core::NativeBody kOpenAiResponses) instead of a translation.
+  bool responses_api = false;
 };
 
 /// One attempt against one provider of the decision.

@@ -89,6 +89,7 @@ struct NativeBody {
   enum class Format : std::uint8_t {
     kNone,
     kAnthropicMessages,  ///< POST /v1/messages
+    kOpenAiResponses,    ///< POST /v1/responses
   };
   Format format = Format::kNone;
   std::string json;  ///< the body as received (a JSON object)

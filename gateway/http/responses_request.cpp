@@ -2,6 +2,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <limits>
 #include <utility>
@@ -469,7 +470,20 @@ Status DecodeBody(const json::object& body, ResponsesRequest& req) {
 }  // namespace
 
 core::Status DecodeResponsesRequest(std::string_view body, ResponsesRequest& out) {
-  return fields::DecodeInto(body, out, &DecodeBody);
+  auto st = fields::DecodeInto(body, out, &DecodeBody);
+  if (!st.ok()) return st;
+  // Validated: a provider serving OpenAI's own Responses API gets it as it came (reasoning
+  // items, hosted-tool-free function tools, every text.format option), the others the
+  // translation above.
+  // `metadata` stays behind: it is the caller's own bookkeeping, echoed by the gateway and
+  // never sent upstream (nor classified).
+  boost::json::error_code ec;
+  boost::json::value v = boost::json::parse(boost::json::string_view(body.data(), body.size()), ec);
+  if (ec || !v.is_object()) return st;  // cannot happen: the decoder parsed it
+  v.get_object().erase("metadata");
+  if (!core::AppendJsonValue(out.completion.native.json, v)) return st;
+  out.completion.native.format = core::NativeBody::Format::kOpenAiResponses;
+  return st;
 }
 
 }  // namespace meridian::http

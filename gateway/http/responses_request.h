@@ -59,6 +59,10 @@ struct ResponsesRequest {
 ///   never sent upstream; `include`, `truncation` and `stream_options` are accepted.
 /// - `previous_response_id`, `conversation`, `prompt`, `background: true` are refused with
 ///   `unsupported_parameter`: the gateway keeps no state.
+/// - The validated body itself is kept as `out.completion.native` (kOpenAiResponses): a
+///   provider with `responses_api` receives it as it came (`model` replaced, `store` false,
+///   earlier reasoning items included; `metadata` left out, as always), the others the
+///   translation.
 core::Status DecodeResponsesRequest(std::string_view body, ResponsesRequest& out);
 
 }  // namespace meridian::http

@@ -1,5 +1,7 @@
 #include "gateway/http/responses_response.h"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <utility>
 
 #include "gateway/core/json_text.h"
@@ -173,9 +175,36 @@ std::string ItemId(std::string_view prefix, const std::string& base, std::size_t
   return id;
 }
 
+// `text` (an object holding a Responses `response` object under `key`, or that object itself
+// when `key` is empty) with the head's id, model and the caller's metadata; empty when it has
+// no such object.
+std::string WithHead(std::string_view text, std::string_view key, const ResponseHead& head) {
+  json::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  json::value* target = &v;
+  if (!ec && !key.empty()) {
+    target = v.is_object() ? v.get_object().if_contains(json::string_view(key.data(), key.size()))
+                           : nullptr;
+  }
+  json::object* o = ec || target == nullptr ? nullptr : target->if_object();
+  if (o == nullptr) return {};
+  (*o)["id"] = json::string_view(head.id.data(), head.id.size());
+  (*o)["model"] = json::string_view(head.model.data(), head.model.size());
+  // The caller's metadata never went upstream: the gateway echoes it.
+  json::error_code mec;
+  json::value metadata = json::parse(head.echo.metadata_json, mec);
+  if (!mec) (*o)["metadata"] = std::move(metadata);
+  std::string out;
+  if (!core::AppendJsonValue(out, v)) return {};
+  return out;
+}
+
 }  // namespace
 
 std::string RenderResponse(const ResponseHead& head, const core::Completion& answer) {
+  if (!answer.native.empty()) {
+    if (std::string out = WithHead(answer.native, {}, head); !out.empty()) return out;
+  }
   const std::string_view incomplete = IncompleteReason(answer.FinishReason());
   const std::string_view item_status = incomplete.empty() ? "completed" : "incomplete";
   std::string output = "[";
@@ -251,6 +280,43 @@ std::string ResponsesStreamEncoder::Response(std::string_view status,
   std::string fields = "\"response\":";
   fields += object;
   return fields;
+}
+
+void ResponsesStreamEncoder::Native(std::string_view events, std::string& out) {
+  started_ = true;
+  while (!events.empty()) {
+    std::size_t end = events.find("\n\n");
+    end = end == std::string_view::npos ? events.size() : end + 2;
+    const std::string_view frame = events.substr(0, end);
+    events.remove_prefix(end);
+    ++sequence_;  // OpenAI numbers its events 0, 1, ...: a failure of ours comes next
+    constexpr std::string_view kEvent = "event: response.";
+    const std::size_t nl = frame.find('\n');
+    const std::string_view name = frame.substr(0, nl);
+    const bool terminal = name == "event: response.completed" ||
+                          name == "event: response.incomplete" || name == "event: response.failed";
+    const bool carries_response = terminal || name == "event: response.created" ||
+                                  name == "event: response.in_progress" ||
+                                  name == "event: response.queued";
+    constexpr std::string_view kData = "data: ";
+    if (carries_response && name.starts_with(kEvent) && nl != std::string_view::npos &&
+        frame.substr(nl + 1).starts_with(kData)) {
+      const std::size_t data_end = frame.find('\n', nl + 1);
+      const std::size_t data_at = nl + 1 + kData.size();
+      const std::string rewritten =
+          WithHead(frame.substr(data_at, data_end - data_at), "response", head_);
+      if (!rewritten.empty()) {
+        out += frame.substr(0, data_at);
+        out += rewritten;
+        out += frame.substr(data_end);
+      } else {
+        out += frame;
+      }
+    } else {
+      out += frame;
+    }
+    if (terminal) finished_ = true;
+  }
 }
 
 void ResponsesStreamEncoder::Start(std::string& out) {
@@ -376,6 +442,15 @@ void ResponsesStreamEncoder::ToolDeltas(std::string_view text, std::string& out)
 
 void ResponsesStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
   if (finished_) return;
+  if (!started_) native_ = !c.native.empty();
+  if (native_) {
+    if (c.kind == core::Chunk::Kind::kError) {
+      Error(c.error, out);
+    } else {
+      Native(c.native, out);
+    }
+    return;
+  }
   Start(out);
   switch (c.kind) {
     case core::Chunk::Kind::kStart:
@@ -433,6 +508,10 @@ void ResponsesStreamEncoder::Encode(const core::Chunk& c, std::string& out) {
 
 void ResponsesStreamEncoder::Done(std::string& out) {
   if (finished_) return;
+  if (native_) {  // the upstream's terminal event was forwarded, or the stream failed
+    finished_ = true;
+    return;
+  }
   Start(out);
   CloseOpen(out, false);
   finished_ = true;

@@ -28,7 +28,9 @@ struct ResponseHead {
 /// The non-streaming `response` object of `answer`: output items in OpenAI's order (reasoning,
 /// message, function calls), `status` completed, or incomplete with incomplete_details.reason
 /// max_output_tokens / content_filter when the provider stopped for length or a filter;
-/// `store` false; usage in Responses terms (input/output tokens with their details).
+/// `store` false; usage in Responses terms (input/output tokens with their details). OpenAI's
+/// own response object (answer.native: the request went to its Responses API) is returned as
+/// it came with the head's id and model.
 std::string RenderResponse(const ResponseHead& head, const core::Completion& answer);
 
 /// Re-encodes a provider's chunk stream as Responses API server-sent events (`event: <type>`
@@ -36,6 +38,11 @@ std::string RenderResponse(const ResponseHead& head, const core::Completion& ans
 /// OpenAI does: output_item.added, content_part.added, *.delta, *.done, content_part.done,
 /// output_item.done; the stream ends with exactly one of response.completed,
 /// response.incomplete or response.failed, whose `response` holds every output item.
+///
+/// When the stream's first chunk carries OpenAI's own Responses events (core::Chunk::native),
+/// the stream is those events as they came, the `response` objects of response.created,
+/// .in_progress, .completed, .incomplete and .failed given the head's id and model; a failure
+/// after them is a response.failed continuing their sequence numbers.
 class ResponsesStreamEncoder {
  public:
   explicit ResponsesStreamEncoder(ResponseHead head);
@@ -67,6 +74,7 @@ class ResponsesStreamEncoder {
   };
 
   void Event(std::string_view type, std::string fields_json, std::string& out);
+  void Native(std::string_view events, std::string& out);
   Item& Open(Kind kind, std::string& out);
   void Close(std::size_t index, std::string& out);
   void CloseOpen(std::string& out, bool keep_functions);
@@ -81,6 +89,7 @@ class ResponsesStreamEncoder {
   bool has_usage_ = false;
   bool started_ = false;
   bool finished_ = false;
+  bool native_ = false;  ///< forwarding the upstream's own events
 };
 
 }  // namespace meridian::http

@@ -459,6 +459,8 @@ struct ResponsesApi : StreamingApi<codec::ResponsesStreamEncoder> {
     request = std::move(decoded.completion);
     return core::Status::Ok();
   }
+  /// response.created waits for the first chunk: OpenAI's own events bring theirs.
+  void Open(std::string&) {}
   std::string Render(const core::Completion& answer) const {
     return codec::RenderResponse(head, answer);
   }

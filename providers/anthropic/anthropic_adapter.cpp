@@ -47,13 +47,16 @@ struct AnthropicVendor {
   core::Status MapError(int status, std::string_view body, const UpstreamResponse& r) const {
     return anthropic::MapAnthropicError(status, body, r.header("retry-after"));
   }
-  core::Status DecodeBody(const core::CompletionRequest& request, std::string_view body,
-                          std::vector<core::Chunk>& out) const {
+  core::Status DecodeBody(const core::CompletionRequest& request, const Target& target,
+                          std::string_view body, std::vector<core::Chunk>& out) const {
+    (void)target;
     auto st = anthropic::DecodeMessagesResponse(body, out);
     if (st.ok() && Native(request) && !out.empty()) out.front().native.assign(body);
     return st;
   }
-  anthropic::AnthropicStreamDecoder StreamDecoder(const core::CompletionRequest& request) const {
+  anthropic::AnthropicStreamDecoder StreamDecoder(const core::CompletionRequest& request,
+                                                  const Target& target) const {
+    (void)target;
     return anthropic::AnthropicStreamDecoder(Native(request));
   }
 };

@@ -498,23 +498,6 @@ std::int64_t AnthropicStreamDecoder::ToolIndex(std::int64_t block_index) const {
   return -1;
 }
 
-void AppendSseFrame(std::string& out, std::string_view event, std::string_view data) {
-  if (!event.empty()) {
-    out += "event: ";
-    out += event;
-    out += '\n';
-  }
-  for (;;) {
-    const std::size_t nl = data.find('\n');
-    out += "data: ";
-    out += data.substr(0, nl);
-    out += '\n';
-    if (nl == std::string_view::npos) break;
-    data.remove_prefix(nl + 1);
-  }
-  out += '\n';
-}
-
 std::string NativeMessagesRequestBody(std::string_view native_json,
                                       std::string_view upstream_model) {
   boost::system::error_code ec;
@@ -526,18 +509,10 @@ std::string NativeMessagesRequestBody(std::string_view native_json,
 }
 
 Status AnthropicStreamDecoder::Decode(const SseEvent& event, std::vector<Chunk>& out) {
-  if (!native_ || done_) return DecodeEvent(event, out);
+  if (done_) return Status::Ok();
   const std::size_t before = out.size();
   Status st = DecodeEvent(event, out);
-  if (!st.ok()) {
-    pending_native_.clear();  // the front end reports the failure in its own words
-    return st;
-  }
-  AppendSseFrame(pending_native_, event.event, event.data);
-  if (out.size() > before) {
-    out[before].native = std::move(pending_native_);
-    pending_native_.clear();
-  }
+  native_.Carry(event, st, out, before);
   return st;
 }
 

@@ -21,6 +21,7 @@
 #include "gateway/core/chunk.h"
 #include "gateway/core/request.h"
 #include "gateway/core/status.h"
+#include "providers/common/native_events.h"
 #include "providers/common/sse_parser.h"
 
 namespace meridian::providers::anthropic {
@@ -104,10 +105,6 @@ std::string BuildMessagesRequestBody(const core::CompletionRequest& req,
 std::string NativeMessagesRequestBody(std::string_view native_json,
                                       std::string_view upstream_model);
 
-/// One SSE event as framed on the wire: `event: <name>` (when it has one), a `data:` line per
-/// line of its data, a blank line.
-void AppendSseFrame(std::string& out, std::string_view event, std::string_view data);
-
 /// Turns the parsed SSE events of a Messages stream (§3.2) into chunks.
 ///
 /// Output order (see core::Chunk): kStart once, kDelta*, kFinish once, kUsage at most once;
@@ -167,8 +164,7 @@ class AnthropicStreamDecoder {
   /// Tool index of the tool_use content block `block_index`, or -1.
   std::int64_t ToolIndex(std::int64_t block_index) const;
 
-  bool native_ = false;
-  std::string pending_native_;  ///< events not yet attached to a chunk (native_ only)
+  NativeEvents native_;
   bool started_ = false;
   bool emitted_ = false;
   bool done_ = false;

@@ -12,8 +12,8 @@
 //   Decoder StreamDecoder()
 //       a fresh stream decoder for PumpSse (Decode(const SseEvent&, out), Finish(out), done()).
 //
-// (DecodeBody and StreamDecoder may instead take the request first, for a vendor whose
-// decoding depends on it: a request sent in its native format, core::NativeBody),
+// (DecodeBody and StreamDecoder may instead take the request and target first, for a vendor
+// whose decoding depends on them: a request sent in its native format, core::NativeBody),
 //
 // and, when the vendor has an embeddings API (core::Operation::kEmbed),
 //
@@ -190,9 +190,9 @@ asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
   if (!request.stream) {
     co_await DeliverBody(
         *response,
-        [&vendor, &request](std::string_view body, std::vector<core::Chunk>& out) {
-          if constexpr (requires { vendor.DecodeBody(request, body, out); }) {
-            return vendor.DecodeBody(request, body, out);
+        [&vendor, &request, &target](std::string_view body, std::vector<core::Chunk>& out) {
+          if constexpr (requires { vendor.DecodeBody(request, target, body, out); }) {
+            return vendor.DecodeBody(request, target, body, out);
           } else {
             return vendor.DecodeBody(body, out);
           }
@@ -200,9 +200,9 @@ asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
         sink, cancel, result);
     co_return result;
   }
-  auto decoder = [&vendor, &request] {
-    if constexpr (requires { vendor.StreamDecoder(request); }) {
-      return vendor.StreamDecoder(request);
+  auto decoder = [&vendor, &request, &target] {
+    if constexpr (requires { vendor.StreamDecoder(request, target); }) {
+      return vendor.StreamDecoder(request, target);
     } else {
       return vendor.StreamDecoder();
     }

@@ -34,10 +34,25 @@ struct OpenAiVendor {
       req.set(http::field::authorization, "Bearer " + target.credential);
     }
   }
+  /// A Responses API request to a provider that serves OpenAI's own Responses API.
+  static bool Native(const core::CompletionRequest& request, const UpstreamProfile& p) {
+    return p.responses_api && request.native.format == core::NativeBody::Format::kOpenAiResponses;
+  }
+
   core::Status Prepare(const core::CompletionRequest& request, const Target& target,
                        http::request<http::string_body>& req) const {
     const UpstreamProfile& p = *target.provider;
     const OpenAiFlavor flavor = FlavorOf(p.kind);
+    if (Native(request, p)) {
+      req.target(openai::ResponsesPath(target.endpoint->base_path));
+      SetHeaders(flavor, target, req);
+      req.body() = openai::NativeResponsesRequestBody(request.native.json, target.upstream_model);
+      if (req.body().empty()) {
+        return core::Status::Error(core::StatusCode::kInternal,
+                                   "the request's Responses body is not a JSON object");
+      }
+      return core::Status::Ok();
+    }
     req.target(
         openai::ChatPath(flavor, target.endpoint->base_path, target.upstream_model, p.api_version));
     SetHeaders(flavor, target, req);
@@ -63,19 +78,29 @@ struct OpenAiVendor {
     return openai::MapUpstreamError(status, body, r.header("retry-after"),
                                     r.header("retry-after-ms"), r.header("x-should-retry"));
   }
-  core::Status DecodeBody(std::string_view body, std::vector<core::Chunk>& out) const {
+  core::Status DecodeBody(const core::CompletionRequest& request, const Target& target,
+                          std::string_view body, std::vector<core::Chunk>& out) const {
+    if (Native(request, *target.provider)) return openai::DecodeResponsesBody(body, out);
     return openai::DecodeChatResponse(body, out);
   }
-  /// The OpenAI decoder reads the data of each event.
+  /// The chat decoder reads the data of each event; the Responses one, whole events.
   struct Decoder {
-    openai::OpenAiStreamDecoder d;
+    bool responses = false;
+    openai::OpenAiStreamDecoder chat;
+    openai::ResponsesStreamDecoder native;
     core::Status Decode(const SseEvent& e, std::vector<core::Chunk>& out) {
-      return d.Decode(e.data, out);
+      return responses ? native.Decode(e, out) : chat.Decode(e.data, out);
     }
-    core::Status Finish(std::vector<core::Chunk>& out) { return d.Finish(out); }
-    bool done() const { return d.done(); }
+    core::Status Finish(std::vector<core::Chunk>& out) {
+      return responses ? native.Finish(out) : chat.Finish(out);
+    }
+    bool done() const { return responses ? native.done() : chat.done(); }
   };
-  Decoder StreamDecoder() const { return {}; }
+  Decoder StreamDecoder(const core::CompletionRequest& request, const Target& target) const {
+    Decoder d;
+    d.responses = Native(request, *target.provider);
+    return d;
+  }
 };
 
 std::unique_ptr<Provider> MakeOpenAiAdapter(HttpClient& client) {

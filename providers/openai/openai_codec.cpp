@@ -663,4 +663,255 @@ Status MapUpstreamError(int http_status, std::string_view body, std::string_view
   return s;
 }
 
+// -----------------------------------------------------------------------------------------
+// The Responses API upstream
+
+namespace {
+
+const json::object* ResponseObject(const json::object& event) {
+  return ObjectMember(event, "response");
+}
+
+core::Usage ResponsesUsage(const json::object& u) {
+  core::Usage usage = ParseUsage({"input_tokens", "output_tokens", "output_tokens_details"}, u);
+  if (const auto* d = ObjectMember(u, "input_tokens_details")) {
+    usage.cached_tokens = IntMember(*d, "cached_tokens");
+  }
+  return usage;
+}
+
+// A Responses `error` object ({code, message}) as a status; retryable (when nothing was
+// emitted) for the codes that say the service, not the request, failed.
+Status ResponsesError(const json::object* e, bool nothing_emitted) {
+  UpstreamError err;
+  if (e != nullptr) ReadErrorFields(*e, err);
+  std::string message = SanitizeUpstreamText(err.message, kMaxMessageBytes);
+  if (message.empty()) message = "upstream response failed";
+  Status st = ChunkError(std::move(message), ReasonFrom(err, "upstream_response_failed"));
+  st.retryable = nothing_emitted &&
+                 (err.code == "server_error" || err.code == "rate_limit_exceeded" ||
+                  err.code.find("overloaded") != std::string::npos || err.type == "server_error");
+  return st;
+}
+
+Chunk FinishOf(std::string reason) {
+  Chunk c;
+  c.kind = Chunk::Kind::kFinish;
+  c.finish_reason = std::move(reason);
+  return c;
+}
+
+// The finish of a completed or incomplete response.
+std::string ResponsesFinish(const json::object& response, bool calls) {
+  if (StringMember(response, "status") == "incomplete") {
+    const json::object* d = ObjectMember(response, "incomplete_details");
+    return d != nullptr && StringMember(*d, "reason") == "content_filter" ? "content_filter"
+                                                                          : "length";
+  }
+  return calls ? "tool_calls" : "stop";
+}
+
+}  // namespace
+
+std::string ResponsesPath(std::string_view base_path) {
+  return std::string(TrimTrailingSlashes(base_path)) + "/responses";
+}
+
+std::string NativeResponsesRequestBody(std::string_view native_json,
+                                       std::string_view upstream_model) {
+  json::error_code ec;
+  json::value v = json::parse(json::string_view(native_json.data(), native_json.size()), ec);
+  json::object* body = ec ? nullptr : v.if_object();
+  if (body == nullptr) return {};
+  (*body)["model"] = json::string_view(upstream_model.data(), upstream_model.size());
+  (*body)["store"] = false;
+  return json::serialize(*body);
+}
+
+Status ResponsesStreamDecoder::Fail(Status status, std::vector<Chunk>& out) {
+  done_ = true;
+  out.push_back(ErrorChunk(status));
+  return status;
+}
+
+void ResponsesStreamDecoder::Start(std::string_view id, std::string_view model,
+                                   std::int64_t created, std::vector<Chunk>& out) {
+  if (started_) return;
+  started_ = true;
+  emitted_ = true;
+  Chunk c;
+  c.kind = Chunk::Kind::kStart;
+  c.id = std::string(id);
+  c.model = std::string(model);
+  c.created = created;
+  out.push_back(std::move(c));
+}
+
+Status ResponsesStreamDecoder::Decode(const SseEvent& event, std::vector<Chunk>& out) {
+  if (done_) return Status::Ok();
+  const std::size_t before = out.size();
+  Status st = DecodeEvent(event, out);
+  native_.Carry(event, st, out, before);
+  return st;
+}
+
+Status ResponsesStreamDecoder::DecodeEvent(const SseEvent& event, std::vector<Chunk>& out) {
+  const std::string_view payload = TrimWs(event.data);
+  if (payload.empty()) return Status::Ok();
+  const auto v = ParseJson(payload);
+  const json::object* obj = v ? v->if_object() : nullptr;
+  if (obj == nullptr) return Fail(InvalidJson("upstream sent invalid JSON in stream"), out);
+  const std::string_view type =
+      event.event.empty() ? StringMember(*obj, "type") : std::string_view(event.event);
+  auto delta = [&](std::string content, std::string reasoning, std::string calls) {
+    Start({}, {}, 0, out);
+    Chunk d;
+    d.kind = Chunk::Kind::kDelta;
+    d.content = std::move(content);
+    d.reasoning = std::move(reasoning);
+    d.tool_calls_json = std::move(calls);
+    out.push_back(std::move(d));
+  };
+  if (type == "response.created") {
+    if (const json::object* r = ResponseObject(*obj)) {
+      Start(StringMember(*r, "id"), StringMember(*r, "model"),
+            IntMember(*r, "created_at").value_or(0), out);
+    }
+    return Status::Ok();
+  }
+  if (type == "response.output_text.delta" || type == "response.refusal.delta") {
+    if (const std::string_view d = StringMember(*obj, "delta"); !d.empty()) {
+      delta(std::string(d), {}, {});
+    }
+    return Status::Ok();
+  }
+  if (type == "response.reasoning_text.delta" || type == "response.reasoning_summary_text.delta") {
+    if (const std::string_view d = StringMember(*obj, "delta"); !d.empty()) {
+      delta({}, std::string(d), {});
+    }
+    return Status::Ok();
+  }
+  if (type == "response.output_item.added") {
+    const json::object* item = ObjectMember(*obj, "item");
+    if (item == nullptr || StringMember(*item, "type") != "function_call") return Status::Ok();
+    const auto tool = static_cast<std::int64_t>(calls_.size());
+    calls_.emplace_back(IntMember(*obj, "output_index").value_or(-1), tool);
+    std::string s = "[{\"index\":";
+    AppendInt(s, tool);
+    AppendKey(s, "id");
+    AppendJsonString(s, StringMember(*item, "call_id"));
+    s += ",\"type\":\"function\",\"function\":{\"name\":";
+    AppendJsonString(s, StringMember(*item, "name"));
+    AppendKey(s, "arguments");
+    AppendJsonString(s, StringMember(*item, "arguments"));
+    s += "}}]";
+    delta({}, {}, std::move(s));
+    return Status::Ok();
+  }
+  if (type == "response.function_call_arguments.delta") {
+    const std::int64_t index = IntMember(*obj, "output_index").value_or(-1);
+    const std::string_view d = StringMember(*obj, "delta");
+    for (const auto& [output_index, tool] : calls_) {
+      if (output_index != index || d.empty()) continue;
+      std::string s = "[{\"index\":";
+      AppendInt(s, tool);
+      s += ",\"function\":{\"arguments\":";
+      AppendJsonString(s, d);
+      s += "}}]";
+      delta({}, {}, std::move(s));
+    }
+    return Status::Ok();
+  }
+  if (type == "response.completed" || type == "response.incomplete") {
+    const json::object* r = ResponseObject(*obj);
+    static const json::object kEmpty;
+    const json::object& response = r != nullptr ? *r : kEmpty;
+    Start(StringMember(response, "id"), StringMember(response, "model"),
+          IntMember(response, "created_at").value_or(0), out);
+    out.push_back(FinishOf(ResponsesFinish(response, !calls_.empty())));
+    if (const json::object* u = ObjectMember(response, "usage")) {
+      out.push_back(UsageChunk(ResponsesUsage(*u)));
+    }
+    done_ = true;
+    return Status::Ok();
+  }
+  if (type == "response.failed") {
+    const json::object* r = ResponseObject(*obj);
+    return Fail(ResponsesError(r != nullptr ? ObjectMember(*r, "error") : nullptr, !emitted_), out);
+  }
+  if (type == "error") return Fail(ResponsesError(obj, !emitted_), out);
+  return Status::Ok();  // items, parts, *.done events, unknown types
+}
+
+Status ResponsesStreamDecoder::Finish(std::vector<Chunk>& out) {
+  if (done_) return Status::Ok();
+  return Fail(TruncatedStream("upstream stream ended before response.completed", !emitted_), out);
+}
+
+Status DecodeResponsesBody(std::string_view body, std::vector<Chunk>& out) {
+  auto fail = [&out](Status s) {
+    out.push_back(ErrorChunk(s));
+    return s;
+  };
+  const auto v = ParseJson(body);
+  const json::object* obj = v ? v->if_object() : nullptr;
+  if (obj == nullptr) return fail(InvalidJson("upstream sent invalid JSON"));
+  if (const json::object* e = ObjectMember(*obj, "error");
+      e != nullptr || StringMember(*obj, "status") == "failed") {
+    return fail(ResponsesError(e, true));
+  }
+  const json::array* output = ArrayMember(*obj, "output");
+  if (output == nullptr) {
+    return fail(Status::Error(StatusCode::kBadUpstream, "upstream response has no output",
+                              "upstream_no_output"));
+  }
+  Chunk start;
+  start.kind = Chunk::Kind::kStart;
+  start.id = std::string(StringMember(*obj, "id"));
+  start.model = std::string(StringMember(*obj, "model"));
+  start.created = IntMember(*obj, "created_at").value_or(0);
+  start.native.assign(body);
+  out.push_back(std::move(start));
+  Chunk d;
+  d.kind = Chunk::Kind::kDelta;
+  json::array calls;
+  auto texts = [](const json::object& item, std::string_view key, std::string& into) {
+    if (const json::array* parts = ArrayMember(item, key)) {
+      for (const json::value& p : *parts) {
+        if (const json::object* po = p.if_object()) {
+          into += StringMember(*po, "text");
+          into += StringMember(*po, "refusal");
+        }
+      }
+    }
+  };
+  for (const json::value& it : *output) {
+    const json::object* item = it.if_object();
+    if (item == nullptr) continue;
+    const std::string_view type = StringMember(*item, "type");
+    if (type == "message") {
+      texts(*item, "content", d.content);
+    } else if (type == "reasoning") {
+      texts(*item, "summary", d.reasoning);
+      texts(*item, "content", d.reasoning);
+    } else if (type == "function_call") {
+      calls.push_back(json::object{
+          {"index", static_cast<std::int64_t>(calls.size())},
+          {"id", StringMember(*item, "call_id")},
+          {"type", "function"},
+          {"function", json::object{{"name", StringMember(*item, "name")},
+                                    {"arguments", StringMember(*item, "arguments")}}}});
+    }
+  }
+  if (!calls.empty()) d.tool_calls_json = json::serialize(calls);
+  if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls_json.empty()) {
+    out.push_back(std::move(d));
+  }
+  out.push_back(FinishOf(ResponsesFinish(*obj, !calls.empty())));
+  if (const json::object* u = ObjectMember(*obj, "usage")) {
+    out.push_back(UsageChunk(ResponsesUsage(*u)));
+  }
+  return Status::Ok();
+}
+
 }  // namespace meridian::providers::openai

@@ -9,11 +9,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gateway/core/chunk.h"
 #include "gateway/core/request.h"
 #include "gateway/core/status.h"
+#include "providers/common/native_events.h"
+#include "providers/common/sse_parser.h"
 
 namespace meridian::providers::openai {
 
@@ -175,5 +178,61 @@ core::Status DecodeChatResponse(std::string_view body, std::vector<core::Chunk>&
 /// long key-like tokens) and bounded to 512 bytes of valid UTF-8.
 core::Status MapUpstreamError(int http_status, std::string_view body, std::string_view retry_after,
                               std::string_view retry_after_ms, std::string_view x_should_retry);
+
+// -----------------------------------------------------------------------------------------
+// OpenAI's own Responses API upstream (POST {base}/responses), for a Responses API request
+// (core::NativeBody kOpenAiResponses) to a provider with responses_api.
+
+/// The request path: `base_path` + "/responses" (api.openai.com/v1/responses).
+std::string ResponsesPath(std::string_view base_path);
+
+/// The client's own Responses body with `model` set to `upstream_model` and `store` forced to
+/// false (the gateway promises that no conversation is kept: OpenAI would otherwise store the
+/// response for 30 days); empty when `native_json` is not a JSON object.
+std::string NativeResponsesRequestBody(std::string_view native_json,
+                                       std::string_view upstream_model);
+
+/// Turns the SSE events of a Responses stream into chunks (core::Chunk order), for the
+/// gateway's own accounting; the events themselves ride on the chunks (Chunk::native).
+/// - response.created → kStart (response.id, response.model, response.created_at).
+/// - response.output_text.delta and response.refusal.delta → content;
+///   response.reasoning_text.delta and response.reasoning_summary_text.delta → reasoning.
+/// - response.output_item.added of a function_call → a tool-call header (index = the
+///   function calls of the response counted 0, 1, ...; id = call_id, name, arguments);
+///   response.function_call_arguments.delta → that call's argument fragment.
+/// - response.completed → kFinish ("tool_calls" when a function call came, else "stop"),
+///   kUsage (input/output tokens, cached and reasoning details); response.incomplete →
+///   kFinish "length" (max_output_tokens) or "content_filter", kUsage; then done().
+/// - response.failed (its response.error) and `error` events → kError (kBadUpstream, reason
+///   the error code; retryable, when nothing was emitted yet, for server_error,
+///   rate_limit_exceeded and overloaded codes); done().
+/// - Invalid JSON → kError "upstream_invalid_json"; other events carry nothing.
+class ResponsesStreamDecoder {
+ public:
+  core::Status Decode(const SseEvent& event, std::vector<core::Chunk>& out);
+  /// The connection ended: before a terminal event, kError "upstream_truncated_stream".
+  core::Status Finish(std::vector<core::Chunk>& out);
+  bool done() const { return done_; }
+  bool started() const { return started_; }
+
+ private:
+  core::Status DecodeEvent(const SseEvent& event, std::vector<core::Chunk>& out);
+  core::Status Fail(core::Status status, std::vector<core::Chunk>& out);
+  void Start(std::string_view id, std::string_view model, std::int64_t created,
+             std::vector<core::Chunk>& out);
+
+  NativeEvents native_{true};
+  bool started_ = false;
+  bool emitted_ = false;
+  bool done_ = false;
+  /// output_index → tool index, for function_call items.
+  std::vector<std::pair<std::int64_t, std::int64_t>> calls_;
+};
+
+/// A non-streaming Responses body as chunks: kStart (carrying the body as Chunk::native),
+/// kDelta (message output_text/refusal → content, reasoning summary/content text →
+/// reasoning, function_call items → tool calls), kFinish, kUsage; `error` non-null or status
+/// failed → kError, as is invalid JSON or no `output`. The error Status is returned.
+core::Status DecodeResponsesBody(std::string_view body, std::vector<core::Chunk>& out);
 
 }  // namespace meridian::providers::openai

@@ -666,6 +666,7 @@ struct FakeOpenAiServer::Impl {
     Route route = Route::kNotFound;
     bool azure_classic = false;
     bool multimodal = false;  ///< DashScope's multimodal-generation endpoint
+    bool responses = false;   ///< OpenAI's Responses API (openai and vllm profiles)
     std::string deployment;
   };
 
@@ -719,6 +720,9 @@ struct FakeOpenAiServer::Impl {
     if (post &&
         (path == "/v1/chat/completions" || (p == Profile::kMlx && path == "/chat/completions"))) {
       r.route = Route::kChat;
+    } else if (post && path == "/v1/responses" && (p == Profile::kOpenAi || p == Profile::kVllm)) {
+      r.route = Route::kChat;
+      r.responses = true;
     } else if (post && path == "/v1/embeddings" && p != Profile::kMlx) {
       r.route = Route::kEmbed;  // mlx_lm.server has no embeddings endpoint
     } else if (get &&
@@ -1168,6 +1172,14 @@ struct FakeOpenAiServer::Impl {
                                 req);
     }
     if (model.empty()) model = "default_model";  // what mlx_lm.server reports
+    if (routed.responses) {
+      if (auto bad = wire::ResponsesCheck(*obj, seq)) {
+        co_return co_await Finish(c, ErrorReply(seq, bad->status, std::move(bad->body)), req);
+      }
+      ChatPlan plan = MakePlan(sc, *obj, seq, model, wants_stream);
+      plan.responses = true;
+      co_return co_await Respond(c, req, std::move(plan));
+    }
     const json::value* messages = obj->if_contains("messages");
     if (messages == nullptr || !messages->is_array() || messages->get_array().empty()) {
       co_return co_await Finish(
@@ -1391,7 +1403,7 @@ struct FakeOpenAiServer::Impl {
         plan.pieces.push_back((i == 0 ? "tok" : " tok") + std::to_string(i));
     }
     // Honour the request's cap the way a real model does: stop early with "length".
-    for (const char* key : {"max_completion_tokens", "max_tokens"}) {
+    for (const char* key : {"max_completion_tokens", "max_tokens", "max_output_tokens"}) {
       const json::value* v = obj.if_contains(key);
       if (v == nullptr || !v->is_int64()) continue;
       const std::int64_t cap = v->as_int64();
@@ -1411,8 +1423,9 @@ struct FakeOpenAiServer::Impl {
           tools != nullptr && tools->is_array()) {
         for (const json::value& t : tools->get_array()) {
           const json::value* fn = t.is_object() ? t.get_object().if_contains("function") : nullptr;
+          if (fn == nullptr) fn = &t;  // the Responses API's flat {type, name, parameters}
           const json::value* name =
-              fn != nullptr && fn->is_object() ? fn->get_object().if_contains("name") : nullptr;
+              fn->is_object() ? fn->get_object().if_contains("name") : nullptr;
           if (name != nullptr && name->is_string()) declared.emplace_back(name->get_string());
         }
       }
@@ -1432,6 +1445,7 @@ struct FakeOpenAiServer::Impl {
   // ------------------------------------------------------------------------------
 
   std::string NonStreamBody(const ChatPlan& plan) const {
+    if (plan.responses) return wire::ResponsesBody(plan);
     switch (opts.profile) {
       case Profile::kDashScope:
         return wire::DashScopeBody(plan);
@@ -1494,6 +1508,7 @@ struct FakeOpenAiServer::Impl {
   }
 
   StreamScript Script(const ChatPlan& plan) const {
+    if (plan.responses) return wire::ResponsesStream(plan);
     switch (opts.profile) {
       case Profile::kDashScope:
         return wire::DashScopeStream(plan);

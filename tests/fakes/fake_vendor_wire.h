@@ -79,6 +79,9 @@ struct ChatPlan {
   bool ds_incremental = false;     // incremental_output (default false: cumulative frames)
   bool ds_thinking = false;        // enable_thinking
   bool ds_multimodal = false;      // the multimodal-generation endpoint: content as items
+
+  // OpenAI's Responses API (POST /v1/responses) instead of chat completions.
+  bool responses = false;
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -152,6 +155,16 @@ std::string NotFoundBody(Profile p, const std::string& method, const std::string
 std::string OpenAiBody(Profile p, const ChatPlan& plan);
 /// The chat.completion.chunk stream of an OpenAI-family profile, then `data: [DONE]`.
 StreamScript OpenAiStream(Profile p, const ChatPlan& plan);
+
+// ---- OpenAI's Responses API (fake_responses_wire.cpp) ---------------------------------------
+
+/// 400 unless the body has a string `model` and an `input` (a string or an array).
+std::optional<ErrorReply> ResponsesCheck(const boost::json::object& body, std::uint64_t seq);
+/// The `response` object of a plan (status completed, or incomplete after a length finish).
+std::string ResponsesBody(const ChatPlan& plan);
+/// The event stream: response.created, .in_progress, per output item added / parts / deltas /
+/// done, then response.completed (or .incomplete); mid-stream errors are response.failed.
+StreamScript ResponsesStream(const ChatPlan& plan);
 
 // ---- DashScope native (fake_dashscope_wire.cpp) ---------------------------------------------
 

@@ -18,6 +18,7 @@ namespace {
 using fakes::FakeOpenAiServer;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
 
 // Two sim providers in CN: `plain` streams nothing fancy, `full` has every capability. The
 // model `basic` is served only by `plain`, `smart` by both.
@@ -275,6 +276,7 @@ class ResponsesApiTest : public ServeFixture {
     SetEnv(kUpstreamKeyEnv, upstream_.api_key());
     ProviderYaml p = Upstream("oai", "openai", upstream_.base_url(), "[CN]", "{chat: gpt-up}");
     p.capabilities = "[tools, streaming, json_mode]";
+    p.extra = {"responses_api: false"};  // translated; NativeResponsesTest covers the other way
     ASSERT_NO_FATAL_FAILURE(StartGateway(PolicyYaml({p}, "  - id: all\n    allow: [oai]\n")));
   }
 
@@ -383,6 +385,123 @@ TEST_F(ResponsesApiTest, ErrorsAreOpenAiErrorsAndNothingIsStored) {
   EXPECT_EQ(v.at("status"), "completed");
   EXPECT_EQ(v.at("output").at(0).at("content").at(0).at("text").as_string(),
             FakeOpenAiServer::TokenText(5));
+}
+
+// OpenAI's own Responses API upstream (`responses_api`, the default for kind openai): the
+// client's body goes to POST /v1/responses as it came, OpenAI's events come back as they
+// were sent with the gateway's response id, the client's alias and its metadata; a provider
+// without it still gets the chat translation.
+class NativeResponsesTest : public ResponsesApiTest {
+ protected:
+  void SetUp() override {
+    SetEnv(kUpstreamKeyEnv, upstream_.api_key());
+    ProviderYaml oai = Upstream("oai", "openai", upstream_.base_url(), "[CN]", "{chat: gpt-up}");
+    oai.capabilities = "[tools, streaming, json_mode, thinking]";
+    ProviderYaml local =
+        Upstream("local", "openai_compatible", local_.base_url(), "[CN]", "{chat: qwen-up}");
+    local.capabilities = "[tools, streaming, json_mode, thinking]";
+    ASSERT_NO_FATAL_FAILURE(
+        StartGateway(PolicyYaml({oai, local}, "  - id: all\n    allow: [oai, local]\n")));
+  }
+
+  static constexpr const char* kBody =
+      R"({"model":"chat","stream":true,"instructions":"Be brief.","store":true,
+          "input":[{"role":"user","content":"Why?"},
+                   {"type":"reasoning","id":"rs_prev","summary":[],"encrypted_content":"gAAAA"},
+                   {"role":"assistant","content":"Because."},
+                   {"role":"user","content":"And?"}],
+          "reasoning":{"effort":"low","summary":"auto"},"include":["reasoning.encrypted_content"],
+          "max_output_tokens":50,"metadata":{"k":"v"}})";
+
+  FakeOpenAiServer local_;
+};
+
+TEST_F(NativeResponsesTest, TheClientsBodyGoesToOpenAisResponsesApiAndItsEventsComeBack) {
+  upstream_.SetScenario("reasoning=2");
+  const HttpResult r = Post(kBody);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "oai");
+  ASSERT_TRUE(upstream_.last_request().has_value());
+  EXPECT_EQ(upstream_.last_request()->path, "/v1/responses");
+  json::object expected = json::parse(kBody).as_object();
+  expected["model"] = "gpt-up";
+  expected["store"] = false;   // nothing is kept, at the gateway or at OpenAI
+  expected.erase("metadata");  // the caller's bookkeeping never leaves the gateway
+  EXPECT_EQ(upstream_.last_request_json(), json::value(expected));
+
+  const auto events = Events(r.body);
+  ASSERT_GE(events.size(), 8u);
+  EXPECT_EQ(events.front().first, "response.created");
+  EXPECT_EQ(events.back().first, "response.completed");
+  std::string reasoning;
+  std::string text;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& [name, data] = events[i];
+    EXPECT_EQ(data.at("sequence_number").as_int64(), static_cast<std::int64_t>(i)) << name;
+    if (name == "response.reasoning_summary_text.delta") reasoning += data.at("delta").as_string();
+    if (name == "response.output_text.delta") text += data.at("delta").as_string();
+    if (const json::value* resp = data.if_contains("response")) {
+      EXPECT_THAT(std::string(resp->at("id").as_string()), StartsWith("resp_")) << name;
+      EXPECT_NE(resp->at("id"), "resp_fake1") << name;
+      EXPECT_EQ(resp->at("model"), "chat") << name;
+      EXPECT_EQ(resp->at("metadata"), json::parse(R"({"k":"v"})")) << name;
+      EXPECT_EQ(resp->at("store"), false) << name;
+    }
+  }
+  EXPECT_EQ(reasoning, FakeOpenAiServer::ReasoningText(2));
+  EXPECT_EQ(text, FakeOpenAiServer::TokenText(5));
+  // OpenAI's item ids, as it sent them (the translation names its own).
+  EXPECT_THAT(r.body, HasSubstr("\"item_id\":\"msg_fake"));
+  const json::object& done = events.back().second.at("response").as_object();
+  EXPECT_EQ(done.at("usage").at("output_tokens_details").at("reasoning_tokens"), 2);
+  EXPECT_EQ(local_.request_count(), 0);
+}
+
+TEST_F(NativeResponsesTest, NotStreamedTheResponseObjectComesBackAsSent) {
+  json::object body = json::parse(kBody).as_object();
+  body["stream"] = false;
+  const HttpResult r = Post(json::serialize(body));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const json::value resp = json::parse(r.body);
+  EXPECT_EQ(resp.at("object"), "response");
+  EXPECT_THAT(std::string(resp.at("id").as_string()), StartsWith("resp_"));
+  EXPECT_EQ(resp.at("model"), "chat");
+  EXPECT_EQ(resp.at("metadata"), json::parse(R"({"k":"v"})"));
+  EXPECT_EQ(resp.at("output").at(0).at("id"), "msg_fake1");
+  EXPECT_EQ(resp.at("output").at(0).at("content").at(0).at("text").as_string(),
+            FakeOpenAiServer::TokenText(5));
+  EXPECT_EQ(upstream_.last_request()->path, "/v1/responses");
+}
+
+TEST_F(NativeResponsesTest, ABreakAfterOpenAisEventsIsResponseFailedInSequence) {
+  upstream_.SetScenario("close_after=3");
+  const HttpResult r = Post(R"({"model":"chat","input":"hi","stream":true})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  const auto events = Events(r.body);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.back().first, "response.failed");
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].second.at("sequence_number").as_int64(), static_cast<std::int64_t>(i));
+    EXPECT_NE(events[i].first, "response.completed");
+  }
+  const json::object& failed = events.back().second.at("response").as_object();
+  EXPECT_EQ(failed.at("status"), "failed");
+  EXPECT_EQ(failed.at("model"), "chat");
+  EXPECT_EQ(failed.at("error").at("code"), "upstream_connection_failed");  // the cut, named
+}
+
+TEST_F(NativeResponsesTest, AFailedAttemptFallsBackToTheTranslation) {
+  upstream_.SetScenario("status=500");
+  const HttpResult r = Post(kBody);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "local");
+  ASSERT_TRUE(local_.last_request().has_value());
+  EXPECT_EQ(local_.last_request()->path, "/v1/chat/completions");
+  EXPECT_EQ(local_.last_request_json().at("model"), "qwen-up");
+  const auto events = Events(r.body);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().first, "response.completed");
+  EXPECT_EQ(events.back().second.at("response").at("model"), "chat");
 }
 
 }  // namespace

@@ -82,7 +82,8 @@ constexpr std::string_view kProviderKeys =
     "id, kind, endpoint, credential_env, description, models, capabilities, processing, "
     "storage, on_prem, cn_filing, cn_filing_number, retention_days, zdr, trains_on_data, "
     "eu_transfer_basis, operator_jurisdiction, api_version, dashscope_region, "
-    "anthropic_version, max_tokens_default, sim_tokens, sim_delay_ms, max_duration_ms";
+    "anthropic_version, max_tokens_default, sim_tokens, sim_delay_ms, max_duration_ms, "
+    "responses_api";
 
 constexpr std::string_view kNarrowKeys =
     "providers, processing_within, processing_excludes, storage_within, cn_filing, "

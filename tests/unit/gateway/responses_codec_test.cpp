@@ -427,5 +427,119 @@ TEST(RenderResponse, ItemsInOpenAisOrderAndTheRequestEchoed) {
   EXPECT_EQ(incomplete.at("output").at(0).at("status"), "incomplete");
 }
 
+// ---- OpenAI's own Responses API upstream (core::NativeBody) ---------------------------------
+
+TEST(DecodeResponsesRequest, KeepsTheValidatedBodyForANativeUpstreamWithoutMetadata) {
+  const auto r = MustDecode(R"({"model":"m","input":[{"type":"reasoning","id":"rs_1",
+      "encrypted_content":"gAAA","summary":[]},{"role":"user","content":"hi"}],
+      "include":["reasoning.encrypted_content"],"metadata":{"k":"v"}})");
+  EXPECT_EQ(r.completion.native.format, core::NativeBody::Format::kOpenAiResponses);
+  EXPECT_EQ(json::parse(r.completion.native.json), json::parse(R"({"model":"m","input":[
+      {"type":"reasoning","id":"rs_1","encrypted_content":"gAAA","summary":[]},
+      {"role":"user","content":"hi"}],"include":["reasoning.encrypted_content"]})"))
+      << "metadata is the caller's own: echoed, never sent upstream";
+  ResponsesRequest refused;
+  EXPECT_FALSE(
+      DecodeResponsesRequest(R"({"model":"m","input":"x","previous_response_id":"r"})", refused)
+          .ok());
+  EXPECT_EQ(refused.completion.native.format, core::NativeBody::Format::kNone);
+}
+
+// OpenAI's events as a native decoder hands them over: on the chunks decoded from them.
+std::string Frame(std::string_view type, std::string_view fields, int seq) {
+  return "event: " + std::string(type) + "\ndata: {\"type\":\"" + std::string(type) + "\"," +
+         std::string(fields) + (fields.empty() ? "" : ",") +
+         "\"sequence_number\":" + std::to_string(seq) + "}\n\n";
+}
+
+Chunk Native(Chunk c, std::string frames) {
+  c.native = std::move(frames);
+  return c;
+}
+
+TEST(ResponsesStream, OpenAisOwnEventsAreForwardedWithTheGatewaysIdModelAndMetadata) {
+  ResponseHead head = Head();
+  head.echo.metadata_json = R"({"k":"v"})";
+  ResponsesStreamEncoder enc(head);
+  std::string out;
+  constexpr std::string_view kUp =
+      R"("response":{"id":"resp_up","object":"response","model":"gpt-4.1-2025-04-14",)";
+  Chunk start;
+  start.kind = Chunk::Kind::kStart;
+  const std::string created =
+      Frame("response.created", std::string(kUp) + R"("status":"in_progress","output":[]})", 0);
+  const std::string rest =
+      Frame("response.in_progress", std::string(kUp) + R"("status":"in_progress"})", 1) +
+      Frame("response.output_item.added",
+            R"("output_index":0,"item":{"id":"msg_up","type":"message","content":[]})", 2) +
+      Frame("response.output_text.delta", R"("item_id":"msg_up","output_index":0,"delta":"Hi")", 3);
+  const std::string completed =
+      Frame("response.completed", std::string(kUp) + R"("status":"completed","usage":{}})", 4);
+  enc.Encode(Native(start, created), out);
+  enc.Encode(Native(Text("Hi"), rest), out);
+  enc.Encode(Native(Finish("stop"), completed), out);
+  enc.Encode(UsageChunk(1, 1), out);
+  EXPECT_TRUE(enc.finished());
+  enc.Done(out);
+  const auto events = Events(out);
+  EXPECT_THAT(Names(events),
+              ElementsAre("response.created", "response.in_progress", "response.output_item.added",
+                          "response.output_text.delta", "response.completed"));
+  for (const std::size_t i : {0u, 1u, 4u}) {
+    const json::object& r = events[i].second.at("response").as_object();
+    EXPECT_EQ(r.at("id"), "resp_00000000000000ab");
+    EXPECT_EQ(r.at("model"), "qwen");
+    EXPECT_EQ(r.at("metadata"), json::parse(R"({"k":"v"})"));
+  }
+  EXPECT_EQ(events[1].second.at("response").at("status"), "in_progress");
+  EXPECT_EQ(events[4].second.at("response").at("status"), "completed");
+  // The other events go byte for byte.
+  EXPECT_NE(out.find(rest.substr(rest.find("event: response.output_item.added"))),
+            std::string::npos);
+}
+
+TEST(ResponsesStream, AFailureAfterOpenAisEventsContinuesTheirNumbering) {
+  ResponsesStreamEncoder enc(Head());
+  std::string out;
+  Chunk start;
+  start.kind = Chunk::Kind::kStart;
+  enc.Encode(
+      Native(start, Frame("response.created",
+                          R"("response":{"id":"u","model":"m","status":"in_progress"})", 0) +
+                        Frame("response.in_progress", R"("response":{"id":"u","model":"m"})", 1)),
+      out);
+  enc.Encode(Native(Text("par"), Frame("response.output_text.delta", R"("delta":"par")", 2)), out);
+  Chunk error;
+  error.kind = Chunk::Kind::kError;
+  error.error =
+      Status::Error(StatusCode::kBadUpstream, "connection lost", "upstream_connection_failed");
+  enc.Encode(error, out);
+  EXPECT_TRUE(enc.finished());
+  const auto events = Events(out);  // checks sequence numbers 0, 1, 2, 3
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[3].first, "response.failed");
+  EXPECT_EQ(events[3].second.at("response").at("error").at("code"), "upstream_connection_failed");
+  std::string more;
+  enc.Done(more);
+  EXPECT_EQ(more, "");
+}
+
+TEST(RenderResponse, OpenAisOwnResponseObjectWithTheGatewaysIdModelAndMetadata) {
+  ResponseHead head = Head();
+  head.echo.metadata_json = R"({"k":"v"})";
+  core::Completion answer;
+  answer.native = R"({"id":"resp_up","object":"response","model":"o4-mini","status":"completed",
+      "output":[{"type":"reasoning","id":"rs_up","encrypted_content":"gAAA","summary":[]}],
+      "store":false})";
+  EXPECT_EQ(json::parse(RenderResponse(head, answer)),
+            json::parse(R"({"id":"resp_00000000000000ab","object":"response","model":"qwen",
+      "status":"completed",
+      "output":[{"type":"reasoning","id":"rs_up","encrypted_content":"gAAA","summary":[]}],
+      "store":false,"metadata":{"k":"v"}})"));
+  answer.native = "[not an object";
+  EXPECT_EQ(json::parse(RenderResponse(head, answer)).at("object"), "response")
+      << "what cannot be read is rendered from the chunks";
+}
+
 }  // namespace
 }  // namespace meridian::http

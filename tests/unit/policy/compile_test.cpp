@@ -224,6 +224,35 @@ routes:
                                   HasSubstr("'dashscope_region' applies only to kind dashscope")));
 }
 
+TEST(Compile, ResponsesApiDefaultsOnForOpenAiOnlyAndIsRefusedElsewhere) {
+  const auto s = MustCompile(R"(providers:
+  - {id: oai, kind: openai, endpoint: "https://api.openai.com/v1", credential_env: K,
+     models: {m: m}}
+  - {id: oai-chat, kind: openai, endpoint: "https://api.openai.com/v1", credential_env: K,
+     models: {m: m}, responses_api: false}
+  - {id: vllm, kind: openai_compatible, endpoint: "http://127.0.0.1:8000/v1", models: {m: m}}
+  - {id: vllm-r, kind: openai_compatible, endpoint: "http://127.0.0.1:8000/v1", models: {m: m},
+     responses_api: true}
+  - {id: sim, kind: sim, models: {m: m}}
+routes:
+  - {id: r, allow: [oai, oai-chat, vllm, vllm-r, sim]}
+)");
+  ASSERT_EQ(s->providers.size(), 5u);
+  EXPECT_TRUE(s->providers[0].responses_api);
+  EXPECT_FALSE(s->providers[1].responses_api);
+  EXPECT_FALSE(s->providers[2].responses_api);
+  EXPECT_TRUE(s->providers[3].responses_api);
+  EXPECT_FALSE(s->providers[4].responses_api);
+  for (const char* kind : {"anthropic", "azure_openai", "dashscope", "sim"}) {
+    EXPECT_THAT(CompileErrors(std::string("providers:\n  - id: p\n    kind: ") + kind +
+                              "\n    models: {m: m}\n    responses_api: true\n"
+                              "routes:\n  - id: r\n    allow: [p]\n"),
+                ::testing::Contains(HasSubstr("provider 'p': 'responses_api' applies only to "
+                                              "kinds openai and openai_compatible")))
+        << kind;
+  }
+}
+
 TEST(Compile, ConditionCyclesAndBadComparisons) {
   auto errors = CompileErrors(R"(conditions:
   a: {ref: b}

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "providers/common/sanitize.h"
@@ -967,6 +968,245 @@ TEST(ChatPath, Variants) {
   for (const auto& c : cases) {
     SCOPED_TRACE(std::string(c.base) + " " + std::string(c.model));
     EXPECT_EQ(ChatPath(c.flavor, c.base, c.model, c.version), c.want);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// OpenAI's Responses API upstream (a Responses request to a provider with responses_api)
+
+// The event sequence of OpenAI's API reference ("Streaming events") for a short text answer.
+constexpr std::string_view kResponsesTextStream =
+    "event: response.created\n"
+    "data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":"
+    "\"resp_67c9\",\"object\":\"response\",\"created_at\":1741290958,\"status\":"
+    "\"in_progress\",\"model\":\"gpt-4.1-2025-04-14\",\"output\":[],\"usage\":null}}\n"
+    "\n"
+    "event: response.in_progress\n"
+    "data: {\"type\":\"response.in_progress\",\"sequence_number\":1,\"response\":{\"id\":"
+    "\"resp_67c9\",\"status\":\"in_progress\",\"output\":[]}}\n"
+    "\n"
+    "event: response.output_item.added\n"
+    "data: {\"type\":\"response.output_item.added\",\"sequence_number\":2,\"output_index\":0,"
+    "\"item\":{\"id\":\"msg_67c9\",\"type\":\"message\",\"status\":\"in_progress\",\"role\":"
+    "\"assistant\",\"content\":[]}}\n"
+    "\n"
+    "event: response.content_part.added\n"
+    "data: {\"type\":\"response.content_part.added\",\"sequence_number\":3,\"item_id\":"
+    "\"msg_67c9\",\"output_index\":0,\"content_index\":0,\"part\":{\"type\":\"output_text\","
+    "\"text\":\"\",\"annotations\":[]}}\n"
+    "\n"
+    "event: response.output_text.delta\n"
+    "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":4,\"item_id\":"
+    "\"msg_67c9\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n"
+    "\n"
+    "event: response.output_text.delta\n"
+    "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":5,\"item_id\":"
+    "\"msg_67c9\",\"output_index\":0,\"content_index\":0,\"delta\":\" there\"}\n"
+    "\n"
+    "event: response.output_text.done\n"
+    "data: {\"type\":\"response.output_text.done\",\"sequence_number\":6,\"item_id\":"
+    "\"msg_67c9\",\"output_index\":0,\"content_index\":0,\"text\":\"Hi there\"}\n"
+    "\n"
+    "event: response.completed\n"
+    "data: {\"type\":\"response.completed\",\"sequence_number\":7,\"response\":{\"id\":"
+    "\"resp_67c9\",\"created_at\":1741290958,\"status\":\"completed\",\"model\":"
+    "\"gpt-4.1-2025-04-14\",\"output\":[],\"usage\":{\"input_tokens\":37,"
+    "\"input_tokens_details\":{\"cached_tokens\":5},\"output_tokens\":11,"
+    "\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":48}}}\n"
+    "\n";
+
+// Reasoning summary, then a function call whose arguments arrive in pieces.
+constexpr std::string_view kResponsesToolStream =
+    "event: response.created\n"
+    "data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_t\","
+    "\"created_at\":7,\"status\":\"in_progress\",\"model\":\"o4-mini\",\"output\":[]}}\n"
+    "\n"
+    "event: response.output_item.added\n"
+    "data: {\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,"
+    "\"item\":{\"id\":\"rs_1\",\"type\":\"reasoning\",\"summary\":[]}}\n"
+    "\n"
+    "event: response.reasoning_summary_text.delta\n"
+    "data: {\"type\":\"response.reasoning_summary_text.delta\",\"sequence_number\":2,"
+    "\"item_id\":\"rs_1\",\"output_index\":0,\"summary_index\":0,\"delta\":\"look up\"}\n"
+    "\n"
+    "event: response.output_item.added\n"
+    "data: {\"type\":\"response.output_item.added\",\"sequence_number\":3,\"output_index\":1,"
+    "\"item\":{\"id\":\"fc_1\",\"type\":\"function_call\",\"status\":\"in_progress\","
+    "\"arguments\":\"\",\"call_id\":\"call_abc\",\"name\":\"get_weather\"}}\n"
+    "\n"
+    "event: response.function_call_arguments.delta\n"
+    "data: {\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":4,"
+    "\"item_id\":\"fc_1\",\"output_index\":1,\"delta\":\"{\\\"city\\\":\"}\n"
+    "\n"
+    "event: response.function_call_arguments.delta\n"
+    "data: {\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":5,"
+    "\"item_id\":\"fc_1\",\"output_index\":1,\"delta\":\"\\\"Paris\\\"}\"}\n"
+    "\n"
+    "event: response.function_call_arguments.done\n"
+    "data: {\"type\":\"response.function_call_arguments.done\",\"sequence_number\":6,"
+    "\"item_id\":\"fc_1\",\"output_index\":1,\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}\n"
+    "\n"
+    "event: response.completed\n"
+    "data: {\"type\":\"response.completed\",\"sequence_number\":7,\"response\":{\"id\":\"resp_t\","
+    "\"created_at\":7,\"status\":\"completed\",\"model\":\"o4-mini\",\"usage\":{"
+    "\"input_tokens\":20,\"output_tokens\":30,\"output_tokens_details\":{"
+    "\"reasoning_tokens\":12},\"total_tokens\":50}}}\n"
+    "\n";
+
+Decoded DecodeResponses(std::string_view sse, bool finish = false,
+                        std::size_t split = std::string_view::npos) {
+  ResponsesStreamDecoder decoder;
+  auto d = providers::testing::DecodeWith(decoder, sse, finish, split);
+  return Decoded{{}, d.lines, d.done, d.last_status};
+}
+
+TEST(ResponsesUpstream, PathAndBody) {
+  EXPECT_EQ(ResponsesPath("/v1"), "/v1/responses");
+  EXPECT_EQ(ResponsesPath("/v1/"), "/v1/responses");
+  EXPECT_EQ(ResponsesPath(""), "/responses");
+  // The client's body as it came (reasoning items, include), the upstream model, store false.
+  const std::string body = NativeResponsesRequestBody(
+      R"({"model":"assistant","store":true,"include":["reasoning.encrypted_content"],
+          "input":[{"type":"reasoning","id":"rs_1","encrypted_content":"gAAA","summary":[]},
+                   {"role":"user","content":"hi"}],"reasoning":{"effort":"low"}})",
+      "o4-mini");
+  EXPECT_EQ(json::parse(body), json::parse(R"({"model":"o4-mini","store":false,
+      "include":["reasoning.encrypted_content"],
+      "input":[{"type":"reasoning","id":"rs_1","encrypted_content":"gAAA","summary":[]},
+               {"role":"user","content":"hi"}],"reasoning":{"effort":"low"}})"));
+  EXPECT_EQ(NativeResponsesRequestBody("[]", "m"), "");
+  EXPECT_EQ(NativeResponsesRequestBody("{", "m"), "");
+}
+
+TEST(ResponsesUpstream, TextStreamAtEverySplit) {
+  const std::vector<std::string> want = {"start resp_67c9 gpt-4.1-2025-04-14 1741290958",
+                                         "delta content=Hi", "delta content= there", "finish stop",
+                                         "usage 37/11/48 reasoning=0 cached=5"};
+  for (std::size_t split = 0; split <= kResponsesTextStream.size(); ++split) {
+    const Decoded d = DecodeResponses(kResponsesTextStream, true, split);
+    ASSERT_EQ(d.lines, want) << "split " << split;
+    EXPECT_TRUE(d.done);
+    EXPECT_TRUE(d.last_status.ok());
+  }
+}
+
+TEST(ResponsesUpstream, ReasoningAndFunctionCallStream) {
+  const Decoded d = DecodeResponses(kResponsesToolStream, true);
+  const auto call = ::testing::StartsWith("delta tool_calls=");
+  EXPECT_THAT(d.lines,
+              ElementsAre("start resp_t o4-mini 7", "delta reasoning=look up", call, call, call,
+                          "finish tool_calls", "usage 20/30/50 reasoning=12 cached=-"));
+  // The calls in chat-completions terms: header (id, name) then argument fragments.
+  ResponsesStreamDecoder decoder;
+  SseParser parser;
+  std::vector<SseEvent> events;
+  ASSERT_TRUE(parser.Feed(kResponsesToolStream, events));
+  std::vector<Chunk> chunks;
+  for (const auto& e : events) ASSERT_TRUE(decoder.Decode(e, chunks).ok());
+  ASSERT_EQ(chunks.size(), 7u);
+  EXPECT_EQ(json::parse(chunks[2].tool_calls_json), json::parse(R"([{"index":0,"id":"call_abc",
+      "type":"function","function":{"name":"get_weather","arguments":""}}])"));
+  EXPECT_EQ(json::parse(chunks[3].tool_calls_json),
+            json::parse(R"([{"index":0,"function":{"arguments":"{\"city\":"}}])"));
+  EXPECT_EQ(json::parse(chunks[4].tool_calls_json),
+            json::parse(R"([{"index":0,"function":{"arguments":"\"Paris\"}"}}])"));
+}
+
+TEST(ResponsesUpstream, IncompleteFailedErrorAndTruncated) {
+  const std::string created(
+      kResponsesTextStream.substr(0, kResponsesTextStream.find("event: response.in_progress")));
+  // max_output_tokens → length; content_filter → content_filter.
+  for (const auto& [reason, finish] : {std::pair{"max_output_tokens", "finish length"},
+                                       std::pair{"content_filter", "finish content_filter"}}) {
+    const Decoded d =
+        DecodeResponses(created +
+                            "event: response.incomplete\ndata: {\"type\":\"response.incomplete\","
+                            "\"response\":{\"id\":\"resp_67c9\",\"status\":\"incomplete\","
+                            "\"incomplete_details\":{\"reason\":\"" +
+                            reason + "\"},\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}}\n\n",
+                        true);
+    EXPECT_THAT(d.lines, ElementsAre("start resp_67c9 gpt-4.1-2025-04-14 1741290958", finish,
+                                     "usage 3/4/7 reasoning=- cached=-"));
+    EXPECT_TRUE(d.done);
+  }
+  // response.failed after the start: its error, not retryable (the stream had begun).
+  const Decoded failed = DecodeResponses(
+      created +
+          "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":"
+          "{\"id\":\"resp_67c9\",\"status\":\"failed\",\"error\":{\"code\":"
+          "\"server_error\",\"message\":\"The model failed\"}}}\n\n",
+      true);
+  ASSERT_EQ(failed.lines.size(), 2u);
+  EXPECT_THAT(failed.lines[1], HasSubstr("server_error: The model failed"));
+  EXPECT_THAT(failed.lines[1], Not(HasSubstr("retryable")));
+  EXPECT_EQ(failed.last_status.code, StatusCode::kBadUpstream);
+  // An `error` event before anything: retryable for a rate limit.
+  const Decoded error = DecodeResponses(
+      "event: error\ndata: {\"type\":\"error\",\"code\":\"rate_limit_exceeded\",\"message\":"
+      "\"Slow down\",\"param\":null,\"sequence_number\":0}\n\n",
+      true);
+  ASSERT_EQ(error.lines.size(), 1u);
+  EXPECT_THAT(error.lines[0], HasSubstr("rate_limit_exceeded retryable: Slow down"));
+  // The connection closes before a terminal event.
+  const Decoded cut = DecodeResponses(created, true);
+  ASSERT_EQ(cut.lines.size(), 2u);
+  EXPECT_THAT(cut.lines[1], HasSubstr("upstream_truncated_stream"));
+  EXPECT_FALSE(DecodeResponses(created, false).done);
+  // Invalid JSON.
+  const Decoded bad = DecodeResponses("event: response.created\ndata: {nope\n\n", false);
+  ASSERT_EQ(bad.lines.size(), 1u);
+  EXPECT_THAT(bad.lines[0], HasSubstr("upstream_invalid_json"));
+  EXPECT_TRUE(bad.done);
+}
+
+// Every event rides, in order, on the chunks decoded from it or after it: their
+// concatenation is the stream as it came, at every split of the bytes.
+TEST(ResponsesUpstream, EveryEventRidesOnTheChunks) {
+  for (const std::string_view stream : {kResponsesTextStream, kResponsesToolStream}) {
+    for (std::size_t split = 0; split <= stream.size(); ++split) {
+      SseParser parser;
+      std::vector<SseEvent> events;
+      ASSERT_TRUE(parser.Feed(stream.substr(0, split), events));
+      ASSERT_TRUE(parser.Feed(stream.substr(split), events));
+      ResponsesStreamDecoder decoder;
+      std::vector<Chunk> chunks;
+      for (const auto& e : events) ASSERT_TRUE(decoder.Decode(e, chunks).ok());
+      ASSERT_TRUE(decoder.done());
+      std::string carried;
+      for (const Chunk& c : chunks) carried += c.native;
+      EXPECT_EQ(carried, stream) << "split " << split;
+      ASSERT_FALSE(chunks.empty());
+      EXPECT_TRUE(chunks.front().native.starts_with("event: response.created\n"));
+    }
+  }
+}
+
+TEST(ResponsesUpstream, NonStreamingBody) {
+  constexpr std::string_view kBody = R"({"id":"resp_b","object":"response","created_at":9,
+      "status":"completed","model":"o4-mini","output":[
+        {"id":"rs_1","type":"reasoning","summary":[{"type":"summary_text","text":"plan"}]},
+        {"id":"msg_1","type":"message","role":"assistant","content":[
+          {"type":"output_text","text":"Hello","annotations":[]}]},
+        {"id":"fc_1","type":"function_call","call_id":"call_1","name":"f","arguments":"{}"}],
+      "usage":{"input_tokens":5,"output_tokens":6,"total_tokens":11}})";
+  std::vector<Chunk> chunks;
+  ASSERT_TRUE(DecodeResponsesBody(kBody, chunks).ok());
+  EXPECT_THAT(Lines(chunks),
+              ElementsAre("start resp_b o4-mini 9", "delta content=Hello reasoning=plan tool_calls",
+                          "finish tool_calls", "usage 5/6/11 reasoning=- cached=-"));
+  EXPECT_EQ(chunks.front().native, kBody);
+  EXPECT_EQ(json::parse(chunks[1].tool_calls_json), json::parse(R"([{"index":0,"id":"call_1",
+      "type":"function","function":{"name":"f","arguments":"{}"}}])"));
+
+  for (const std::string_view bad :
+       {std::string_view("{"), std::string_view(R"({"id":"r","status":"completed"})"),
+        std::string_view(R"({"id":"r","status":"failed","error":{"code":"server_error",
+            "message":"boom"},"output":[]})"),
+        std::string_view(R"({"error":{"message":"no","type":"invalid_request_error"}})")}) {
+    std::vector<Chunk> out;
+    EXPECT_FALSE(DecodeResponsesBody(bad, out).ok()) << bad;
+    ASSERT_EQ(out.size(), 1u) << bad;
+    EXPECT_EQ(out[0].kind, Chunk::Kind::kError);
   }
 }
 
