@@ -7,7 +7,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libssl-dev openssl libyaml-cpp-dev libcli11-dev libmimalloc-dev
+  libssl-dev openssl libyaml-cpp-dev libcli11-dev libmimalloc-dev libhiredis-dev
+  redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
   clang libclang-rt-14-dev clang-format clang-tidy

@@ -49,6 +49,8 @@ RULES = {
     "gateway/identity": CORE + ["gateway/identity.h", "policy/", "config/"],
     "gateway/metrics.": ["gateway/metrics.h"],
     "gateway/audit.": CORE + ["gateway/audit.h"],
+    "gateway/store/resp": ["gateway/store/resp.h"],
+    "gateway/store/": CORE + ["gateway/store/"],
 }
 
 # prefix of the including file -> prefixes it must not include (on top of RULES): the front

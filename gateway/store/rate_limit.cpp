@@ -1,0 +1,257 @@
+#include "gateway/store/rate_limit.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "gateway/store/redis_client.h"
+
+namespace meridian::store {
+
+namespace asio = boost::asio;
+using core::Status;
+using core::StatusCode;
+
+namespace {
+
+double Refilled(const BucketSpec& spec, const BucketState& state, std::int64_t now_ms) {
+  if (!state.exists) return spec.capacity;
+  const double elapsed = static_cast<double>(std::max<std::int64_t>(0, now_ms - state.at_ms));
+  return std::min(spec.capacity,
+                  state.level + elapsed * spec.capacity / static_cast<double>(spec.window_ms));
+}
+
+std::int64_t MsToHold(const BucketSpec& spec, double level, double amount) {
+  return static_cast<std::int64_t>(
+      std::ceil((amount - level) * static_cast<double>(spec.window_ms) / spec.capacity));
+}
+
+BucketReading Reading(const BucketSpec& spec, double level) {
+  return {static_cast<std::int64_t>(std::floor(std::max(0.0, level))),
+          std::max<std::int64_t>(0, MsToHold(spec, level, spec.capacity))};
+}
+
+// The same arithmetic as TakeFromBuckets / SettleBucket, in Redis's Lua, on Redis's clock.
+constexpr std::string_view kPrelude = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function refilled(key, cap, win)
+  local s = redis.call('HMGET', key, 'level', 'at')
+  if not s[1] then return cap end
+  return math.min(cap, tonumber(s[1]) + math.max(0, now - tonumber(s[2])) * cap / win)
+end
+local function store(key, cap, win, level)
+  redis.call('HSET', key, 'level', string.format('%.17g', level), 'at', now)
+  redis.call('PEXPIRE', key, math.ceil((cap - level) * win / cap) + 1000)
+end
+)lua";
+
+constexpr std::string_view kTakeBody = R"lua(
+local levels = {}
+local denied, retry = 0, 0
+for i = 1, #KEYS do
+  local cap, win, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local level = refilled(KEYS[i], cap, win)
+  levels[i] = level
+  if denied == 0 then
+    if cost > cap then denied, retry = i, -1
+    elseif level < cost then denied, retry = i, math.ceil((cost - level) * win / cap) end
+  end
+end
+local out = {denied, retry}
+for i = 1, #KEYS do
+  local cap, win, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local level = levels[i]
+  if denied == 0 then
+    level = level - cost
+    store(KEYS[i], cap, win, level)
+  end
+  out[#out + 1] = math.floor(math.max(0, level))
+  out[#out + 1] = math.max(0, math.ceil((cap - level) * win / cap))
+end
+return out
+)lua";
+
+constexpr std::string_view kSettleBody = R"lua(
+for i = 1, #KEYS do
+  local cap, win, delta = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  store(KEYS[i], cap, win, math.max(-cap, math.min(cap, refilled(KEYS[i], cap, win) - delta)))
+end
+return #KEYS
+)lua";
+
+const std::string& TakeSource() {
+  static const std::string s = std::string(kPrelude) + std::string(kTakeBody);
+  return s;
+}
+
+const std::string& SettleSource() {
+  static const std::string s = std::string(kPrelude) + std::string(kSettleBody);
+  return s;
+}
+
+std::string Sha1Hex(std::string_view text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  }
+  return out;
+}
+
+std::string Number(double v) {
+  char buf[40];
+  const int n = std::snprintf(buf, sizeof buf, "%.17g", v);
+  return std::string(buf, static_cast<std::size_t>(std::max(0, n)));
+}
+
+Status StoreError(std::string message) {
+  Status s = Status::Error(StatusCode::kUnavailable, "shared state store: " + std::move(message),
+                           "store_unavailable");
+  s.retryable = true;
+  return s;
+}
+
+// EVALSHA, and EVAL when Redis does not have the script yet (first use, after a restart or
+// SCRIPT FLUSH): Redis caches it then.
+asio::awaitable<RedisResult> RunScript(RedisPool& pool, const std::string& script,
+                                       const std::vector<BucketSpec>& specs) {
+  static const std::string take_sha = Sha1Hex(TakeSource());
+  static const std::string settle_sha = Sha1Hex(SettleSource());
+  const std::string& sha = &script == &TakeSource() ? take_sha : settle_sha;
+  std::vector<std::string> args{"EVALSHA", sha, std::to_string(specs.size())};
+  for (const BucketSpec& s : specs) args.push_back(s.key);
+  for (const BucketSpec& s : specs) {
+    args.push_back(Number(s.capacity));
+    args.push_back(std::to_string(s.window_ms));
+    args.push_back(Number(s.cost));
+  }
+  RedisResult r = co_await pool.Call(args);
+  if (r.status.ok() && !r.replies.empty() && r.replies[0].is_error() &&
+      r.replies[0].str.starts_with("NOSCRIPT")) {
+    args[0] = "EVAL";
+    args[1] = std::string(script);
+    r = co_await pool.Call(std::move(args));
+  }
+  co_return r;
+}
+
+}  // namespace
+
+TakeResult TakeFromBuckets(const std::vector<BucketSpec>& specs, std::vector<BucketState>& states,
+                           std::int64_t now_ms) {
+  TakeResult r;
+  states.resize(specs.size());
+  std::vector<double> levels;
+  levels.reserve(specs.size());
+  r.allowed = true;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const double level = Refilled(specs[i], states[i], now_ms);
+    levels.push_back(level);
+    if (!r.allowed) continue;
+    if (specs[i].cost > specs[i].capacity) {
+      r.allowed = false;
+      r.denied = i;
+      r.retry_after_ms = -1;
+    } else if (level < specs[i].cost) {
+      r.allowed = false;
+      r.denied = i;
+      r.retry_after_ms = MsToHold(specs[i], level, specs[i].cost);
+    }
+  }
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (r.allowed) {
+      levels[i] -= specs[i].cost;
+      states[i] = {levels[i], now_ms, true};
+    }
+    r.buckets.push_back(Reading(specs[i], levels[i]));
+  }
+  return r;
+}
+
+void SettleBucket(const BucketSpec& spec, BucketState& state, double delta, std::int64_t now_ms) {
+  const double level = Refilled(spec, state, now_ms) - delta;
+  state = {std::clamp(level, -spec.capacity, spec.capacity), now_ms, true};
+}
+
+std::int64_t MemoryBucketStore::Now() const {
+  if (now_ms_ != nullptr) return now_ms_();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+asio::awaitable<TakeResult> MemoryBucketStore::Take(std::vector<BucketSpec> specs) {
+  std::lock_guard lock(mu_);
+  std::vector<BucketState> states;
+  states.reserve(specs.size());
+  for (const BucketSpec& s : specs) states.push_back(buckets_[s.key]);
+  TakeResult r = TakeFromBuckets(specs, states, Now());
+  if (r.allowed) {
+    for (std::size_t i = 0; i < specs.size(); ++i) buckets_[specs[i].key] = states[i];
+  }
+  co_return r;
+}
+
+asio::awaitable<Status> MemoryBucketStore::Settle(std::vector<BucketSpec> specs) {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = Now();
+  for (const BucketSpec& s : specs) SettleBucket(s, buckets_[s.key], s.cost, now);
+  co_return Status::Ok();
+}
+
+std::string_view RedisBucketStore::TakeScript() {
+  return TakeSource();
+}
+std::string_view RedisBucketStore::SettleScript() {
+  return SettleSource();
+}
+
+asio::awaitable<TakeResult> RedisBucketStore::Take(std::vector<BucketSpec> specs) {
+  TakeResult r;
+  RedisResult rr = co_await RunScript(pool_, TakeSource(), specs);
+  if (!rr.status.ok()) {
+    r.status = std::move(rr.status);
+    co_return r;
+  }
+  const RespValue& v = rr.replies.at(0);
+  if (v.is_error()) {
+    r.status = StoreError("rate-limit script failed: " + v.str.substr(0, 200));
+    co_return r;
+  }
+  if (v.type != RespValue::Type::kArray || v.elements.size() != 2 + 2 * specs.size()) {
+    r.status = StoreError("rate-limit script returned an unexpected reply");
+    co_return r;
+  }
+  for (const RespValue& e : v.elements) {
+    if (e.type != RespValue::Type::kInteger) {
+      r.status = StoreError("rate-limit script returned an unexpected reply");
+      co_return r;
+    }
+  }
+  const std::int64_t denied = v.elements[0].integer;
+  r.allowed = denied == 0;
+  r.denied = denied > 0 ? static_cast<std::size_t>(denied - 1) : 0;
+  r.retry_after_ms = v.elements[1].integer;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    r.buckets.push_back({v.elements[2 + 2 * i].integer, v.elements[3 + 2 * i].integer});
+  }
+  co_return r;
+}
+
+asio::awaitable<Status> RedisBucketStore::Settle(std::vector<BucketSpec> specs) {
+  RedisResult rr = co_await RunScript(pool_, SettleSource(), specs);
+  if (!rr.status.ok()) co_return rr.status;
+  if (rr.replies.at(0).is_error()) {
+    co_return StoreError("rate-limit settle script failed: " + rr.replies[0].str.substr(0, 200));
+  }
+  co_return Status::Ok();
+}
+
+}  // namespace meridian::store

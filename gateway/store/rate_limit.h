@@ -1,0 +1,104 @@
+// Rate limits as token buckets shared by every replica: a bucket holds up to `capacity` units
+// (requests or tokens) and refills at capacity per `window_ms` (a minute for RPM/TPM); a
+// request takes its cost from every bucket it is subject to (tenant, API key, subject) or
+// from none. The arithmetic is one pure function (TakeFromBuckets), run inside Redis as a Lua
+// script (atomic: concurrent replicas cannot lose an update or over-admit, and Redis's clock
+// is the only clock) or in process for the embedded demo and single-process development.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/core/status.h"
+
+namespace meridian::store {
+
+class RedisPool;
+
+struct BucketSpec {
+  std::string key;  ///< e.g. "meridian:rl:key:<key id>:rpm" (never a secret)
+  double capacity = 0;
+  std::int64_t window_ms = 60000;
+  double cost = 1;  ///< what this request takes (1 request, or its estimated tokens)
+};
+
+/// A bucket after the take (or after the refusal: unchanged).
+struct BucketReading {
+  std::int64_t remaining = 0;  ///< whole units left (floor; 0 when in debt)
+  std::int64_t reset_ms = 0;   ///< until the bucket is full again (x-ratelimit-reset-*)
+};
+
+struct TakeResult {
+  core::Status status;  ///< not ok: the store could not answer (nothing was taken)
+  bool allowed = false;
+  std::size_t denied = 0;              ///< the first bucket that was short, when !allowed
+  std::int64_t retry_after_ms = 0;     ///< until that bucket holds the cost, when !allowed
+  std::vector<BucketReading> buckets;  ///< one per spec, in order
+};
+
+/// One bucket's stored state: its level and when it was last written (ms, the store's clock).
+struct BucketState {
+  double level = 0;
+  std::int64_t at_ms = 0;
+  bool exists = false;
+};
+
+/// The arithmetic both stores run: refills every bucket to `now_ms` (a new bucket is full),
+/// then takes every cost if each bucket holds its own, else takes nothing. A cost larger than
+/// a bucket's capacity can never be met: refused with retry_after_ms = -1. `states` is
+/// updated when allowed (levels may go negative only through Settle).
+TakeResult TakeFromBuckets(const std::vector<BucketSpec>& specs, std::vector<BucketState>& states,
+                           std::int64_t now_ms);
+
+/// Settles a bucket after the fact: `delta` > 0 takes more (the answer used more tokens than
+/// reserved, possibly into debt down to -capacity), < 0 gives back (never above capacity).
+void SettleBucket(const BucketSpec& spec, BucketState& state, double delta, std::int64_t now_ms);
+
+/// Where the buckets live.
+class BucketStore {
+ public:
+  virtual ~BucketStore() = default;
+  virtual boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) = 0;
+  /// SettleBucket on each spec with its delta (spec.cost is the delta here).
+  virtual boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) = 0;
+};
+
+/// In this process only: not shared between replicas, lost on restart. Thread-safe (every
+/// worker shares it); uses the steady clock.
+class MemoryBucketStore final : public BucketStore {
+ public:
+  boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) override;
+  boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) override;
+  /// For tests: the buckets' clock (default: steady clock ms).
+  void SetClockForTest(std::int64_t (*now_ms)()) { now_ms_ = now_ms; }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, BucketState> buckets_;
+  std::int64_t (*now_ms_)() = nullptr;
+  std::int64_t Now() const;
+};
+
+/// In Redis: one Lua script per call (EVALSHA, loaded on first use and again after a Redis
+/// restart), buckets as hashes {level, at} that expire once full. `pool` is the worker's.
+class RedisBucketStore final : public BucketStore {
+ public:
+  explicit RedisBucketStore(RedisPool& pool) : pool_(pool) {}
+  boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) override;
+  boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) override;
+
+  /// The scripts' source (for `SCRIPT LOAD` by an operator, and tests).
+  static std::string_view TakeScript();
+  static std::string_view SettleScript();
+
+ private:
+  RedisPool& pool_;
+};
+
+}  // namespace meridian::store
