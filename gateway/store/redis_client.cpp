@@ -4,10 +4,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
 #include <utility>
 
 namespace meridian::store {
@@ -47,8 +49,18 @@ RedisPool::~RedisPool() = default;
 
 asio::awaitable<Status> RedisPool::Connect(std::unique_ptr<Connection>& out) {
   auto c = std::make_unique<Connection>(executor_);
-  tcp::resolver resolver(executor_);
-  auto [rec, results] = co_await resolver.async_resolve(options_.host, options_.port, kTuple);
+  // A name lookup runs on Asio's resolver thread and is not bounded by the socket's deadline:
+  // a timer cancels it (the lookup's late answer is then ignored).
+  auto resolver = std::make_shared<tcp::resolver>(executor_);
+  asio::steady_timer lookup_deadline(executor_, options_.connect_timeout);
+  lookup_deadline.async_wait([resolver](const beast::error_code& ec) {
+    if (!ec) resolver->cancel();
+  });
+  auto [rec, results] = co_await resolver->async_resolve(options_.host, options_.port, kTuple);
+  lookup_deadline.cancel();
+  if (rec == asio::error::operation_aborted) {
+    co_return Failure("cannot resolve " + options_.host, beast::error::timeout);
+  }
   if (rec) co_return Failure("cannot resolve " + options_.host, rec);
   c->stream.expires_after(options_.connect_timeout);  // then the call's own deadline
   auto [cec, ep] = co_await c->stream.async_connect(results, kTuple);
