@@ -58,10 +58,33 @@ RespValue Convert(const redisReply& r) {
   return v;
 }
 
+// What a reply may hold: Redis itself caps neither, so a broken or hostile server (or another
+// service on the port) could otherwise make the gateway allocate without bound.
+constexpr int kMaxElements = 1 << 20;            ///< per array
+constexpr std::size_t kMaxBuffered = 64u << 20;  ///< bytes of an unfinished reply
+
+// hiredis's own reply constructors, with arrays bounded (an array it may not build is its
+// "Out of memory" error, so the connection is dropped).
+redisReplyObjectFunctions* BoundedFunctions() {
+  static void* (*original_array)(const redisReadTask*, int) = nullptr;
+  static redisReplyObjectFunctions fn = [] {
+    redisReader* probe = redisReaderCreate();
+    redisReplyObjectFunctions f = *probe->fn;
+    redisReaderFree(probe);
+    original_array = f.createArray;
+    f.createArray = [](const redisReadTask* task, int elements) -> void* {
+      if (elements < 0 || elements > kMaxElements) return nullptr;
+      return original_array(task, elements);
+    };
+    return f;
+  }();
+  return &fn;
+}
+
 }  // namespace
 
 RespReader::RespReader() : impl_(std::make_unique<Impl>()) {
-  impl_->reader = redisReaderCreate();
+  impl_->reader = redisReaderCreateWithFunctions(BoundedFunctions());
   if (impl_->reader == nullptr) error_ = "out of memory";
 }
 
@@ -74,6 +97,10 @@ bool RespReader::Feed(std::string_view bytes) {
   if (bytes.empty()) return true;
   if (redisReaderFeed(impl_->reader, bytes.data(), bytes.size()) != REDIS_OK) {
     error_ = impl_->reader->errstr[0] != '\0' ? impl_->reader->errstr : "invalid RESP";
+    return false;
+  }
+  if (impl_->reader->len - impl_->reader->pos > kMaxBuffered) {
+    error_ = "reply larger than 64 MiB";
     return false;
   }
   return true;

@@ -62,6 +62,25 @@ TEST(Resp, ABrokenStreamIsAnErrorThatStays) {
   EXPECT_FALSE(reader.Next());
 }
 
+TEST(Resp, RepliesAreBoundedWhateverTheServerSends) {
+  RespReader arrays;
+  ASSERT_TRUE(arrays.Feed("*2000000\r\n"));
+  EXPECT_FALSE(arrays.Next());
+  EXPECT_NE(arrays.error(), "") << "an array of two million elements is refused";
+  RespReader big;
+  ASSERT_TRUE(big.Feed("$100000000\r\n"));
+  const std::string mib(1u << 20, 'x');
+  bool refused = false;
+  for (int i = 0; i < 70 && !refused; ++i) refused = !big.Feed(mib);
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(big.error(), "reply larger than 64 MiB");
+  RespReader fine;
+  ASSERT_TRUE(fine.Feed("*3\r\n:1\r\n:2\r\n:3\r\n"));
+  const auto v = fine.Next();
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->elements.size(), 3u);
+}
+
 BucketSpec Spec(std::string key, double capacity, double cost, std::int64_t window_ms = 60000) {
   return {std::move(key), capacity, window_ms, cost};
 }
