@@ -500,12 +500,8 @@ std::int64_t AnthropicStreamDecoder::ToolIndex(std::int64_t block_index) const {
 
 std::string NativeMessagesRequestBody(std::string_view native_json,
                                       std::string_view upstream_model) {
-  boost::system::error_code ec;
-  json::value v = json::parse(json::string_view(native_json.data(), native_json.size()), ec);
-  json::object* body = ec ? nullptr : v.if_object();
-  if (body == nullptr) return {};
-  (*body)["model"] = json::string_view(upstream_model.data(), upstream_model.size());
-  return json::serialize(*body);
+  const auto body = NativeBodyWithModel(native_json, upstream_model);
+  return body ? json::serialize(*body) : std::string();
 }
 
 Status AnthropicStreamDecoder::Decode(const SseEvent& event, std::vector<Chunk>& out) {

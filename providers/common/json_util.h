@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "gateway/core/chunk.h"
 #include "gateway/core/json_text.h"
@@ -200,6 +201,18 @@ inline std::uint32_t CeilSeconds(double v) {
 }
 
 /// The terminal kError chunk carrying `s`.
+/// A client's own body (core::NativeBody::json) as an object with `model` set to
+/// `upstream_model`, for a vendor of that format; nullopt when it is not a JSON object.
+inline std::optional<json::object> NativeBodyWithModel(std::string_view native_json,
+                                                       std::string_view upstream_model) {
+  json::error_code ec;
+  json::value v = json::parse(json::string_view(native_json.data(), native_json.size()), ec);
+  json::object* body = ec ? nullptr : v.if_object();
+  if (body == nullptr) return std::nullopt;
+  (*body)["model"] = json::string_view(upstream_model.data(), upstream_model.size());
+  return std::move(*body);
+}
+
 inline core::Chunk ErrorChunk(const core::Status& s) {
   core::Chunk c;
   c.kind = core::Chunk::Kind::kError;

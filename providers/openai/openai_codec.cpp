@@ -719,11 +719,8 @@ std::string ResponsesPath(std::string_view base_path) {
 
 std::string NativeResponsesRequestBody(std::string_view native_json,
                                        std::string_view upstream_model) {
-  json::error_code ec;
-  json::value v = json::parse(json::string_view(native_json.data(), native_json.size()), ec);
-  json::object* body = ec ? nullptr : v.if_object();
-  if (body == nullptr) return {};
-  (*body)["model"] = json::string_view(upstream_model.data(), upstream_model.size());
+  auto body = NativeBodyWithModel(native_json, upstream_model);
+  if (!body) return {};
   (*body)["store"] = false;
   return json::serialize(*body);
 }
