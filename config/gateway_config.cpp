@@ -122,6 +122,39 @@ std::optional<std::string> ParseListen(std::string_view text, ListenAddress& out
   return std::nullopt;
 }
 
+// Returns why `text` is not HOST:PORT (a host name, an IPv4 address or a bracketed IPv6 one,
+// and a port 1..65535), or nothing (and fills `host` and `port`).
+std::optional<std::string> ParseHostPort(std::string_view text, std::string& host,
+                                         std::string& port) {
+  constexpr std::string_view kUsage = "write HOST:PORT, e.g. 127.0.0.1:6379 or redis.internal:6379";
+  std::string_view h;
+  std::string_view p;
+  if (text.starts_with('[')) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || text.substr(close + 1, 1) != ":") {
+      return std::string(kUsage);
+    }
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::string(kUsage);
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+    if (h.find(':') != std::string_view::npos) {
+      return "an IPv6 address must be written in brackets, e.g. \"[::1]:6379\"";
+    }
+  }
+  std::uint16_t value = 0;
+  const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (h.empty() || p.empty() || ec != std::errc() || end != p.data() + p.size() || value == 0) {
+    return std::string(kUsage) + " (the port 1..65535)";
+  }
+  host = std::string(h);
+  port = std::string(p);
+  return std::nullopt;
+}
+
 // Why `path` cannot be read, or nothing. Opening is the only honest test: permission bits do
 // not tell what ACLs, mounts or the process's identity allow.
 std::optional<std::string> Unreadable(const std::string& path) {
@@ -163,6 +196,9 @@ class GatewayReader : public YamlReader {
   void ReadRegions(const Entry& e, TenantConfig& t);
   void ReadMechanisms(const Entry& e, TenantConfig& t);
   void ReadConsent(const Entry& e, TenantConfig& t);
+  void ReadLimits(const Entry& e, TenantConfig& t);
+  void ReadRate(const Entry& e, RateLimitConfig& out);
+  void ReadStore(const Entry& e, StoreConfig& out);
   void CheckAcrossTenants(const std::vector<TenantConfig>& tenants);
 
   std::filesystem::path dir_;  ///< the config file's directory
@@ -253,6 +289,7 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
           {"trusted_proxies",
            Section([&](const Entry& e) { ReadTrustedProxies(e, c.trusted_proxies); })},
           {"tenants", [&](const Entry& e) { ReadTenants(e, c.tenants); }, kRequired},
+          {"store", Section([&](const Entry& e) { ReadStore(e, c.store); })},
       });
   CheckAcrossTenants(c.tenants);
   return c;
@@ -582,6 +619,7 @@ void GatewayReader::ReadTenant(const YAML::Node& node, SourcePos pos,
           {"tenant_flags", Into(t.tenant_flags)},
           {"mechanisms", [&](const Entry& e) { ReadMechanisms(e, t); }},
           {"consent", [&](const Entry& e) { ReadConsent(e, t); }},
+          {"limits", Section([&](const Entry& e) { ReadLimits(e, t); })},
       },
       [this](const Entry& e) {
         if (!IsSecretKeyName(e.name)) {
@@ -697,6 +735,81 @@ void GatewayReader::ReadConsent(const Entry& e, TenantConfig& t) {
   ReadSubFields(e, "consent", fields);
 }
 
+// The most a limit may say: far beyond any real quota, well inside a double's exact integers.
+constexpr std::int64_t kMaxLimit = 1'000'000'000'000;
+
+void GatewayReader::ReadRate(const Entry& e, RateLimitConfig& out) {
+  ReadSubFields(e, e.name,
+                {
+                    {"requests_per_minute", IntIn(out.requests_per_minute, 0, kMaxLimit)},
+                    {"tokens_per_minute", IntIn(out.tokens_per_minute, 0, kMaxLimit)},
+                });
+}
+
+void GatewayReader::ReadLimits(const Entry& e, TenantConfig& t) {
+  TenantLimitsConfig l;
+  ReadSubFields(e, "limits",
+                {
+                    {"requests_per_minute", IntIn(l.tenant.requests_per_minute, 0, kMaxLimit)},
+                    {"tokens_per_minute", IntIn(l.tenant.tokens_per_minute, 0, kMaxLimit)},
+                    {"tokens_per_day", IntIn(l.tokens_per_day, 0, kMaxLimit)},
+                    {"tokens_per_month", IntIn(l.tokens_per_month, 0, kMaxLimit)},
+                    {"per_key", Section([&](const Entry& s) { ReadRate(s, l.per_key); })},
+                    {"per_subject", Section([&](const Entry& s) { ReadRate(s, l.per_subject); })},
+                    {"default_max_tokens", IntIn(l.default_max_tokens, 1, 10'000'000)},
+                    {"on_store_failure",
+                     OneOf({"fail_closed", "fail_open"},
+                           [&](const std::string& v) { l.fail_open = v == "fail_open"; })},
+                });
+  t.limits = l;
+}
+
+void GatewayReader::ReadStore(const Entry& e, StoreConfig& out) {
+  out.pos = e.key_pos;
+  if (!ExpectMapping(e)) return;
+  ReadFields(e.value, e.pos, "store",
+             {
+                 {"kind", OneOf({"memory", "redis"},
+                                [&](const std::string& v) {
+                                  out.kind = v == "redis" ? StoreConfig::Kind::kRedis
+                                                          : StoreConfig::Kind::kMemory;
+                                })},
+                 {"address",
+                  [&](const Entry& a) {
+                    LocatedString v;
+                    if (!Read(a, v)) return;
+                    if (auto why = ParseHostPort(v.value, out.host, out.port)) {
+                      Error(a.pos, "'address': " + *why);
+                    }
+                  }},
+                 {"username",
+                  [&](const Entry& a) {
+                    LocatedString v;
+                    if (Read(a, v)) out.username = v.value;
+                  }},
+                 {"password_env",
+                  [&](const Entry& a) {
+                    LocatedString v;
+                    if (!Read(a, v)) return;
+                    if (v.value.empty()) {
+                      Error(a.pos, "'password_env' must name an environment variable");
+                      return;
+                    }
+                    out.password_env = v.value;
+                  }},
+                 {"db", IntIn(out.db, 0, 15)},
+                 {"connect_timeout_ms", Millis(out.connect_timeout)},
+                 {"command_timeout_ms", Millis(out.command_timeout)},
+             },
+             [this](const Entry& a) {
+               if (a.name != "password") return false;
+               Error(a.key_pos,
+                     "the Redis password must not be written in the gateway config: put it in an "
+                     "environment variable and name it with 'password_env'");
+               return true;
+             });
+}
+
 void GatewayReader::CheckAcrossTenants(const std::vector<TenantConfig>& tenants) {
   std::map<std::string, const TenantConfig*, std::less<>> ids;
   std::map<std::string, std::pair<const TenantConfig*, SourcePos>, std::less<>> hashes;
@@ -736,6 +849,11 @@ void GatewayReader::CheckAcrossTenants(const std::vector<TenantConfig>& tenants)
 }
 
 }  // namespace
+
+bool GatewayConfig::HasLimits() const {
+  return std::any_of(tenants.begin(), tenants.end(),
+                     [](const TenantConfig& t) { return t.limits.has_value(); });
+}
 
 std::optional<ListenAddress> ParseListenAddress(std::string_view text, std::string* why) {
   ListenAddress out;

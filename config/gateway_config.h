@@ -86,6 +86,25 @@
 //       tenant_flags: [public_facing_cn] # checked against the policy by CheckTenantFlags
 //       mechanisms: [cn_scc_filed]       # transfer mechanisms the tenant holds; default none
 //       consent: {cross_border_separate: false, sensitive_separate: false}  # default false
+//       limits:                  # optional: rate limits and token budgets (docs/configuration.md)
+//         requests_per_minute: 600   # the whole tenant; absent or 0: no limit
+//         tokens_per_minute: 200000  # prompt + completion tokens
+//         tokens_per_day: 0          # budgets per calendar day / month (UTC); 0: none
+//         tokens_per_month: 0
+//         per_key: {requests_per_minute: 0, tokens_per_minute: 0}      # each API key or
+//                                    # client certificate identity of the tenant, separately
+//         per_subject: {requests_per_minute: 0, tokens_per_minute: 0}  # each end user (the
+//                                    # request's subject: OpenAI `user`, gRPC subject_id)
+//         default_max_tokens: 1024   # reserved for a request that sets no max_tokens
+//         on_store_failure: fail_closed  # store unreachable: fail_closed (503) | fail_open
+//   store:                       # where limits are counted, shared by every replica
+//     kind: memory               # memory: this process only, lost on restart | redis
+//     address: 127.0.0.1:6379    # redis: HOST:PORT (a name, an IPv4 or a [IPv6] address)
+//     username: ""               # ACL user; default: the default user
+//     password_env: MERIDIAN_REDIS_PASSWORD  # variable holding the password (never this file)
+//     db: 0                      # SELECT (0..15)
+//     connect_timeout_ms: 250    # TCP connect to Redis
+//     command_timeout_ms: 100    # one round trip of the gateway's commands
 //
 // All timeouts are in milliseconds, 1..3600000. Relative paths (policy_file, tls files,
 // ca_file) resolve against the directory of the config file.
@@ -183,6 +202,39 @@ struct GrpcConfig {
   std::uint64_t max_message_bytes = 20'971'520;
 };
 
+/// Requests and tokens per minute; 0: no limit.
+struct RateLimitConfig {
+  std::uint64_t requests_per_minute = 0;
+  std::uint64_t tokens_per_minute = 0;
+  bool any() const { return requests_per_minute != 0 || tokens_per_minute != 0; }
+};
+
+/// `tenants[].limits:`: what a tenant, each of its keys and each of its users may spend.
+struct TenantLimitsConfig {
+  RateLimitConfig tenant;              ///< the tenant as a whole
+  RateLimitConfig per_key;             ///< each API key / client certificate identity
+  RateLimitConfig per_subject;         ///< each subject (end user)
+  std::uint64_t tokens_per_day = 0;    ///< budget per calendar day (UTC); 0: none
+  std::uint64_t tokens_per_month = 0;  ///< budget per calendar month (UTC); 0: none
+  /// Completion tokens reserved at admission when the request sets no max_tokens.
+  std::uint64_t default_max_tokens = 1024;
+  bool fail_open = false;  ///< the store unreachable: admit (true) or 503 (false)
+};
+
+/// `store:`: where shared state (rate limits) lives.
+struct StoreConfig {
+  enum class Kind : std::uint8_t { kMemory, kRedis };
+  Kind kind = Kind::kMemory;
+  std::string host = "127.0.0.1";
+  std::string port = "6379";
+  std::string username;
+  std::string password_env;  ///< the variable holding the password ("" : no AUTH)
+  std::uint32_t db = 0;
+  std::chrono::milliseconds connect_timeout{250};
+  std::chrono::milliseconds command_timeout{100};
+  policy::SourcePos pos;  ///< of `store:`, to point startup errors at
+};
+
 /// One item of `tenants:`, validated except for the flag names (see CheckTenantFlags).
 struct TenantConfig {
   policy::LocatedString id;
@@ -197,6 +249,7 @@ struct TenantConfig {
   policy::StringList tenant_flags;  ///< names with positions, for CheckTenantFlags
   std::uint32_t mechanisms = 0;     ///< Bit(policy::Mechanism) mask
   std::uint32_t consent = 0;        ///< Bit(policy::Consent) mask
+  std::optional<TenantLimitsConfig> limits;
   policy::SourcePos pos;
 };
 
@@ -252,6 +305,10 @@ struct GatewayConfig {
   UpstreamConfig upstream;
   TrustedProxiesConfig trusted_proxies;
   std::vector<TenantConfig> tenants;
+  StoreConfig store;
+
+  /// Some tenant has `limits:` (the store is used).
+  bool HasLimits() const;
 };
 
 /// Parses the text of a gateway config named `file` (relative paths in it resolve against

@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "gateway/quota.h"
 #include "gateway/router.h"
 
 namespace meridian::gateway {
@@ -32,11 +33,13 @@ class StreamSink final : public providers::ChunkSink {
   void Reset() override {
     pending_start_.reset();
     usage_.reset();
+    output_bytes_ = 0;
   }
 
   asio::awaitable<bool> Emit(const core::Chunk& chunk) override {
     if (failed_ || cancel_.cancelled()) co_return false;
     if (chunk.kind == core::Chunk::Kind::kUsage) usage_ = chunk.usage;
+    output_bytes_ += chunk.content.size() + chunk.reasoning.size() + chunk.tool_calls_json.size();
     if (!committed_ && chunk.kind == core::Chunk::Kind::kStart) {
       pending_start_ = chunk;
       co_return true;
@@ -69,6 +72,8 @@ class StreamSink final : public providers::ChunkSink {
   const std::string& provider() const { return provider_; }
   const std::optional<core::Usage>& usage() const { return usage_; }
   std::optional<double> ttft_ms() const { return ttft_ms_; }
+  /// Text the answer produced so far (content, reasoning, tool calls), in bytes.
+  std::size_t output_bytes() const { return output_bytes_; }
 
  private:
   bool Fail() {
@@ -85,6 +90,7 @@ class StreamSink final : public providers::ChunkSink {
   std::optional<core::Chunk> pending_start_;
   std::optional<core::Usage> usage_;
   std::optional<double> ttft_ms_;
+  std::size_t output_bytes_ = 0;
   bool committed_ = false;
   bool failed_ = false;
 };
@@ -109,6 +115,15 @@ class CollectSink final : public providers::ChunkSink {
   core::CompletionAggregator aggregator_;
   std::string provider_;
 };
+
+/// What an answer used, for the rate limits: the usage the provider reported, else an
+/// estimate from the request and the text produced; nothing when no provider answered.
+double UsedTokens(const core::CompletionRequest& request, const std::optional<core::Usage>& usage,
+                  std::size_t output_bytes, bool answered) {
+  if (usage) return static_cast<double>(usage->prompt_tokens + usage->completion_tokens);
+  if (!answered) return 0;
+  return static_cast<double>(EstimatePromptTokens(request) + TokensOfText(output_bytes));
+}
 
 }  // namespace
 
@@ -156,7 +171,7 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
   report.request_id = caller.id.text;
   report.tenant = caller.tenant;
   report.decided_unix_ms = UnixMillisNow();
-  const Admission admission = Admit(state, std::move(table), caller.attrs, request);
+  Admission admission = Admit(state, std::move(table), caller.attrs, request);
   report.admission = &admission;
   result.decided = true;
   auto finish = [&](const core::Status& final) {
@@ -182,6 +197,22 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
     co_return result;
   }
 
+  // Rate limits and token budgets: the request's cost is reserved now and settled once the
+  // answer says what it used.
+  QuotaPlan quota;
+  store::BucketStore* const buckets = caller.limits != nullptr ? worker.buckets() : nullptr;
+  if (buckets != nullptr) {
+    quota = PlanQuota(*caller.limits, caller.tenant, caller.key_id, request.user,
+                      EstimateTokens(request, caller.limits->default_max_tokens),
+                      report.decided_unix_ms);
+    const core::Status limited =
+        co_await TakeQuota(state, *buckets, quota, caller.tenant, admission.limit_headers);
+    if (!limited.ok()) {
+      co_await writer.Refuse(limited, &admission, {});
+      finish(limited);
+      co_return result;
+    }
+  }
   // The drain deadline and the caller's deadline end the request where it stands.
   ScopedDrainHook drain_hook(worker.drain_hooks(), [&cancel](DrainPhase phase) {
     if (phase == DrainPhase::kDeadline) cancel.Cancel(CancelCause::kDrain);
@@ -232,6 +263,11 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
     if (result.ttft_ms) {
       report.ttft = std::chrono::microseconds(static_cast<std::int64_t>(*result.ttft_ms * 1000));
     }
+    if (buckets != nullptr) {
+      co_await SettleQuota(
+          *buckets, quota,
+          UsedTokens(request, report.usage, sink.output_bytes(), sink.committed()));
+    }
     finish(final);
     co_return result;
   }
@@ -250,6 +286,11 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
     co_await writer.Complete(admission, result.provider, answer);
   } else {
     co_await writer.Refuse(final, &admission, result.provider);
+  }
+  if (buckets != nullptr) {
+    co_await SettleQuota(*buckets, quota,
+                         UsedTokens(request, report.usage,
+                                    answer.content.size() + answer.reasoning.size(), final.ok()));
   }
   finish(final);
   co_return result;

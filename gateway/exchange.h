@@ -61,7 +61,10 @@ class Cancellation {
 struct CallerContext {
   RequestReport::FrontEnd front_end = RequestReport::FrontEnd::kHttp;
   core::RequestId id;
-  std::string tenant;               ///< tenant id (reports, logs)
+  std::string tenant;  ///< tenant id (reports, logs)
+  std::string key_id;  ///< the credential's id (identity::KeyId), per-key limits
+  /// The tenant's rate limits (null: none); owned by the tenant registry.
+  const config::TenantLimitsConfig* limits = nullptr;
   policy::RequestAttributes attrs;  ///< AttributesOf(tenant, region) + declared class/consent
   std::string traceparent;          ///< as received ("" when none): the upstream gets a child
   /// The caller's own deadline (gRPC); max: none.

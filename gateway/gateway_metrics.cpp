@@ -113,7 +113,17 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
       admin_(registry_.AddCounter("meridian_admin_requests_total",
                                   "Requests answered by the admin listener (probes, scrapes, "
                                   "reloads), by route and status; not counted as HTTP traffic.",
-                                  {"path", "code"})) {
+                                  {"path", "code"})),
+      rate_limited_(registry_.AddCounter(
+          "meridian_rate_limited_total",
+          "Requests refused (429) by a tenant's rate limit or token budget, by tenant, scope "
+          "(tenant, key, subject) and limit.",
+          {"tenant", "scope", "limit"})),
+      store_failures_(registry_.AddCounter(
+          "meridian_store_failures_total",
+          "Rate-limit checks the shared state store could not answer, by what the request got "
+          "(fail_open: admitted unchecked; fail_closed: refused with 503).",
+          {"outcome"})) {
   for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
     raise_by_detector_.push_back(
         &raises_.With({classifier::Name(static_cast<classifier::Detector>(d))}));
@@ -225,6 +235,16 @@ void GatewayMetrics::RecordRaise(std::uint32_t mask) {
 void GatewayMetrics::RecordAdmin(std::string_view path, unsigned status) {
   // Rare (probes every few seconds): the child is looked up by name, under the family's lock.
   admin_.With({path, std::to_string(status)}).Inc();
+}
+
+void GatewayMetrics::RecordRateLimited(std::string_view tenant, std::string_view scope,
+                                       std::string_view limit) {
+  // On refusals only; tenants come from the config, so the label set stays bounded.
+  rate_limited_.With({tenant, scope, limit}).Inc();
+}
+
+void GatewayMetrics::RecordStoreFailure(bool fail_open) {
+  store_failures_.With({fail_open ? "fail_open" : "fail_closed"}).Inc();
 }
 
 void GatewayMetrics::SetPolicyVersion(const std::string& version) {

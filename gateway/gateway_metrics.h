@@ -54,6 +54,10 @@ class GatewayMetrics {
   /// tenants' (meridian_http_requests_total / _responses_total). `path` is one of the admin
   /// routes or "other", so the label stays bounded.
   void RecordAdmin(std::string_view path, unsigned status);
+  /// A request refused by a rate limit (gateway/quota.h): meridian_rate_limited_total.
+  void RecordRateLimited(std::string_view tenant, std::string_view scope, std::string_view limit);
+  /// A rate-limit check the store could not answer: meridian_store_failures_total{outcome}.
+  void RecordStoreFailure(bool fail_open);
 
   std::string Render() const { return registry_.Render(); }
   metrics::Registry& registry() { return registry_; }
@@ -72,6 +76,8 @@ class GatewayMetrics {
   metrics::Family<metrics::Counter>& tokens_;
   metrics::Family<metrics::Counter>& raises_;
   metrics::Family<metrics::Counter>& admin_;
+  metrics::Family<metrics::Counter>& rate_limited_;
+  metrics::Family<metrics::Counter>& store_failures_;
   std::vector<metrics::Counter*> raise_by_detector_;
 };
 

@@ -136,6 +136,7 @@ TenantRegistry::TenantRegistry(const std::vector<config::TenantConfig>& tenants)
     t.mechanisms = c.mechanisms;
     t.consent = c.consent;
     t.trust_region_claim = c.trust_region_claim;
+    t.limits = c.limits;
     const std::size_t index = tenants_.size();
     for (const policy::LocatedString& uri : c.client_cert_uris) {
       by_cert_uri_.emplace(uri.value, static_cast<std::uint32_t>(index));
@@ -153,10 +154,18 @@ TenantRegistry::TenantRegistry(const std::vector<config::TenantConfig>& tenants)
   }
 }
 
+std::string KeyId(char kind, const Sha256Digest& digest) {
+  std::string id(1, kind);
+  id += ToHex(std::span<const std::uint8_t>(digest.data(), 8));
+  return id;
+}
+
 const Tenant* TenantRegistry::AuthenticateCertificate(const std::vector<std::string>& uri_sans,
-                                                      std::string_view common_name) const {
+                                                      std::string_view common_name,
+                                                      std::string* key_id) const {
   for (const std::string& uri : uri_sans) {
     if (const auto index = policy::Lookup(by_cert_uri_, uri)) {
+      if (key_id != nullptr) *key_id = KeyId('c', Sha256(uri));
       return &tenants_[*index];
     }
   }
@@ -164,10 +173,12 @@ const Tenant* TenantRegistry::AuthenticateCertificate(const std::vector<std::str
     return nullptr;
   }
   const auto index = policy::Lookup(by_cert_cn_, common_name);
+  if (index && key_id != nullptr) *key_id = KeyId('c', Sha256(common_name));
   return index ? &tenants_[*index] : nullptr;
 }
 
-const Tenant* TenantRegistry::Authenticate(std::string_view authorization_header_value) const {
+const Tenant* TenantRegistry::Authenticate(std::string_view authorization_header_value,
+                                           std::string* key_id) const {
   constexpr std::string_view kScheme = "bearer ";
   const std::string_view v = authorization_header_value;
   if (v.size() <= kScheme.size()) {
@@ -184,10 +195,10 @@ const Tenant* TenantRegistry::Authenticate(std::string_view authorization_header
                   [](char c) { return static_cast<unsigned char>(c) <= ' '; })) {
     return nullptr;
   }
-  return AuthenticateKey(key);
+  return AuthenticateKey(key, key_id);
 }
 
-const Tenant* TenantRegistry::AuthenticateKey(std::string_view key) const {
+const Tenant* TenantRegistry::AuthenticateKey(std::string_view key, std::string* key_id) const {
   if (key.empty()) {
     return nullptr;
   }
@@ -195,6 +206,7 @@ const Tenant* TenantRegistry::AuthenticateKey(std::string_view key) const {
   const auto [first, last] = keys_.equal_range(BucketOf(digest));
   for (auto it = first; it != last; ++it) {
     if (CRYPTO_memcmp(it->second.digest.data(), digest.data(), digest.size()) == 0) {
+      if (key_id != nullptr) *key_id = KeyId('k', digest);
       return &tenants_[it->second.tenant];
     }
   }

@@ -42,6 +42,11 @@ std::optional<Sha256Digest> ParseSha256Hex(std::string_view hex);
 
 // --- Tenants and API keys ---
 
+/// The id of one credential, for per-key limits and logs: "k" and the first 16 hex digits of
+/// an API key's SHA-256 (the start of its api_key_sha256 entry: nothing secret), or "c" and
+/// those of the SHA-256 of the certificate identity (URI SAN or CN) that matched.
+std::string KeyId(char kind, const Sha256Digest& digest);
+
 /// What the policy needs to know about the caller (see policy::RequestAttributes).
 struct Tenant {
   std::string id;
@@ -53,6 +58,7 @@ struct Tenant {
   std::uint32_t consent = 0;       ///< Bit(policy::Consent) mask: the tenant's default
   /// Its mTLS clients may state the user's region per request (gRPC), within `regions`.
   bool trust_region_claim = false;
+  std::optional<config::TenantLimitsConfig> limits;  ///< `limits:`; nullopt: none
 };
 
 /// The tenants of a gateway config and their API key digests. Immutable after construction,
@@ -75,15 +81,18 @@ class TenantRegistry {
   /// The tenant of an `Authorization` header value: `Bearer <key>`, the scheme in any case,
   /// exactly one space, a key without whitespace. nullptr when the value is missing,
   /// malformed, another scheme, or the key is unknown (all answered 401 alike).
-  const Tenant* Authenticate(std::string_view authorization_header_value) const;
+  /// `key_id`, when given, receives the credential's id for per-key limits (KeyId).
+  const Tenant* Authenticate(std::string_view authorization_header_value,
+                             std::string* key_id = nullptr) const;
   /// The tenant of a raw API key (e.g. from gRPC metadata); nullptr if empty or unknown.
-  const Tenant* AuthenticateKey(std::string_view key) const;
+  const Tenant* AuthenticateKey(std::string_view key, std::string* key_id = nullptr) const;
 
   /// The tenant bound to a client certificate that the TLS layer has already verified: the
   /// first of its URI SANs (certificate order) that a tenant lists in client_cert_uris, else
   /// its subject CN in client_cert_cns. nullptr when neither is bound to a tenant.
   const Tenant* AuthenticateCertificate(const std::vector<std::string>& uri_sans,
-                                        std::string_view common_name) const;
+                                        std::string_view common_name,
+                                        std::string* key_id = nullptr) const;
 
   /// The tenant with this id, or nullptr.
   const Tenant* Find(std::string_view id) const;

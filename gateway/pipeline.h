@@ -41,6 +41,8 @@ struct Admission {
   std::vector<std::string> raised_by;
   std::string guards;  ///< ids of the guards applied, comma-separated
   policy::DataClass declared = policy::DataClass::kPersonal;  ///< before the classifier
+  /// x-ratelimit-* headers of the caller's rate limits (gateway/quota.h), once taken.
+  std::vector<std::pair<std::string, std::string>> limit_headers;
 
   const policy::Route* route() const { return decision.MatchedRoute(); }
   /// x-meridian-data-class-raised: "<effective class>; by=<kind>,<kind>" ("" when not raised).

@@ -4,9 +4,12 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <cstdlib>
 #include <random>
 
 #include "gateway/router.h"
+#include "gateway/store/rate_limit.h"
+#include "gateway/store/redis_client.h"
 
 namespace meridian::gateway {
 
@@ -29,6 +32,9 @@ class Runtime::Worker final : public WorkerContext {
   ~Worker() override {
     work_.reset();
     adapters_->client().Shutdown();
+    // The Redis connections close while their io_context is still there.
+    own_buckets_.reset();
+    redis_.reset();
     io_.reset();
     adapters_.reset();
   }
@@ -51,6 +57,13 @@ class Runtime::Worker final : public WorkerContext {
   DrainHooks& drain_hooks() override { return drain_hooks_; }
   asio::any_io_executor control_executor() override { return control_; }
   core::RequestId NewRequestId() override { return core::RequestId::From(rng_()); }
+  store::BucketStore* buckets() override { return buckets_; }
+  void UseBuckets(store::BucketStore* shared) { buckets_ = shared; }
+  void UseRedis(store::RedisOptions options) {
+    redis_ = std::make_unique<store::RedisPool>(io_->get_executor(), std::move(options));
+    own_buckets_ = std::make_unique<store::RedisBucketStore>(*redis_);
+    buckets_ = own_buckets_.get();
+  }
 
  private:
   asio::any_io_executor control_;
@@ -59,6 +72,9 @@ class Runtime::Worker final : public WorkerContext {
   std::unique_ptr<AdapterSet> adapters_;
   std::mt19937_64 rng_;
   DrainHooks drain_hooks_;
+  std::unique_ptr<store::RedisPool> redis_;
+  std::unique_ptr<store::BucketStore> own_buckets_;
+  store::BucketStore* buckets_ = nullptr;
 };
 
 Runtime::Runtime(unsigned workers, std::shared_ptr<asio::ssl::context> client_tls,
@@ -79,7 +95,34 @@ core::Status Runtime::Create(const config::GatewayConfig& cfg, std::unique_ptr<R
   limits.idle_timeout = cfg.upstream.idle_timeout;
   limits.max_response_bytes = cfg.upstream.max_response_bytes;
   limits.same_provider_retries = static_cast<int>(cfg.upstream.same_provider_retries);
-  out = std::make_unique<Runtime>(cfg.workers, std::move(client_tls), limits);
+  auto rt = std::make_unique<Runtime>(cfg.workers, std::move(client_tls), limits);
+  if (cfg.HasLimits()) {
+    const config::StoreConfig& sc = cfg.store;
+    if (sc.kind == config::StoreConfig::Kind::kMemory) {
+      rt->shared_buckets_ = std::make_unique<store::MemoryBucketStore>();
+      for (auto& w : rt->workers_) w->UseBuckets(rt->shared_buckets_.get());
+    } else {
+      store::RedisOptions options;
+      options.host = sc.host;
+      options.port = sc.port;
+      options.username = sc.username;
+      options.db = static_cast<int>(sc.db);
+      options.connect_timeout = sc.connect_timeout;
+      options.command_timeout = sc.command_timeout;
+      if (!sc.password_env.empty()) {
+        const char* password = std::getenv(sc.password_env.c_str());
+        if (password == nullptr || *password == '\0') {
+          return core::Status::Error(core::StatusCode::kInvalidArgument,
+                                     "store.password_env: the environment variable " +
+                                         sc.password_env + " is not set or empty",
+                                     "store_password_missing");
+        }
+        options.password = password;
+      }
+      for (auto& w : rt->workers_) w->UseRedis(options);
+    }
+  }
+  out = std::move(rt);
   return core::Status::Ok();
 }
 

@@ -19,6 +19,10 @@
 #include "gateway/worker.h"
 #include "providers/common/http_client.h"
 
+namespace meridian::store {
+class BucketStore;
+}  // namespace meridian::store
+
 namespace meridian::gateway {
 
 class Runtime final : public WorkerPool {
@@ -27,7 +31,8 @@ class Runtime final : public WorkerPool {
   /// before RunInBackground().
   Runtime(unsigned workers, std::shared_ptr<boost::asio::ssl::context> client_tls,
           providers::ClientLimits limits);
-  /// The runtime a gateway config asks for (`workers:`, `upstream:`).
+  /// The runtime a gateway config asks for (`workers:`, `upstream:`, and `store:` when a
+  /// tenant has `limits:`: one store shared in process, or one Redis client per worker).
   static core::Status Create(const config::GatewayConfig& config, std::unique_ptr<Runtime>& out);
   ~Runtime() override;
 
@@ -51,6 +56,7 @@ class Runtime final : public WorkerPool {
   std::vector<std::thread> threads_;
   bool stopped_ = false;
   std::atomic<std::size_t> next_worker_{0};
+  std::unique_ptr<store::BucketStore> shared_buckets_;  ///< `store: {kind: memory}`
   /// One thread for slow operator work (admin reloads), joined by Stop() after the workers.
   boost::asio::thread_pool control_{1};
 };

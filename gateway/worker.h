@@ -11,6 +11,10 @@
 #include "gateway/core/request_id.h"
 #include "gateway/router.h"
 
+namespace meridian::store {
+class BucketStore;
+}  // namespace meridian::store
+
 namespace meridian::gateway {
 
 /// The two moments of a graceful drain at which a worker tells its connections and requests.
@@ -64,6 +68,9 @@ class WorkerContext {
   /// The gateway's control thread: slow operator work (a policy compile for POST
   /// /admin/reload) runs there, never on a request thread.
   virtual boost::asio::any_io_executor control_executor() = 0;
+  /// Where this worker's rate limits are counted (gateway/quota.h); null when no tenant has
+  /// limits. Only on this worker's thread.
+  virtual store::BucketStore* buckets() { return nullptr; }
 };
 
 /// The workers a front end hands its requests to (the Runtime, gateway/runtime.h, owns them).

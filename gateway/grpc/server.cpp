@@ -68,6 +68,7 @@ std::string ReadFile(const std::string& path) {
 /// Who is calling, established on the gRPC thread from the TLS session and metadata.
 struct Caller {
   const identity::Tenant* tenant = nullptr;
+  std::string key_id;  ///< the credential's (identity::KeyId)
   identity::RegionDecision region;
   core::Status error;
 };
@@ -122,7 +123,7 @@ Caller Identify(GatewayState& state, const RoutingTable& table,
     c.error =
         verifier->Verify(std::string_view(leaf.front().data(), leaf.front().size()), chain, id);
     if (!c.error.ok()) return c;
-    c.tenant = state.tenants.AuthenticateCertificate(id.uris, id.common_name);
+    c.tenant = state.tenants.AuthenticateCertificate(id.uris, id.common_name, &c.key_id);
     if (c.tenant == nullptr) {
       c.error = core::Status::Error(
           core::StatusCode::kUnauthenticated,
@@ -139,7 +140,7 @@ Caller Identify(GatewayState& state, const RoutingTable& table,
                                   "client_certificate_required");
     return c;
   } else if (const auto authorization = Metadata(ctx, "authorization")) {
-    c.tenant = state.tenants.Authenticate(*authorization);
+    c.tenant = state.tenants.Authenticate(*authorization, &c.key_id);
     if (c.tenant == nullptr) {
       c.error = identity::UnknownApiKey();
       return c;
@@ -334,6 +335,9 @@ class CallWriter final : public ResponseWriter {
   /// Initial metadata: the decision (when there is one) and the provider that answered or
   /// was tried last.
   void Announce(const Admission* a, std::string_view provider) {
+    if (a != nullptr) {
+      for (const auto& [name, value] : a->limit_headers) ctx_.AddInitialMetadata(name, value);
+    }
     if (a != nullptr && a->table) {
       ctx_.AddInitialMetadata("x-meridian-policy-version", a->table->policy->version);
       if (const auto* route = a->route())
@@ -472,6 +476,8 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
   if (!caller.error.ok()) return refuse(caller.error);
   log.tenant = caller.tenant->id;
   job.caller.tenant = caller.tenant->id;
+  job.caller.key_id = caller.key_id;
+  job.caller.limits = caller.tenant->limits ? &*caller.tenant->limits : nullptr;
   grpcfe::Declared declared;
   if (auto st = decode(job.request, declared); !st.ok()) return refuse(st);
   if (const auto tp = Metadata(ctx, "traceparent")) job.caller.traceparent.assign(*tp);

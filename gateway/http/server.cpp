@@ -338,7 +338,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   asio::awaitable<bool> Preflight(const Request& req, std::string_view path, bool allowed,
                                   Headers& headers);
   /// The caller's tenant from its API key (one credential, known); sets access_.tenant.
-  core::Status Authenticate(const Request& req, const identity::Tenant*& tenant);
+  core::Status Authenticate(const Request& req, const identity::Tenant*& tenant,
+                            std::string* key_id = nullptr);
   asio::awaitable<bool> SendError(const core::Status& status, Headers headers, bool keep_alive);
   /// `status` as `e` renders it (an API's own error shape).
   asio::awaitable<bool> SendError(const core::Status& status, codec::HttpError e, Headers headers,
@@ -621,6 +622,9 @@ class CompletionWriter final : public ResponseWriter {
            watch_.cancel.cause() == CancelCause::kDrainCut;
   }
   void AddDecision(const Admission* a, std::string_view provider) {
+    if (a != nullptr) {
+      headers_.insert(headers_.end(), a->limit_headers.begin(), a->limit_headers.end());
+    }
     if (a != nullptr && a->table) {
       if (!a->raised_by.empty()) {
         headers_.emplace_back("x-meridian-data-class-raised", a->RaisedByHeader());
@@ -1157,7 +1161,8 @@ std::size_t CredentialCount(const bhttp::fields& fields) {
 }
 
 template <class Stream>
-core::Status Session<Stream>::Authenticate(const Request& req, const identity::Tenant*& tenant) {
+core::Status Session<Stream>::Authenticate(const Request& req, const identity::Tenant*& tenant,
+                                           std::string* key_id) {
   // A request with two credentials names two identities: refused, never first-wins.
   if (auto st = identity::CheckSingleCredential(CredentialCount(req)); !st.ok()) {
     state_.counters.multiple_credentials.fetch_add(1, std::memory_order_relaxed);
@@ -1169,9 +1174,9 @@ core::Status Session<Stream>::Authenticate(const Request& req, const identity::T
   const auto api_key = req["api-key"];
   const auto x_api_key = req["x-api-key"];
   if (!authorization.empty()) {
-    tenant = state_.tenants.Authenticate(authorization);
+    tenant = state_.tenants.Authenticate(authorization, key_id);
   } else {
-    tenant = state_.tenants.AuthenticateKey(!api_key.empty() ? api_key : x_api_key);
+    tenant = state_.tenants.AuthenticateKey(!api_key.empty() ? api_key : x_api_key, key_id);
   }
   if (tenant != nullptr) {
     access_.tenant = tenant->id;
@@ -1270,7 +1275,7 @@ template <class Stream>
 core::Status Session<Stream>::Identify(const Request& req, const RoutingTable& table,
                                        CallerContext& caller) {
   const identity::Tenant* tenant = nullptr;
-  if (auto st = Authenticate(req, tenant); !st.ok()) return st;
+  if (auto st = Authenticate(req, tenant, &caller.key_id); !st.ok()) return st;
   // Duplicated or conflicting signals resolve to the most restrictive value (reference §3.1).
   const std::vector<std::string_view> region_copies =
       Copies(req, state_.config.trusted_proxies.region_header);
@@ -1280,6 +1285,7 @@ core::Status Session<Stream>::Identify(const Request& req, const RoutingTable& t
   caller.front_end = RequestReport::FrontEnd::kHttp;
   caller.id = request_id_;
   caller.tenant = tenant->id;
+  caller.limits = tenant->limits ? &*tenant->limits : nullptr;
   caller.start = access_.start;
   caller.attrs = AttributesOf(*tenant, region);
   bool class_conflict = false;

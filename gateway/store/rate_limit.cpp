@@ -19,12 +19,14 @@ namespace {
 
 double Refilled(const BucketSpec& spec, const BucketState& state, std::int64_t now_ms) {
   if (!state.exists) return spec.capacity;
+  if (spec.window_ms == 0) return state.level;
   const double elapsed = static_cast<double>(std::max<std::int64_t>(0, now_ms - state.at_ms));
   return std::min(spec.capacity,
                   state.level + elapsed * spec.capacity / static_cast<double>(spec.window_ms));
 }
 
 std::int64_t MsToHold(const BucketSpec& spec, double level, double amount) {
+  if (spec.window_ms == 0) return level >= amount ? 0 : spec.period_left_ms;
   return static_cast<std::int64_t>(
       std::ceil((amount - level) * static_cast<double>(spec.window_ms) / spec.capacity));
 }
@@ -41,11 +43,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function refilled(key, cap, win)
   local s = redis.call('HMGET', key, 'level', 'at')
   if not s[1] then return cap end
+  if win == 0 then return tonumber(s[1]) end
   return math.min(cap, tonumber(s[1]) + math.max(0, now - tonumber(s[2])) * cap / win)
 end
-local function store(key, cap, win, level)
+local function hold(cap, win, left, level, amount)
+  if level >= amount then return 0 end
+  if win == 0 then return left end
+  return math.ceil((amount - level) * win / cap)
+end
+local function store(key, cap, win, left, level)
   redis.call('HSET', key, 'level', string.format('%.17g', level), 'at', now)
-  redis.call('PEXPIRE', key, math.ceil((cap - level) * win / cap) + 1000)
+  if win == 0 then
+    redis.call('PEXPIRE', key, left + 60000)
+  else
+    redis.call('PEXPIRE', key, math.ceil((cap - level) * win / cap) + 1000)
+  end
 end
 )lua";
 
@@ -53,32 +65,36 @@ constexpr std::string_view kTakeBody = R"lua(
 local levels = {}
 local denied, retry = 0, 0
 for i = 1, #KEYS do
-  local cap, win, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local cap, win, cost = tonumber(ARGV[4*i-3]), tonumber(ARGV[4*i-2]), tonumber(ARGV[4*i-1])
+  local left = tonumber(ARGV[4*i])
   local level = refilled(KEYS[i], cap, win)
   levels[i] = level
   if denied == 0 then
     if cost > cap then denied, retry = i, -1
-    elseif level < cost then denied, retry = i, math.ceil((cost - level) * win / cap) end
+    elseif level < cost then denied, retry = i, hold(cap, win, left, level, cost) end
   end
 end
 local out = {denied, retry}
 for i = 1, #KEYS do
-  local cap, win, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local cap, win, cost = tonumber(ARGV[4*i-3]), tonumber(ARGV[4*i-2]), tonumber(ARGV[4*i-1])
+  local left = tonumber(ARGV[4*i])
   local level = levels[i]
   if denied == 0 then
     level = level - cost
-    store(KEYS[i], cap, win, level)
+    store(KEYS[i], cap, win, left, level)
   end
   out[#out + 1] = math.floor(math.max(0, level))
-  out[#out + 1] = math.max(0, math.ceil((cap - level) * win / cap))
+  out[#out + 1] = hold(cap, win, left, level, cap)
 end
 return out
 )lua";
 
 constexpr std::string_view kSettleBody = R"lua(
 for i = 1, #KEYS do
-  local cap, win, delta = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
-  store(KEYS[i], cap, win, math.max(-cap, math.min(cap, refilled(KEYS[i], cap, win) - delta)))
+  local cap, win, delta = tonumber(ARGV[4*i-3]), tonumber(ARGV[4*i-2]), tonumber(ARGV[4*i-1])
+  local left = tonumber(ARGV[4*i])
+  local level = math.max(-cap, math.min(cap, refilled(KEYS[i], cap, win) - delta))
+  store(KEYS[i], cap, win, left, level)
 end
 return #KEYS
 )lua";
@@ -131,6 +147,7 @@ asio::awaitable<RedisResult> RunScript(RedisPool& pool, const std::string& scrip
     args.push_back(Number(s.capacity));
     args.push_back(std::to_string(s.window_ms));
     args.push_back(Number(s.cost));
+    args.push_back(std::to_string(s.period_left_ms));
   }
   RedisResult r = co_await pool.Call(args);
   if (r.status.ok() && !r.replies.empty() && r.replies[0].is_error() &&
@@ -187,14 +204,39 @@ std::int64_t MemoryBucketStore::Now() const {
       .count();
 }
 
+namespace {
+
+// When a stored bucket is no longer needed: full again (refilling), or its period over.
+std::int64_t ExpiresAt(const BucketSpec& spec, const BucketState& state) {
+  if (spec.window_ms == 0) return state.at_ms + spec.period_left_ms + 60000;
+  return state.at_ms + std::max<std::int64_t>(0, MsToHold(spec, state.level, spec.capacity));
+}
+
+}  // namespace
+
+BucketState MemoryBucketStore::Load(const std::string& key, std::int64_t now) {
+  const auto it = buckets_.find(key);
+  if (it == buckets_.end() || it->second.expires_at_ms < now) return {};
+  return it->second.state;
+}
+
+void MemoryBucketStore::Keep(const BucketSpec& spec, const BucketState& state, std::int64_t now) {
+  buckets_[spec.key] = {state, ExpiresAt(spec, state)};
+  // Buckets of subjects seen once would pile up: every so often, forget the expired ones.
+  if (++writes_ % 1024 == 0) {
+    std::erase_if(buckets_, [now](const auto& kv) { return kv.second.expires_at_ms < now; });
+  }
+}
+
 asio::awaitable<TakeResult> MemoryBucketStore::Take(std::vector<BucketSpec> specs) {
   std::lock_guard lock(mu_);
+  const std::int64_t now = Now();
   std::vector<BucketState> states;
   states.reserve(specs.size());
-  for (const BucketSpec& s : specs) states.push_back(buckets_[s.key]);
-  TakeResult r = TakeFromBuckets(specs, states, Now());
+  for (const BucketSpec& s : specs) states.push_back(Load(s.key, now));
+  TakeResult r = TakeFromBuckets(specs, states, now);
   if (r.allowed) {
-    for (std::size_t i = 0; i < specs.size(); ++i) buckets_[specs[i].key] = states[i];
+    for (std::size_t i = 0; i < specs.size(); ++i) Keep(specs[i], states[i], now);
   }
   co_return r;
 }
@@ -202,8 +244,17 @@ asio::awaitable<TakeResult> MemoryBucketStore::Take(std::vector<BucketSpec> spec
 asio::awaitable<Status> MemoryBucketStore::Settle(std::vector<BucketSpec> specs) {
   std::lock_guard lock(mu_);
   const std::int64_t now = Now();
-  for (const BucketSpec& s : specs) SettleBucket(s, buckets_[s.key], s.cost, now);
+  for (const BucketSpec& s : specs) {
+    BucketState state = Load(s.key, now);
+    SettleBucket(s, state, s.cost, now);
+    Keep(s, state, now);
+  }
   co_return Status::Ok();
+}
+
+std::size_t MemoryBucketStore::size() {
+  std::lock_guard lock(mu_);
+  return buckets_.size();
 }
 
 std::string_view RedisBucketStore::TakeScript() {

@@ -24,8 +24,11 @@ class RedisPool;
 struct BucketSpec {
   std::string key;  ///< e.g. "meridian:rl:key:<key id>:rpm" (never a secret)
   double capacity = 0;
+  /// Refills `capacity` per window_ms. 0: a budget that never refills; it ends with its
+  /// period (the key names the period) in `period_left_ms`.
   std::int64_t window_ms = 60000;
   double cost = 1;  ///< what this request takes (1 request, or its estimated tokens)
+  std::int64_t period_left_ms = 0;  ///< window_ms 0: until the budget's period ends
 };
 
 /// A bucket after the take (or after the refusal: unchanged).
@@ -77,12 +80,22 @@ class MemoryBucketStore final : public BucketStore {
   boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) override;
   /// For tests: the buckets' clock (default: steady clock ms).
   void SetClockForTest(std::int64_t (*now_ms)()) { now_ms_ = now_ms; }
+  /// Buckets held (expired ones are forgotten every 1024 writes).
+  std::size_t size();
 
  private:
-  std::mutex mu_;
-  std::unordered_map<std::string, BucketState> buckets_;
-  std::int64_t (*now_ms_)() = nullptr;
+  struct Kept {
+    BucketState state;
+    std::int64_t expires_at_ms = 0;  ///< full again, or its period over: as if absent
+  };
+  BucketState Load(const std::string& key, std::int64_t now);
+  void Keep(const BucketSpec& spec, const BucketState& state, std::int64_t now);
   std::int64_t Now() const;
+
+  std::mutex mu_;
+  std::unordered_map<std::string, Kept> buckets_;
+  std::uint64_t writes_ = 0;
+  std::int64_t (*now_ms_)() = nullptr;
 };
 
 /// In Redis: one Lua script per call (EVALSHA, loaded on first use and again after a Redis

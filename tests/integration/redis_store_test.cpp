@@ -227,5 +227,54 @@ TEST(MemoryBuckets, ThreadsShareOneStoreWithoutOverAdmitting) {
   EXPECT_EQ(allowed.load(), 150);
 }
 
+TEST(RedisBuckets, ABudgetNeverRefillsAndExpiresWithItsPeriod) {
+  meridian::testing::RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  asio::io_context io;
+  RedisPool pool(io.get_executor(), Options(redis));
+  RedisBucketStore store(pool);
+  const std::string day = "meridian:rl:{t}:t:day:20261203";
+  auto take = [&](double tokens) {
+    return RunOn(io, store.Take({{day, 100, 0, tokens, 5'000'000}}));
+  };
+  TakeResult r = take(60);
+  ASSERT_TRUE(r.status.ok()) << r.status.message;
+  ASSERT_TRUE(r.allowed);
+  EXPECT_EQ(r.buckets.at(0).remaining, 40);
+  EXPECT_EQ(r.buckets.at(0).reset_ms, 5'000'000);
+  r = take(60);
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.retry_after_ms, 5'000'000) << "the period's end, not a refill";
+  ASSERT_TRUE(RunOn(io, store.Settle({{day, 100, 0, -30, 5'000'000}})).ok());
+  r = take(70);
+  EXPECT_TRUE(r.allowed) << "30 of the 60 reserved came back";
+  EXPECT_EQ(r.buckets.at(0).remaining, 0);
+  // The key outlives its period by a minute, then Redis forgets it.
+  const RedisResult ttl = RunOn(io, pool.Call({"PTTL", day}));
+  ASSERT_TRUE(ttl.status.ok());
+  EXPECT_GT(ttl.replies.at(0).integer, 5'000'000);
+  EXPECT_LE(ttl.replies.at(0).integer, 5'060'000);
+}
+
+TEST(MemoryBuckets, ForgetsBucketsOnceTheyAreFullAgain) {
+  static std::int64_t now = 0;
+  MemoryBucketStore store;
+  store.SetClockForTest([] { return now; });
+  asio::io_context io;
+  // 2000 subjects seen once each, one request per minute each.
+  for (int i = 0; i < 2000; ++i) {
+    const TakeResult r = RunOn(io, store.Take({BucketSpec{"s:" + std::to_string(i), 1, 60000, 1}}));
+    ASSERT_TRUE(r.allowed);
+  }
+  EXPECT_EQ(store.size(), 2000u);
+  const TakeResult again = RunOn(io, store.Take({BucketSpec{"s:7", 1, 60000, 1}}));
+  EXPECT_FALSE(again.allowed) << "within the minute the bucket is remembered";
+  now = 61'000;  // every bucket is full again: as good as absent
+  for (int i = 2000; i < 2100; ++i)
+    (void)RunOn(io, store.Take({BucketSpec{"s:" + std::to_string(i), 1, 60000, 1}}));
+  EXPECT_LT(store.size(), 200u);
+  EXPECT_TRUE(RunOn(io, store.Take({BucketSpec{"s:7", 1, 60000, 1}})).allowed);
+}
+
 }  // namespace
 }  // namespace meridian::store

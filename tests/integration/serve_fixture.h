@@ -67,6 +67,7 @@ struct GatewayYaml {
   std::vector<std::string> audit{};     ///< lines under `audit:`
   std::vector<std::string> metrics{};   ///< lines under `metrics:`
   std::vector<std::string> cors{};      ///< lines under `cors:`
+  std::vector<std::string> store{};     ///< lines under `store:`
   std::string trusted_cidrs = "[127.0.0.1/32]";
   std::vector<TenantYaml> tenants = {TenantYaml{}};
 
@@ -85,6 +86,7 @@ struct GatewayYaml {
     section("audit", audit);
     section("metrics", metrics);
     section("cors", cors);
+    section("store", store);
     out += "trusted_proxies:\n  cidrs: " + trusted_cidrs + "\n";
     out += "tenants:\n";
     for (const auto& t : tenants) {

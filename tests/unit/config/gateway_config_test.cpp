@@ -226,14 +226,14 @@ TEST_F(GatewayConfigTest, UnknownKeysNameTheExpectedOnes) {
       (Strings{
           "gw.yaml:1:1: unknown key 'listener' in the gateway config (expected one of: "
           "listen, workers, tls, grpc, audit, log, admin, metrics, cors, policy_file, limits, "
-          "upstream, trusted_proxies, tenants)",
+          "upstream, trusted_proxies, tenants, store)",
           "gw.yaml:2:10: unknown key 'max_body' in limits (expected one of: "
           "max_body_bytes, max_header_bytes, header_timeout_ms, body_timeout_ms, "
           "idle_timeout_ms, max_concurrent_streams, retry_after_s, drain_timeout_ms, "
           "drain_delay_ms)",
           "gw.yaml:7:5: unknown key 'region' in tenant (expected one of: id, "
           "api_key_sha256, client_cert_uris, client_cert_cns, trust_region_claim, regions, "
-          "default_region, default_data_class, tenant_flags, mechanisms, consent)",
+          "default_region, default_data_class, tenant_flags, mechanisms, consent, limits)",
       }));
 }
 
@@ -767,6 +767,68 @@ routes:
             "gw.yaml:5:44: tenant 'demo': unknown tenant flag 'gamma' (the policy knows: ciio, "
             "public_facing_cn, require_zdr, beta; declare others under tenant_flags: in the "
             "policy file)");
+}
+
+TEST_F(GatewayConfigTest, TenantLimitsAndTheStore) {
+  const GatewayConfig c = Load(
+      "store: {kind: redis, address: redis.internal:6380, username: gw, password_env: REDIS_PW,"
+      " db: 2, connect_timeout_ms: 50, command_timeout_ms: 20}\n" +
+      WithTenant("    limits:\n"
+                 "      requests_per_minute: 600\n"
+                 "      tokens_per_minute: 100000\n"
+                 "      tokens_per_day: 5000000\n"
+                 "      tokens_per_month: 90000000\n"
+                 "      per_key: {requests_per_minute: 60}\n"
+                 "      per_subject: {requests_per_minute: 10, tokens_per_minute: 5000}\n"
+                 "      default_max_tokens: 256\n"
+                 "      on_store_failure: fail_open\n"));
+  ASSERT_EQ(Formatted(), Strings{});
+  EXPECT_EQ(c.store.kind, StoreConfig::Kind::kRedis);
+  EXPECT_EQ(c.store.host, "redis.internal");
+  EXPECT_EQ(c.store.port, "6380");
+  EXPECT_EQ(c.store.username, "gw");
+  EXPECT_EQ(c.store.password_env, "REDIS_PW");
+  EXPECT_EQ(c.store.db, 2u);
+  EXPECT_EQ(c.store.connect_timeout, std::chrono::milliseconds(50));
+  EXPECT_EQ(c.store.command_timeout, std::chrono::milliseconds(20));
+  ASSERT_TRUE(c.tenants[0].limits.has_value());
+  const TenantLimitsConfig& l = *c.tenants[0].limits;
+  EXPECT_EQ(l.tenant.requests_per_minute, 600u);
+  EXPECT_EQ(l.tenant.tokens_per_minute, 100000u);
+  EXPECT_EQ(l.tokens_per_day, 5000000u);
+  EXPECT_EQ(l.tokens_per_month, 90000000u);
+  EXPECT_EQ(l.per_key.requests_per_minute, 60u);
+  EXPECT_EQ(l.per_key.tokens_per_minute, 0u);
+  EXPECT_EQ(l.per_subject.tokens_per_minute, 5000u);
+  EXPECT_EQ(l.default_max_tokens, 256u);
+  EXPECT_TRUE(l.fail_open);
+  EXPECT_TRUE(c.HasLimits());
+
+  // Defaults: an in-process store, fail closed, 1024 tokens reserved.
+  const GatewayConfig d = Load(WithTenant("    limits: {requests_per_minute: 1}\n"));
+  ASSERT_EQ(Formatted(), Strings{});
+  EXPECT_EQ(d.store.kind, StoreConfig::Kind::kMemory);
+  EXPECT_FALSE(d.tenants[0].limits->fail_open);
+  EXPECT_EQ(d.tenants[0].limits->default_max_tokens, 1024u);
+  EXPECT_FALSE(Load(WithTenant("")).HasLimits());
+}
+
+TEST_F(GatewayConfigTest, LimitAndStoreMistakesArePositioned) {
+  EXPECT_EQ(
+      Errors("store: {kind: etcd, address: redis, password: hunter2, db: 16}\n" +
+             WithTenant("    limits: {requests_per_minute: -1, per_key: {rpm: 5},"
+                        " on_store_failure: open}\n")),
+      (Strings{
+          "gw.yaml:1:15: 'kind' must be memory or redis",
+          "gw.yaml:1:30: 'address': write HOST:PORT, e.g. 127.0.0.1:6379 or redis.internal:6379",
+          "gw.yaml:1:37: the Redis password must not be written in the gateway config: put it in "
+          "an environment variable and name it with 'password_env'",
+          "gw.yaml:1:60: 'db' must be between 0 and 15 (got 16)",
+          "gw.yaml:6:35: 'requests_per_minute' must be between 0 and 1000000000000 (got -1)",
+          "gw.yaml:6:49: unknown key 'rpm' in per_key (expected one of: requests_per_minute, "
+          "tokens_per_minute)",
+          "gw.yaml:6:76: 'on_store_failure' must be fail_closed or fail_open",
+      }));
 }
 
 }  // namespace

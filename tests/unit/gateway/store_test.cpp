@@ -148,5 +148,21 @@ TEST(TokenBucket, SettlingGivesBackOrRunsIntoBoundedDebt) {
   EXPECT_EQ(r.retry_after_ms, 60600) << "101 tokens at 100 per minute";
 }
 
+TEST(TokenBucket, ABudgetNeverRefillsAndIsBackWhenItsPeriodEnds) {
+  BucketSpec day{"t:day:20261203", 100, 0, 60, 5'000'000};  // 5000 s left in the day
+  std::vector<BucketState> states(1);
+  TakeResult r = TakeFromBuckets({day}, states, 0);
+  ASSERT_TRUE(r.allowed);
+  EXPECT_EQ(r.buckets.at(0).remaining, 40);
+  EXPECT_EQ(r.buckets.at(0).reset_ms, 5'000'000);
+  r = TakeFromBuckets({day}, states, 3'600'000);  // an hour later: nothing came back
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.retry_after_ms, 5'000'000) << "the period's end, not a refill";
+  SettleBucket(day, states[0], -30, 3'600'000);  // the answer used 30 of the 60 reserved
+  EXPECT_EQ(states[0].level, 70);
+  day.cost = 70;
+  EXPECT_TRUE(TakeFromBuckets({day}, states, 3'600'000).allowed);
+}
+
 }  // namespace
 }  // namespace meridian::store
