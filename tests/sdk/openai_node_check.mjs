@@ -8,6 +8,9 @@
 // mismatch.
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startGateway } from './gateway.mjs';
 
 const gateway = await startGateway(process.argv[2]);
@@ -159,3 +162,31 @@ console.log('ok completions.create: JSON and stream, same text as chat');
 
 // ---- the process ends cleanly --------------------------------------------------------------------
 await gateway.stop();
+
+// ---- rate limits: a second gateway, the demo config with one request per minute per user -------
+{
+  const dir = mkdtempSync(join(tmpdir(), 'meridian-sdk-'));
+  const examples = join(process.env.MERIDIAN_SOURCE_DIR, 'config', 'examples');
+  copyFileSync(join(examples, 'policy.yaml'), join(dir, 'policy.yaml'));
+  writeFileSync(join(dir, 'gateway.yaml'), readFileSync(join(examples, 'gateway.yaml'), 'utf8') +
+                '    limits: {per_subject: {requests_per_minute: 1}}\n');
+  const limited = await startGateway(process.argv[2], ['--config', join(dir, 'gateway.yaml'), '--simulate']);
+  const c2 = new OpenAI({ baseURL: `${limited.url}/v1`, apiKey: 'sk-meridian-demo', maxRetries: 0 });
+  const asUser = { ...ask, user: 'sdk-check-user' };
+  const { response: first } = await c2.chat.completions.create(asUser).withResponse();
+  assert.equal(first.headers.get('x-ratelimit-limit-requests'), '1');
+  assert.equal(first.headers.get('x-ratelimit-remaining-requests'), '0');
+  await assert.rejects(c2.chat.completions.create(asUser), (e) => {
+    assert.ok(e instanceof OpenAI.RateLimitError, `${e.constructor.name}: ${e.message}`);
+    assert.equal(e.status, 429);
+    assert.equal(e.code, 'rate_limit_exceeded');
+    const h = e.headers;
+    assert.ok(Number(typeof h.get === 'function' ? h.get('retry-after') : h['retry-after']) >= 1);
+    return true;
+  });
+  console.log('ok RateLimitError 429 rate_limit_exceeded, Retry-After');
+  await c2.chat.completions.create({ ...ask, user: 'another-user' });  // each user apart
+  console.log('ok another user is not limited by the first');
+  await limited.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
