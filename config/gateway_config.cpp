@@ -83,30 +83,37 @@ std::string JoinNames(const std::array<std::string_view, N>& names) {
 constexpr std::string_view kListenUsage =
     "write HOST:PORT with an IP address, e.g. 127.0.0.1:8080, or \"[::1]:8080\" for IPv6";
 
+// HOST:PORT split at its last colon, or "[IPV6]:PORT" split at the bracket: why it is not one
+// (`usage`, or an IPv6 address without brackets), or nothing (and fills the parts).
+std::optional<std::string> SplitHostPort(std::string_view text, std::string_view usage,
+                                         std::string_view& host, std::string_view& port,
+                                         bool& bracketed) {
+  bracketed = text.starts_with('[');
+  if (bracketed) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || text.substr(close + 1, 1) != ":") {
+      return std::string(usage);
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    return std::nullopt;
+  }
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::string(usage);
+  host = text.substr(0, colon);
+  port = text.substr(colon + 1);
+  if (host.find(':') != std::string_view::npos) {
+    return "an IPv6 address must be written in brackets, e.g. \"[::1]:8080\"";
+  }
+  return std::nullopt;
+}
+
 // Returns why `text` is not a listen address, or nothing (and fills `out`).
 std::optional<std::string> ParseListen(std::string_view text, ListenAddress& out) {
   std::string_view host;
   std::string_view port;
   bool ipv6 = false;
-  if (text.starts_with('[')) {
-    const std::size_t close = text.find(']');
-    if (close == std::string_view::npos || text.substr(close + 1, 1) != ":") {
-      return std::string(kListenUsage);
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-    ipv6 = true;
-  } else {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) {
-      return std::string(kListenUsage);
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
-      return "an IPv6 address must be written in brackets, e.g. \"[::1]:8080\"";
-    }
-  }
+  if (auto why = SplitHostPort(text, kListenUsage, host, port, ipv6)) return why;
   const std::string host_str(host);
   std::array<unsigned char, sizeof(in6_addr)> buf{};
   if (inet_pton(ipv6 ? AF_INET6 : AF_INET, host_str.c_str(), buf.data()) != 1) {
@@ -129,22 +136,8 @@ std::optional<std::string> ParseHostPort(std::string_view text, std::string& hos
   constexpr std::string_view kUsage = "write HOST:PORT, e.g. 127.0.0.1:6379 or redis.internal:6379";
   std::string_view h;
   std::string_view p;
-  if (text.starts_with('[')) {
-    const std::size_t close = text.find(']');
-    if (close == std::string_view::npos || text.substr(close + 1, 1) != ":") {
-      return std::string(kUsage);
-    }
-    h = text.substr(1, close - 1);
-    p = text.substr(close + 2);
-  } else {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return std::string(kUsage);
-    h = text.substr(0, colon);
-    p = text.substr(colon + 1);
-    if (h.find(':') != std::string_view::npos) {
-      return "an IPv6 address must be written in brackets, e.g. \"[::1]:6379\"";
-    }
-  }
+  bool bracketed = false;
+  if (auto why = SplitHostPort(text, kUsage, h, p, bracketed)) return why;
   std::uint16_t value = 0;
   const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
   if (h.empty() || p.empty() || ec != std::errc() || end != p.data() + p.size() || value == 0) {
