@@ -283,7 +283,38 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
            Section([&](const Entry& e) { ReadTrustedProxies(e, c.trusted_proxies); })},
           {"tenants", [&](const Entry& e) { ReadTenants(e, c.tenants); }, kRequired},
           {"store", Section([&](const Entry& e) { ReadStore(e, c.store); })},
+          {"export_meter", Section([&](const Entry& e) {
+             ExportMeterConfig m;
+             m.pos = e.key_pos;
+             ReadSubFields(
+                 e, "export_meter",
+                 {
+                     {"hmac_key_env",
+                      [&](const Entry& k) {
+                        LocatedString v;
+                        if (!Read(k, v)) return;
+                        if (v.value.empty()) {
+                          Error(k.pos, "'hmac_key_env' must name an environment variable");
+                          return;
+                        }
+                        m.hmac_key_env = v.value;
+                      },
+                      kRequired},
+                     {"without_subject",
+                      OneOf({"refuse", "allow_uncounted"},
+                            [&](const std::string& v) { m.allow_uncounted = v != "refuse"; })},
+                     {"allow_memory_store", Into(m.allow_memory_store)},
+                     {"allow_unpersisted_redis", Into(m.allow_unpersisted_redis)},
+                 });
+             c.export_meter = m;
+           })},
       });
+  if (c.export_meter && c.store.kind == StoreConfig::Kind::kMemory &&
+      !c.export_meter->allow_memory_store) {
+    Error(c.export_meter->pos,
+          "export_meter needs a durable store shared by every replica: set store.kind: redis "
+          "(or allow_memory_store: true for a single process whose counts are lost on restart)");
+  }
   CheckAcrossTenants(c.tenants);
   return c;
 }

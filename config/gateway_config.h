@@ -105,6 +105,13 @@
 //     db: 0                      # SELECT (0..15)
 //     connect_timeout_ms: 250    # TCP connect to Redis
 //     command_timeout_ms: 100    # one round trip of the gateway's commands
+//   export_meter:                # optional: count individuals exported from the mainland (PIPL)
+//     hmac_key_env: MERIDIAN_METER_KEY  # REQUIRED: variable holding the key subject ids are
+//                                # hashed with (at least 32 bytes); never in this file
+//     without_subject: refuse    # personal data with no subject id, to a provider outside
+//                                # the mainland: refuse (default) | allow_uncounted
+//     allow_memory_store: false  # true: count in process with store.kind memory (not durable)
+//     allow_unpersisted_redis: false  # true: start even if Redis has no RDB/AOF persistence
 //
 // All timeouts are in milliseconds, 1..3600000. Relative paths (policy_file, tls files,
 // ca_file) resolve against the directory of the config file.
@@ -235,6 +242,15 @@ struct StoreConfig {
   policy::SourcePos pos;  ///< of `store:`, to point startup errors at
 };
 
+/// `export_meter:`: the PIPL cross-border export meter (docs/configuration.md).
+struct ExportMeterConfig {
+  std::string hmac_key_env;
+  bool allow_uncounted = false;  ///< `without_subject: allow_uncounted`
+  bool allow_memory_store = false;
+  bool allow_unpersisted_redis = false;
+  policy::SourcePos pos;  ///< of `export_meter:`
+};
+
 /// One item of `tenants:`, validated except for the flag names (see CheckTenantFlags).
 struct TenantConfig {
   policy::LocatedString id;
@@ -306,6 +322,7 @@ struct GatewayConfig {
   TrustedProxiesConfig trusted_proxies;
   std::vector<TenantConfig> tenants;
   StoreConfig store;
+  std::optional<ExportMeterConfig> export_meter;
 
   /// Some tenant has `limits:` (the store is used).
   bool HasLimits() const;

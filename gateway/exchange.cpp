@@ -5,6 +5,8 @@
 #include <optional>
 #include <utility>
 
+#include "gateway/log.h"
+#include "gateway/meter.h"
 #include "gateway/quota.h"
 #include "gateway/router.h"
 
@@ -171,7 +173,23 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
   report.request_id = caller.id.text;
   report.tenant = caller.tenant;
   report.decided_unix_ms = UnixMillisNow();
-  Admission admission = Admit(state, std::move(table), caller.attrs, request);
+  // The export meter: what has been exported this year feeds the decision (`meter`
+  // conditions); unknown when the store cannot say (such conditions are then false).
+  store::ExportMeterStore* const meter = worker.meter();
+  policy::RequestAttributes attrs = caller.attrs;
+  store::MeterCounts meter_read;
+  const int meter_year = CstYear(report.decided_unix_ms);
+  if (meter != nullptr) {
+    meter_read = co_await meter->Read(caller.tenant, meter_year);
+    if (meter_read.status.ok()) {
+      attrs.meter_non_sensitive = meter_read.non_sensitive;
+      attrs.meter_sensitive = meter_read.sensitive;
+    } else {
+      Log(LogLevel::kWarning, "export meter of tenant '" + caller.tenant +
+                                  "' unreadable, decided as unknown: " + meter_read.status.message);
+    }
+  }
+  Admission admission = Admit(state, std::move(table), attrs, request);
   report.admission = &admission;
   result.decided = true;
   auto finish = [&](const core::Status& final) {
@@ -240,10 +258,13 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
 
   const std::uint32_t retry_after_s = state.config.limits.retry_after_s;
   const policy::Decision& decision = admission.decision;
+  std::optional<ExportGate> gate;
+  if (meter != nullptr)
+    gate.emplace(state, *meter, caller.tenant, request.user, meter_year, meter_read);
   if (request.stream) {
     StreamSink sink(writer, admission, cancel, caller.start);
     RouteOutcome outcome = co_await Route(decision, *admission.table, request, worker.adapters(),
-                                          sink, cancel.token());
+                                          sink, cancel.token(), gate ? &*gate : nullptr);
     report.attempts = std::move(outcome.attempts);
     report.served_by = outcome.served_by;
     result.provider = sink.provider();
@@ -272,8 +293,8 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
     co_return result;
   }
   CollectSink sink(cancel);
-  RouteOutcome outcome =
-      co_await Route(decision, *admission.table, request, worker.adapters(), sink, cancel.token());
+  RouteOutcome outcome = co_await Route(decision, *admission.table, request, worker.adapters(),
+                                        sink, cancel.token(), gate ? &*gate : nullptr);
   report.attempts = std::move(outcome.attempts);
   report.served_by = outcome.served_by;
   result.provider = sink.provider();

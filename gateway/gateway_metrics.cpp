@@ -123,7 +123,13 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
           "meridian_store_failures_total",
           "Rate-limit checks the shared state store could not answer, by what the request got "
           "(fail_open: admitted unchecked; fail_closed: refused with 503).",
-          {"outcome"})) {
+          {"outcome"})),
+      meter_events_(registry_.AddCounter(
+          "meridian_export_meter_events_total",
+          "The cross-border export meter: individuals added (added_non_sensitive, "
+          "added_sensitive), exports refused (export_needs_subject, export_meter_band_reached, "
+          "export_meter_unavailable) and exported without a subject (exported_uncounted).",
+          {"event"})) {
   for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
     raise_by_detector_.push_back(
         &raises_.With({classifier::Name(static_cast<classifier::Detector>(d))}));
@@ -245,6 +251,10 @@ void GatewayMetrics::RecordRateLimited(std::string_view tenant, std::string_view
 
 void GatewayMetrics::RecordStoreFailure(bool fail_open) {
   store_failures_.With({fail_open ? "fail_open" : "fail_closed"}).Inc();
+}
+
+void GatewayMetrics::RecordMeter(std::string_view event) {
+  meter_events_.With({event}).Inc();
 }
 
 void GatewayMetrics::SetPolicyVersion(const std::string& version) {

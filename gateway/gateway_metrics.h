@@ -58,6 +58,8 @@ class GatewayMetrics {
   void RecordRateLimited(std::string_view tenant, std::string_view scope, std::string_view limit);
   /// A rate-limit check the store could not answer: meridian_store_failures_total{outcome}.
   void RecordStoreFailure(bool fail_open);
+  /// An event of the export meter (gateway/meter.h): meridian_export_meter_events_total{event}.
+  void RecordMeter(std::string_view event);
 
   std::string Render() const { return registry_.Render(); }
   metrics::Registry& registry() { return registry_; }
@@ -78,6 +80,7 @@ class GatewayMetrics {
   metrics::Family<metrics::Counter>& admin_;
   metrics::Family<metrics::Counter>& rate_limited_;
   metrics::Family<metrics::Counter>& store_failures_;
+  metrics::Family<metrics::Counter>& meter_events_;
   std::vector<metrics::Counter*> raise_by_detector_;
 };
 

@@ -83,6 +83,9 @@ struct GatewayState {
   std::unique_ptr<audit::AuditLog> audit;
   /// The admin listener's bearer token (with `admin:`). Set by Gateway.
   std::optional<AdminToken> admin_token;
+  /// The export meter's HMAC key (`export_meter.hmac_key_env`), when configured. Secret:
+  /// never logged. Set by Gateway.
+  std::string meter_key;
   /// POST /admin/reload: reloads the policy. Set by Gateway.
   std::function<ReloadResult()> reload;
 

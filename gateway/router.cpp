@@ -115,7 +115,8 @@ providers::Provider& AdapterSet::For(providers::UpstreamKind kind) {
 
 asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const RoutingTable& table,
                                     const core::CompletionRequest& request, AdapterSet& adapters,
-                                    providers::ChunkSink& sink, providers::CancelToken& cancel) {
+                                    providers::ChunkSink& sink, providers::CancelToken& cancel,
+                                    AttemptGate* gate) {
   RouteOutcome out;
   const policy::Snapshot& snapshot = *decision.snapshot;
   const std::optional<std::uint32_t> model = policy::Lookup(snapshot.model_ids, request.model);
@@ -123,6 +124,15 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
     // A circuit that opened since the decision, or is half-open with its probe taken by
     // another request: the next candidate (still inside the decision's set).
     if (!table.health->Admit(p, model, std::chrono::steady_clock::now())) continue;
+    if (gate != nullptr) {
+      core::Status allowed = co_await gate->Check(decision, p);
+      if (!allowed.ok()) {
+        table.health->Abandon(p, model);  // nothing was tried: a probe goes to the next request
+        out.attempts.push_back({p, allowed, std::chrono::microseconds(0)});
+        out.status = std::move(allowed);
+        continue;
+      }
+    }
     const policy::Provider& provider = snapshot.providers[p];
     providers::Target target;
     target.provider = &table.profiles[p];

@@ -52,11 +52,21 @@ class AdapterSet {
   std::unique_ptr<providers::Provider> anthropic_;
 };
 
+/// Asked before each attempt: ok to try the provider, or why not (the attempt is recorded with
+/// that status and the next candidate is tried).
+class AttemptGate {
+ public:
+  virtual ~AttemptGate() = default;
+  virtual asio::awaitable<core::Status> Check(const policy::Decision& decision,
+                                              policy::ProviderIndex provider) = 0;
+};
+
 /// Tries `decision.candidates_after` in order. A failure moves on to the next candidate only
 /// if it is retryable (connect error, timeout, 429, 5xx) and nothing has reached the client;
 /// it never leaves the decision's set. Cancellation stops at once.
 asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const RoutingTable& table,
                                     const core::CompletionRequest& request, AdapterSet& adapters,
-                                    providers::ChunkSink& sink, providers::CancelToken& cancel);
+                                    providers::ChunkSink& sink, providers::CancelToken& cancel,
+                                    AttemptGate* gate = nullptr);
 
 }  // namespace meridian::gateway

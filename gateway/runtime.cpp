@@ -8,6 +8,7 @@
 #include <random>
 
 #include "gateway/router.h"
+#include "gateway/store/export_meter.h"
 #include "gateway/store/rate_limit.h"
 #include "gateway/store/redis_client.h"
 
@@ -34,6 +35,7 @@ class Runtime::Worker final : public WorkerContext {
     adapters_->client().Shutdown();
     // The Redis connections close while their io_context is still there.
     own_buckets_.reset();
+    own_meter_.reset();
     redis_.reset();
     io_.reset();
     adapters_.reset();
@@ -58,11 +60,21 @@ class Runtime::Worker final : public WorkerContext {
   asio::any_io_executor control_executor() override { return control_; }
   core::RequestId NewRequestId() override { return core::RequestId::From(rng_()); }
   store::BucketStore* buckets() override { return buckets_; }
-  void UseBuckets(store::BucketStore* shared) { buckets_ = shared; }
-  void UseRedis(store::RedisOptions options) {
+  store::ExportMeterStore* meter() override { return meter_; }
+  void UseShared(store::BucketStore* buckets, store::ExportMeterStore* meter) {
+    buckets_ = buckets;
+    meter_ = meter;
+  }
+  void UseRedis(store::RedisOptions options, bool buckets, bool meter) {
     redis_ = std::make_unique<store::RedisPool>(io_->get_executor(), std::move(options));
-    own_buckets_ = std::make_unique<store::RedisBucketStore>(*redis_);
-    buckets_ = own_buckets_.get();
+    if (buckets) {
+      own_buckets_ = std::make_unique<store::RedisBucketStore>(*redis_);
+      buckets_ = own_buckets_.get();
+    }
+    if (meter) {
+      own_meter_ = std::make_unique<store::RedisExportMeter>(*redis_);
+      meter_ = own_meter_.get();
+    }
   }
 
  private:
@@ -74,7 +86,9 @@ class Runtime::Worker final : public WorkerContext {
   DrainHooks drain_hooks_;
   std::unique_ptr<store::RedisPool> redis_;
   std::unique_ptr<store::BucketStore> own_buckets_;
+  std::unique_ptr<store::ExportMeterStore> own_meter_;
   store::BucketStore* buckets_ = nullptr;
+  store::ExportMeterStore* meter_ = nullptr;
 };
 
 Runtime::Runtime(unsigned workers, std::shared_ptr<asio::ssl::context> client_tls,
@@ -96,11 +110,14 @@ core::Status Runtime::Create(const config::GatewayConfig& cfg, std::unique_ptr<R
   limits.max_response_bytes = cfg.upstream.max_response_bytes;
   limits.same_provider_retries = static_cast<int>(cfg.upstream.same_provider_retries);
   auto rt = std::make_unique<Runtime>(cfg.workers, std::move(client_tls), limits);
-  if (cfg.HasLimits()) {
+  const bool rate_limits = cfg.HasLimits();
+  const bool meter = cfg.export_meter.has_value();
+  if (rate_limits || meter) {
     const config::StoreConfig& sc = cfg.store;
     if (sc.kind == config::StoreConfig::Kind::kMemory) {
-      rt->shared_buckets_ = std::make_unique<store::MemoryBucketStore>();
-      for (auto& w : rt->workers_) w->UseBuckets(rt->shared_buckets_.get());
+      if (rate_limits) rt->shared_buckets_ = std::make_unique<store::MemoryBucketStore>();
+      if (meter) rt->shared_meter_ = std::make_unique<store::MemoryExportMeter>();
+      for (auto& w : rt->workers_) w->UseShared(rt->shared_buckets_.get(), rt->shared_meter_.get());
     } else {
       store::RedisOptions options;
       options.host = sc.host;
@@ -119,7 +136,7 @@ core::Status Runtime::Create(const config::GatewayConfig& cfg, std::unique_ptr<R
         }
         options.password = password;
       }
-      for (auto& w : rt->workers_) w->UseRedis(options);
+      for (auto& w : rt->workers_) w->UseRedis(options, rate_limits, meter);
     }
   }
   out = std::move(rt);

@@ -21,6 +21,7 @@
 
 namespace meridian::store {
 class BucketStore;
+class ExportMeterStore;
 }  // namespace meridian::store
 
 namespace meridian::gateway {
@@ -57,6 +58,7 @@ class Runtime final : public WorkerPool {
   bool stopped_ = false;
   std::atomic<std::size_t> next_worker_{0};
   std::unique_ptr<store::BucketStore> shared_buckets_;  ///< `store: {kind: memory}`
+  std::unique_ptr<store::ExportMeterStore> shared_meter_;
   /// One thread for slow operator work (admin reloads), joined by Stop() after the workers.
   boost::asio::thread_pool control_{1};
 };

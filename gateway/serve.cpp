@@ -4,7 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -16,6 +21,7 @@
 #include "gateway/core/json_text.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/log.h"
+#include "gateway/store/redis_client.h"
 
 namespace meridian::gateway {
 namespace {
@@ -222,6 +228,79 @@ void RaiseFileLimit(std::uint64_t max_streams) {
 
 }  // namespace
 
+namespace {
+
+namespace asio = boost::asio;
+
+// The export meter's key, and a Redis that keeps the counts across its own restarts: RDB
+// snapshots (`save` not empty) or the append-only file. Asked once, at startup.
+core::Status StartExportMeter(GatewayState& state) {
+  const auto& m = state.config.export_meter;
+  if (!m) return core::Status::Ok();
+  auto fail = [](std::string message) {
+    return core::Status::Error(core::StatusCode::kInvalidArgument, "export_meter: " + message,
+                               "export_meter_config");
+  };
+  const char* key = std::getenv(m->hmac_key_env.c_str());
+  if (key == nullptr || std::strlen(key) < 32) {
+    return fail("the environment variable " + m->hmac_key_env +
+                " must hold the key subject ids are hashed with, at least 32 bytes (e.g. "
+                "openssl rand -hex 32)");
+  }
+  state.meter_key = key;
+  const config::StoreConfig& sc = state.config.store;
+  if (sc.kind != config::StoreConfig::Kind::kRedis) {
+    Log(LogLevel::kWarning,
+        "export_meter counts in this process only (allow_memory_store): the counts are lost "
+        "on restart and not shared with other replicas");
+    return core::Status::Ok();
+  }
+  if (m->allow_unpersisted_redis) return core::Status::Ok();
+  store::RedisOptions options;
+  options.host = sc.host;
+  options.port = sc.port;
+  options.username = sc.username;
+  if (!sc.password_env.empty()) {
+    if (const char* pw = std::getenv(sc.password_env.c_str())) options.password = pw;
+  }
+  options.db = static_cast<int>(sc.db);
+  options.connect_timeout = sc.connect_timeout;
+  options.command_timeout = std::max(sc.command_timeout, std::chrono::milliseconds(1000));
+  asio::io_context io;
+  store::RedisPool pool(io.get_executor(), options);
+  store::RedisResult result;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::vector<std::vector<std::string>> commands;
+        commands.push_back({"CONFIG", "GET", "save"});
+        commands.push_back({"CONFIG", "GET", "appendonly"});
+        result = co_await pool.Pipeline(std::move(commands));
+      },
+      asio::detached);
+  io.run();
+  if (!result.status.ok()) {
+    return fail("cannot check that Redis at " + sc.host + ":" + sc.port +
+                " persists its data: " + result.status.message +
+                " (allow_unpersisted_redis: true starts without the check)");
+  }
+  auto value = [&](std::size_t i) -> std::string {
+    if (i >= result.replies.size()) return {};
+    const auto& v = result.replies[i];
+    if (v.type != store::RespValue::Type::kArray || v.elements.size() < 2) return {};
+    return v.elements[1].str;
+  };
+  if (value(0).empty() && value(1) != "yes") {
+    return fail("Redis at " + sc.host + ":" + sc.port +
+                " keeps no RDB snapshots ('save' is empty) and no append-only file "
+                "(appendonly no): a Redis restart would lose the counts. Enable persistence "
+                "(appendonly yes), or set allow_unpersisted_redis: true");
+  }
+  return core::Status::Ok();
+}
+
+}  // namespace
+
 core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& out) {
   out.reset();
   std::vector<config::FileDiagnostic> errors;
@@ -323,6 +402,10 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
   state.metrics->SetPolicyVersion(table->policy->version);
 
   if (auto st = Runtime::Create(state.config, g->runtime_); !st.ok()) {
+    st.message += "\n";
+    return st;
+  }
+  if (auto st = StartExportMeter(state); !st.ok()) {
     st.message += "\n";
     return st;
   }

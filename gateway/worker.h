@@ -13,6 +13,7 @@
 
 namespace meridian::store {
 class BucketStore;
+class ExportMeterStore;
 }  // namespace meridian::store
 
 namespace meridian::gateway {
@@ -71,6 +72,8 @@ class WorkerContext {
   /// Where this worker's rate limits are counted (gateway/quota.h); null when no tenant has
   /// limits. Only on this worker's thread.
   virtual store::BucketStore* buckets() { return nullptr; }
+  /// Where this worker's export meter counts (gateway/meter.h); null without `export_meter:`.
+  virtual store::ExportMeterStore* meter() { return nullptr; }
 };
 
 /// The workers a front end hands its requests to (the Runtime, gateway/runtime.h, owns them).

@@ -1,7 +1,5 @@
 #include "gateway/store/rate_limit.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -109,18 +107,6 @@ const std::string& SettleSource() {
   return s;
 }
 
-std::string Sha1Hex(std::string_view text) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
-}
-
 std::string Number(double v) {
   char buf[40];
   const int n = std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -134,29 +120,21 @@ Status StoreError(std::string message) {
   return s;
 }
 
-// EVALSHA, and EVAL when Redis does not have the script yet (first use, after a restart or
-// SCRIPT FLUSH): Redis caches it then.
 asio::awaitable<RedisResult> RunScript(RedisPool& pool, const std::string& script,
                                        const std::vector<BucketSpec>& specs) {
-  static const std::string take_sha = Sha1Hex(TakeSource());
-  static const std::string settle_sha = Sha1Hex(SettleSource());
+  static const std::string take_sha = ScriptSha(TakeSource());
+  static const std::string settle_sha = ScriptSha(SettleSource());
   const std::string& sha = &script == &TakeSource() ? take_sha : settle_sha;
-  std::vector<std::string> args{"EVALSHA", sha, std::to_string(specs.size())};
-  for (const BucketSpec& s : specs) args.push_back(s.key);
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
   for (const BucketSpec& s : specs) {
+    keys.push_back(s.key);
     args.push_back(Number(s.capacity));
     args.push_back(std::to_string(s.window_ms));
     args.push_back(Number(s.cost));
     args.push_back(std::to_string(s.period_left_ms));
   }
-  RedisResult r = co_await pool.Call(args);
-  if (r.status.ok() && !r.replies.empty() && r.replies[0].is_error() &&
-      r.replies[0].str.starts_with("NOSCRIPT")) {
-    args[0] = "EVAL";
-    args[1] = std::string(script);
-    r = co_await pool.Call(std::move(args));
-  }
-  co_return r;
+  co_return co_await EvalScript(pool, script, sha, std::move(keys), std::move(args));
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "gateway/store/redis_client.h"
 
+#include <openssl/sha.h>
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -172,6 +174,34 @@ asio::awaitable<Status> RedisPool::Exchange(Connection& c, const std::string& ou
     (void)c.reader.Feed(std::string_view(buf.data(), n));  // an error is reported above
   }
   co_return Status::Ok();
+}
+
+std::string ScriptSha(std::string_view script) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(script.data()), script.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  }
+  return out;
+}
+
+asio::awaitable<RedisResult> EvalScript(RedisPool& pool, const std::string& script,
+                                        const std::string& sha, std::vector<std::string> keys,
+                                        std::vector<std::string> args) {
+  std::vector<std::string> command{"EVALSHA", sha, std::to_string(keys.size())};
+  for (auto& k : keys) command.push_back(std::move(k));
+  for (auto& a : args) command.push_back(std::move(a));
+  RedisResult r = co_await pool.Call(command);
+  if (r.status.ok() && !r.replies.empty() && r.replies[0].is_error() &&
+      r.replies[0].str.starts_with("NOSCRIPT")) {
+    command[0] = "EVAL";
+    command[1] = script;
+    r = co_await pool.Call(std::move(command));
+  }
+  co_return r;
 }
 
 }  // namespace meridian::store

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/core/status.h"
@@ -73,5 +74,15 @@ class RedisPool {
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t opened_ = 0;
 };
+
+/// The SHA-1 hex Redis names a script by (EVALSHA).
+std::string ScriptSha(std::string_view script);
+
+/// Runs a Lua script: EVALSHA `sha`, and EVAL `script` when Redis does not have it yet (first
+/// use, after a restart or SCRIPT FLUSH; Redis caches it then).
+boost::asio::awaitable<RedisResult> EvalScript(RedisPool& pool, const std::string& script,
+                                               const std::string& sha,
+                                               std::vector<std::string> keys,
+                                               std::vector<std::string> args);
 
 }  // namespace meridian::store

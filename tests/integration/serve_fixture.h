@@ -60,14 +60,15 @@ struct TenantYaml {
 
 /// The knobs of the gateway config a test may turn; everything else is the default.
 struct GatewayYaml {
-  std::vector<std::string> limits{};    ///< `key: value` lines under `limits:`
-  std::vector<std::string> upstream{};  ///< `key: value` lines under `upstream:`
-  std::vector<std::string> grpc{};      ///< lines under `grpc:` (nested ones indented by 2)
-  std::vector<std::string> admin{};     ///< lines under `admin:`
-  std::vector<std::string> audit{};     ///< lines under `audit:`
-  std::vector<std::string> metrics{};   ///< lines under `metrics:`
-  std::vector<std::string> cors{};      ///< lines under `cors:`
-  std::vector<std::string> store{};     ///< lines under `store:`
+  std::vector<std::string> limits{};          ///< `key: value` lines under `limits:`
+  std::vector<std::string> upstream{};        ///< `key: value` lines under `upstream:`
+  std::vector<std::string> grpc{};            ///< lines under `grpc:` (nested ones indented by 2)
+  std::vector<std::string> admin{};           ///< lines under `admin:`
+  std::vector<std::string> audit{};           ///< lines under `audit:`
+  std::vector<std::string> metrics{};         ///< lines under `metrics:`
+  std::vector<std::string> cors{};            ///< lines under `cors:`
+  std::vector<std::string> store{};           ///< lines under `store:`
+  std::vector<std::string> extra_sections{};  ///< whole top-level sections, as written
   std::string trusted_cidrs = "[127.0.0.1/32]";
   std::vector<TenantYaml> tenants = {TenantYaml{}};
 
@@ -87,6 +88,7 @@ struct GatewayYaml {
     section("metrics", metrics);
     section("cors", cors);
     section("store", store);
+    for (const auto& s : extra_sections) out += s;
     out += "trusted_proxies:\n  cidrs: " + trusted_cidrs + "\n";
     out += "tenants:\n";
     for (const auto& t : tenants) {

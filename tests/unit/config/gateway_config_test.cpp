@@ -226,7 +226,7 @@ TEST_F(GatewayConfigTest, UnknownKeysNameTheExpectedOnes) {
       (Strings{
           "gw.yaml:1:1: unknown key 'listener' in the gateway config (expected one of: "
           "listen, workers, tls, grpc, audit, log, admin, metrics, cors, policy_file, limits, "
-          "upstream, trusted_proxies, tenants, store)",
+          "upstream, trusted_proxies, tenants, store, export_meter)",
           "gw.yaml:2:10: unknown key 'max_body' in limits (expected one of: "
           "max_body_bytes, max_header_bytes, header_timeout_ms, body_timeout_ms, "
           "idle_timeout_ms, max_concurrent_streams, retry_after_s, drain_timeout_ms, "

@@ -1,0 +1,131 @@
+#include "gateway/meter.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "gateway/gateway_metrics.h"
+#include "gateway/gateway_state.h"
+#include "gateway/log.h"
+
+namespace meridian::gateway {
+
+namespace asio = boost::asio;
+using core::Status;
+using core::StatusCode;
+
+int CstYear(std::int64_t unix_ms) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds(unix_ms) + hours(8)};
+  return static_cast<int>(year_month_day{floor<days>(t)}.year());
+}
+
+std::string SubjectDigest(std::string_view key, std::string_view tenant, std::string_view subject) {
+  std::string message(tenant);
+  message += '\0';
+  message += subject;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < 16 && i < len; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 0xf];
+  }
+  return out;
+}
+
+std::uint64_t NextBoundary(const policy::Snapshot& snapshot, bool sensitive, std::uint64_t count) {
+  std::set<std::uint64_t> boundaries;
+  if (sensitive) {
+    boundaries.insert(10'000);
+  } else {
+    boundaries.insert(100'000);
+    boundaries.insert(1'000'000);
+  }
+  const auto kind = sensitive ? policy::CondNode::Kind::kMeterSensitive
+                              : policy::CondNode::Kind::kMeterNonSensitive;
+  for (const policy::CondNode& n : snapshot.nodes) {
+    if (n.kind != kind) continue;
+    // A condition `<op> v` changes its truth between v-1 and v, or between v and v+1.
+    boundaries.insert(n.value);
+    if (n.value < std::numeric_limits<std::uint64_t>::max()) boundaries.insert(n.value + 1);
+  }
+  const auto it = boundaries.upper_bound(count);
+  return it == boundaries.end() ? std::numeric_limits<std::uint64_t>::max() : *it;
+}
+
+bool Metered(const policy::Decision& decision) {
+  return decision.region == *policy::RegionCode::Parse("CN") &&
+         decision.data_class >= policy::DataClass::kPersonal;
+}
+
+bool Exports(const policy::Provider& provider) {
+  static const policy::RegionSet kMainland = [] {
+    policy::RegionSet s;
+    s.set(policy::RegionCode::Parse("CN")->index());
+    return s;
+  }();
+  return !provider.processing || !provider.processing->Within(kMainland);
+}
+
+asio::awaitable<Status> ExportGate::Check(const policy::Decision& decision,
+                                          policy::ProviderIndex provider) {
+  const policy::Provider& p = decision.snapshot->providers[provider];
+  if (counted_ || !Metered(decision) || !Exports(p)) co_return Status::Ok();
+  const bool sensitive = decision.data_class >= policy::DataClass::kSensitivePersonal;
+  auto refuse = [&](StatusCode code, std::string message, std::string reason) {
+    if (state_.metrics) state_.metrics->RecordMeter(reason);
+    Status st = Status::Error(code, std::move(message), std::move(reason));
+    st.retryable = true;  // the next candidate may process in the mainland
+    return st;
+  };
+  if (subject_.empty()) {
+    if (state_.config.export_meter->allow_uncounted) {
+      if (state_.metrics) state_.metrics->RecordMeter("exported_uncounted");
+      co_return Status::Ok();
+    }
+    co_return refuse(StatusCode::kPermissionDenied,
+                     "personal information of a user in the mainland goes to provider '" + p.id +
+                         "' (outside the mainland) only with the request's subject (the `user` "
+                         "field, or gRPC subject_id), so the export meter can count the "
+                         "individual",
+                     "export_needs_subject");
+  }
+  // The band the decision relied on: a count it read, or none (then no meter condition held).
+  const std::uint64_t read = sensitive ? read_.sensitive : read_.non_sensitive;
+  const std::uint64_t limit = read_.status.ok() ? NextBoundary(*decision.snapshot, sensitive, read)
+                                                : std::numeric_limits<std::uint64_t>::max();
+  const store::MeterAdd added = co_await meter_.Add(
+      tenant_, year_, sensitive, SubjectDigest(state_.meter_key, tenant_, subject_), limit);
+  if (!added.status.ok()) {
+    Log(LogLevel::kWarning, "export meter of tenant '" + tenant_ +
+                                "' unavailable, nothing exported: " + added.status.message);
+    co_return refuse(StatusCode::kUnavailable,
+                     "the export meter cannot count this individual right now; nothing was sent "
+                     "outside the mainland",
+                     "export_meter_unavailable");
+  }
+  if (added.result == store::MeterAdd::Result::kLimitReached) {
+    co_return refuse(StatusCode::kPermissionDenied,
+                     "the export meter of tenant '" + tenant_ + "' holds " +
+                         std::to_string(added.count) + " individuals (" +
+                         (sensitive ? "sensitive" : "non-sensitive") + "); one more would reach " +
+                         std::to_string(limit) +
+                         ", a band this request was not decided on (it read " +
+                         std::to_string(read) + "), so nothing was sent outside the mainland",
+                     "export_meter_band_reached");
+  }
+  counted_ = true;
+  if (state_.metrics && added.result == store::MeterAdd::Result::kAdded) {
+    state_.metrics->RecordMeter(sensitive ? "added_sensitive" : "added_non_sensitive");
+  }
+  co_return Status::Ok();
+}
+
+}  // namespace meridian::gateway
