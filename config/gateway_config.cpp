@@ -192,6 +192,8 @@ class GatewayReader : public YamlReader {
   void ReadLimits(const Entry& e, TenantConfig& t);
   void ReadRate(const Entry& e, RateLimitConfig& out);
   void ReadStore(const Entry& e, StoreConfig& out);
+  /// The name of an environment variable (a secret's place, never the secret): not empty.
+  Handler EnvName(std::string& out);
   void CheckAcrossTenants(const std::vector<TenantConfig>& tenants);
 
   std::filesystem::path dir_;  ///< the config file's directory
@@ -286,26 +288,16 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
           {"export_meter", Section([&](const Entry& e) {
              ExportMeterConfig m;
              m.pos = e.key_pos;
-             ReadSubFields(
-                 e, "export_meter",
-                 {
-                     {"hmac_key_env",
-                      [&](const Entry& k) {
-                        LocatedString v;
-                        if (!Read(k, v)) return;
-                        if (v.value.empty()) {
-                          Error(k.pos, "'hmac_key_env' must name an environment variable");
-                          return;
-                        }
-                        m.hmac_key_env = v.value;
-                      },
-                      kRequired},
-                     {"without_subject",
-                      OneOf({"refuse", "allow_uncounted"},
-                            [&](const std::string& v) { m.allow_uncounted = v != "refuse"; })},
-                     {"allow_memory_store", Into(m.allow_memory_store)},
-                     {"allow_unpersisted_redis", Into(m.allow_unpersisted_redis)},
-                 });
+             ReadSubFields(e, "export_meter",
+                           {
+                               {"hmac_key_env", EnvName(m.hmac_key_env), kRequired},
+                               {"without_subject", OneOf({"refuse", "allow_uncounted"},
+                                                         [&](const std::string& v) {
+                                                           m.allow_uncounted = v != "refuse";
+                                                         })},
+                               {"allow_memory_store", Into(m.allow_memory_store)},
+                               {"allow_unpersisted_redis", Into(m.allow_unpersisted_redis)},
+                           });
              c.export_meter = m;
            })},
       });
@@ -788,6 +780,18 @@ void GatewayReader::ReadLimits(const Entry& e, TenantConfig& t) {
   t.limits = l;
 }
 
+YamlReader::Handler GatewayReader::EnvName(std::string& out) {
+  return [this, &out](const Entry& e) {
+    LocatedString v;
+    if (!Read(e, v)) return;
+    if (v.value.empty()) {
+      Error(e.pos, Quoted(e.name) + " must name an environment variable");
+      return;
+    }
+    out = v.value;
+  };
+}
+
 void GatewayReader::ReadStore(const Entry& e, StoreConfig& out) {
   out.pos = e.key_pos;
   if (!ExpectMapping(e)) return;
@@ -811,16 +815,7 @@ void GatewayReader::ReadStore(const Entry& e, StoreConfig& out) {
                     LocatedString v;
                     if (Read(a, v)) out.username = v.value;
                   }},
-                 {"password_env",
-                  [&](const Entry& a) {
-                    LocatedString v;
-                    if (!Read(a, v)) return;
-                    if (v.value.empty()) {
-                      Error(a.pos, "'password_env' must name an environment variable");
-                      return;
-                    }
-                    out.password_env = v.value;
-                  }},
+                 {"password_env", EnvName(out.password_env)},
                  {"db", IntIn(out.db, 0, 15)},
                  {"connect_timeout_ms", Millis(out.connect_timeout)},
                  {"command_timeout_ms", Millis(out.command_timeout)},

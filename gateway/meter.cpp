@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <set>
 
 #include "gateway/gateway_metrics.h"
 #include "gateway/gateway_state.h"
@@ -41,23 +40,27 @@ std::string SubjectDigest(std::string_view key, std::string_view tenant, std::st
 }
 
 std::uint64_t NextBoundary(const policy::Snapshot& snapshot, bool sensitive, std::uint64_t count) {
-  std::set<std::uint64_t> boundaries;
+  constexpr std::uint64_t kNone = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t next = kNone;
+  auto consider = [&](std::uint64_t b) {
+    if (b > count && b < next) next = b;
+  };
+  // The law's bands.
   if (sensitive) {
-    boundaries.insert(10'000);
+    consider(10'000);
   } else {
-    boundaries.insert(100'000);
-    boundaries.insert(1'000'000);
+    consider(100'000);
+    consider(1'000'000);
   }
   const auto kind = sensitive ? policy::CondNode::Kind::kMeterSensitive
                               : policy::CondNode::Kind::kMeterNonSensitive;
   for (const policy::CondNode& n : snapshot.nodes) {
     if (n.kind != kind) continue;
     // A condition `<op> v` changes its truth between v-1 and v, or between v and v+1.
-    boundaries.insert(n.value);
-    if (n.value < std::numeric_limits<std::uint64_t>::max()) boundaries.insert(n.value + 1);
+    consider(n.value);
+    if (n.value < kNone) consider(n.value + 1);
   }
-  const auto it = boundaries.upper_bound(count);
-  return it == boundaries.end() ? std::numeric_limits<std::uint64_t>::max() : *it;
+  return next;
 }
 
 bool Metered(const policy::Decision& decision) {

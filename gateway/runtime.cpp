@@ -98,6 +98,25 @@ Runtime::Runtime(unsigned workers, std::shared_ptr<asio::ssl::context> client_tl
   }
 }
 
+core::Status RedisOptionsFor(const config::StoreConfig& sc, store::RedisOptions& out) {
+  out.host = sc.host;
+  out.port = sc.port;
+  out.username = sc.username;
+  out.db = static_cast<int>(sc.db);
+  out.connect_timeout = sc.connect_timeout;
+  out.command_timeout = sc.command_timeout;
+  if (sc.password_env.empty()) return core::Status::Ok();
+  const char* password = std::getenv(sc.password_env.c_str());
+  if (password == nullptr || *password == '\0') {
+    return core::Status::Error(
+        core::StatusCode::kInvalidArgument,
+        "store.password_env: the environment variable " + sc.password_env + " is not set or empty",
+        "store_password_missing");
+  }
+  out.password = password;
+  return core::Status::Ok();
+}
+
 core::Status Runtime::Create(const config::GatewayConfig& cfg, std::unique_ptr<Runtime>& out) {
   std::shared_ptr<asio::ssl::context> client_tls;
   if (auto st = providers::HttpClient::MakeTlsContext(cfg.upstream.ca_file, client_tls); !st.ok()) {
@@ -120,22 +139,7 @@ core::Status Runtime::Create(const config::GatewayConfig& cfg, std::unique_ptr<R
       for (auto& w : rt->workers_) w->UseShared(rt->shared_buckets_.get(), rt->shared_meter_.get());
     } else {
       store::RedisOptions options;
-      options.host = sc.host;
-      options.port = sc.port;
-      options.username = sc.username;
-      options.db = static_cast<int>(sc.db);
-      options.connect_timeout = sc.connect_timeout;
-      options.command_timeout = sc.command_timeout;
-      if (!sc.password_env.empty()) {
-        const char* password = std::getenv(sc.password_env.c_str());
-        if (password == nullptr || *password == '\0') {
-          return core::Status::Error(core::StatusCode::kInvalidArgument,
-                                     "store.password_env: the environment variable " +
-                                         sc.password_env + " is not set or empty",
-                                     "store_password_missing");
-        }
-        options.password = password;
-      }
+      if (auto st = RedisOptionsFor(sc, options); !st.ok()) return st;
       for (auto& w : rt->workers_) w->UseRedis(options, rate_limits, meter);
     }
   }

@@ -22,9 +22,14 @@
 namespace meridian::store {
 class BucketStore;
 class ExportMeterStore;
+struct RedisOptions;
 }  // namespace meridian::store
 
 namespace meridian::gateway {
+
+/// The Redis client options `store:` asks for, the password read from `store.password_env`
+/// (an unset or empty variable is an error naming it).
+core::Status RedisOptionsFor(const config::StoreConfig& store, store::RedisOptions& out);
 
 class Runtime final : public WorkerPool {
  public:

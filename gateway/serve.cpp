@@ -257,14 +257,8 @@ core::Status StartExportMeter(GatewayState& state) {
   }
   if (m->allow_unpersisted_redis) return core::Status::Ok();
   store::RedisOptions options;
-  options.host = sc.host;
-  options.port = sc.port;
-  options.username = sc.username;
-  if (!sc.password_env.empty()) {
-    if (const char* pw = std::getenv(sc.password_env.c_str())) options.password = pw;
-  }
-  options.db = static_cast<int>(sc.db);
-  options.connect_timeout = sc.connect_timeout;
+  if (auto st = RedisOptionsFor(sc, options); !st.ok()) return st;
+  // One startup question: more patience than a request's round trip.
   options.command_timeout = std::max(sc.command_timeout, std::chrono::milliseconds(1000));
   asio::io_context io;
   store::RedisPool pool(io.get_executor(), options);

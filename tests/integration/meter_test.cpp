@@ -188,12 +188,7 @@ TEST_F(MeterTest, ConcurrentReplicasNeverCarryTheCountPastTheBand) {
   ASSERT_TRUE(redis.ok());
   const GatewayYaml g = OnRedis(redis.port());
   ASSERT_NO_FATAL_FAILURE(StartGateway(MeterPolicy(11), g));
-  struct Replica : ServeFixture {
-    ~Replica() override { TearDown(); }
-    void TestBody() override {}
-    using ServeFixture::gateway_;
-    using ServeFixture::StartGateway;
-  } second;
+  ServeReplica second;
   ASSERT_NO_FATAL_FAILURE(second.StartGateway(MeterPolicy(11), g));
   const unsigned short ports[2] = {gateway_->port(), second.gateway_->port()};
   std::atomic<int> exported{0};

@@ -221,12 +221,7 @@ TEST_F(RedisQuotaTest, TwoGatewaysOnOneRedisShareTheLimit) {
   const GatewayYaml g = OnRedis("{requests_per_minute: 5}", redis.port());
   ASSERT_NO_FATAL_FAILURE(StartGateway(SimPolicy(), g));
   // A second replica with the same config, in its own directory.
-  struct Replica : ServeFixture {
-    ~Replica() override { TearDown(); }
-    void TestBody() override {}
-    using ServeFixture::gateway_;
-    using ServeFixture::StartGateway;
-  } second;
+  ServeReplica second;
   ASSERT_NO_FATAL_FAILURE(second.StartGateway(SimPolicy(), g));
   int ok = 0;
   int limited = 0;

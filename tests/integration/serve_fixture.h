@@ -469,4 +469,13 @@ inline std::string ErrorMessage(const HttpResult& r) {
   return std::string(body.at("error").at("message").as_string());
 }
 
+/// Another gateway beside the test's own (a second replica), in its own directory, stopped
+/// when it goes out of scope.
+struct ServeReplica : ServeFixture {
+  ~ServeReplica() override { TearDown(); }
+  void TestBody() override {}
+  using ServeFixture::gateway_;
+  using ServeFixture::StartGateway;
+};
+
 }  // namespace meridian::testing
