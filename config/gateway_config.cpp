@@ -759,6 +759,7 @@ void GatewayReader::ReadRate(const Entry& e, RateLimitConfig& out) {
                 {
                     {"requests_per_minute", IntIn(out.requests_per_minute, 0, kMaxLimit)},
                     {"tokens_per_minute", IntIn(out.tokens_per_minute, 0, kMaxLimit)},
+                    {"concurrent_streams", IntIn(out.concurrent_streams, 0, 1'000'000)},
                 });
 }
 
@@ -768,6 +769,7 @@ void GatewayReader::ReadLimits(const Entry& e, TenantConfig& t) {
                 {
                     {"requests_per_minute", IntIn(l.tenant.requests_per_minute, 0, kMaxLimit)},
                     {"tokens_per_minute", IntIn(l.tenant.tokens_per_minute, 0, kMaxLimit)},
+                    {"concurrent_streams", IntIn(l.tenant.concurrent_streams, 0, 1'000'000)},
                     {"tokens_per_day", IntIn(l.tokens_per_day, 0, kMaxLimit)},
                     {"tokens_per_month", IntIn(l.tokens_per_month, 0, kMaxLimit)},
                     {"per_key", Section([&](const Entry& s) { ReadRate(s, l.per_key); })},
@@ -819,6 +821,7 @@ void GatewayReader::ReadStore(const Entry& e, StoreConfig& out) {
                  {"db", IntIn(out.db, 0, 15)},
                  {"connect_timeout_ms", Millis(out.connect_timeout)},
                  {"command_timeout_ms", Millis(out.command_timeout)},
+                 {"lease_ttl_ms", Millis(out.lease_ttl, 1000)},
              },
              [this](const Entry& a) {
                if (a.name != "password") return false;

@@ -91,10 +91,11 @@
 //         tokens_per_minute: 200000  # prompt + completion tokens
 //         tokens_per_day: 0          # budgets per calendar day / month (UTC); 0: none
 //         tokens_per_month: 0
-//         per_key: {requests_per_minute: 0, tokens_per_minute: 0}      # each API key or
-//                                    # client certificate identity of the tenant, separately
-//         per_subject: {requests_per_minute: 0, tokens_per_minute: 0}  # each end user (the
-//                                    # request's subject: OpenAI `user`, gRPC subject_id)
+//         concurrent_streams: 0      # completions in flight at once (leases in the store)
+//         per_key: {requests_per_minute: 0, tokens_per_minute: 0, concurrent_streams: 0}
+//                                    # each API key or client certificate identity, separately
+//         per_subject: {requests_per_minute: 0, tokens_per_minute: 0, concurrent_streams: 0}
+//                                    # each end user (OpenAI `user`, gRPC subject_id)
 //         default_max_tokens: 1024   # reserved for a request that sets no max_tokens
 //         on_store_failure: fail_closed  # store unreachable: fail_closed (503) | fail_open
 //   store:                       # where limits are counted, shared by every replica
@@ -105,6 +106,7 @@
 //     db: 0                      # SELECT (0..15)
 //     connect_timeout_ms: 250    # TCP connect to Redis
 //     command_timeout_ms: 100    # one round trip of the gateway's commands
+//     lease_ttl_ms: 60000        # a concurrent-stream lease outlives its last renewal (>= 1000)
 //   export_meter:                # optional: count individuals exported from the mainland (PIPL)
 //     hmac_key_env: MERIDIAN_METER_KEY  # REQUIRED: variable holding the key subject ids are
 //                                # hashed with (at least 32 bytes); never in this file
@@ -213,7 +215,11 @@ struct GrpcConfig {
 struct RateLimitConfig {
   std::uint64_t requests_per_minute = 0;
   std::uint64_t tokens_per_minute = 0;
-  bool any() const { return requests_per_minute != 0 || tokens_per_minute != 0; }
+  /// Completions in flight at once (streamed or not), held as leases in the store; 0: none.
+  std::uint64_t concurrent_streams = 0;
+  bool any() const {
+    return requests_per_minute != 0 || tokens_per_minute != 0 || concurrent_streams != 0;
+  }
 };
 
 /// `tenants[].limits:`: what a tenant, each of its keys and each of its users may spend.
@@ -239,6 +245,9 @@ struct StoreConfig {
   std::uint32_t db = 0;
   std::chrono::milliseconds connect_timeout{250};
   std::chrono::milliseconds command_timeout{100};
+  /// How long a concurrent-stream lease outlives its last renewal (renewed every third of it
+  /// while the request runs): what a crashed replica's streams keep counting for.
+  std::chrono::milliseconds lease_ttl{60'000};
   policy::SourcePos pos;  ///< of `store:`, to point startup errors at
 };
 

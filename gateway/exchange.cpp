@@ -231,6 +231,10 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
       co_return result;
     }
   }
+  std::optional<LeaseRenewal> renewal;
+  if (quota.leased) {
+    renewal.emplace(worker.executor(), *buckets, quota, state.config.store.lease_ttl);
+  }
   // The drain deadline and the caller's deadline end the request where it stands.
   ScopedDrainHook drain_hook(worker.drain_hooks(), [&cancel](DrainPhase phase) {
     if (phase == DrainPhase::kDeadline) cancel.Cancel(CancelCause::kDrain);
@@ -274,20 +278,23 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
       (void)co_await sink.Commit();
     }
     const core::Status final = CancelledStatus(cancel.cause(), outcome.status, retry_after_s);
+    report.usage = sink.usage();
+    // Settled and released before the client's last byte: a client sending its next request
+    // as soon as this one ends finds its place and its tokens back.
+    if (buckets != nullptr) {
+      renewal.reset();
+      co_await SettleQuota(
+          *buckets, quota,
+          UsedTokens(request, report.usage, sink.output_bytes(), sink.committed()));
+    }
     if (sink.committed()) {
       co_await writer.Finish(final);
     } else {
       co_await writer.Refuse(final, &admission, result.provider);
     }
     result.ttft_ms = sink.ttft_ms();
-    report.usage = sink.usage();
     if (result.ttft_ms) {
       report.ttft = std::chrono::microseconds(static_cast<std::int64_t>(*result.ttft_ms * 1000));
-    }
-    if (buckets != nullptr) {
-      co_await SettleQuota(
-          *buckets, quota,
-          UsedTokens(request, report.usage, sink.output_bytes(), sink.committed()));
     }
     finish(final);
     co_return result;
@@ -303,15 +310,16 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
   core::Status final = CancelledStatus(cancel.cause(), outcome.status, retry_after_s);
   // The answer can still be unusable (an error chunk, malformed tool-call fragments).
   if (final.ok() && answer.error) final = *answer.error;
+  if (buckets != nullptr) {
+    renewal.reset();
+    co_await SettleQuota(*buckets, quota,
+                         UsedTokens(request, report.usage,
+                                    answer.content.size() + answer.reasoning.size(), final.ok()));
+  }
   if (final.ok()) {
     co_await writer.Complete(admission, result.provider, answer);
   } else {
     co_await writer.Refuse(final, &admission, result.provider);
-  }
-  if (buckets != nullptr) {
-    co_await SettleQuota(*buckets, quota,
-                         UsedTokens(request, report.usage,
-                                    answer.content.size() + answer.reasoning.size(), final.ok()));
   }
   finish(final);
   co_return result;

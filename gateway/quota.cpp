@@ -1,8 +1,14 @@
 #include "gateway/quota.h"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cmath>
+#include <random>
 
 #include "gateway/gateway_metrics.h"
 #include "gateway/gateway_state.h"
@@ -49,7 +55,27 @@ std::int64_t Ceil4(std::size_t bytes) {
 }
 
 bool IsTokens(LimitKind kind) {
-  return kind != LimitKind::kRequests;
+  return kind != LimitKind::kRequests && kind != LimitKind::kConcurrentStreams;
+}
+
+std::string Whose(LimitScope scope, std::string_view tenant) {
+  switch (scope) {
+    case LimitScope::kTenant:
+      return "tenant '" + std::string(tenant) + "'";
+    case LimitScope::kKey:
+      return "this API key";
+    case LimitScope::kSubject:
+      return "this subject (user)";
+  }
+  return "";
+}
+
+std::string NewLeaseId() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(rng()));
+  return buf;
 }
 
 std::string_view Short(LimitKind kind) {
@@ -62,6 +88,8 @@ std::string_view Short(LimitKind kind) {
       return "tokens per day";
     case LimitKind::kTokensPerMonth:
       return "tokens per month";
+    case LimitKind::kConcurrentStreams:
+      return "concurrent streams";
   }
   return "";
 }
@@ -101,6 +129,8 @@ std::string_view Name(LimitKind kind) {
       return "tokens_per_day";
     case LimitKind::kTokensPerMonth:
       return "tokens_per_month";
+    case LimitKind::kConcurrentStreams:
+      return "concurrent_streams";
   }
   return "";
 }
@@ -158,6 +188,11 @@ QuotaPlan PlanQuota(const config::TenantLimitsConfig& limits, std::string_view t
                     const config::RateLimitConfig& rate) {
     add(scope, LimitKind::kRequests, prefix + "rpm", rate.requests_per_minute, kMinuteMs, 0);
     add(scope, LimitKind::kTokens, prefix + "tpm", rate.tokens_per_minute, kMinuteMs, 0);
+    if (rate.concurrent_streams != 0) {
+      plan.leases.push_back(
+          {prefix + "streams", static_cast<std::int64_t>(rate.concurrent_streams)});
+      plan.lease_scopes.push_back(scope);
+    }
   };
   minute(LimitScope::kTenant, base + "t:", limits.tenant);
   if (!key_id.empty())
@@ -237,10 +272,7 @@ Status QuotaRefusal(const QuotaPlan& plan, const store::TakeResult& taken,
   const store::BucketSpec& spec = plan.specs[i];
   const auto limit = static_cast<std::int64_t>(spec.capacity);
   const auto requested = static_cast<std::int64_t>(std::ceil(spec.cost));
-  std::string whose = std::string(Name(scope));
-  if (scope == LimitScope::kTenant) whose += " '" + std::string(tenant) + "'";
-  if (scope == LimitScope::kSubject) whose = "this subject (user)";
-  if (scope == LimitScope::kKey) whose = "this API key";
+  const std::string whose = Whose(scope, tenant);
   const bool budget = kind == LimitKind::kTokensPerDay || kind == LimitKind::kTokensPerMonth;
   Status st;
   if (taken.retry_after_ms < 0) {
@@ -266,27 +298,81 @@ Status QuotaRefusal(const QuotaPlan& plan, const store::TakeResult& taken,
   return st;
 }
 
-asio::awaitable<Status> TakeQuota(GatewayState& state, store::BucketStore& buckets,
-                                  const QuotaPlan& plan, std::string_view tenant,
-                                  HeaderList& headers) {
+Status LeaseRefusal(const QuotaPlan& plan, const store::LeaseResult& refused,
+                    std::string_view tenant) {
+  const std::size_t i = std::min(refused.denied, plan.leases.size() - 1);
+  Status st = Status::Error(
+      StatusCode::kRateLimited,
+      "Concurrency limit reached for concurrent streams of " + Whose(plan.lease_scopes[i], tenant) +
+          ": Limit " + std::to_string(plan.leases[i].limit) + ", In flight " +
+          std::to_string(refused.held) + ". Please try again when one of them has ended.",
+      "concurrency_limit_exceeded");
+  st.retry_after_s = 1;
+  return st;
+}
+
+namespace {
+
+// What a request gets when the store cannot answer: admitted (fail_open) or a 503.
+Status StoreFailure(GatewayState& state, const QuotaPlan& plan, std::string_view tenant,
+                    const Status& failed) {
+  if (state.metrics) state.metrics->RecordStoreFailure(plan.fail_open);
+  Log(LogLevel::kWarning, "rate limits of tenant '" + std::string(tenant) +
+                              "' not checked: " + failed.message +
+                              (plan.fail_open ? " (on_store_failure: fail_open, admitted)"
+                                              : " (on_store_failure: fail_closed, refused)"));
+  if (plan.fail_open) return Status::Ok();
+  Status st = Status::Error(StatusCode::kUnavailable,
+                            "rate limits cannot be checked right now (shared state store "
+                            "unavailable); retry shortly",
+                            failed.reason);
+  st.retry_after_s = state.config.limits.retry_after_s;
+  return st;
+}
+
+asio::awaitable<void> ReleaseLeases(store::BucketStore& buckets, QuotaPlan& plan) {
+  if (!plan.leased) co_return;
+  plan.leased = false;
+  const Status st = co_await buckets.Release(plan.leases, plan.lease_id);
+  if (!st.ok()) {
+    Log(LogLevel::kWarning,
+        "concurrent-stream leases not released (they expire by themselves): " + st.message);
+  }
+}
+
+}  // namespace
+
+asio::awaitable<Status> TakeQuota(GatewayState& state, store::BucketStore& buckets, QuotaPlan& plan,
+                                  std::string_view tenant, HeaderList& headers) {
   if (plan.empty()) co_return Status::Ok();
+  if (!plan.leases.empty()) {
+    plan.lease_id = NewLeaseId();
+    const store::LeaseResult leased =
+        co_await buckets.Acquire(plan.leases, plan.lease_id, state.config.store.lease_ttl.count());
+    if (!leased.status.ok()) {
+      // One deadline per request: with the store down, its buckets are not tried as well.
+      co_return StoreFailure(state, plan, tenant, leased.status);
+    }
+    if (!leased.allowed) {
+      const std::size_t i = std::min(leased.denied, plan.leases.size() - 1);
+      if (state.metrics) {
+        state.metrics->RecordRateLimited(tenant, Name(plan.lease_scopes[i]),
+                                         Name(LimitKind::kConcurrentStreams));
+      }
+      co_return LeaseRefusal(plan, leased, tenant);
+    }
+    plan.leased = true;
+  }
+  if (plan.specs.empty()) co_return Status::Ok();
   const store::TakeResult taken = co_await buckets.Take(plan.specs);
   if (!taken.status.ok()) {
-    if (state.metrics) state.metrics->RecordStoreFailure(plan.fail_open);
-    Log(LogLevel::kWarning, "rate limits of tenant '" + std::string(tenant) +
-                                "' not checked: " + taken.status.message +
-                                (plan.fail_open ? " (on_store_failure: fail_open, admitted)"
-                                                : " (on_store_failure: fail_closed, refused)"));
-    if (plan.fail_open) co_return Status::Ok();
-    Status st = Status::Error(StatusCode::kUnavailable,
-                              "rate limits cannot be checked right now (shared state store "
-                              "unavailable); retry shortly",
-                              taken.status.reason);
-    st.retry_after_s = state.config.limits.retry_after_s;
+    const Status st = StoreFailure(state, plan, tenant, taken.status);
+    if (!st.ok()) co_await ReleaseLeases(buckets, plan);
     co_return st;
   }
   headers = RateLimitHeaders(plan, taken);
   if (taken.allowed) co_return Status::Ok();
+  co_await ReleaseLeases(buckets, plan);
   const std::size_t i = std::min(taken.denied, plan.specs.size() - 1);
   if (state.metrics) {
     state.metrics->RecordRateLimited(tenant, Name(plan.what[i].first), Name(plan.what[i].second));
@@ -298,14 +384,53 @@ asio::awaitable<Status> TakeQuota(GatewayState& state, store::BucketStore& bucke
   co_return QuotaRefusal(plan, taken, tenant);
 }
 
-asio::awaitable<void> SettleQuota(store::BucketStore& buckets, const QuotaPlan& plan,
+asio::awaitable<void> SettleQuota(store::BucketStore& buckets, QuotaPlan& plan,
                                   double used_tokens) {
+  co_await ReleaseLeases(buckets, plan);
   std::vector<store::BucketSpec> specs = SettleSpecs(plan, used_tokens);
   if (specs.empty()) co_return;
   const Status st = co_await buckets.Settle(std::move(specs));
   if (!st.ok()) {
     Log(LogLevel::kWarning, "token usage not settled in the rate limits: " + st.message);
   }
+}
+
+struct LeaseRenewal::Loop {
+  asio::steady_timer timer;
+  store::BucketStore& buckets;
+  std::vector<store::LeaseSpec> leases;
+  std::string id;
+  std::chrono::milliseconds ttl;
+  bool stopped = false;
+
+  static asio::awaitable<void> Run(std::shared_ptr<Loop> self) {
+    bool warned = false;
+    while (!self->stopped) {
+      self->timer.expires_after(self->ttl / 3);
+      boost::system::error_code ec;
+      co_await self->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (self->stopped) co_return;
+      const Status st = co_await self->buckets.Renew(self->leases, self->id, self->ttl.count());
+      if (!st.ok() && !warned) {
+        warned = true;
+        Log(LogLevel::kWarning, "concurrent-stream leases not renewed: " + st.message);
+      }
+    }
+  }
+};
+
+LeaseRenewal::LeaseRenewal(asio::any_io_executor executor, store::BucketStore& buckets,
+                           const QuotaPlan& plan, std::chrono::milliseconds ttl) {
+  if (!plan.leased) return;
+  loop_ = std::make_shared<Loop>(
+      Loop{asio::steady_timer(executor), buckets, plan.leases, plan.lease_id, ttl});
+  asio::co_spawn(executor, Loop::Run(loop_), asio::detached);
+}
+
+LeaseRenewal::~LeaseRenewal() {
+  if (!loop_) return;
+  loop_->stopped = true;
+  loop_->timer.cancel();
 }
 
 }  // namespace meridian::gateway

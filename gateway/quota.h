@@ -6,8 +6,11 @@
 // are pure; Take/Settle run against the worker's store::BucketStore (in process or Redis).
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,23 +26,33 @@ namespace meridian::gateway {
 struct GatewayState;
 
 enum class LimitScope : std::uint8_t { kTenant, kKey, kSubject };
-enum class LimitKind : std::uint8_t { kRequests, kTokens, kTokensPerDay, kTokensPerMonth };
+enum class LimitKind : std::uint8_t {
+  kRequests,
+  kTokens,
+  kTokensPerDay,
+  kTokensPerMonth,
+  kConcurrentStreams,
+};
 
 /// "tenant", "key", "subject"; "requests_per_minute", "tokens_per_minute", "tokens_per_day",
-/// "tokens_per_month" (metric labels and messages).
+/// "tokens_per_month", "concurrent_streams" (metric labels and messages).
 std::string_view Name(LimitScope scope);
 std::string_view Name(LimitKind kind);
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
-/// The buckets one request takes from.
+/// The buckets one request takes from and the concurrent-stream leases it holds.
 struct QuotaPlan {
   std::vector<store::BucketSpec> specs;
   std::vector<std::pair<LimitScope, LimitKind>> what;  ///< one per spec
   double reserved_tokens = 0;                          ///< the cost taken from every token bucket
   bool fail_open = false;
+  std::vector<store::LeaseSpec> leases;
+  std::vector<LimitScope> lease_scopes;  ///< one per lease
+  std::string lease_id;                  ///< set by TakeQuota, with the leases it holds
+  bool leased = false;                   ///< the leases are held (to renew and release)
 
-  bool empty() const { return specs.empty(); }
+  bool empty() const { return specs.empty() && leases.empty(); }
 };
 
 /// The tokens a request may use: its input at one token per 4 bytes of text (rounded up; token
@@ -55,7 +68,8 @@ std::int64_t TokensOfText(std::size_t bytes);
 
 /// The buckets of `limits` for a request of `tenant` through credential `key_id` for
 /// `subject` ("" : none, so no per-subject bucket), reserving `tokens`, at `unix_ms` (the
-/// day and month budgets are calendar periods in UTC). Keys share the hash tag {tenant}, so a
+/// day and month budgets are calendar periods in UTC), and the leases of its concurrent-stream
+/// limits. Keys share the hash tag {tenant}, so a
 /// Redis Cluster keeps one request's keys in one slot; a subject appears only as a digest.
 QuotaPlan PlanQuota(const config::TenantLimitsConfig& limits, std::string_view tenant,
                     std::string_view key_id, std::string_view subject, std::int64_t tokens,
@@ -68,6 +82,10 @@ std::vector<store::BucketSpec> SettleSpecs(const QuotaPlan& plan, double used_to
 /// x-ratelimit-limit-requests, -remaining-requests, -reset-requests and the -tokens ones.
 HeaderList RateLimitHeaders(const QuotaPlan& plan, const store::TakeResult& taken);
 
+/// The 429 for a lease that was refused (a concurrent-stream limit reached).
+core::Status LeaseRefusal(const QuotaPlan& plan, const store::LeaseResult& refused,
+                          std::string_view tenant);
+
 /// The 429 for a take that was refused: which limit, with Retry-After (none when the request
 /// alone exceeds the limit and can never be admitted).
 core::Status QuotaRefusal(const QuotaPlan& plan, const store::TakeResult& taken,
@@ -76,16 +94,32 @@ core::Status QuotaRefusal(const QuotaPlan& plan, const store::TakeResult& taken,
 /// OpenAI's reset format: "20ms", "1s", "6m0s", "1h2m3s".
 std::string FormatReset(std::int64_t ms);
 
-/// Takes `plan` from `buckets`: ok (and `headers` filled) when admitted; a 429 when a limit
-/// is reached; when the store cannot answer, ok with a warning (fail_open) or 503
+/// Acquires `plan`'s leases (for store.lease_ttl, under a new random lease id), then takes its
+/// buckets: ok (and `headers` filled) when admitted; a 429 when a limit is reached (the leases
+/// released again); when the store cannot answer, ok with a warning (fail_open) or 503
 /// (fail_closed). Counts refusals and store failures.
 boost::asio::awaitable<core::Status> TakeQuota(GatewayState& state, store::BucketStore& buckets,
-                                               const QuotaPlan& plan, std::string_view tenant,
+                                               QuotaPlan& plan, std::string_view tenant,
                                                HeaderList& headers);
 
-/// Settles a request's token buckets with what it used; a store failure is logged, nothing
-/// else (the request is over).
-boost::asio::awaitable<void> SettleQuota(store::BucketStore& buckets, const QuotaPlan& plan,
+/// Settles a request's token buckets with what it used and releases its leases; a store
+/// failure is logged, nothing else (the request is over; unreleased leases expire).
+boost::asio::awaitable<void> SettleQuota(store::BucketStore& buckets, QuotaPlan& plan,
                                          double used_tokens);
+
+/// Keeps a request's leases alive while it runs: renews them every third of the lease TTL on
+/// `executor` until destroyed. Does nothing for a plan without leases held.
+class LeaseRenewal {
+ public:
+  LeaseRenewal(boost::asio::any_io_executor executor, store::BucketStore& buckets,
+               const QuotaPlan& plan, std::chrono::milliseconds ttl);
+  ~LeaseRenewal();
+  LeaseRenewal(const LeaseRenewal&) = delete;
+  LeaseRenewal& operator=(const LeaseRenewal&) = delete;
+
+ private:
+  struct Loop;
+  std::shared_ptr<Loop> loop_;
+};
 
 }  // namespace meridian::gateway

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include "gateway/store/redis_client.h"
@@ -97,13 +98,58 @@ end
 return #KEYS
 )lua";
 
-const std::string& TakeSource() {
-  static const std::string s = std::string(kPrelude) + std::string(kTakeBody);
+// The lease arithmetic of AcquireLeases, on Redis's clock: a sorted set of lease ids scored by
+// their expiry. ARGV: id, ttl_ms, then each key's limit.
+constexpr std::string_view kLeaseAcquire = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id, ttl = ARGV[1], tonumber(ARGV[2])
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  local n = redis.call('ZCARD', KEYS[i])
+  if not redis.call('ZSCORE', KEYS[i], id) and n >= tonumber(ARGV[2 + i]) then
+    return {i, n}
+  end
+end
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now + ttl, id)
+  redis.call('PEXPIRE', KEYS[i], ttl + 1000)
+end
+return {0, 0}
+)lua";
+
+constexpr std::string_view kLeaseRenew = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id, ttl = ARGV[1], tonumber(ARGV[2])
+for i = 1, #KEYS do
+  if redis.call('ZADD', KEYS[i], 'XX', 'CH', now + ttl, id) == 1 then
+    redis.call('PEXPIRE', KEYS[i], ttl + 1000)
+  end
+end
+return #KEYS
+)lua";
+
+struct Script {
+  std::string source;
+  std::string sha;
+  explicit Script(std::string s) : source(std::move(s)), sha(ScriptSha(source)) {}
+};
+
+const Script& TakeDef() {
+  static const Script s(std::string(kPrelude) + std::string(kTakeBody));
   return s;
 }
-
-const std::string& SettleSource() {
-  static const std::string s = std::string(kPrelude) + std::string(kSettleBody);
+const Script& SettleDef() {
+  static const Script s(std::string(kPrelude) + std::string(kSettleBody));
+  return s;
+}
+const Script& AcquireDef() {
+  static const Script s{std::string(kLeaseAcquire)};
+  return s;
+}
+const Script& RenewDef() {
+  static const Script s{std::string(kLeaseRenew)};
   return s;
 }
 
@@ -120,11 +166,8 @@ Status StoreError(std::string message) {
   return s;
 }
 
-asio::awaitable<RedisResult> RunScript(RedisPool& pool, const std::string& script,
+asio::awaitable<RedisResult> RunScript(RedisPool& pool, const Script& script,
                                        const std::vector<BucketSpec>& specs) {
-  static const std::string take_sha = ScriptSha(TakeSource());
-  static const std::string settle_sha = ScriptSha(SettleSource());
-  const std::string& sha = &script == &TakeSource() ? take_sha : settle_sha;
   std::vector<std::string> keys;
   std::vector<std::string> args;
   for (const BucketSpec& s : specs) {
@@ -134,7 +177,31 @@ asio::awaitable<RedisResult> RunScript(RedisPool& pool, const std::string& scrip
     args.push_back(Number(s.cost));
     args.push_back(std::to_string(s.period_left_ms));
   }
-  co_return co_await EvalScript(pool, script, sha, std::move(keys), std::move(args));
+  co_return co_await EvalScript(pool, script.source, script.sha, std::move(keys), std::move(args));
+}
+
+asio::awaitable<RedisResult> RunLeaseScript(RedisPool& pool, const Script& script,
+                                            const std::vector<LeaseSpec>& specs, std::string id,
+                                            std::int64_t ttl_ms) {
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  args.push_back(std::move(id));
+  args.push_back(std::to_string(ttl_ms));
+  for (const LeaseSpec& s : specs) {
+    keys.push_back(s.key);
+    args.push_back(std::to_string(s.limit));
+  }
+  co_return co_await EvalScript(pool, script.source, script.sha, std::move(keys), std::move(args));
+}
+
+// A script's reply that is an error, or not an array of `n` integers.
+std::optional<Status> BadReply(const RespValue& v, std::size_t n, std::string_view what) {
+  if (v.is_error())
+    return StoreError(std::string(what) + " script failed: " + v.str.substr(0, 200));
+  bool ok = v.type == RespValue::Type::kArray && v.elements.size() == n;
+  for (std::size_t i = 0; ok && i < n; ++i) ok = v.elements[i].type == RespValue::Type::kInteger;
+  if (!ok) return StoreError(std::string(what) + " script returned an unexpected reply");
+  return std::nullopt;
 }
 
 }  // namespace
@@ -173,6 +240,25 @@ TakeResult TakeFromBuckets(const std::vector<BucketSpec>& specs, std::vector<Buc
 void SettleBucket(const BucketSpec& spec, BucketState& state, double delta, std::int64_t now_ms) {
   const double level = Refilled(spec, state, now_ms) - delta;
   state = {std::clamp(level, -spec.capacity, spec.capacity), now_ms, true};
+}
+
+LeaseResult AcquireLeases(const std::vector<LeaseSpec>& specs,
+                          const std::vector<LeaseHolders*>& holders, const std::string& id,
+                          std::int64_t ttl_ms, std::int64_t now_ms) {
+  LeaseResult r;
+  r.allowed = true;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    LeaseHolders& h = *holders[i];
+    std::erase_if(h, [now_ms](const auto& kv) { return kv.second <= now_ms; });
+    if (!h.contains(id) && static_cast<std::int64_t>(h.size()) >= specs[i].limit) {
+      r.allowed = false;
+      r.denied = i;
+      r.held = static_cast<std::int64_t>(h.size());
+      return r;
+    }
+  }
+  for (LeaseHolders* h : holders) (*h)[id] = now_ms + ttl_ms;
+  return r;
 }
 
 std::int64_t MemoryBucketStore::Now() const {
@@ -230,39 +316,76 @@ asio::awaitable<Status> MemoryBucketStore::Settle(std::vector<BucketSpec> specs)
   co_return Status::Ok();
 }
 
+asio::awaitable<LeaseResult> MemoryBucketStore::Acquire(std::vector<LeaseSpec> specs,
+                                                        std::string id, std::int64_t ttl_ms) {
+  std::lock_guard lock(mu_);
+  std::vector<LeaseHolders*> holders;
+  holders.reserve(specs.size());
+  for (const LeaseSpec& s : specs) holders.push_back(&leases_[s.key]);
+  LeaseResult r = AcquireLeases(specs, holders, id, ttl_ms, Now());
+  for (const LeaseSpec& s : specs) {
+    if (const auto it = leases_.find(s.key); it != leases_.end() && it->second.empty()) {
+      leases_.erase(it);
+    }
+  }
+  co_return r;
+}
+
+asio::awaitable<Status> MemoryBucketStore::Renew(std::vector<LeaseSpec> specs, std::string id,
+                                                 std::int64_t ttl_ms) {
+  std::lock_guard lock(mu_);
+  const std::int64_t now = Now();
+  for (const LeaseSpec& s : specs) {
+    const auto it = leases_.find(s.key);
+    if (it == leases_.end()) continue;
+    const auto lease = it->second.find(id);
+    if (lease != it->second.end() && lease->second > now) lease->second = now + ttl_ms;
+  }
+  co_return Status::Ok();
+}
+
+asio::awaitable<Status> MemoryBucketStore::Release(std::vector<LeaseSpec> specs, std::string id) {
+  std::lock_guard lock(mu_);
+  for (const LeaseSpec& s : specs) {
+    const auto it = leases_.find(s.key);
+    if (it == leases_.end()) continue;
+    it->second.erase(id);
+    if (it->second.empty()) leases_.erase(it);
+  }
+  co_return Status::Ok();
+}
+
+std::size_t MemoryBucketStore::lease_keys() {
+  std::lock_guard lock(mu_);
+  return leases_.size();
+}
+
 std::size_t MemoryBucketStore::size() {
   std::lock_guard lock(mu_);
   return buckets_.size();
 }
 
 std::string_view RedisBucketStore::TakeScript() {
-  return TakeSource();
+  return TakeDef().source;
 }
 std::string_view RedisBucketStore::SettleScript() {
-  return SettleSource();
+  return SettleDef().source;
+}
+std::string_view RedisBucketStore::AcquireScript() {
+  return AcquireDef().source;
 }
 
 asio::awaitable<TakeResult> RedisBucketStore::Take(std::vector<BucketSpec> specs) {
   TakeResult r;
-  RedisResult rr = co_await RunScript(pool_, TakeSource(), specs);
+  RedisResult rr = co_await RunScript(pool_, TakeDef(), specs);
   if (!rr.status.ok()) {
     r.status = std::move(rr.status);
     co_return r;
   }
   const RespValue& v = rr.replies.at(0);
-  if (v.is_error()) {
-    r.status = StoreError("rate-limit script failed: " + v.str.substr(0, 200));
+  if (auto bad = BadReply(v, 2 + 2 * specs.size(), "rate-limit")) {
+    r.status = std::move(*bad);
     co_return r;
-  }
-  if (v.type != RespValue::Type::kArray || v.elements.size() != 2 + 2 * specs.size()) {
-    r.status = StoreError("rate-limit script returned an unexpected reply");
-    co_return r;
-  }
-  for (const RespValue& e : v.elements) {
-    if (e.type != RespValue::Type::kInteger) {
-      r.status = StoreError("rate-limit script returned an unexpected reply");
-      co_return r;
-    }
   }
   const std::int64_t denied = v.elements[0].integer;
   r.allowed = denied == 0;
@@ -275,10 +398,50 @@ asio::awaitable<TakeResult> RedisBucketStore::Take(std::vector<BucketSpec> specs
 }
 
 asio::awaitable<Status> RedisBucketStore::Settle(std::vector<BucketSpec> specs) {
-  RedisResult rr = co_await RunScript(pool_, SettleSource(), specs);
+  RedisResult rr = co_await RunScript(pool_, SettleDef(), specs);
   if (!rr.status.ok()) co_return rr.status;
   if (rr.replies.at(0).is_error()) {
     co_return StoreError("rate-limit settle script failed: " + rr.replies[0].str.substr(0, 200));
+  }
+  co_return Status::Ok();
+}
+
+asio::awaitable<LeaseResult> RedisBucketStore::Acquire(std::vector<LeaseSpec> specs, std::string id,
+                                                       std::int64_t ttl_ms) {
+  LeaseResult r;
+  RedisResult rr = co_await RunLeaseScript(pool_, AcquireDef(), specs, std::move(id), ttl_ms);
+  if (!rr.status.ok()) {
+    r.status = std::move(rr.status);
+    co_return r;
+  }
+  const RespValue& v = rr.replies.at(0);
+  if (auto bad = BadReply(v, 2, "lease")) {
+    r.status = std::move(*bad);
+    co_return r;
+  }
+  r.allowed = v.elements[0].integer == 0;
+  r.denied = r.allowed ? 0 : static_cast<std::size_t>(v.elements[0].integer - 1);
+  r.held = v.elements[1].integer;
+  co_return r;
+}
+
+asio::awaitable<Status> RedisBucketStore::Renew(std::vector<LeaseSpec> specs, std::string id,
+                                                std::int64_t ttl_ms) {
+  RedisResult rr = co_await RunLeaseScript(pool_, RenewDef(), specs, std::move(id), ttl_ms);
+  if (!rr.status.ok()) co_return rr.status;
+  if (rr.replies.at(0).is_error()) {
+    co_return StoreError("lease renewal script failed: " + rr.replies[0].str.substr(0, 200));
+  }
+  co_return Status::Ok();
+}
+
+asio::awaitable<Status> RedisBucketStore::Release(std::vector<LeaseSpec> specs, std::string id) {
+  std::vector<std::vector<std::string>> commands;
+  for (LeaseSpec& s : specs) commands.push_back({"ZREM", std::move(s.key), id});
+  RedisResult rr = co_await pool_.Pipeline(std::move(commands));
+  if (!rr.status.ok()) co_return rr.status;
+  for (const RespValue& v : rr.replies) {
+    if (v.is_error()) co_return StoreError("lease release failed: " + v.str.substr(0, 200));
   }
   co_return Status::Ok();
 }

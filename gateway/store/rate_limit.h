@@ -63,13 +63,44 @@ TakeResult TakeFromBuckets(const std::vector<BucketSpec>& specs, std::vector<Buc
 /// reserved, possibly into debt down to -capacity), < 0 gives back (never above capacity).
 void SettleBucket(const BucketSpec& spec, BucketState& state, double delta, std::int64_t now_ms);
 
-/// Where the buckets live.
+/// A bound on concurrent holders: at most `limit` leases on `key` at once. A lease is held by
+/// an id until it is released or expires (its holder stopped renewing it: a crashed replica).
+struct LeaseSpec {
+  std::string key;  ///< e.g. "meridian:rl:{tenant}:t:streams"
+  std::int64_t limit = 0;
+};
+
+struct LeaseResult {
+  core::Status status;  ///< not ok: the store could not answer (nothing was acquired)
+  bool allowed = false;
+  std::size_t denied = 0;  ///< the first spec that was full, when !allowed
+  std::int64_t held = 0;   ///< the leases that spec held then
+};
+
+/// The holders of one lease key: lease id -> expiry (ms, the store's clock).
+using LeaseHolders = std::unordered_map<std::string, std::int64_t>;
+
+/// The arithmetic both stores run: drops expired leases, then gives `id` a lease on every
+/// spec (until now_ms + ttl_ms) if each has room (or already holds `id`), else on none.
+LeaseResult AcquireLeases(const std::vector<LeaseSpec>& specs,
+                          const std::vector<LeaseHolders*>& holders, const std::string& id,
+                          std::int64_t ttl_ms, std::int64_t now_ms);
+
+/// Where the buckets and the leases live.
 class BucketStore {
  public:
   virtual ~BucketStore() = default;
   virtual boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) = 0;
   /// SettleBucket on each spec with its delta (spec.cost is the delta here).
   virtual boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) = 0;
+  /// AcquireLeases, atomically across every replica sharing the store.
+  virtual boost::asio::awaitable<LeaseResult> Acquire(std::vector<LeaseSpec> specs, std::string id,
+                                                      std::int64_t ttl_ms) = 0;
+  /// Extends `id`'s leases to now + ttl_ms (a lease that already expired stays gone).
+  virtual boost::asio::awaitable<core::Status> Renew(std::vector<LeaseSpec> specs, std::string id,
+                                                     std::int64_t ttl_ms) = 0;
+  virtual boost::asio::awaitable<core::Status> Release(std::vector<LeaseSpec> specs,
+                                                       std::string id) = 0;
 };
 
 /// In this process only: not shared between replicas, lost on restart. Thread-safe (every
@@ -78,10 +109,18 @@ class MemoryBucketStore final : public BucketStore {
  public:
   boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) override;
   boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) override;
+  boost::asio::awaitable<LeaseResult> Acquire(std::vector<LeaseSpec> specs, std::string id,
+                                              std::int64_t ttl_ms) override;
+  boost::asio::awaitable<core::Status> Renew(std::vector<LeaseSpec> specs, std::string id,
+                                             std::int64_t ttl_ms) override;
+  boost::asio::awaitable<core::Status> Release(std::vector<LeaseSpec> specs,
+                                               std::string id) override;
   /// For tests: the buckets' clock (default: steady clock ms).
   void SetClockForTest(std::int64_t (*now_ms)()) { now_ms_ = now_ms; }
   /// Buckets held (expired ones are forgotten every 1024 writes).
   std::size_t size();
+  /// Lease keys with a holder (a key whose last lease is released is forgotten).
+  std::size_t lease_keys();
 
  private:
   struct Kept {
@@ -94,21 +133,30 @@ class MemoryBucketStore final : public BucketStore {
 
   std::mutex mu_;
   std::unordered_map<std::string, Kept> buckets_;
+  std::unordered_map<std::string, LeaseHolders> leases_;
   std::uint64_t writes_ = 0;
   std::int64_t (*now_ms_)() = nullptr;
 };
 
 /// In Redis: one Lua script per call (EVALSHA, loaded on first use and again after a Redis
-/// restart), buckets as hashes {level, at} that expire once full. `pool` is the worker's.
+/// restart), buckets as hashes {level, at} that expire once full, leases as sorted sets
+/// {id: expiry} that expire with their last lease. `pool` is the worker's.
 class RedisBucketStore final : public BucketStore {
  public:
   explicit RedisBucketStore(RedisPool& pool) : pool_(pool) {}
   boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) override;
   boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) override;
+  boost::asio::awaitable<LeaseResult> Acquire(std::vector<LeaseSpec> specs, std::string id,
+                                              std::int64_t ttl_ms) override;
+  boost::asio::awaitable<core::Status> Renew(std::vector<LeaseSpec> specs, std::string id,
+                                             std::int64_t ttl_ms) override;
+  boost::asio::awaitable<core::Status> Release(std::vector<LeaseSpec> specs,
+                                               std::string id) override;
 
   /// The scripts' source (for `SCRIPT LOAD` by an operator, and tests).
   static std::string_view TakeScript();
   static std::string_view SettleScript();
+  static std::string_view AcquireScript();
 
  private:
   RedisPool& pool_;

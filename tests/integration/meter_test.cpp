@@ -66,24 +66,7 @@ class MeterTest : public ServeFixture {
   HttpResult As(const std::string& user) const { return As(gateway_->port(), user); }
 
   static long long Card(RedisServer& redis, const std::string& key) {
-    return Int(redis, {"SCARD", key});
-  }
-  /// The integer reply of one command.
-  static long long Int(RedisServer& redis, std::vector<std::string> cmd) {
-    boost::asio::io_context io;
-    store::RedisOptions o;
-    o.port = redis.port_string();
-    store::RedisPool pool(io.get_executor(), o);
-    long long n = -1;
-    boost::asio::co_spawn(
-        io,
-        [&]() -> boost::asio::awaitable<void> {
-          const store::RedisResult r = co_await pool.Call(std::move(cmd));
-          if (r.status.ok()) n = r.replies.at(0).integer;
-        },
-        boost::asio::detached);
-    io.run();
-    return n;
+    return RedisInt(redis, {"SCARD", key});
   }
 };
 
@@ -174,8 +157,8 @@ TEST_F(MeterTest, SubjectsAreStoredAsKeyedDigestsAndSurviveARedisRestart) {
   redis.Stop();
   ASSERT_TRUE(redis.Restart());
   EXPECT_EQ(Card(redis, key), 1) << "the append-only file kept the count";
-  EXPECT_EQ(Int(redis, {"SISMEMBER", key, member}), 1);
-  EXPECT_EQ(Int(redis, {"SISMEMBER", key, "alice@example.com"}), 0) << "never in clear";
+  EXPECT_EQ(RedisInt(redis, {"SISMEMBER", key, member}), 1);
+  EXPECT_EQ(RedisInt(redis, {"SISMEMBER", key, "alice@example.com"}), 0) << "never in clear";
   EXPECT_NE(member, gateway::SubjectDigest("another-key-0123456789abcdef0123456789", "acme",
                                            "alice@example.com"))
       << "keyed: without the key the digest cannot be recomputed from a guessed address";

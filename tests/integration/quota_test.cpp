@@ -9,9 +9,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "tests/fakes/fake_openai_server.h"
 #include "tests/integration/grpc_fixture.h"
 #include "tests/integration/redis_harness.h"
 #include "tests/integration/serve_fixture.h"
@@ -19,6 +23,7 @@
 namespace meridian::testing {
 namespace {
 
+using fakes::FakeOpenAiServer;
 using ::testing::HasSubstr;
 
 constexpr const char* kSecondKey = "sk-test-acme-second-key-0123";
@@ -41,6 +46,23 @@ GatewayYaml WithLimits(const std::string& limits) {
   other.key = kOtherTenantKey;
   g.tenants.push_back(other);
   return g;
+}
+
+/// An OpenAI upstream (the fake, keyed by kUpstreamKeyEnv) in CN for everyone.
+std::string UpstreamPolicy(const FakeOpenAiServer& fake) {
+  return PolicyYaml({Upstream("oai", "openai", fake.base_url(), "[CN]", "{chat: gpt}")},
+                    "  - id: everyone\n    allow: [oai]\n");
+}
+
+/// Polls `pred` until it holds or 10 s pass (for state with no event to wait on: a lease
+/// released after the upstream saw its client go, a score in Redis).
+bool Eventually(const std::function<bool()>& pred) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 json::object ErrorOf(const HttpResult& r) {
@@ -182,6 +204,46 @@ TEST_F(QuotaTest, StreamsCarryTheHeadersAndAreRefusedBeforeTheStreamStarts) {
   EXPECT_EQ(refused.header("content-type"), "application/json");
 }
 
+TEST_F(QuotaTest, ConcurrentStreamsAreLeasesHeldUntilTheRequestEndsHoweverItEnds) {
+  FakeOpenAiServer fake;
+  SetEnv(kUpstreamKeyEnv, fake.api_key());
+  ASSERT_NO_FATAL_FAILURE(
+      StartGateway(UpstreamPolicy(fake),
+                   WithLimits("{concurrent_streams: 3, per_key: {concurrent_streams: 1}}")));
+  // A stream the upstream never answers holds this key's only place.
+  fake.PushScenario("hang");
+  RawConnection held(gateway_->port());
+  ASSERT_TRUE(held.Send(RawChatRequest({.stream = true})));
+  ASSERT_TRUE(fake.WaitFor([&] { return fake.requests_started() == 1; }));
+
+  const HttpResult refused = Send({.stream = true});
+  ExpectOpenAiError(refused, 429, "rate_limit_error", "concurrency_limit_exceeded");
+  EXPECT_EQ(ErrorMessage(refused),
+            "Concurrency limit reached for concurrent streams of this API key: Limit 1, In "
+            "flight 1. Please try again when one of them has ended.");
+  EXPECT_EQ(refused.header("retry-after"), "1");
+  EXPECT_EQ(refused.header("x-meridian-provider"), "") << "nothing was sent upstream";
+  EXPECT_EQ(fake.requests_started(), 1);
+  EXPECT_EQ(Send({}).status, 429u) << "non-streamed requests are in flight too";
+  // The tenant's second key has a place of its own (and the tenant has 3).
+  EXPECT_EQ(Send({.stream = true}, kSecondKey).status, 200u);
+  EXPECT_THAT(Metrics(), HasSubstr("meridian_rate_limited_total{tenant=\"acme\",scope=\"key\","
+                                   "limit=\"concurrent_streams\"} 2"));
+
+  // The client goes away: the request ends and its lease with it.
+  held.Close();
+  ASSERT_TRUE(fake.WaitFor([&] { return fake.requests_cut_by_client() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return Send({}).status == 200u; }));
+  // Answers that end normally or in an upstream error release theirs before their last byte:
+  // a client sending one request after the other is never refused.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Send({.stream = i % 2 == 0}).status, 200u) << i;
+  }
+  fake.PushScenario("status=500");
+  EXPECT_EQ(Send({}).status, 503u);
+  EXPECT_EQ(Send({}).status, 200u);
+}
+
 class GrpcQuotaTest : public GrpcFixture {};
 
 TEST_F(GrpcQuotaTest, RefusedWithResourceExhaustedAndRetryAfter) {
@@ -204,6 +266,15 @@ TEST_F(GrpcQuotaTest, RefusedWithResourceExhaustedAndRetryAfter) {
 }
 
 // --- On Redis ---
+
+using Strings = std::vector<std::string>;
+
+/// An array reply's strings (empty when there is none).
+Strings RedisList(const RedisServer& redis, std::vector<std::string> cmd) {
+  Strings out;
+  for (const auto& e : RedisCommand(redis, std::move(cmd)).elements) out.push_back(e.str);
+  return out;
+}
 
 class RedisQuotaTest : public QuotaTest {
  protected:
@@ -234,6 +305,44 @@ TEST_F(RedisQuotaTest, TwoGatewaysOnOneRedisShareTheLimit) {
   }
   EXPECT_EQ(ok, 5);
   EXPECT_EQ(limited, 5);
+}
+
+TEST_F(RedisQuotaTest, ConcurrentStreamsAreSharedByReplicasAndRenewedWhileTheyRun) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  FakeOpenAiServer fake;
+  SetEnv(kUpstreamKeyEnv, fake.api_key());
+  GatewayYaml g = OnRedis("{concurrent_streams: 1}", redis.port());
+  g.store.push_back("lease_ttl_ms: 1000");
+  ASSERT_NO_FATAL_FAILURE(StartGateway(UpstreamPolicy(fake), g));
+  ServeReplica second;
+  ASSERT_NO_FATAL_FAILURE(second.StartGateway(UpstreamPolicy(fake), g));
+
+  fake.PushScenario("hang");
+  RawConnection held(gateway_->port());
+  ASSERT_TRUE(held.Send(RawChatRequest({.stream = true})));
+  ASSERT_TRUE(fake.WaitFor([&] { return fake.requests_started() == 1; }));
+  const std::string key = "meridian:rl:{acme}:t:streams";
+  const Strings leases = RedisList(redis, {"ZRANGE", key, "0", "-1", "WITHSCORES"});
+  ASSERT_EQ(leases.size(), 2u) << "one lease: id, expiry";
+  const long long first_expiry = std::stoll(leases[1]);
+
+  auto other_replica = [&] {
+    return TestClient(second.gateway_->port())
+        .Post("/v1/chat/completions", ChatRequest{}.Json(), Auth());
+  };
+  EXPECT_EQ(other_replica().status, 429u) << "the first replica's stream counts on the second";
+  // Held past its first expiry, the lease is still there: the replica renews it.
+  ASSERT_TRUE(Eventually([&] {
+    const Strings now = RedisList(redis, {"ZRANGE", key, "0", "-1", "WITHSCORES"});
+    return now.size() == 2 && std::stoll(now[1]) > first_expiry + 500;
+  }));
+  EXPECT_EQ(other_replica().status, 429u);
+
+  held.Close();
+  ASSERT_TRUE(Eventually([&] { return RedisInt(redis, {"EXISTS", key}) == 0; }));
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(other_replica().status, 200u) << i;
+  EXPECT_EQ(RedisInt(redis, {"EXISTS", key}), 0) << "released, so Redis holds nothing";
 }
 
 TEST_F(RedisQuotaTest, RedisDownFailsClosedWith503ByDefault) {

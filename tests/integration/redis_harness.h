@@ -12,6 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +23,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "gateway/store/redis_client.h"
 
 extern char** environ;
 
@@ -140,5 +145,30 @@ class RedisServer {
   unsigned short port_ = 0;
   pid_t pid_ = -1;
 };
+
+/// One command's reply from `redis`, on a connection of its own (kNil when Redis cannot be
+/// reached).
+inline store::RespValue RedisCommand(const RedisServer& redis, std::vector<std::string> cmd) {
+  boost::asio::io_context io;
+  store::RedisOptions o;
+  o.port = redis.port_string();
+  store::RedisPool pool(io.get_executor(), o);
+  store::RespValue out;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        const store::RedisResult r = co_await pool.Call(std::move(cmd));
+        if (r.status.ok()) out = r.replies.at(0);
+      },
+      boost::asio::detached);
+  io.run();
+  return out;
+}
+
+/// The integer reply of one command (-1 when there is none).
+inline long long RedisInt(const RedisServer& redis, std::vector<std::string> cmd) {
+  const store::RespValue v = RedisCommand(redis, std::move(cmd));
+  return v.type == store::RespValue::Type::kInteger ? v.integer : -1;
+}
 
 }  // namespace meridian::testing

@@ -276,5 +276,104 @@ TEST(MemoryBuckets, ForgetsBucketsOnceTheyAreFullAgain) {
   EXPECT_TRUE(RunOn(io, store.Take({BucketSpec{"s:7", 1, 60000, 1}})).allowed);
 }
 
+TEST(RedisLeases, ConcurrentReplicasNeverHoldMoreThanTheLimit) {
+  meridian::testing::RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> allowed{0};
+    std::atomic<int> failed{0};
+    const std::string key = "meridian:rl:{t}:race" + std::to_string(round) + ":streams";
+    auto replica = [&](char name) {
+      asio::io_context io;
+      RedisPool pool(io.get_executor(), Options(redis));
+      RedisBucketStore store(pool);
+      for (int i = 0; i < 40; ++i) {
+        asio::co_spawn(
+            io,
+            [&, i]() -> asio::awaitable<void> {
+              std::vector<LeaseSpec> specs(1, LeaseSpec{key, 7});
+              const LeaseResult r = co_await store.Acquire(
+                  std::move(specs), std::string(1, name) + std::to_string(i), 60'000);
+              if (!r.status.ok()) ++failed;
+              if (r.allowed) ++allowed;
+            },
+            asio::detached);
+      }
+      io.run();
+    };
+    std::thread a(replica, 'a');
+    std::thread b(replica, 'b');
+    a.join();
+    b.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(allowed.load(), 7) << "round " << round;
+    EXPECT_EQ(meridian::testing::RedisInt(redis, {"ZCARD", key}), 7);
+  }
+}
+
+TEST(RedisLeases, ReleasedAndExpiredLeasesMakeRoomAndRenewalExtendsOnlyLiveOnes) {
+  meridian::testing::RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  asio::io_context io;
+  RedisPool pool(io.get_executor(), Options(redis));
+  RedisBucketStore store(pool);
+  const std::string key = "meridian:rl:{t}:k:streams";
+  const std::string other = "meridian:rl:{t}:t:streams";
+  auto acquire = [&](const std::string& id) {
+    return RunOn(io, store.Acquire({{other, 10}, {key, 1}}, id, 60'000));
+  };
+  auto score = [&](const std::string& id) {
+    const RespValue v = meridian::testing::RedisCommand(redis, {"ZSCORE", key, id});
+    return v.type == Type::kString ? std::stoll(v.str) : -1;
+  };
+  LeaseResult r = acquire("a");
+  ASSERT_TRUE(r.status.ok()) << r.status.message;
+  ASSERT_TRUE(r.allowed);
+  r = acquire("b");
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.denied, 1u);
+  EXPECT_EQ(r.held, 1);
+  EXPECT_EQ(meridian::testing::RedisInt(redis, {"ZCARD", other}), 1) << "all or none";
+  // Renewal moves the expiry forward; the key lives a second past its last lease.
+  const long long before = score("a");
+  ASSERT_TRUE(RunOn(io, store.Renew({{other, 10}, {key, 1}}, "a", 600'000)).ok());
+  EXPECT_GE(score("a"), before + 540'000);
+  const long long ttl = meridian::testing::RedisInt(redis, {"PTTL", key});
+  EXPECT_GT(ttl, 590'000);
+  EXPECT_LE(ttl, 601'000);
+  ASSERT_TRUE(RunOn(io, store.Release({{other, 10}, {key, 1}}, "a")).ok());
+  EXPECT_EQ(meridian::testing::RedisInt(redis, {"EXISTS", key}), 0);
+  ASSERT_TRUE(RunOn(io, store.Renew({{key, 1}}, "a", 60'000)).ok());
+  EXPECT_EQ(score("a"), -1) << "a released lease is not brought back by a late renewal";
+  // A crashed replica's lease (expired long ago, never released) is no obstacle.
+  ASSERT_EQ(meridian::testing::RedisInt(redis, {"ZADD", key, "1", "crashed"}), 1);
+  EXPECT_TRUE(acquire("c").allowed);
+  EXPECT_EQ(score("crashed"), -1);
+  // A flushed script cache costs nothing.
+  ASSERT_TRUE(RunOn(io, pool.Call({"SCRIPT", "FLUSH"})).status.ok());
+  ASSERT_TRUE(RunOn(io, store.Release({{key, 1}}, "c")).ok());
+  EXPECT_TRUE(acquire("d").allowed);
+}
+
+TEST(MemoryLeases, ReleasedLeasesAreForgottenAndExpiredOnesMakeRoom) {
+  static std::int64_t now = 0;
+  MemoryBucketStore store;
+  store.SetClockForTest([] { return now; });
+  asio::io_context io;
+  const std::vector<LeaseSpec> specs{{"k:streams", 1}};
+  ASSERT_TRUE(RunOn(io, store.Acquire(specs, "a", 1000)).allowed);
+  EXPECT_FALSE(RunOn(io, store.Acquire(specs, "b", 1000)).allowed);
+  now = 900;
+  ASSERT_TRUE(RunOn(io, store.Renew(specs, "a", 1000)).ok());
+  now = 1500;
+  EXPECT_FALSE(RunOn(io, store.Acquire(specs, "b", 1000)).allowed) << "renewed until 1900";
+  ASSERT_TRUE(RunOn(io, store.Release(specs, "a")).ok());
+  EXPECT_EQ(store.lease_keys(), 0u);
+  ASSERT_TRUE(RunOn(io, store.Acquire(specs, "b", 1000)).allowed);
+  now = 2600;  // "b" was never released nor renewed
+  EXPECT_TRUE(RunOn(io, store.Acquire(specs, "c", 1000)).allowed);
+  EXPECT_EQ(store.lease_keys(), 1u);
+}
+
 }  // namespace
 }  // namespace meridian::store

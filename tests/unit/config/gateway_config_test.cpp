@@ -772,13 +772,14 @@ routes:
 TEST_F(GatewayConfigTest, TenantLimitsAndTheStore) {
   const GatewayConfig c = Load(
       "store: {kind: redis, address: redis.internal:6380, username: gw, password_env: REDIS_PW,"
-      " db: 2, connect_timeout_ms: 50, command_timeout_ms: 20}\n" +
+      " db: 2, connect_timeout_ms: 50, command_timeout_ms: 20, lease_ttl_ms: 30000}\n" +
       WithTenant("    limits:\n"
                  "      requests_per_minute: 600\n"
                  "      tokens_per_minute: 100000\n"
                  "      tokens_per_day: 5000000\n"
                  "      tokens_per_month: 90000000\n"
-                 "      per_key: {requests_per_minute: 60}\n"
+                 "      concurrent_streams: 40\n"
+                 "      per_key: {requests_per_minute: 60, concurrent_streams: 4}\n"
                  "      per_subject: {requests_per_minute: 10, tokens_per_minute: 5000}\n"
                  "      default_max_tokens: 256\n"
                  "      on_store_failure: fail_open\n"));
@@ -791,6 +792,7 @@ TEST_F(GatewayConfigTest, TenantLimitsAndTheStore) {
   EXPECT_EQ(c.store.db, 2u);
   EXPECT_EQ(c.store.connect_timeout, std::chrono::milliseconds(50));
   EXPECT_EQ(c.store.command_timeout, std::chrono::milliseconds(20));
+  EXPECT_EQ(c.store.lease_ttl, std::chrono::milliseconds(30000));
   ASSERT_TRUE(c.tenants[0].limits.has_value());
   const TenantLimitsConfig& l = *c.tenants[0].limits;
   EXPECT_EQ(l.tenant.requests_per_minute, 600u);
@@ -799,6 +801,8 @@ TEST_F(GatewayConfigTest, TenantLimitsAndTheStore) {
   EXPECT_EQ(l.tokens_per_month, 90000000u);
   EXPECT_EQ(l.per_key.requests_per_minute, 60u);
   EXPECT_EQ(l.per_key.tokens_per_minute, 0u);
+  EXPECT_EQ(l.tenant.concurrent_streams, 40u);
+  EXPECT_EQ(l.per_key.concurrent_streams, 4u);
   EXPECT_EQ(l.per_subject.tokens_per_minute, 5000u);
   EXPECT_EQ(l.default_max_tokens, 256u);
   EXPECT_TRUE(l.fail_open);
@@ -808,6 +812,7 @@ TEST_F(GatewayConfigTest, TenantLimitsAndTheStore) {
   const GatewayConfig d = Load(WithTenant("    limits: {requests_per_minute: 1}\n"));
   ASSERT_EQ(Formatted(), Strings{});
   EXPECT_EQ(d.store.kind, StoreConfig::Kind::kMemory);
+  EXPECT_EQ(d.store.lease_ttl, std::chrono::milliseconds(60000));
   EXPECT_FALSE(d.tenants[0].limits->fail_open);
   EXPECT_EQ(d.tenants[0].limits->default_max_tokens, 1024u);
   EXPECT_FALSE(Load(WithTenant("")).HasLimits());
@@ -826,7 +831,7 @@ TEST_F(GatewayConfigTest, LimitAndStoreMistakesArePositioned) {
           "gw.yaml:1:60: 'db' must be between 0 and 15 (got 16)",
           "gw.yaml:6:35: 'requests_per_minute' must be between 0 and 1000000000000 (got -1)",
           "gw.yaml:6:49: unknown key 'rpm' in per_key (expected one of: requests_per_minute, "
-          "tokens_per_minute)",
+          "tokens_per_minute, concurrent_streams)",
           "gw.yaml:6:76: 'on_store_failure' must be fail_closed or fail_open",
       }));
 }

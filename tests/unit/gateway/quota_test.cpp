@@ -57,6 +57,41 @@ TEST(Quota, NoSubjectNoKeyNoLimitsMeanNoBuckets) {
   EXPECT_TRUE(PlanQuota(config::TenantLimitsConfig{}, "acme", "k1", "bob", 10, kNow).empty());
 }
 
+TEST(Quota, ConcurrentStreamLimitsAreLeasesPerScopeAndTheirRefusalSaysWhose) {
+  config::TenantLimitsConfig l;
+  l.tenant.concurrent_streams = 5;
+  l.per_key.concurrent_streams = 2;
+  l.per_subject.concurrent_streams = 1;
+  const QuotaPlan plan = PlanQuota(l, "acme", "k0123456789abcdef", "alice", 10, kNow);
+  EXPECT_TRUE(plan.specs.empty()) << "no bucket: a lease is held, not taken";
+  EXPECT_FALSE(plan.empty());
+  std::vector<std::string> keys;
+  for (const auto& s : plan.leases) keys.push_back(s.key);
+  const std::string subject =
+      "meridian:rl:{acme}:s:" +
+      identity::ToHex(std::span<const std::uint8_t>(identity::Sha256("alice").data(), 16)) + ":";
+  EXPECT_THAT(keys,
+              ElementsAre("meridian:rl:{acme}:t:streams",
+                          "meridian:rl:{acme}:k:k0123456789abcdef:streams", subject + "streams"));
+  EXPECT_EQ(plan.leases[0].limit, 5);
+  EXPECT_EQ(plan.leases[1].limit, 2);
+  EXPECT_THAT(plan.lease_scopes,
+              ElementsAre(LimitScope::kTenant, LimitScope::kKey, LimitScope::kSubject));
+  EXPECT_EQ(PlanQuota(l, "acme", "", "", 10, kNow).leases.size(), 1u)
+      << "no key, no subject: the tenant's lease only";
+
+  store::LeaseResult refused;
+  refused.denied = 1;
+  refused.held = 2;
+  const core::Status st = LeaseRefusal(plan, refused, "acme");
+  EXPECT_EQ(st.code, core::StatusCode::kRateLimited);
+  EXPECT_EQ(st.reason, "concurrency_limit_exceeded");
+  EXPECT_EQ(st.message,
+            "Concurrency limit reached for concurrent streams of this API key: Limit 2, In "
+            "flight 2. Please try again when one of them has ended.");
+  EXPECT_EQ(st.retry_after_s, 1u);
+}
+
 TEST(Quota, TheMonthBudgetRollsOverAtTheEndOfDecember) {
   config::TenantLimitsConfig l;
   l.tokens_per_month = 10;

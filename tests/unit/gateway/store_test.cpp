@@ -164,5 +164,27 @@ TEST(TokenBucket, ABudgetNeverRefillsAndIsBackWhenItsPeriodEnds) {
   EXPECT_TRUE(TakeFromBuckets({day}, states, 3'600'000).allowed);
 }
 
+TEST(Leases, AllOrNoneAndAnExpiredHolderMakesRoom) {
+  LeaseHolders tenant;
+  LeaseHolders key;
+  const std::vector<LeaseSpec> specs{{"t:streams", 2}, {"k:streams", 1}};
+  const std::vector<LeaseHolders*> holders{&tenant, &key};
+  LeaseResult r = AcquireLeases(specs, holders, "a", 1000, 0);
+  ASSERT_TRUE(r.allowed);
+  EXPECT_EQ(tenant.at("a"), 1000);
+  r = AcquireLeases(specs, holders, "b", 1000, 10);
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.denied, 1u);
+  EXPECT_EQ(r.held, 1);
+  EXPECT_FALSE(tenant.contains("b")) << "the tenant's lease is not kept when the key's is refused";
+  EXPECT_TRUE(AcquireLeases(specs, holders, "a", 1000, 20).allowed) << "a holder again";
+  EXPECT_EQ(key.at("a"), 1020);
+  // "a" stopped renewing (its replica crashed): at its expiry the place is free again.
+  r = AcquireLeases(specs, holders, "b", 1000, 1020);
+  EXPECT_TRUE(r.allowed);
+  EXPECT_FALSE(key.contains("a"));
+  EXPECT_EQ(tenant.size(), 1u);
+}
+
 }  // namespace
 }  // namespace meridian::store
