@@ -14,11 +14,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gateway/pipeline.h"
+#include "gateway/store/export_meter.h"
 #include "gateway/store/redis_client.h"
 #include "tests/integration/redis_harness.h"
 #include "tests/integration/serve_fixture.h"
@@ -225,6 +228,88 @@ TEST_F(MeterTest, AShortOrMissingKeyStopsTheStart) {
   EXPECT_FALSE(st.ok());
   EXPECT_THAT(st.message, HasSubstr("MERIDIAN_TEST_METER_KEY must hold the key"));
   EXPECT_THAT(st.message, ::testing::Not(HasSubstr("too-short")));
+}
+
+// Vectors T4 and T5 of the data-residency reference on the shipped example policy, at run
+// time: the meter is what Redis holds, not what a test case claims.
+TEST_F(MeterTest, ExamplePolicyVectorsT4AndT5HoldAtRunTimeWithTheMeterInRedis) {
+  RedisServer redis({"--appendonly", "yes"});
+  ASSERT_TRUE(redis.ok());
+  const std::string examples = std::string(MERIDIAN_SOURCE_DIR) + "/config/examples/";
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  // The example tenant, with separate consent to cross-border transfer (T4's premise), counting
+  // on this Redis.
+  std::string gw = read(examples + "gateway.yaml");
+  const std::string anchor = "    default_data_class: personal\n";
+  ASSERT_NE(gw.find(anchor), std::string::npos);
+  gw.replace(gw.find(anchor), anchor.size(),
+             anchor + "    consent: {cross_border_separate: true}\n");
+  gw += "store: {kind: redis, address: \"127.0.0.1:" + redis.port_string() +
+        "\", command_timeout_ms: 2000}\nexport_meter: {hmac_key_env: " + kMeterKeyEnv + "}\n";
+  WriteFile(Dir() / "gateway.yaml", gw);
+  WriteFile(Dir() / "policy.yaml", read(examples + "policy.yaml"));
+  gateway::ServeInputs in;
+  in.config_name = (Dir() / "gateway.yaml").string();
+  in.listen_override = "127.0.0.1:0";
+  in.simulate = true;
+  ASSERT_NO_FATAL_FAILURE(StartWith(in));
+
+  const std::string key =
+      store::MeterKey("acme", gateway::CstYear(gateway::UnixMillisNow()), false);
+  // Individuals already exported this year, as other replicas would have counted them.
+  int filled = 0;
+  auto fill_to = [&](int n) {
+    while (filled < n) {
+      std::vector<std::string> cmd{"SADD", key};
+      for (int j = 0; j < 10'000 && filled < n; ++j) cmd.push_back("x" + std::to_string(filled++));
+      ASSERT_GT(RedisInt(redis, std::move(cmd)), 0);
+    }
+  };
+  auto ask = [&](const std::string& model, const std::string& user) {
+    ChatRequest r;
+    r.model = model;
+    r.extra["user"] = user;
+    r.extra["max_tokens"] = 2;
+    return Client().Post("/v1/chat/completions", r.Json(),
+                         {{"authorization", "Bearer sk-meridian-demo"}});
+  };
+
+  // T4: CN, personal, consent, meter 40,000 (< the 100k exemption), GPT alias -> oai-us.
+  fill_to(40'000);
+  HttpResult r = ask("gpt-4.1", "user-t4");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "oai-us");
+  EXPECT_EQ(r.header("x-meridian-policy-rule"), "acme-mainland");
+  EXPECT_EQ(r.header("x-meridian-policy-guards"), "");
+  EXPECT_EQ(Card(redis, key), 40'001) << "the new individual was counted";
+  EXPECT_EQ(ask("gpt-4.1", "user-t4").status, 200u);
+  EXPECT_EQ(Card(redis, key), 40'001) << "once";
+
+  // At 99,999 the decision still allows the export, but the 100,000th individual would end the
+  // exemption it relied on: nothing leaves, and the GPT alias has no mainland candidate.
+  fill_to(99'998);
+  ASSERT_EQ(Card(redis, key), 99'999);
+  r = ask("gpt-4.1", "user-edge");
+  ExpectOpenAiError(r, 403, "policy_denied", "export_meter_band_reached");
+  EXPECT_EQ(Card(redis, key), 99'999);
+  EXPECT_EQ(ask("gpt-4.1", "user-t4").status, 200u) << "an individual already counted still is";
+
+  // T5: the meter at 100,000 and no filed standard contract: G2 keeps the data in the
+  // mainland; the GPT alias is denied, a Qwen alias routes to DashScope Beijing.
+  fill_to(99'999);
+  ASSERT_EQ(Card(redis, key), 100'000);
+  r = ask("gpt-4.1", "user-t5");
+  ExpectOpenAiError(r, 403, "policy_denied", "capability_unavailable_in_allowed_set");
+  EXPECT_THAT(r.header("x-meridian-policy-guards"), HasSubstr("G2"));
+  r = ask("qwen-plus", "user-t5");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("x-meridian-provider"), "ds-cn");
+  EXPECT_EQ(Card(redis, key), 100'000) << "kept in the mainland: not an export";
 }
 
 }  // namespace

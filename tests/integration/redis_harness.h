@@ -152,6 +152,7 @@ inline store::RespValue RedisCommand(const RedisServer& redis, std::vector<std::
   boost::asio::io_context io;
   store::RedisOptions o;
   o.port = redis.port_string();
+  o.command_timeout = std::chrono::milliseconds(10'000);  // e.g. SADD of 10,000 members
   store::RedisPool pool(io.get_executor(), o);
   store::RespValue out;
   boost::asio::co_spawn(
