@@ -330,49 +330,33 @@ Status StoreFailure(GatewayState& state, const QuotaPlan& plan, std::string_view
   return st;
 }
 
-asio::awaitable<void> ReleaseLeases(store::BucketStore& buckets, QuotaPlan& plan) {
-  if (!plan.leased) co_return;
-  plan.leased = false;
-  const Status st = co_await buckets.Release(plan.leases, plan.lease_id);
-  if (!st.ok()) {
-    Log(LogLevel::kWarning,
-        "concurrent-stream leases not released (they expire by themselves): " + st.message);
-  }
-}
-
 }  // namespace
 
 asio::awaitable<Status> TakeQuota(GatewayState& state, store::BucketStore& buckets, QuotaPlan& plan,
                                   std::string_view tenant, HeaderList& headers) {
   if (plan.empty()) co_return Status::Ok();
+  store::LeaseRequest leases;
   if (!plan.leases.empty()) {
     plan.lease_id = NewLeaseId();
-    const store::LeaseResult leased =
-        co_await buckets.Acquire(plan.leases, plan.lease_id, state.config.store.lease_ttl.count());
-    if (!leased.status.ok()) {
-      // One deadline per request: with the store down, its buckets are not tried as well.
-      co_return StoreFailure(state, plan, tenant, leased.status);
-    }
-    if (!leased.allowed) {
-      const std::size_t i = std::min(leased.denied, plan.leases.size() - 1);
-      if (state.metrics) {
-        state.metrics->RecordRateLimited(tenant, Name(plan.lease_scopes[i]),
-                                         Name(LimitKind::kConcurrentStreams));
-      }
-      co_return LeaseRefusal(plan, leased, tenant);
-    }
-    plan.leased = true;
+    leases = {plan.leases, plan.lease_id, state.config.store.lease_ttl.count()};
   }
-  if (plan.specs.empty()) co_return Status::Ok();
-  const store::TakeResult taken = co_await buckets.Take(plan.specs);
-  if (!taken.status.ok()) {
-    const Status st = StoreFailure(state, plan, tenant, taken.status);
-    if (!st.ok()) co_await ReleaseLeases(buckets, plan);
-    co_return st;
+  // One round trip: the leases, then the buckets, all or none.
+  const store::AdmitResult admitted = co_await buckets.Admit(std::move(leases), plan.specs);
+  if (!admitted.status.ok()) co_return StoreFailure(state, plan, tenant, admitted.status);
+  if (!admitted.leases.allowed) {
+    const std::size_t i = std::min(admitted.leases.denied, plan.leases.size() - 1);
+    if (state.metrics) {
+      state.metrics->RecordRateLimited(tenant, Name(plan.lease_scopes[i]),
+                                       Name(LimitKind::kConcurrentStreams));
+    }
+    co_return LeaseRefusal(plan, admitted.leases, tenant);
   }
+  const store::TakeResult& taken = admitted.taken;
   headers = RateLimitHeaders(plan, taken);
-  if (taken.allowed) co_return Status::Ok();
-  co_await ReleaseLeases(buckets, plan);
+  if (taken.allowed) {
+    plan.leased = !plan.leases.empty();
+    co_return Status::Ok();
+  }
   const std::size_t i = std::min(taken.denied, plan.specs.size() - 1);
   if (state.metrics) {
     state.metrics->RecordRateLimited(tenant, Name(plan.what[i].first), Name(plan.what[i].second));
@@ -386,12 +370,17 @@ asio::awaitable<Status> TakeQuota(GatewayState& state, store::BucketStore& bucke
 
 asio::awaitable<void> SettleQuota(store::BucketStore& buckets, QuotaPlan& plan,
                                   double used_tokens) {
-  co_await ReleaseLeases(buckets, plan);
+  store::LeaseRequest leases;
+  if (plan.leased) leases = {plan.leases, plan.lease_id, 0};
+  plan.leased = false;
   std::vector<store::BucketSpec> specs = SettleSpecs(plan, used_tokens);
-  if (specs.empty()) co_return;
-  const Status st = co_await buckets.Settle(std::move(specs));
+  if (specs.empty() && leases.specs.empty()) co_return;
+  const Status st = co_await buckets.Finish(std::move(leases), std::move(specs));
   if (!st.ok()) {
-    Log(LogLevel::kWarning, "token usage not settled in the rate limits: " + st.message);
+    Log(LogLevel::kWarning,
+        "token usage not settled or concurrent-stream leases not released (they expire by "
+        "themselves): " +
+            st.message);
   }
 }
 
@@ -410,7 +399,8 @@ struct LeaseRenewal::Loop {
       boost::system::error_code ec;
       co_await self->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (self->stopped) co_return;
-      const Status st = co_await self->buckets.Renew(self->leases, self->id, self->ttl.count());
+      store::LeaseRequest leases{self->leases, self->id, self->ttl.count()};
+      const Status st = co_await self->buckets.Renew(std::move(leases));
       if (!st.ok() && !warned) {
         warned = true;
         Log(LogLevel::kWarning, "concurrent-stream leases not renewed: " + st.message);

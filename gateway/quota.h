@@ -94,9 +94,9 @@ core::Status QuotaRefusal(const QuotaPlan& plan, const store::TakeResult& taken,
 /// OpenAI's reset format: "20ms", "1s", "6m0s", "1h2m3s".
 std::string FormatReset(std::int64_t ms);
 
-/// Acquires `plan`'s leases (for store.lease_ttl, under a new random lease id), then takes its
-/// buckets: ok (and `headers` filled) when admitted; a 429 when a limit is reached (the leases
-/// released again); when the store cannot answer, ok with a warning (fail_open) or 503
+/// Acquires `plan`'s leases (for store.lease_ttl, under a new random lease id) and takes its
+/// buckets, all or none, in one store call: ok (and `headers` filled) when admitted; a 429 when
+/// a limit is reached; when the store cannot answer, ok with a warning (fail_open) or 503
 /// (fail_closed). Counts refusals and store failures.
 boost::asio::awaitable<core::Status> TakeQuota(GatewayState& state, store::BucketStore& buckets,
                                                QuotaPlan& plan, std::string_view tenant,

@@ -60,30 +60,51 @@ local function store(key, cap, win, left, level)
 end
 )lua";
 
-constexpr std::string_view kTakeBody = R"lua(
+// Admit: the leases (KEYS[1..nl]), then the buckets (the rest), all or none.
+// ARGV: nl, lease id, ttl_ms, each lease key's limit, then 4 per bucket: capacity, window_ms,
+// cost, period_left_ms. Returns {lease_denied, held, bucket_denied, retry, then level and
+// reset of each bucket} (just the first four when a lease was refused).
+constexpr std::string_view kAdmitBody = R"lua(
+local nl, id, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+for i = 1, nl do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  local n = redis.call('ZCARD', KEYS[i])
+  if not redis.call('ZSCORE', KEYS[i], id) and n >= tonumber(ARGV[3 + i]) then
+    return {i, n, 0, 0}
+  end
+end
+local b = 3 + nl
 local levels = {}
 local denied, retry = 0, 0
-for i = 1, #KEYS do
-  local cap, win, cost = tonumber(ARGV[4*i-3]), tonumber(ARGV[4*i-2]), tonumber(ARGV[4*i-1])
-  local left = tonumber(ARGV[4*i])
-  local level = refilled(KEYS[i], cap, win)
+for i = 1, #KEYS - nl do
+  local a = b + 4 * (i - 1)
+  local cap, win, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local left = tonumber(ARGV[a + 4])
+  local level = refilled(KEYS[nl + i], cap, win)
   levels[i] = level
   if denied == 0 then
     if cost > cap then denied, retry = i, -1
     elseif level < cost then denied, retry = i, hold(cap, win, left, level, cost) end
   end
 end
-local out = {denied, retry}
-for i = 1, #KEYS do
-  local cap, win, cost = tonumber(ARGV[4*i-3]), tonumber(ARGV[4*i-2]), tonumber(ARGV[4*i-1])
-  local left = tonumber(ARGV[4*i])
+local out = {0, 0, denied, retry}
+for i = 1, #KEYS - nl do
+  local a = b + 4 * (i - 1)
+  local cap, win, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local left = tonumber(ARGV[a + 4])
   local level = levels[i]
   if denied == 0 then
     level = level - cost
-    store(KEYS[i], cap, win, left, level)
+    store(KEYS[nl + i], cap, win, left, level)
   end
   out[#out + 1] = math.floor(math.max(0, level))
   out[#out + 1] = hold(cap, win, left, level, cap)
+end
+if denied == 0 then
+  for i = 1, nl do
+    redis.call('ZADD', KEYS[i], now + ttl, id)
+    redis.call('PEXPIRE', KEYS[i], ttl + 1000)
+  end
 end
 return out
 )lua";
@@ -98,26 +119,7 @@ end
 return #KEYS
 )lua";
 
-// The lease arithmetic of AcquireLeases, on Redis's clock: a sorted set of lease ids scored by
-// their expiry. ARGV: id, ttl_ms, then each key's limit.
-constexpr std::string_view kLeaseAcquire = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local id, ttl = ARGV[1], tonumber(ARGV[2])
-for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  local n = redis.call('ZCARD', KEYS[i])
-  if not redis.call('ZSCORE', KEYS[i], id) and n >= tonumber(ARGV[2 + i]) then
-    return {i, n}
-  end
-end
-for i = 1, #KEYS do
-  redis.call('ZADD', KEYS[i], now + ttl, id)
-  redis.call('PEXPIRE', KEYS[i], ttl + 1000)
-end
-return {0, 0}
-)lua";
-
+// ARGV: lease id, ttl_ms. A lease already released or expired is not brought back.
 constexpr std::string_view kLeaseRenew = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -136,16 +138,12 @@ struct Script {
   explicit Script(std::string s) : source(std::move(s)), sha(ScriptSha(source)) {}
 };
 
-const Script& TakeDef() {
-  static const Script s(std::string(kPrelude) + std::string(kTakeBody));
+const Script& AdmitDef() {
+  static const Script s(std::string(kPrelude) + std::string(kAdmitBody));
   return s;
 }
 const Script& SettleDef() {
   static const Script s(std::string(kPrelude) + std::string(kSettleBody));
-  return s;
-}
-const Script& AcquireDef() {
-  static const Script s{std::string(kLeaseAcquire)};
   return s;
 }
 const Script& RenewDef() {
@@ -166,10 +164,8 @@ Status StoreError(std::string message) {
   return s;
 }
 
-asio::awaitable<RedisResult> RunScript(RedisPool& pool, const Script& script,
-                                       const std::vector<BucketSpec>& specs) {
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
+void AppendBuckets(const std::vector<BucketSpec>& specs, std::vector<std::string>& keys,
+                   std::vector<std::string>& args) {
   for (const BucketSpec& s : specs) {
     keys.push_back(s.key);
     args.push_back(Number(s.capacity));
@@ -177,29 +173,24 @@ asio::awaitable<RedisResult> RunScript(RedisPool& pool, const Script& script,
     args.push_back(Number(s.cost));
     args.push_back(std::to_string(s.period_left_ms));
   }
-  co_return co_await EvalScript(pool, script.source, script.sha, std::move(keys), std::move(args));
 }
 
-asio::awaitable<RedisResult> RunLeaseScript(RedisPool& pool, const Script& script,
-                                            const std::vector<LeaseSpec>& specs, std::string id,
-                                            std::int64_t ttl_ms) {
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
-  args.push_back(std::move(id));
-  args.push_back(std::to_string(ttl_ms));
-  for (const LeaseSpec& s : specs) {
-    keys.push_back(s.key);
-    args.push_back(std::to_string(s.limit));
-  }
-  co_return co_await EvalScript(pool, script.source, script.sha, std::move(keys), std::move(args));
+std::vector<std::string> EvalShaCommand(const Script& script, std::vector<std::string> keys,
+                                        std::vector<std::string> args) {
+  std::vector<std::string> command{"EVALSHA", script.sha, std::to_string(keys.size())};
+  for (auto& k : keys) command.push_back(std::move(k));
+  for (auto& a : args) command.push_back(std::move(a));
+  return command;
 }
 
-// A script's reply that is an error, or not an array of `n` integers.
+// A script's reply that is an error, or not an array of integers of at least `n` elements.
 std::optional<Status> BadReply(const RespValue& v, std::size_t n, std::string_view what) {
   if (v.is_error())
     return StoreError(std::string(what) + " script failed: " + v.str.substr(0, 200));
-  bool ok = v.type == RespValue::Type::kArray && v.elements.size() == n;
-  for (std::size_t i = 0; ok && i < n; ++i) ok = v.elements[i].type == RespValue::Type::kInteger;
+  bool ok = v.type == RespValue::Type::kArray && v.elements.size() >= n;
+  for (std::size_t i = 0; ok && i < v.elements.size(); ++i) {
+    ok = v.elements[i].type == RespValue::Type::kInteger;
+  }
   if (!ok) return StoreError(std::string(what) + " script returned an unexpected reply");
   return std::nullopt;
 }
@@ -244,7 +235,7 @@ void SettleBucket(const BucketSpec& spec, BucketState& state, double delta, std:
 
 LeaseResult AcquireLeases(const std::vector<LeaseSpec>& specs,
                           const std::vector<LeaseHolders*>& holders, const std::string& id,
-                          std::int64_t ttl_ms, std::int64_t now_ms) {
+                          std::int64_t ttl_ms, std::int64_t now_ms, bool commit) {
   LeaseResult r;
   r.allowed = true;
   for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -257,8 +248,43 @@ LeaseResult AcquireLeases(const std::vector<LeaseSpec>& specs,
       return r;
     }
   }
-  for (LeaseHolders* h : holders) (*h)[id] = now_ms + ttl_ms;
+  if (commit) {
+    for (LeaseHolders* h : holders) (*h)[id] = now_ms + ttl_ms;
+  }
   return r;
+}
+
+// (GCC 12: no braced temporaries as arguments of a co_awaited call; named locals instead.)
+asio::awaitable<TakeResult> BucketStore::Take(std::vector<BucketSpec> specs) {
+  LeaseRequest none;
+  AdmitResult r = co_await Admit(std::move(none), std::move(specs));
+  r.taken.status = std::move(r.status);
+  co_return std::move(r.taken);
+}
+
+asio::awaitable<LeaseResult> BucketStore::Acquire(std::vector<LeaseSpec> specs, std::string id,
+                                                  std::int64_t ttl_ms) {
+  LeaseRequest leases;
+  leases.specs = std::move(specs);
+  leases.id = std::move(id);
+  leases.ttl_ms = ttl_ms;
+  std::vector<BucketSpec> no_buckets;
+  AdmitResult r = co_await Admit(std::move(leases), std::move(no_buckets));
+  r.leases.status = std::move(r.status);
+  co_return std::move(r.leases);
+}
+
+asio::awaitable<Status> BucketStore::Settle(std::vector<BucketSpec> specs) {
+  LeaseRequest none;
+  co_return co_await Finish(std::move(none), std::move(specs));
+}
+
+asio::awaitable<Status> BucketStore::Release(std::vector<LeaseSpec> specs, std::string id) {
+  LeaseRequest leases;
+  leases.specs = std::move(specs);
+  leases.id = std::move(id);
+  std::vector<BucketSpec> no_settle;
+  co_return co_await Finish(std::move(leases), std::move(no_settle));
 }
 
 std::int64_t MemoryBucketStore::Now() const {
@@ -292,23 +318,38 @@ void MemoryBucketStore::Keep(const BucketSpec& spec, const BucketState& state, s
   }
 }
 
-asio::awaitable<TakeResult> MemoryBucketStore::Take(std::vector<BucketSpec> specs) {
+asio::awaitable<AdmitResult> MemoryBucketStore::Admit(LeaseRequest leases,
+                                                      std::vector<BucketSpec> specs) {
   std::lock_guard lock(mu_);
   const std::int64_t now = Now();
-  std::vector<BucketState> states;
-  states.reserve(specs.size());
-  for (const BucketSpec& s : specs) states.push_back(Load(s.key, now));
-  TakeResult r = TakeFromBuckets(specs, states, now);
-  if (r.allowed) {
-    for (std::size_t i = 0; i < specs.size(); ++i) Keep(specs[i], states[i], now);
+  AdmitResult r;
+  std::vector<LeaseHolders*> holders;
+  holders.reserve(leases.specs.size());
+  for (const LeaseSpec& s : leases.specs) holders.push_back(&leases_[s.key]);
+  r.leases = AcquireLeases(leases.specs, holders, leases.id, leases.ttl_ms, now, false);
+  if (r.leases.allowed) {
+    std::vector<BucketState> states;
+    states.reserve(specs.size());
+    for (const BucketSpec& s : specs) states.push_back(Load(s.key, now));
+    r.taken = TakeFromBuckets(specs, states, now);
+    if (r.taken.allowed) {
+      for (std::size_t i = 0; i < specs.size(); ++i) Keep(specs[i], states[i], now);
+      for (LeaseHolders* h : holders) (*h)[leases.id] = now + leases.ttl_ms;
+    }
   }
+  ForgetEmptyLeases(leases.specs);
   co_return r;
 }
 
-asio::awaitable<Status> MemoryBucketStore::Settle(std::vector<BucketSpec> specs) {
+asio::awaitable<Status> MemoryBucketStore::Finish(LeaseRequest leases,
+                                                  std::vector<BucketSpec> settle) {
   std::lock_guard lock(mu_);
   const std::int64_t now = Now();
-  for (const BucketSpec& s : specs) {
+  for (const LeaseSpec& s : leases.specs) {
+    if (const auto it = leases_.find(s.key); it != leases_.end()) it->second.erase(leases.id);
+  }
+  ForgetEmptyLeases(leases.specs);
+  for (const BucketSpec& s : settle) {
     BucketState state = Load(s.key, now);
     SettleBucket(s, state, s.cost, now);
     Keep(s, state, now);
@@ -316,43 +357,24 @@ asio::awaitable<Status> MemoryBucketStore::Settle(std::vector<BucketSpec> specs)
   co_return Status::Ok();
 }
 
-asio::awaitable<LeaseResult> MemoryBucketStore::Acquire(std::vector<LeaseSpec> specs,
-                                                        std::string id, std::int64_t ttl_ms) {
+asio::awaitable<Status> MemoryBucketStore::Renew(LeaseRequest leases) {
   std::lock_guard lock(mu_);
-  std::vector<LeaseHolders*> holders;
-  holders.reserve(specs.size());
-  for (const LeaseSpec& s : specs) holders.push_back(&leases_[s.key]);
-  LeaseResult r = AcquireLeases(specs, holders, id, ttl_ms, Now());
+  const std::int64_t now = Now();
+  for (const LeaseSpec& s : leases.specs) {
+    const auto it = leases_.find(s.key);
+    if (it == leases_.end()) continue;
+    const auto lease = it->second.find(leases.id);
+    if (lease != it->second.end() && lease->second > now) lease->second = now + leases.ttl_ms;
+  }
+  co_return Status::Ok();
+}
+
+void MemoryBucketStore::ForgetEmptyLeases(const std::vector<LeaseSpec>& specs) {
   for (const LeaseSpec& s : specs) {
     if (const auto it = leases_.find(s.key); it != leases_.end() && it->second.empty()) {
       leases_.erase(it);
     }
   }
-  co_return r;
-}
-
-asio::awaitable<Status> MemoryBucketStore::Renew(std::vector<LeaseSpec> specs, std::string id,
-                                                 std::int64_t ttl_ms) {
-  std::lock_guard lock(mu_);
-  const std::int64_t now = Now();
-  for (const LeaseSpec& s : specs) {
-    const auto it = leases_.find(s.key);
-    if (it == leases_.end()) continue;
-    const auto lease = it->second.find(id);
-    if (lease != it->second.end() && lease->second > now) lease->second = now + ttl_ms;
-  }
-  co_return Status::Ok();
-}
-
-asio::awaitable<Status> MemoryBucketStore::Release(std::vector<LeaseSpec> specs, std::string id) {
-  std::lock_guard lock(mu_);
-  for (const LeaseSpec& s : specs) {
-    const auto it = leases_.find(s.key);
-    if (it == leases_.end()) continue;
-    it->second.erase(id);
-    if (it->second.empty()) leases_.erase(it);
-  }
-  co_return Status::Ok();
 }
 
 std::size_t MemoryBucketStore::lease_keys() {
@@ -365,83 +387,100 @@ std::size_t MemoryBucketStore::size() {
   return buckets_.size();
 }
 
-std::string_view RedisBucketStore::TakeScript() {
-  return TakeDef().source;
+std::string_view RedisBucketStore::AdmitScript() {
+  return AdmitDef().source;
 }
 std::string_view RedisBucketStore::SettleScript() {
   return SettleDef().source;
 }
-std::string_view RedisBucketStore::AcquireScript() {
-  return AcquireDef().source;
-}
 
-asio::awaitable<TakeResult> RedisBucketStore::Take(std::vector<BucketSpec> specs) {
-  TakeResult r;
-  RedisResult rr = co_await RunScript(pool_, TakeDef(), specs);
+asio::awaitable<AdmitResult> RedisBucketStore::Admit(LeaseRequest leases,
+                                                     std::vector<BucketSpec> specs) {
+  AdmitResult r;
+  std::vector<std::string> keys;
+  std::vector<std::string> args{std::to_string(leases.specs.size()), std::move(leases.id),
+                                std::to_string(leases.ttl_ms)};
+  for (const LeaseSpec& l : leases.specs) {
+    keys.push_back(l.key);
+    args.push_back(std::to_string(l.limit));
+  }
+  AppendBuckets(specs, keys, args);
+  const Script& script = AdmitDef();
+  RedisResult rr =
+      co_await EvalScript(pool_, script.source, script.sha, std::move(keys), std::move(args));
   if (!rr.status.ok()) {
     r.status = std::move(rr.status);
     co_return r;
   }
   const RespValue& v = rr.replies.at(0);
-  if (auto bad = BadReply(v, 2 + 2 * specs.size(), "rate-limit")) {
+  if (auto bad = BadReply(v, 4, "rate-limit")) {
     r.status = std::move(*bad);
     co_return r;
   }
-  const std::int64_t denied = v.elements[0].integer;
-  r.allowed = denied == 0;
-  r.denied = denied > 0 ? static_cast<std::size_t>(denied - 1) : 0;
-  r.retry_after_ms = v.elements[1].integer;
+  const auto& e = v.elements;
+  r.leases.allowed = e[0].integer == 0;
+  if (!r.leases.allowed) {
+    r.leases.denied = static_cast<std::size_t>(e[0].integer - 1);
+    r.leases.held = e[1].integer;
+    co_return r;
+  }
+  if (e.size() != 4 + 2 * specs.size()) {
+    r.status = StoreError("rate-limit script returned an unexpected reply");
+    co_return r;
+  }
+  r.taken.allowed = e[2].integer == 0;
+  r.taken.denied = e[2].integer > 0 ? static_cast<std::size_t>(e[2].integer - 1) : 0;
+  r.taken.retry_after_ms = e[3].integer;
   for (std::size_t i = 0; i < specs.size(); ++i) {
-    r.buckets.push_back({v.elements[2 + 2 * i].integer, v.elements[3 + 2 * i].integer});
+    r.taken.buckets.push_back({e[4 + 2 * i].integer, e[5 + 2 * i].integer});
   }
   co_return r;
 }
 
-asio::awaitable<Status> RedisBucketStore::Settle(std::vector<BucketSpec> specs) {
-  RedisResult rr = co_await RunScript(pool_, SettleDef(), specs);
+asio::awaitable<Status> RedisBucketStore::Finish(LeaseRequest leases,
+                                                 std::vector<BucketSpec> settle) {
+  // One round trip: the releases and the settle script, pipelined.
+  std::vector<std::vector<std::string>> commands;
+  for (LeaseSpec& s : leases.specs) commands.push_back({"ZREM", std::move(s.key), leases.id});
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  AppendBuckets(settle, keys, args);
+  if (!settle.empty()) commands.push_back(EvalShaCommand(SettleDef(), keys, args));
+  if (commands.empty()) co_return Status::Ok();
+  RedisResult rr = co_await pool_.Pipeline(std::move(commands));
   if (!rr.status.ok()) co_return rr.status;
-  if (rr.replies.at(0).is_error()) {
-    co_return StoreError("rate-limit settle script failed: " + rr.replies[0].str.substr(0, 200));
+  for (std::size_t i = 0; i < rr.replies.size(); ++i) {
+    const RespValue& v = rr.replies[i];
+    if (!v.is_error()) continue;
+    const bool settle_reply = !settle.empty() && i + 1 == rr.replies.size();
+    if (settle_reply && v.str.starts_with("NOSCRIPT")) {
+      // Redis lost its script cache (a restart, SCRIPT FLUSH): once more, loading it.
+      const Script& script = SettleDef();
+      RedisResult again =
+          co_await EvalScript(pool_, script.source, script.sha, std::move(keys), std::move(args));
+      if (!again.status.ok()) co_return again.status;
+      if (again.replies.at(0).is_error()) {
+        co_return StoreError("rate-limit settle script failed: " +
+                             again.replies[0].str.substr(0, 200));
+      }
+      continue;
+    }
+    co_return StoreError(std::string(settle_reply ? "rate-limit settle script" : "lease release") +
+                         " failed: " + v.str.substr(0, 200));
   }
   co_return Status::Ok();
 }
 
-asio::awaitable<LeaseResult> RedisBucketStore::Acquire(std::vector<LeaseSpec> specs, std::string id,
-                                                       std::int64_t ttl_ms) {
-  LeaseResult r;
-  RedisResult rr = co_await RunLeaseScript(pool_, AcquireDef(), specs, std::move(id), ttl_ms);
-  if (!rr.status.ok()) {
-    r.status = std::move(rr.status);
-    co_return r;
-  }
-  const RespValue& v = rr.replies.at(0);
-  if (auto bad = BadReply(v, 2, "lease")) {
-    r.status = std::move(*bad);
-    co_return r;
-  }
-  r.allowed = v.elements[0].integer == 0;
-  r.denied = r.allowed ? 0 : static_cast<std::size_t>(v.elements[0].integer - 1);
-  r.held = v.elements[1].integer;
-  co_return r;
-}
-
-asio::awaitable<Status> RedisBucketStore::Renew(std::vector<LeaseSpec> specs, std::string id,
-                                                std::int64_t ttl_ms) {
-  RedisResult rr = co_await RunLeaseScript(pool_, RenewDef(), specs, std::move(id), ttl_ms);
+asio::awaitable<Status> RedisBucketStore::Renew(LeaseRequest leases) {
+  std::vector<std::string> keys;
+  for (const LeaseSpec& s : leases.specs) keys.push_back(s.key);
+  std::vector<std::string> args{std::move(leases.id), std::to_string(leases.ttl_ms)};
+  const Script& script = RenewDef();
+  RedisResult rr =
+      co_await EvalScript(pool_, script.source, script.sha, std::move(keys), std::move(args));
   if (!rr.status.ok()) co_return rr.status;
   if (rr.replies.at(0).is_error()) {
     co_return StoreError("lease renewal script failed: " + rr.replies[0].str.substr(0, 200));
-  }
-  co_return Status::Ok();
-}
-
-asio::awaitable<Status> RedisBucketStore::Release(std::vector<LeaseSpec> specs, std::string id) {
-  std::vector<std::vector<std::string>> commands;
-  for (LeaseSpec& s : specs) commands.push_back({"ZREM", std::move(s.key), id});
-  RedisResult rr = co_await pool_.Pipeline(std::move(commands));
-  if (!rr.status.ok()) co_return rr.status;
-  for (const RespValue& v : rr.replies) {
-    if (v.is_error()) co_return StoreError("lease release failed: " + v.str.substr(0, 200));
   }
   co_return Status::Ok();
 }

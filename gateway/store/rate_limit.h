@@ -81,40 +81,59 @@ struct LeaseResult {
 using LeaseHolders = std::unordered_map<std::string, std::int64_t>;
 
 /// The arithmetic both stores run: drops expired leases, then gives `id` a lease on every
-/// spec (until now_ms + ttl_ms) if each has room (or already holds `id`), else on none.
+/// spec (until now_ms + ttl_ms) if each has room (or already holds `id`), else on none. With
+/// `commit` false only checks (the holders lose only their expired leases).
 LeaseResult AcquireLeases(const std::vector<LeaseSpec>& specs,
                           const std::vector<LeaseHolders*>& holders, const std::string& id,
-                          std::int64_t ttl_ms, std::int64_t now_ms);
+                          std::int64_t ttl_ms, std::int64_t now_ms, bool commit = true);
 
-/// Where the buckets and the leases live.
+/// The leases one request asks for (or holds), under one id.
+struct LeaseRequest {
+  std::vector<LeaseSpec> specs;
+  std::string id;
+  std::int64_t ttl_ms = 0;
+};
+
+/// What Admit did: the leases first; the buckets only when the leases were granted.
+struct AdmitResult {
+  core::Status status;  ///< not ok: the store could not answer (nothing was taken)
+  LeaseResult leases;   ///< allowed when granted (also when none were asked for)
+  TakeResult taken;     ///< evaluated only when leases.allowed
+  bool allowed() const { return leases.allowed && taken.allowed; }
+};
+
+/// Where the buckets and the leases live. One request costs two calls: Admit at admission and
+/// Finish when it ends (plus a Renew per third of the lease TTL while it runs).
 class BucketStore {
  public:
   virtual ~BucketStore() = default;
-  virtual boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) = 0;
-  /// SettleBucket on each spec with its delta (spec.cost is the delta here).
-  virtual boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) = 0;
-  /// AcquireLeases, atomically across every replica sharing the store.
-  virtual boost::asio::awaitable<LeaseResult> Acquire(std::vector<LeaseSpec> specs, std::string id,
-                                                      std::int64_t ttl_ms) = 0;
+  /// AcquireLeases, then TakeFromBuckets, all or none, atomically across every replica that
+  /// shares the store: a request refused by a bucket holds no lease.
+  virtual boost::asio::awaitable<AdmitResult> Admit(LeaseRequest leases,
+                                                    std::vector<BucketSpec> specs) = 0;
+  /// Releases `leases` and settles `settle` (SettleBucket with spec.cost as the delta).
+  virtual boost::asio::awaitable<core::Status> Finish(LeaseRequest leases,
+                                                      std::vector<BucketSpec> settle) = 0;
   /// Extends `id`'s leases to now + ttl_ms (a lease that already expired stays gone).
-  virtual boost::asio::awaitable<core::Status> Renew(std::vector<LeaseSpec> specs, std::string id,
-                                                     std::int64_t ttl_ms) = 0;
-  virtual boost::asio::awaitable<core::Status> Release(std::vector<LeaseSpec> specs,
-                                                       std::string id) = 0;
+  virtual boost::asio::awaitable<core::Status> Renew(LeaseRequest leases) = 0;
+
+  /// Admit with buckets only / leases only; Finish with settling only / releasing only.
+  boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs);
+  boost::asio::awaitable<LeaseResult> Acquire(std::vector<LeaseSpec> specs, std::string id,
+                                              std::int64_t ttl_ms);
+  boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs);
+  boost::asio::awaitable<core::Status> Release(std::vector<LeaseSpec> specs, std::string id);
 };
 
 /// In this process only: not shared between replicas, lost on restart. Thread-safe (every
 /// worker shares it); uses the steady clock.
 class MemoryBucketStore final : public BucketStore {
  public:
-  boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) override;
-  boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) override;
-  boost::asio::awaitable<LeaseResult> Acquire(std::vector<LeaseSpec> specs, std::string id,
-                                              std::int64_t ttl_ms) override;
-  boost::asio::awaitable<core::Status> Renew(std::vector<LeaseSpec> specs, std::string id,
-                                             std::int64_t ttl_ms) override;
-  boost::asio::awaitable<core::Status> Release(std::vector<LeaseSpec> specs,
-                                               std::string id) override;
+  boost::asio::awaitable<AdmitResult> Admit(LeaseRequest leases,
+                                            std::vector<BucketSpec> specs) override;
+  boost::asio::awaitable<core::Status> Finish(LeaseRequest leases,
+                                              std::vector<BucketSpec> settle) override;
+  boost::asio::awaitable<core::Status> Renew(LeaseRequest leases) override;
   /// For tests: the buckets' clock (default: steady clock ms).
   void SetClockForTest(std::int64_t (*now_ms)()) { now_ms_ = now_ms; }
   /// Buckets held (expired ones are forgotten every 1024 writes).
@@ -129,6 +148,7 @@ class MemoryBucketStore final : public BucketStore {
   };
   BucketState Load(const std::string& key, std::int64_t now);
   void Keep(const BucketSpec& spec, const BucketState& state, std::int64_t now);
+  void ForgetEmptyLeases(const std::vector<LeaseSpec>& specs);
   std::int64_t Now() const;
 
   std::mutex mu_;
@@ -138,25 +158,22 @@ class MemoryBucketStore final : public BucketStore {
   std::int64_t (*now_ms_)() = nullptr;
 };
 
-/// In Redis: one Lua script per call (EVALSHA, loaded on first use and again after a Redis
-/// restart), buckets as hashes {level, at} that expire once full, leases as sorted sets
-/// {id: expiry} that expire with their last lease. `pool` is the worker's.
+/// In Redis: Admit is one Lua script (EVALSHA, loaded on first use and again after a Redis
+/// restart), Finish one pipeline (ZREMs and the settle script). Buckets are hashes
+/// {level, at} that expire once full; leases sorted sets {id: expiry} that expire with their
+/// last lease. `pool` is the worker's.
 class RedisBucketStore final : public BucketStore {
  public:
   explicit RedisBucketStore(RedisPool& pool) : pool_(pool) {}
-  boost::asio::awaitable<TakeResult> Take(std::vector<BucketSpec> specs) override;
-  boost::asio::awaitable<core::Status> Settle(std::vector<BucketSpec> specs) override;
-  boost::asio::awaitable<LeaseResult> Acquire(std::vector<LeaseSpec> specs, std::string id,
-                                              std::int64_t ttl_ms) override;
-  boost::asio::awaitable<core::Status> Renew(std::vector<LeaseSpec> specs, std::string id,
-                                             std::int64_t ttl_ms) override;
-  boost::asio::awaitable<core::Status> Release(std::vector<LeaseSpec> specs,
-                                               std::string id) override;
+  boost::asio::awaitable<AdmitResult> Admit(LeaseRequest leases,
+                                            std::vector<BucketSpec> specs) override;
+  boost::asio::awaitable<core::Status> Finish(LeaseRequest leases,
+                                              std::vector<BucketSpec> settle) override;
+  boost::asio::awaitable<core::Status> Renew(LeaseRequest leases) override;
 
   /// The scripts' source (for `SCRIPT LOAD` by an operator, and tests).
-  static std::string_view TakeScript();
+  static std::string_view AdmitScript();
   static std::string_view SettleScript();
-  static std::string_view AcquireScript();
 
  private:
   RedisPool& pool_;

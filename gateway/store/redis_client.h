@@ -29,7 +29,9 @@ struct RedisOptions {
   std::chrono::milliseconds connect_timeout{250};
   /// For one call's commands, from the first byte written to the last reply read.
   std::chrono::milliseconds command_timeout{100};
-  std::size_t max_idle = 4;  ///< connections kept for reuse
+  /// Connections kept for reuse: as many as the worker has calls in flight at once, up to this
+  /// (beyond it a call opens one of its own and closes it after).
+  std::size_t max_idle = 128;
 };
 
 /// The replies of one call, in the order of its commands. A Redis error reply (e.g. a script

@@ -6,6 +6,9 @@
 #   OURS_CMD="exec tests/bench/meridian_bench_target.sh" OURS_PORT=18890 ../shared/bench/run.sh
 #
 # MERIDIAN_BIN (default build/release/meridian) and MERIDIAN_WORKERS (default 1) may be set.
+# MERIDIAN_BENCH_REDIS=HOST:PORT adds the shared state to every request: the tenant's limits
+# (requests and tokens per minute for the tenant and per key, concurrent streams; set high
+# enough never to refuse) and the export meter, on that Redis (which must persist: RDB or AOF).
 # The gateway does its full work: auth, JSON, classifier, policy, metrics and the audit log
 # (one JSON line per request, to a file under the temporary directory). The per-request access
 # log line is off unless MERIDIAN_ACCESS_LOG=true.
@@ -41,4 +44,16 @@ audit: {path: audit.jsonl, max_file_bytes: 67108864, max_files: 2}
 log: {access: ${MERIDIAN_ACCESS_LOG:-false}}
 $(bench_tenant_yaml)
 YAML
+if [[ -n ${MERIDIAN_BENCH_REDIS:-} ]]; then
+  cat >> "$dir/gateway.yaml" <<YAML
+    limits:
+      requests_per_minute: 100000000
+      tokens_per_minute: 100000000000
+      concurrent_streams: 100000
+      per_key: {requests_per_minute: 100000000, tokens_per_minute: 100000000000}
+store: {kind: redis, address: "$MERIDIAN_BENCH_REDIS", command_timeout_ms: 1000}
+export_meter: {hmac_key_env: MERIDIAN_BENCH_METER_KEY, without_subject: allow_uncounted}
+YAML
+  export MERIDIAN_BENCH_METER_KEY=${MERIDIAN_BENCH_METER_KEY:-bench-meter-key-0123456789abcdef01234567}
+fi
 exec "$bin" serve --config "$dir/gateway.yaml"

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -336,14 +337,14 @@ TEST(RedisLeases, ReleasedAndExpiredLeasesMakeRoomAndRenewalExtendsOnlyLiveOnes)
   EXPECT_EQ(meridian::testing::RedisInt(redis, {"ZCARD", other}), 1) << "all or none";
   // Renewal moves the expiry forward; the key lives a second past its last lease.
   const long long before = score("a");
-  ASSERT_TRUE(RunOn(io, store.Renew({{other, 10}, {key, 1}}, "a", 600'000)).ok());
+  ASSERT_TRUE(RunOn(io, store.Renew({{{other, 10}, {key, 1}}, "a", 600'000})).ok());
   EXPECT_GE(score("a"), before + 540'000);
   const long long ttl = meridian::testing::RedisInt(redis, {"PTTL", key});
   EXPECT_GT(ttl, 590'000);
   EXPECT_LE(ttl, 601'000);
   ASSERT_TRUE(RunOn(io, store.Release({{other, 10}, {key, 1}}, "a")).ok());
   EXPECT_EQ(meridian::testing::RedisInt(redis, {"EXISTS", key}), 0);
-  ASSERT_TRUE(RunOn(io, store.Renew({{key, 1}}, "a", 60'000)).ok());
+  ASSERT_TRUE(RunOn(io, store.Renew({{{key, 1}}, "a", 60'000})).ok());
   EXPECT_EQ(score("a"), -1) << "a released lease is not brought back by a late renewal";
   // A crashed replica's lease (expired long ago, never released) is no obstacle.
   ASSERT_EQ(meridian::testing::RedisInt(redis, {"ZADD", key, "1", "crashed"}), 1);
@@ -355,6 +356,57 @@ TEST(RedisLeases, ReleasedAndExpiredLeasesMakeRoomAndRenewalExtendsOnlyLiveOnes)
   EXPECT_TRUE(acquire("d").allowed);
 }
 
+// Admission is one call: a request a bucket refuses holds no lease; the end is one call too,
+// and survives a Redis that lost its scripts.
+template <class Store>
+void AdmitIsAllOrNone(Store& store, asio::io_context& io,
+                      const std::function<long long()>& lease_holders) {
+  const std::string rpm = "meridian:rl:{t}:t:rpm";
+  const std::string tpm = "meridian:rl:{t}:t:tpm";
+  const LeaseRequest lease{{{"meridian:rl:{t}:t:streams", 5}}, "r1", 60'000};
+  AdmitResult r = RunOn(io, store.Admit(lease, {{rpm, 10, 60000, 1}, {tpm, 100, 60000, 500}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message;
+  EXPECT_TRUE(r.leases.allowed);
+  EXPECT_FALSE(r.taken.allowed);
+  EXPECT_EQ(r.taken.denied, 1u);
+  EXPECT_EQ(r.taken.retry_after_ms, -1) << "500 tokens never fit a bucket of 100";
+  EXPECT_EQ(lease_holders(), 0) << "refused by a bucket: no lease kept";
+  r = RunOn(io, store.Admit(lease, {{rpm, 10, 60000, 1}, {tpm, 100, 60000, 80}}));
+  ASSERT_TRUE(r.allowed());
+  EXPECT_EQ(r.taken.buckets.at(0).remaining, 9);
+  EXPECT_EQ(r.taken.buckets.at(1).remaining, 20);
+  EXPECT_EQ(lease_holders(), 1);
+  // Used 30 of the 80 reserved: the lease goes and 50 tokens come back, in one call.
+  ASSERT_TRUE(RunOn(io, store.Finish(lease, {{tpm, 100, 60000, -50}})).ok());
+  EXPECT_EQ(lease_holders(), 0);
+  r = RunOn(io, store.Admit(lease, {{tpm, 100, 60000, 70}}));
+  EXPECT_TRUE(r.allowed()) << "the 50 came back";
+}
+
+TEST(RedisBuckets, AdmitIsAllOrNoneAndFinishIsOneCallEvenAfterAScriptFlush) {
+  meridian::testing::RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  asio::io_context io;
+  RedisPool pool(io.get_executor(), Options(redis));
+  RedisBucketStore store(pool);
+  AdmitIsAllOrNone(store, io, [&] {
+    return std::max(0LL,
+                    meridian::testing::RedisInt(redis, {"ZCARD", "meridian:rl:{t}:t:streams"}));
+  });
+  const std::string tpm = "meridian:rl:{t}:k:tpm";
+  ASSERT_TRUE(RunOn(io, store.Take({{tpm, 100, 60000, 90}})).allowed);
+  ASSERT_TRUE(RunOn(io, pool.Call({"SCRIPT", "FLUSH"})).status.ok());
+  ASSERT_TRUE(RunOn(io, store.Settle({{tpm, 100, 60000, -60}})).ok()) << "NOSCRIPT, then EVAL";
+  const TakeResult r = RunOn(io, store.Take({{tpm, 100, 60000, 60}}));
+  EXPECT_TRUE(r.allowed) << "the settle was applied";
+}
+
+TEST(MemoryBuckets, AdmitIsAllOrNone) {
+  MemoryBucketStore store;
+  asio::io_context io;
+  AdmitIsAllOrNone(store, io, [&] { return static_cast<long long>(store.lease_keys()); });
+}
+
 TEST(MemoryLeases, ReleasedLeasesAreForgottenAndExpiredOnesMakeRoom) {
   static std::int64_t now = 0;
   MemoryBucketStore store;
@@ -364,7 +416,7 @@ TEST(MemoryLeases, ReleasedLeasesAreForgottenAndExpiredOnesMakeRoom) {
   ASSERT_TRUE(RunOn(io, store.Acquire(specs, "a", 1000)).allowed);
   EXPECT_FALSE(RunOn(io, store.Acquire(specs, "b", 1000)).allowed);
   now = 900;
-  ASSERT_TRUE(RunOn(io, store.Renew(specs, "a", 1000)).ok());
+  ASSERT_TRUE(RunOn(io, store.Renew({specs, "a", 1000})).ok());
   now = 1500;
   EXPECT_FALSE(RunOn(io, store.Acquire(specs, "b", 1000)).allowed) << "renewed until 1900";
   ASSERT_TRUE(RunOn(io, store.Release(specs, "a")).ok());
