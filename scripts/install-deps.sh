@@ -11,6 +11,7 @@ PACKAGES=(
   redis-server
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
+  systemd    # systemd-analyze verify of deploy/meridian.service
   clang libclang-rt-14-dev clang-format clang-tidy
   curl python3
   chromium   # the browser CORS check (tests/sdk/browser_cors_check.mjs), headless
