@@ -5,6 +5,7 @@
 
 #include "gateway/classifier.h"
 #include "gateway/gateway_state.h"
+#include "gateway/process_metrics.h"
 
 namespace meridian::gateway {
 namespace {
@@ -69,6 +70,8 @@ struct GatewayMetrics::Cache {
   std::string version;
   std::unordered_map<std::uint64_t, metrics::Counter*> counters;
   std::unordered_map<std::uint64_t, metrics::Histogram*> histograms;
+  /// Per tenant (from the config, so bounded): "tenant\0outcome" / "tenant\0in|out".
+  std::unordered_map<std::string, metrics::Counter*> tenant_counters;
 };
 
 GatewayMetrics::Cache& GatewayMetrics::ThreadCache(const policy::Snapshot& snapshot) {
@@ -76,6 +79,7 @@ GatewayMetrics::Cache& GatewayMetrics::ThreadCache(const policy::Snapshot& snaps
   if (cache.instance != instance_ || cache.version != snapshot.version) {
     cache.counters.clear();
     cache.histograms.clear();
+    cache.tenant_counters.clear();
     cache.instance = instance_;
     cache.version = snapshot.version;
   }
@@ -129,7 +133,15 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
           "The cross-border export meter: individuals added (added_non_sensitive, "
           "added_sensitive), exports refused (export_needs_subject, export_meter_band_reached, "
           "export_meter_unavailable) and exported without a subject (exported_uncounted).",
-          {"event"})) {
+          {"event"})),
+      tenant_requests_(registry_.AddCounter(
+          "meridian_tenant_requests_total",
+          "Requests that reached a policy decision, by tenant (from the config) and outcome.",
+          {"tenant", "outcome"})),
+      tenant_tokens_(registry_.AddCounter(
+          "meridian_tenant_tokens_total",
+          "Tokens the providers reported, by tenant and direction (in: prompt, out: completion).",
+          {"tenant", "direction"})) {
   for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
     raise_by_detector_.push_back(
         &raises_.With({classifier::Name(static_cast<classifier::Detector>(d))}));
@@ -163,6 +175,55 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
   counter("meridian_concurrency_rejections_total",
           "Requests rejected with 503 because max_concurrent_streams was reached.",
           c.concurrency_rejections);
+  const auto* draining = &state.draining;
+  registry_.AddGaugeCallback("meridian_draining",
+                             "1 while the gateway drains for shutdown (SIGTERM), else 0.",
+                             [draining] { return draining->load() ? 1.0 : 0.0; });
+  const GatewayState* st = &state;
+  registry_.AddGaugeFamilyCallback(
+      "meridian_provider_circuit_state",
+      "Circuit breaker per provider and model alias of the loaded policy: 0 closed, 1 half-open "
+      "(a probe may go), 2 open (routed around; also a provider disabled for a missing "
+      "credential).",
+      {"provider", "model"}, [st] {
+        metrics::Registry::Samples out;
+        const RoutingTablePtr table = st->Table();
+        if (!table || !table->health) return out;
+        const auto now = std::chrono::steady_clock::now();
+        const policy::Snapshot& snap = *table->policy;
+        for (std::size_t p = 0; p < snap.providers.size(); ++p) {
+          for (std::size_t m = 0; m < snap.model_names.size(); ++m) {
+            const auto circuit = table->health->State(static_cast<policy::ProviderIndex>(p),
+                                                    static_cast<std::uint32_t>(m), now);
+            out.push_back({{snap.providers[p].id, snap.model_names[m]},
+                           static_cast<double>(static_cast<int>(circuit))});
+          }
+        }
+        return out;
+      });
+  registry_.SetInfo("meridian_build_info", "The gateway's version and source revision.",
+                    {{"version", MERIDIAN_VERSION}, {"revision", MERIDIAN_REVISION}});
+  auto process = [this](const char* name, const char* help, bool is_counter,
+                        double (*get)(const ProcessStats&)) {
+    auto fn = [get] { return get(ReadProcessStats()); };
+    if (is_counter) {
+      registry_.AddCounterCallback(name, help, fn);
+    } else {
+      registry_.AddGaugeCallback(name, help, fn);
+    }
+  };
+  process("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", true,
+          [](const ProcessStats& p) { return p.cpu_seconds; });
+  process("process_resident_memory_bytes", "Resident memory size in bytes.", false,
+          [](const ProcessStats& p) { return static_cast<double>(p.resident_bytes); });
+  process("process_virtual_memory_bytes", "Virtual memory size in bytes.", false,
+          [](const ProcessStats& p) { return static_cast<double>(p.virtual_bytes); });
+  process("process_open_fds", "Number of open file descriptors.", false,
+          [](const ProcessStats& p) { return static_cast<double>(p.open_fds); });
+  process("process_max_fds", "Maximum number of open file descriptors.", false,
+          [](const ProcessStats& p) { return static_cast<double>(p.max_fds); });
+  process("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+          false, [](const ProcessStats& p) { return p.start_time_seconds; });
   const auto* in_flight = &state.in_flight;
   registry_.AddGaugeCallback("meridian_in_flight_requests",
                              "Completions (streams and JSON answers) being served.",
@@ -194,6 +255,26 @@ void GatewayMetrics::Record(const RequestReport& r) {
          OutcomeName(r.status.code)});
   }
   req->Inc();
+
+  if (!r.tenant.empty()) {
+    std::string tk(r.tenant);
+    tk += '\0';
+    tk += OutcomeName(r.status.code);
+    metrics::Counter*& tr = cache.tenant_counters[tk];
+    if (tr == nullptr) tr = &tenant_requests_.With({r.tenant, OutcomeName(r.status.code)});
+    tr->Inc();
+    if (r.usage) {
+      for (int dir = 0; dir < 2; ++dir) {
+        const std::int64_t n = dir == 0 ? r.usage->prompt_tokens : r.usage->completion_tokens;
+        if (n <= 0) continue;
+        tk.resize(r.tenant.size() + 1);
+        tk += dir == 0 ? "\1in" : "\1out";
+        metrics::Counter*& tt = cache.tenant_counters[tk];
+        if (tt == nullptr) tt = &tenant_tokens_.With({r.tenant, dir == 0 ? "in" : "out"});
+        tt->Add(static_cast<std::uint64_t>(n));
+      }
+    }
+  }
 
   metrics::Histogram*& dur = cache.histograms[fe];
   if (dur == nullptr) dur = &duration_.With({kFrontEnds[fe]});

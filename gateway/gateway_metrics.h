@@ -40,7 +40,8 @@ struct RequestReport {
 
 class GatewayMetrics {
  public:
-  /// Registers every family; the existing counters of `state` are exported through callbacks.
+  /// Registers every family; the existing counters of `state` are exported through callbacks,
+  /// as are the circuit states of its routing table, the process_* metrics and the build.
   explicit GatewayMetrics(const GatewayState& state);
 
   /// Per request, from any thread.
@@ -81,6 +82,8 @@ class GatewayMetrics {
   metrics::Family<metrics::Counter>& rate_limited_;
   metrics::Family<metrics::Counter>& store_failures_;
   metrics::Family<metrics::Counter>& meter_events_;
+  metrics::Family<metrics::Counter>& tenant_requests_;
+  metrics::Family<metrics::Counter>& tenant_tokens_;
   std::vector<metrics::Counter*> raise_by_detector_;
 };
 

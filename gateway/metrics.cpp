@@ -356,6 +356,37 @@ class Registry::CallbackMetric final : public detail::Collector {
   std::function<double()> fn_;
 };
 
+class Registry::FamilyCallbackMetric final : public detail::Collector {
+ public:
+  FamilyCallbackMetric(std::string name, std::string help, std::vector<std::string> label_names,
+                       std::function<Samples()> fn)
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        label_names_(std::move(label_names)),
+        fn_(std::move(fn)) {}
+
+  void Render(std::string& out) const override {
+    AppendHeader(out, name_, help_, "gauge");
+    std::string labels;
+    for (const auto& [values, value] : fn_()) {
+      if (values.size() != label_names_.size()) continue;  // a caller's mistake: skipped
+      labels.clear();
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        AppendLabelPair(labels, label_names_[i], values[i]);
+      }
+      AppendSampleStart(out, name_, "", labels);
+      AppendDouble(out, value);
+      out += '\n';
+    }
+  }
+
+ private:
+  std::string name_;
+  std::string help_;
+  std::vector<std::string> label_names_;
+  std::function<Samples()> fn_;
+};
+
 class Registry::InfoMetric final : public detail::Collector {
  public:
   explicit InfoMetric(std::string name) : name_(std::move(name)) {}
@@ -454,6 +485,16 @@ void Registry::AddGaugeCallback(std::string name, std::string help, std::functio
   Reserve(name, {}, false);
   collectors_.push_back(
       std::make_unique<CallbackMetric>(std::move(name), std::move(help), "gauge", std::move(fn)));
+}
+
+void Registry::AddGaugeFamilyCallback(std::string name, std::string help,
+                                      std::vector<std::string> label_names,
+                                      std::function<Samples()> fn) {
+  if (!fn) throw std::invalid_argument("metric " + name + ": empty callback");
+  const std::lock_guard lock(mu_);
+  Reserve(name, label_names, false);
+  collectors_.push_back(std::make_unique<FamilyCallbackMetric>(
+      std::move(name), std::move(help), std::move(label_names), std::move(fn)));
 }
 
 void Registry::AddCounterCallback(std::string name, std::string help, std::function<double()> fn) {

@@ -207,6 +207,13 @@ class Registry {
   void AddGaugeCallback(std::string name, std::string help, std::function<double()> fn);
   void AddCounterCallback(std::string name, std::string help, std::function<double()> fn);
 
+  /// A labelled gauge whose samples are `fn()` at every Render(), one per (label values,
+  /// value) pair, each with one value per name in `label_names` (e.g. circuit states of the
+  /// loaded policy's providers). An empty result renders the family with no samples.
+  using Samples = std::vector<std::pair<std::vector<std::string>, double>>;
+  void AddGaugeFamilyCallback(std::string name, std::string help,
+                              std::vector<std::string> label_names, std::function<Samples()> fn);
+
   /// Info metric: renders `name{k="v",...} 1` as a gauge. The first call registers `name`;
   /// later calls with the same name replace help and labels (e.g. the loaded policy version).
   void SetInfo(const std::string& name, std::string help, const Labels& labels);
@@ -216,6 +223,7 @@ class Registry {
 
  private:
   class CallbackMetric;
+  class FamilyCallbackMetric;
   class InfoMetric;
 
   // Validates `name`, reserves it (and the _bucket/_sum/_count names of a histogram), and

@@ -28,6 +28,15 @@ policy::ProviderSet HealthTracker::Unhealthy(std::chrono::steady_clock::time_poi
   return out;
 }
 
+HealthTracker::CircuitState HealthTracker::State(policy::ProviderIndex p,
+                                                 std::optional<std::uint32_t> model,
+                                                 std::chrono::steady_clock::time_point now) const {
+  if (disabled_[p].load(std::memory_order_relaxed)) return CircuitState::kOpen;
+  const std::int64_t until = At(p, model).open_until_ns.load(std::memory_order_relaxed);
+  if (until == 0) return CircuitState::kClosed;
+  return until > Nanos(now) ? CircuitState::kOpen : CircuitState::kHalfOpen;
+}
+
 bool HealthTracker::Admit(policy::ProviderIndex p, std::optional<std::uint32_t> model,
                           std::chrono::steady_clock::time_point now) {
   if (disabled_[p].load(std::memory_order_relaxed)) return false;

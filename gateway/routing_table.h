@@ -53,6 +53,10 @@ class HealthTracker {
   void Abandon(policy::ProviderIndex p, std::optional<std::uint32_t> model) {
     At(p, model).probing.store(false, std::memory_order_relaxed);
   }
+  enum class CircuitState : std::uint8_t { kClosed = 0, kHalfOpen = 1, kOpen = 2 };
+  /// For metrics: a disabled provider is open.
+  CircuitState State(policy::ProviderIndex p, std::optional<std::uint32_t> model,
+                     std::chrono::steady_clock::time_point now) const;
   /// Marks a provider down for good, for every model (e.g. its credential is missing).
   void Disable(policy::ProviderIndex p) { disabled_[p].store(true, std::memory_order_relaxed); }
 

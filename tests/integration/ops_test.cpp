@@ -541,6 +541,31 @@ TEST_F(OpsTest, PromtoolAcceptsALiveScrape) {
   EXPECT_THAT(scrape.body,
               HasSubstr("meridian_time_to_first_token_seconds_count{front_end=\"http\"} 1"));
   EXPECT_THAT(scrape.body, HasSubstr("meridian_audit_queue_depth"));
+  // Fleet figures: per tenant (tenants come from the config), circuits, process, build.
+  EXPECT_THAT(scrape.body, HasSubstr("meridian_tenant_requests_total{tenant=\"acme\","
+                                     "outcome=\"ok\"} 3"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("meridian_tenant_requests_total{tenant=\"acme\",outcome=\"not_found\"} 1"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("meridian_tenant_tokens_total{tenant=\"acme\",direction=\"out\"}"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("meridian_provider_circuit_state{provider=\"sim-a\",model=\"chat\"} 0"));
+  EXPECT_THAT(scrape.body, HasSubstr("meridian_draining 0\n"));
+  EXPECT_THAT(scrape.body,
+              ::testing::ContainsRegex("meridian_build_info\\{version=\"[0-9]+\\.[0-9]+\\.[0-9]+\","
+                                       "revision=\"([0-9a-f]{12}|unknown)\"\\} 1"));
+  // process_* values are floats ("2.4e+07"): read them as such.
+  auto value = [&](const std::string& name) -> double {
+    const std::size_t at = scrape.body.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(scrape.body.substr(at + name.size() + 2));
+  };
+  EXPECT_GE(value("process_cpu_seconds_total"), 0);
+  EXPECT_GT(value("process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GE(value("process_virtual_memory_bytes"), value("process_resident_memory_bytes"));
+  EXPECT_GE(value("process_open_fds"), 5);  // stdio, listeners, the audit file
+  EXPECT_GT(value("process_max_fds"), value("process_open_fds"));
+  EXPECT_GT(value("process_start_time_seconds"), 1.7e9);
   const fs::path file = Dir() / "scrape.txt";
   WriteFile(file, scrape.body);
   const std::string cmd = "promtool check metrics < '" + file.string() + "' > '" +

@@ -113,5 +113,18 @@ TEST_F(HealthTrackerTest, ATripOpensAtOnceAndDisableIsForEveryModelForGood) {
   EXPECT_FALSE(health_.Admit(kB, kChat, t0_ + 1h));
 }
 
+TEST_F(HealthTrackerTest, StateSaysClosedOpenHalfOpenAsTheMetricShowsIt) {
+  using S = HealthTracker::CircuitState;
+  EXPECT_EQ(health_.State(kA, kChat, t0_), S::kClosed);
+  health_.Trip(kA, kChat, t0_);
+  EXPECT_EQ(health_.State(kA, kChat, t0_), S::kOpen);
+  EXPECT_EQ(health_.State(kA, kOther, t0_), S::kClosed) << "per model";
+  EXPECT_EQ(health_.State(kA, kChat, t0_ + HealthTracker::kOpenFor + 1ms), S::kHalfOpen);
+  health_.RecordSuccess(kA, kChat);
+  EXPECT_EQ(health_.State(kA, kChat, t0_ + HealthTracker::kOpenFor + 1ms), S::kClosed);
+  health_.Disable(kB);
+  EXPECT_EQ(health_.State(kB, kOther, t0_ + 1h), S::kOpen);
+}
+
 }  // namespace
 }  // namespace meridian::gateway

@@ -253,6 +253,22 @@ TEST(MetricsTest, CallbacksAreEvaluatedAtRender) {
             "gc_runs_total 2\n");
 }
 
+TEST(MetricsTest, FamilyCallbacksRenderTheSamplesOfTheMomentEscaped) {
+  Registry r;
+  Registry::Samples now = {{{"ds-cn", "qwen-plus"}, 0}, {{"oai \"us\"", "gpt"}, 2}};
+  r.AddGaugeFamilyCallback("circuit_state", "State.", {"provider", "model"}, [&] { return now; });
+  EXPECT_EQ(r.Render(),
+            "# HELP circuit_state State.\n"
+            "# TYPE circuit_state gauge\n"
+            "circuit_state{provider=\"ds-cn\",model=\"qwen-plus\"} 0\n"
+            "circuit_state{provider=\"oai \\\"us\\\"\",model=\"gpt\"} 2\n");
+  now = {{{"only-one-label"}, 1}};  // a sample with the wrong number of labels is dropped
+  EXPECT_EQ(r.Render(), "# HELP circuit_state State.\n# TYPE circuit_state gauge\n");
+  EXPECT_THROW(r.AddGaugeFamilyCallback("circuit_state", "Again.", {"x"},
+                                        [] { return Registry::Samples{}; }),
+               std::invalid_argument);
+}
+
 TEST(MetricsTest, RendersFloatsLikeTheGoClient) {
   Registry r;
   r.AddGaugeCallback("a", "A.", [] { return std::numeric_limits<double>::quiet_NaN(); });
@@ -406,6 +422,10 @@ TEST(MetricsTest, PromtoolAcceptsEveryMetricKind) {
                      [] { return 4.0; });
   r.AddCounterCallback("meridian_reloads_total", "Reloads.", [] { return 2.0; });
   r.SetInfo("meridian_policy_info", "Loaded policy.", {{"version", "2024-06-01"}, {"sha", "f00"}});
+  r.AddGaugeFamilyCallback("meridian_provider_circuit_state", "Circuits.", {"provider", "model"},
+                           [] {
+                             return Registry::Samples{{{"a", "m"}, 2}};
+                           });
   const std::string text = r.Render();
 
   const std::filesystem::path path =
