@@ -184,6 +184,10 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
     if (meter_read.status.ok()) {
       attrs.meter_non_sensitive = meter_read.non_sensitive;
       attrs.meter_sensitive = meter_read.sensitive;
+      if (state.metrics) {
+        state.metrics->SetMeterReading(caller.tenant, meter_read.non_sensitive,
+                                       meter_read.sensitive);
+      }
     } else {
       Log(LogLevel::kWarning, "export meter of tenant '" + caller.tenant +
                                   "' unreadable, decided as unknown: " + meter_read.status.message);

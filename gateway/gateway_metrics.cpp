@@ -141,7 +141,13 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
       tenant_tokens_(registry_.AddCounter(
           "meridian_tenant_tokens_total",
           "Tokens the providers reported, by tenant and direction (in: prompt, out: completion).",
-          {"tenant", "direction"})) {
+          {"tenant", "direction"})),
+      meter_individuals_(registry_.AddGauge(
+          "meridian_export_meter_individuals",
+          "The cross-border export meter as last read: distinct individuals exported this CST "
+          "year, by tenant and class (non_sensitive, sensitive). The law's bands: 10,000 "
+          "sensitive; 100,000 and 1,000,000 non-sensitive.",
+          {"tenant", "class"})) {
   for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
     raise_by_detector_.push_back(
         &raises_.With({classifier::Name(static_cast<classifier::Detector>(d))}));
@@ -194,7 +200,7 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
         for (std::size_t p = 0; p < snap.providers.size(); ++p) {
           for (std::size_t m = 0; m < snap.model_names.size(); ++m) {
             const auto circuit = table->health->State(static_cast<policy::ProviderIndex>(p),
-                                                    static_cast<std::uint32_t>(m), now);
+                                                      static_cast<std::uint32_t>(m), now);
             out.push_back({{snap.providers[p].id, snap.model_names[m]},
                            static_cast<double>(static_cast<int>(circuit))});
           }
@@ -336,6 +342,14 @@ void GatewayMetrics::RecordStoreFailure(bool fail_open) {
 
 void GatewayMetrics::RecordMeter(std::string_view event) {
   meter_events_.With({event}).Inc();
+}
+
+void GatewayMetrics::SetMeterReading(std::string_view tenant, std::uint64_t non_sensitive,
+                                     std::uint64_t sensitive) {
+  // Tenants come from the config: bounded. Looked up under the family's lock, once per request
+  // of a tenant the meter applies to.
+  meter_individuals_.With({tenant, "non_sensitive"}).Set(static_cast<std::int64_t>(non_sensitive));
+  meter_individuals_.With({tenant, "sensitive"}).Set(static_cast<std::int64_t>(sensitive));
 }
 
 void GatewayMetrics::SetPolicyVersion(const std::string& version) {

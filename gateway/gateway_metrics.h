@@ -61,6 +61,9 @@ class GatewayMetrics {
   void RecordStoreFailure(bool fail_open);
   /// An event of the export meter (gateway/meter.h): meridian_export_meter_events_total{event}.
   void RecordMeter(std::string_view event);
+  /// The export meter's counts of `tenant` as last read (meridian_export_meter_individuals).
+  void SetMeterReading(std::string_view tenant, std::uint64_t non_sensitive,
+                       std::uint64_t sensitive);
 
   std::string Render() const { return registry_.Render(); }
   metrics::Registry& registry() { return registry_; }
@@ -84,6 +87,7 @@ class GatewayMetrics {
   metrics::Family<metrics::Counter>& meter_events_;
   metrics::Family<metrics::Counter>& tenant_requests_;
   metrics::Family<metrics::Counter>& tenant_tokens_;
+  metrics::Family<metrics::Gauge>& meter_individuals_;
   std::vector<metrics::Counter*> raise_by_detector_;
 };
 

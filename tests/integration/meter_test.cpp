@@ -287,6 +287,9 @@ TEST_F(MeterTest, ExamplePolicyVectorsT4AndT5HoldAtRunTimeWithTheMeterInRedis) {
   EXPECT_EQ(r.header("x-meridian-policy-rule"), "acme-mainland");
   EXPECT_EQ(r.header("x-meridian-policy-guards"), "");
   EXPECT_EQ(Card(redis, key), 40'001) << "the new individual was counted";
+  EXPECT_THAT(Metrics(), HasSubstr("meridian_export_meter_individuals{tenant=\"acme\","
+                                   "class=\"non_sensitive\"} 40000\n"))
+      << "as read for the decision";
   EXPECT_EQ(ask("gpt-4.1", "user-t4").status, 200u);
   EXPECT_EQ(Card(redis, key), 40'001) << "once";
 
