@@ -295,13 +295,22 @@ core::Status StartExportMeter(GatewayState& state) {
 
 }  // namespace
 
-core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& out) {
-  out.reset();
+namespace {
+
+/// What Create and Check both load and validate before anything is started.
+struct Loaded {
+  config::GatewayConfig cfg;
+  config::LoadedPolicy policy;
+  std::vector<identity::Cidr> trusted;
+  std::optional<AdminToken> admin_token;
+};
+
+core::Status Load(const ServeInputs& in, Loaded& out) {
   std::vector<config::FileDiagnostic> errors;
-  config::GatewayConfig cfg =
-      in.config_text.empty()
-          ? config::LoadGatewayConfigFile(in.config_name, errors)
-          : config::LoadGatewayConfigYaml(in.config_text, in.config_name, errors);
+  config::GatewayConfig& cfg = out.cfg;
+  cfg = in.config_text.empty()
+            ? config::LoadGatewayConfigFile(in.config_name, errors)
+            : config::LoadGatewayConfigYaml(in.config_text, in.config_name, errors);
   if (!in.policy_text.empty()) {
     // The policy comes with the config (embedded default): its policy_file is not read.
     std::erase_if(errors, [&](const config::FileDiagnostic& e) {
@@ -319,19 +328,58 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
   if (!errors.empty()) {
     return core::Status::Error(core::StatusCode::kInvalidArgument, Report(errors));
   }
-
-  config::LoadedPolicy policy = in.policy_text.empty()
-                                    ? config::LoadPolicyFile(cfg.policy_file)
-                                    : config::LoadPolicyText(in.policy_text, in.policy_name);
-  if (!policy.snapshot) {
-    return core::Status::Error(core::StatusCode::kInvalidArgument, Report(policy.errors));
+  out.policy = in.policy_text.empty() ? config::LoadPolicyFile(cfg.policy_file)
+                                      : config::LoadPolicyText(in.policy_text, in.policy_name);
+  if (!out.policy.snapshot) {
+    return core::Status::Error(core::StatusCode::kInvalidArgument, Report(out.policy.errors));
   }
-  errors = config::CheckTenantFlags(cfg, *policy.snapshot, in.config_name);
-  auto trusted = identity::ParseTrustedProxies(cfg, in.config_name, errors);
-  auto admin_token = AdminToken::Load(cfg, in.config_name, errors);
+  errors = config::CheckTenantFlags(cfg, *out.policy.snapshot, in.config_name);
+  out.trusted = identity::ParseTrustedProxies(cfg, in.config_name, errors);
+  out.admin_token = AdminToken::Load(cfg, in.config_name, errors);
   if (!errors.empty()) {
     return core::Status::Error(core::StatusCode::kInvalidArgument, Report(errors));
   }
+  return core::Status::Ok();
+}
+
+}  // namespace
+
+core::Status Gateway::Check(const ServeInputs& in, std::vector<std::string>& warnings) {
+  Loaded loaded;
+  if (auto st = Load(in, loaded); !st.ok()) return st;
+  const config::GatewayConfig& cfg = loaded.cfg;
+  std::vector<std::string> problems;
+  // What the start would read from the environment, without starting anything.
+  if (cfg.store.kind == config::StoreConfig::Kind::kRedis) {
+    store::RedisOptions options;
+    if (auto st = RedisOptionsFor(cfg.store, options); !st.ok()) problems.push_back(st.message);
+  }
+  if (cfg.export_meter) {
+    const char* key = std::getenv(cfg.export_meter->hmac_key_env.c_str());
+    if (key == nullptr || std::strlen(key) < 32) {
+      problems.push_back("export_meter: the environment variable " +
+                         cfg.export_meter->hmac_key_env +
+                         " must hold the key subject ids are hashed with, at least 32 bytes");
+    }
+  }
+  if (!problems.empty()) {
+    std::string message;
+    for (const auto& p : problems) message += in.config_name + ": " + p + "\n";
+    return core::Status::Error(core::StatusCode::kInvalidArgument, message);
+  }
+  const auto table = RoutingTable::Build(loaded.policy.snapshot, in.simulate);
+  warnings = table->warnings;
+  return core::Status::Ok();
+}
+
+core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& out) {
+  out.reset();
+  Loaded loaded;
+  if (auto st = Load(in, loaded); !st.ok()) return st;
+  config::GatewayConfig& cfg = loaded.cfg;
+  config::LoadedPolicy& policy = loaded.policy;
+  auto& trusted = loaded.trusted;
+  auto& admin_token = loaded.admin_token;
 
   LogOptions log;
   log.level = cfg.log.level == "error"  ? LogLevel::kError

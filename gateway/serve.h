@@ -36,6 +36,11 @@ class Gateway {
   /// kInvalidArgument for a config or policy that does not validate, another code when a
   /// listener, the audit log or TLS material cannot be set up.
   static core::Status Create(const ServeInputs& inputs, std::unique_ptr<Gateway>& out);
+  /// `meridian check`: loads and validates what Create would (the config, its policy, the
+  /// tenant flags, trusted proxies, the admin token, the variables the store and the export
+  /// meter name) without listening or connecting to anything. Ok with `warnings` (e.g. a
+  /// provider credential variable that is not set: that provider would be disabled).
+  static core::Status Check(const ServeInputs& inputs, std::vector<std::string>& warnings);
   ~Gateway();
 
   unsigned short port() const { return server_->port(); }

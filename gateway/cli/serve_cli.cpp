@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "config/gateway_config.h"
 #include "config/policy_file.h"
@@ -106,7 +107,8 @@ class SignalThread {
   std::thread thread_;       ///< last: starts once everything above is initialised
 };
 
-int Serve(const ServeOptions& o) {
+/// The inputs of `serve` and `check`: the config file, or the embedded demo configuration.
+gateway::ServeInputs InputsOf(const ServeOptions& o) {
   gateway::ServeInputs inputs;
   if (o.config.empty()) {
     inputs.config_name = "<embedded>/gateway.yaml";
@@ -114,14 +116,33 @@ int Serve(const ServeOptions& o) {
     inputs.policy_name = "<embedded>/policy.yaml";
     inputs.policy_text = std::string(embedded::kPolicyYaml);
     inputs.simulate = true;
-    gateway::Log(gateway::LogLevel::kInfo,
-                 "no --config given: using the embedded demo configuration (every provider is "
-                 "simulated; demo API key sk-meridian-demo)");
   } else {
     inputs.config_name = o.config;
     inputs.simulate = o.simulate;
   }
   inputs.listen_override = o.listen;
+  return inputs;
+}
+
+int Check(const ServeOptions& o) {
+  const gateway::ServeInputs inputs = InputsOf(o);
+  std::vector<std::string> warnings;
+  if (auto st = gateway::Gateway::Check(inputs, warnings); !st.ok()) {
+    std::cerr << st.message;
+    return 1;
+  }
+  for (const auto& w : warnings) std::cout << inputs.config_name << ": warning: " << w << "\n";
+  std::cout << inputs.config_name << ": ok" << (warnings.empty() ? "" : " (with warnings)") << "\n";
+  return 0;
+}
+
+int Serve(const ServeOptions& o) {
+  const gateway::ServeInputs inputs = InputsOf(o);
+  if (o.config.empty()) {
+    gateway::Log(gateway::LogLevel::kInfo,
+                 "no --config given: using the embedded demo configuration (every provider is "
+                 "simulated; demo API key sk-meridian-demo)");
+  }
   const sigset_t signal_set = BlockServeSignals();
   // A file-size limit (ulimit -f, LimitFSIZE=) reached by the audit log must be a write error
   // the log handles (fail closed, the partial line cut off), not SIGXFSZ killing the process.
@@ -160,6 +181,19 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   serve->add_flag("--simulate", opts->simulate,
                   "Serve every provider of the policy with the built-in simulated engine");
   serve->callback([opts, &run] { run = [opts] { return Serve(*opts); }; });
+
+  auto copts = std::make_shared<ServeOptions>();
+  auto* check = app.add_subcommand(
+      "check",
+      "Validate a gateway config and the policy it names as `serve` would (tenants, trusted "
+      "proxies, the admin token and the variables the store and the export meter name), "
+      "without listening or connecting: exit 0 when serve would start, 1 with every error.");
+  check->add_option("-c,--config", copts->config,
+                    "Gateway config file (YAML); default: the embedded demo configuration");
+  check->add_option("--listen", copts->listen, "Check this listen address, HOST:PORT");
+  check->add_flag("--simulate", copts->simulate,
+                  "As serve --simulate: provider credentials are not needed");
+  check->callback([copts, &run] { run = [copts] { return Check(*copts); }; });
 }
 
 }  // namespace meridian::cli

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -826,6 +828,78 @@ TEST_F(CliTest, HelpPrintsUsageOnStdoutAndExits0) {
   }
   EXPECT_THAT(RunMeridian({"policy", "explain", "--help"}).out, HasSubstr("--request"));
   EXPECT_THAT(RunMeridian({"policy", "explain", "--help"}).out, HasSubstr("--json"));
+}
+
+// ---- check (the gateway config) --------------------------------------------------------
+
+TEST_F(CliTest, GatewayCheckPassesTheEmbeddedAndExampleConfigsAndNamesMissingCredentials) {
+  RunResult r = RunMeridian({"check"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.out, "<embedded>/gateway.yaml: ok\n");
+  const std::string example = SourceDir() + "/config/examples/gateway.yaml";
+  r = RunMeridian({"check", "--config", example, "--simulate"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.out, example + ": ok\n");
+  // Without --simulate the providers need their keys: a warning each (serve would disable
+  // them), still a config serve starts with.
+  r = RunMeridian({"check", "--config", example});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(example + ": warning: provider 'oai-us': environment variable "
+                                         "OPENAI_US_API_KEY is not set"));
+  EXPECT_THAT(r.out, ::testing::EndsWith(example + ": ok (with warnings)\n"));
+}
+
+TEST_F(CliTest, GatewayCheckReportsWhatServeWouldRefuseWithoutStartingAnything) {
+  Write("policy.yaml",
+        "version: 1\nproviders:\n  - id: p\n    kind: sim\n    models: {m: m}\n"
+        "    processing: [CN]\nroutes:\n  - id: r\n    allow: [p]\n");
+  const std::string bad_flag =
+      Write("flag.yaml",
+            "listen: 127.0.0.1:0\npolicy_file: policy.yaml\ntenants:\n  - id: t\n"
+            "    api_key_sha256: [" +
+                std::string(64, 'a') +
+                "]\n"
+                "    tenant_flags: [no_such_flag]\n");
+  RunResult r = RunMeridian({"check", "-c", bad_flag});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("no_such_flag"));
+
+  const std::string missing_tls =
+      Write("tls.yaml",
+            "listen: 127.0.0.1:0\npolicy_file: policy.yaml\ntls: {cert_file: nope.crt, "
+            "key_file: nope.key}\ntenants:\n  - id: t\n    api_key_sha256: [" +
+                std::string(64, 'a') + "]\n");
+  r = RunMeridian({"check", "-c", missing_tls});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("tls.yaml:3:7: 'cert_file': cannot read"));
+  EXPECT_THAT(r.err, HasSubstr("tls.yaml:3:28: 'key_file': cannot read"));
+
+  const std::string unset = Write(
+      "env.yaml",
+      "listen: 127.0.0.1:0\npolicy_file: policy.yaml\nstore: {kind: redis, address: "
+      "127.0.0.1:6379, password_env: MERIDIAN_CHECK_TEST_UNSET_PW}\nexport_meter: "
+      "{hmac_key_env: MERIDIAN_CHECK_TEST_UNSET_KEY}\ntenants:\n  - id: t\n    api_key_sha256: [" +
+          std::string(64, 'a') + "]\n");
+  r = RunMeridian({"check", "-c", unset});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("MERIDIAN_CHECK_TEST_UNSET_PW is not set"));
+  EXPECT_THAT(r.err, HasSubstr("MERIDIAN_CHECK_TEST_UNSET_KEY must hold the key"));
+  EXPECT_EQ(r.out, "");
+
+  // It listens on nothing: a port another process holds checks fine (serve would not start).
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);  // NOLINT
+  ASSERT_EQ(::listen(holder, 1), 0);
+  ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len), 0);  // NOLINT
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  r = RunMeridian({"check", "--listen", taken});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  ::close(holder);
 }
 
 }  // namespace
