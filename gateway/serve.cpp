@@ -232,6 +232,18 @@ namespace {
 
 namespace asio = boost::asio;
 
+// The export meter's HMAC key from the environment; nullptr when unset or shorter than 32 bytes.
+const char* MeterKey(const config::ExportMeterConfig& m) {
+  const char* key = std::getenv(m.hmac_key_env.c_str());
+  return key != nullptr && std::strlen(key) >= 32 ? key : nullptr;
+}
+
+std::string MeterKeyProblem(const config::ExportMeterConfig& m) {
+  return "the environment variable " + m.hmac_key_env +
+         " must hold the key subject ids are hashed with, at least 32 bytes (e.g. openssl rand "
+         "-hex 32)";
+}
+
 // The export meter's key, and a Redis that keeps the counts across its own restarts: RDB
 // snapshots (`save` not empty) or the append-only file. Asked once, at startup.
 core::Status StartExportMeter(GatewayState& state) {
@@ -241,12 +253,8 @@ core::Status StartExportMeter(GatewayState& state) {
     return core::Status::Error(core::StatusCode::kInvalidArgument, "export_meter: " + message,
                                "export_meter_config");
   };
-  const char* key = std::getenv(m->hmac_key_env.c_str());
-  if (key == nullptr || std::strlen(key) < 32) {
-    return fail("the environment variable " + m->hmac_key_env +
-                " must hold the key subject ids are hashed with, at least 32 bytes (e.g. "
-                "openssl rand -hex 32)");
-  }
+  const char* key = MeterKey(*m);
+  if (key == nullptr) return fail(MeterKeyProblem(*m));
   state.meter_key = key;
   const config::StoreConfig& sc = state.config.store;
   if (sc.kind != config::StoreConfig::Kind::kRedis) {
@@ -354,13 +362,8 @@ core::Status Gateway::Check(const ServeInputs& in, std::vector<std::string>& war
     store::RedisOptions options;
     if (auto st = RedisOptionsFor(cfg.store, options); !st.ok()) problems.push_back(st.message);
   }
-  if (cfg.export_meter) {
-    const char* key = std::getenv(cfg.export_meter->hmac_key_env.c_str());
-    if (key == nullptr || std::strlen(key) < 32) {
-      problems.push_back("export_meter: the environment variable " +
-                         cfg.export_meter->hmac_key_env +
-                         " must hold the key subject ids are hashed with, at least 32 bytes");
-    }
+  if (cfg.export_meter && MeterKey(*cfg.export_meter) == nullptr) {
+    problems.push_back("export_meter: " + MeterKeyProblem(*cfg.export_meter));
   }
   if (!problems.empty()) {
     std::string message;
