@@ -13,7 +13,7 @@ PACKAGES=(
   prometheus
   systemd    # systemd-analyze verify of deploy/meridian.service
   clang libclang-rt-14-dev clang-format clang-tidy
-  curl python3
+  curl python3 python3-yaml
   chromium   # the browser CORS check (tests/sdk/browser_cors_check.mjs), headless
 )
 
