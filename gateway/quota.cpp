@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cmath>
@@ -330,6 +331,11 @@ Status StoreFailure(GatewayState& state, const QuotaPlan& plan, std::string_view
   return st;
 }
 
+asio::awaitable<void> ReleaseQuietly(store::BucketStore& buckets,
+                                     std::vector<store::LeaseSpec> leases, std::string id) {
+  (void)co_await buckets.Release(std::move(leases), std::move(id));
+}
+
 }  // namespace
 
 asio::awaitable<Status> TakeQuota(GatewayState& state, store::BucketStore& buckets, QuotaPlan& plan,
@@ -342,7 +348,15 @@ asio::awaitable<Status> TakeQuota(GatewayState& state, store::BucketStore& bucke
   }
   // One round trip: the leases, then the buckets, all or none.
   const store::AdmitResult admitted = co_await buckets.Admit(std::move(leases), plan.specs);
-  if (!admitted.status.ok()) co_return StoreFailure(state, plan, tenant, admitted.status);
+  if (!admitted.status.ok()) {
+    // The script may have run with only its reply lost (a timeout): release what it may have
+    // leased, in the background — this request has had its one deadline.
+    if (!plan.leases.empty()) {
+      const auto executor = co_await asio::this_coro::executor;
+      asio::co_spawn(executor, ReleaseQuietly(buckets, plan.leases, plan.lease_id), asio::detached);
+    }
+    co_return StoreFailure(state, plan, tenant, admitted.status);
+  }
   if (!admitted.leases.allowed) {
     const std::size_t i = std::min(admitted.leases.denied, plan.leases.size() - 1);
     if (state.metrics) {

@@ -354,11 +354,20 @@ core::Status Load(const ServeInputs& in, Loaded& out) {
 
 core::Status Gateway::Check(const ServeInputs& in, std::vector<std::string>& warnings) {
   Loaded loaded;
-  if (auto st = Load(in, loaded); !st.ok()) return st;
+  if (auto st = Load(in, loaded); !st.ok()) {
+    constexpr std::string_view kServe = ": the gateway did not start\n";
+    if (st.message.ends_with(kServe)) {
+      st.message.replace(st.message.size() - kServe.size(), kServe.size(),
+                         ": serve would not start\n");
+    }
+    return st;
+  }
   const config::GatewayConfig& cfg = loaded.cfg;
   std::vector<std::string> problems;
   // What the start would read from the environment, without starting anything.
-  if (cfg.store.kind == config::StoreConfig::Kind::kRedis) {
+  // The store is used (and its password read) only for limits and the export meter.
+  if (cfg.store.kind == config::StoreConfig::Kind::kRedis &&
+      (cfg.HasLimits() || cfg.export_meter)) {
     store::RedisOptions options;
     if (auto st = RedisOptionsFor(cfg.store, options); !st.ok()) problems.push_back(st.message);
   }

@@ -65,6 +65,11 @@ end
 // cost, period_left_ms. Returns {lease_denied, held, bucket_denied, retry, then level and
 // reset of each bucket} (just the first four when a lease was refused).
 constexpr std::string_view kAdmitBody = R"lua(
+-- A lease key lives as long as its longest lease (replicas may run different TTLs).
+local function expire_with_last(key)
+  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if top[2] then redis.call('PEXPIREAT', key, math.ceil(tonumber(top[2])) + 1000) end
+end
 local nl, id, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 for i = 1, nl do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
@@ -103,7 +108,7 @@ end
 if denied == 0 then
   for i = 1, nl do
     redis.call('ZADD', KEYS[i], now + ttl, id)
-    redis.call('PEXPIRE', KEYS[i], ttl + 1000)
+    expire_with_last(KEYS[i])
   end
 end
 return out
@@ -125,8 +130,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, ttl = ARGV[1], tonumber(ARGV[2])
 for i = 1, #KEYS do
-  if redis.call('ZADD', KEYS[i], 'XX', 'CH', now + ttl, id) == 1 then
-    redis.call('PEXPIRE', KEYS[i], ttl + 1000)
+  local held = redis.call('ZSCORE', KEYS[i], id)
+  if held and tonumber(held) > now then
+    redis.call('ZADD', KEYS[i], 'XX', now + ttl, id)
+    local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+    redis.call('PEXPIREAT', KEYS[i], math.ceil(tonumber(top[2])) + 1000)
   end
 end
 return #KEYS
@@ -449,26 +457,31 @@ asio::awaitable<Status> RedisBucketStore::Finish(LeaseRequest leases,
   if (commands.empty()) co_return Status::Ok();
   RedisResult rr = co_await pool_.Pipeline(std::move(commands));
   if (!rr.status.ok()) co_return rr.status;
+  Status first = Status::Ok();
   for (std::size_t i = 0; i < rr.replies.size(); ++i) {
     const RespValue& v = rr.replies[i];
     if (!v.is_error()) continue;
     const bool settle_reply = !settle.empty() && i + 1 == rr.replies.size();
     if (settle_reply && v.str.starts_with("NOSCRIPT")) {
-      // Redis lost its script cache (a restart, SCRIPT FLUSH): once more, loading it.
-      const Script& script = SettleDef();
-      RedisResult again =
-          co_await EvalScript(pool_, script.source, script.sha, std::move(keys), std::move(args));
+      // Redis lost its script cache (a restart, SCRIPT FLUSH): once more with the source,
+      // which loads it again.
+      std::vector<std::string> eval = EvalShaCommand(SettleDef(), std::move(keys), std::move(args));
+      eval[0] = "EVAL";
+      eval[1] = SettleDef().source;
+      RedisResult again = co_await pool_.Call(std::move(eval));
       if (!again.status.ok()) co_return again.status;
-      if (again.replies.at(0).is_error()) {
-        co_return StoreError("rate-limit settle script failed: " +
-                             again.replies[0].str.substr(0, 200));
+      if (again.replies.at(0).is_error() && first.ok()) {
+        first =
+            StoreError("rate-limit settle script failed: " + again.replies[0].str.substr(0, 200));
       }
       continue;
     }
-    co_return StoreError(std::string(settle_reply ? "rate-limit settle script" : "lease release") +
+    if (first.ok()) {
+      first = StoreError(std::string(settle_reply ? "rate-limit settle script" : "lease release") +
                          " failed: " + v.str.substr(0, 200));
+    }
   }
-  co_return Status::Ok();
+  co_return first;
 }
 
 asio::awaitable<Status> RedisBucketStore::Renew(LeaseRequest leases) {

@@ -863,6 +863,7 @@ TEST_F(CliTest, GatewayCheckReportsWhatServeWouldRefuseWithoutStartingAnything) 
   RunResult r = RunMeridian({"check", "-c", bad_flag});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("no_such_flag"));
+  EXPECT_THAT(r.err, ::testing::EndsWith("1 error: serve would not start\n"));
 
   const std::string missing_tls =
       Write("tls.yaml",

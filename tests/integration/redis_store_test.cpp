@@ -346,10 +346,18 @@ TEST(RedisLeases, ReleasedAndExpiredLeasesMakeRoomAndRenewalExtendsOnlyLiveOnes)
   EXPECT_EQ(meridian::testing::RedisInt(redis, {"EXISTS", key}), 0);
   ASSERT_TRUE(RunOn(io, store.Renew({{{key, 1}}, "a", 60'000})).ok());
   EXPECT_EQ(score("a"), -1) << "a released lease is not brought back by a late renewal";
-  // A crashed replica's lease (expired long ago, never released) is no obstacle.
+  // A crashed replica's lease (expired long ago, never released) is no obstacle, and a late
+  // renewal does not bring it back.
   ASSERT_EQ(meridian::testing::RedisInt(redis, {"ZADD", key, "1", "crashed"}), 1);
+  ASSERT_TRUE(RunOn(io, store.Renew({{{key, 1}}, "crashed", 60'000})).ok());
+  EXPECT_EQ(score("crashed"), 1);
   EXPECT_TRUE(acquire("c").allowed);
   EXPECT_EQ(score("crashed"), -1);
+  // Replicas with different TTLs (a rolling config change): the key lives as long as its
+  // longest lease, not as long as the last writer's TTL.
+  ASSERT_TRUE(RunOn(io, store.Acquire({{other, 10}}, "long", 600'000)).allowed);
+  ASSERT_TRUE(RunOn(io, store.Acquire({{other, 10}}, "short", 1'000)).allowed);
+  EXPECT_GT(meridian::testing::RedisInt(redis, {"PTTL", other}), 590'000);
   // A flushed script cache costs nothing.
   ASSERT_TRUE(RunOn(io, pool.Call({"SCRIPT", "FLUSH"})).status.ok());
   ASSERT_TRUE(RunOn(io, store.Release({{key, 1}}, "c")).ok());
