@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/yaml_json.h"
 #include "config/yaml_reader.h"
 #include "policy/env_name.h"
 #include "policy/snapshot.h"
@@ -914,12 +915,15 @@ GatewayConfig LoadGatewayConfigYaml(std::string_view text, const std::string& fi
   return config;
 }
 
-GatewayConfig LoadGatewayConfigFile(const std::string& path, std::vector<FileDiagnostic>& errors) {
-  std::string text;
-  if (!ReadFileText(path, "gateway config", text, errors)) {
+GatewayConfig LoadGatewayConfigFile(const std::string& path, std::vector<FileDiagnostic>& errors,
+                                    std::string* text) {
+  std::string read;
+  if (!ReadFileText(path, "gateway config", read, errors)) {
     return {};
   }
-  return LoadGatewayConfigYaml(text, path, errors);
+  GatewayConfig config = LoadGatewayConfigYaml(read, path, errors);
+  if (text != nullptr) *text = std::move(read);
+  return config;
 }
 
 std::vector<FileDiagnostic> CheckTenantFlags(const GatewayConfig& config,
@@ -942,6 +946,48 @@ std::vector<FileDiagnostic> CheckTenantFlags(const GatewayConfig& config,
     }
   }
   return errors;
+}
+
+std::vector<FileDiagnostic> RestartOnlyChanges(std::string_view running_text,
+                                               std::string_view new_text, const std::string& file) {
+  std::vector<FileDiagnostic> errors;
+  // Both texts have been validated; the reader's checks bound the walks below anyway.
+  std::map<std::string, boost::json::value> running;
+  YamlReader old_reader(file, errors);
+  old_reader.ReadDocument(running_text, "gateway config", [&](const YAML::Node& root) {
+    for (const auto& kv : root) running[kv.first.Scalar()] = YamlToJson(kv.second);
+  });
+  if (!errors.empty()) return errors;
+  YamlReader reader(file, errors);
+  reader.ReadDocument(new_text, "gateway config", [&](const YAML::Node& root) {
+    for (const auto& kv : root) {
+      const std::string key = kv.first.Scalar();
+      const auto it = running.find(key);
+      const bool reloadable = IsReloadableKey(key);
+      if (it != running.end()) {
+        const bool same = it->second == YamlToJson(kv.second);
+        running.erase(it);
+        if (same || reloadable) continue;
+      } else if (reloadable) {
+        continue;
+      }
+      reader.Error(ToPos(kv.first.Mark()), Quoted(key) + " changed: a reload applies only " +
+                                               std::string(kReloadableKeys) +
+                                               "; restart the gateway to apply it");
+    }
+  });
+  for (const auto& [key, value] : running) {
+    if (IsReloadableKey(key)) continue;
+    errors.push_back({file,
+                      {},
+                      Quoted(key) + " was removed: a reload applies only " +
+                          std::string(kReloadableKeys) + "; restart the gateway to apply it"});
+  }
+  return errors;
+}
+
+bool IsReloadableKey(std::string_view key) {
+  return key == "tenants" || key == "trusted_proxies";
 }
 
 }  // namespace meridian::config

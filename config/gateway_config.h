@@ -344,8 +344,9 @@ struct GatewayConfig {
 GatewayConfig LoadGatewayConfigYaml(std::string_view text, const std::string& file,
                                     std::vector<FileDiagnostic>& errors);
 
-/// Reads and parses the gateway config at `path`.
-GatewayConfig LoadGatewayConfigFile(const std::string& path, std::vector<FileDiagnostic>& errors);
+/// Reads and parses the gateway config at `path`; `text`, when given, receives what was read.
+GatewayConfig LoadGatewayConfigFile(const std::string& path, std::vector<FileDiagnostic>& errors,
+                                    std::string* text = nullptr);
 
 /// The second pass over tenants, once the policy is compiled: every tenant flag must be known
 /// to the policy (built in or declared under its `tenant_flags:`). Errors point into `file`,
@@ -354,5 +355,20 @@ GatewayConfig LoadGatewayConfigFile(const std::string& path, std::vector<FileDia
 std::vector<FileDiagnostic> CheckTenantFlags(const GatewayConfig& config,
                                              const policy::Snapshot& snapshot,
                                              const std::string& file);
+
+/// The top-level keys of a gateway config that a reload (SIGHUP, POST /admin/reload) applies
+/// to a running gateway: who may call (tenants, their keys, certificate bindings, regions,
+/// flags, limits) and who may assert a region. Everything else (listeners, TLS material,
+/// workers, the store, the audit log, ...) takes a restart.
+inline constexpr std::string_view kReloadableKeys = "'tenants' and 'trusted_proxies'";
+bool IsReloadableKey(std::string_view key);
+
+/// The changes from `running_text` (the config a gateway started with, or last reloaded) to
+/// `new_text` that a reload cannot apply: one error per top-level key outside IsReloadableKey
+/// whose value differs (compared as data: comments, layout and key order do not count), at its
+/// position in `new_text` (`file`), or without a position for a key that was removed. Both
+/// texts are expected to be valid configs.
+std::vector<FileDiagnostic> RestartOnlyChanges(std::string_view running_text,
+                                               std::string_view new_text, const std::string& file);
 
 }  // namespace meridian::config

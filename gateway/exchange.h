@@ -63,8 +63,10 @@ struct CallerContext {
   core::RequestId id;
   std::string tenant;  ///< tenant id (reports, logs)
   std::string key_id;  ///< the credential's id (identity::KeyId), per-key limits
-  /// The tenant's rate limits (null: none); owned by the tenant registry.
+  /// The tenant's rate limits (null: none); owned by `identities`.
   const config::TenantLimitsConfig* limits = nullptr;
+  /// The tenants the caller was authenticated against, held for the request's life.
+  IdentitiesPtr identities;
   policy::RequestAttributes attrs;  ///< AttributesOf(tenant, region) + declared class/consent
   std::string traceparent;          ///< as received ("" when none): the upstream gets a child
   /// The caller's own deadline (gRPC); max: none.

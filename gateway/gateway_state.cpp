@@ -81,7 +81,10 @@ std::string ReloadResult::Json() const {
   out += !ok ? "refused" : changed ? "loaded" : "unchanged";
   out += "\",\"policy_version\":";
   core::AppendJsonString(out, version);
-  out += ",\"errors\":[";
+  out += ",\"changed\":[";
+  if (policy_changed) out += "\"policy\"";
+  if (config_changed) out += policy_changed ? ",\"config\"" : "\"config\"";
+  out += "],\"errors\":[";
   for (std::size_t i = 0; i < errors.size(); ++i) {
     if (i) out += ',';
     core::AppendJsonString(out, errors[i]);

@@ -54,24 +54,39 @@ class AuditLog;
 }  // namespace meridian::audit
 namespace meridian::gateway {
 
-/// What a policy reload did.
+/// What a reload of the policy and the gateway config did.
 struct ReloadResult {
-  bool ok = false;                  ///< the policy now serving is the file's current content
-  bool changed = false;             ///< a new snapshot was swapped in
+  bool ok = false;                  ///< what serves now is both files' current content
+  bool changed = false;             ///< something new was swapped in
+  bool policy_changed = false;      ///< a new policy snapshot
+  bool config_changed = false;      ///< new tenants / keys / limits / trusted proxies
   std::string version;              ///< the policy version serving after the attempt
   std::vector<std::string> errors;  ///< FILE:LINE:COL messages when refused
 
-  /// {"result":"loaded|unchanged|refused","policy_version":...,"errors":[...]}
+  /// {"result":"loaded|unchanged|refused","policy_version":...,"changed":["policy","config"],
+  ///  "errors":[...]}
   std::string Json() const;
 };
+
+/// Who may call and who may assert where the user is: the reloadable part of the gateway config
+/// (config::IsReloadableKey), swapped as a whole by a reload. A request holds the snapshot it
+/// was authenticated with (CallerContext::identities) until it ends, so a reload never changes
+/// the tenant, limits or trusted proxies of a request in flight.
+struct Identities {
+  identity::TenantRegistry tenants;
+  std::vector<identity::Cidr> trusted_proxies;
+  std::string region_header;  ///< trusted_proxies.region_header (lower case)
+};
+using IdentitiesPtr = std::shared_ptr<const Identities>;
 
 struct GatewayState {
   GatewayState();
   ~GatewayState();
 
+  /// The gateway config as started, except `tenants:` and `trusted_proxies:` (emptied): those
+  /// are reloadable and live in `identities`.
   config::GatewayConfig config;
-  identity::TenantRegistry tenants;
-  std::vector<identity::Cidr> trusted_proxies;
+  std::atomic<std::shared_ptr<const Identities>> identities;
   std::atomic<std::shared_ptr<const RoutingTable>> table;
   std::atomic<std::int64_t> in_flight{0};  ///< completions being served
   std::atomic<bool> ready{false};
@@ -90,6 +105,7 @@ struct GatewayState {
   std::function<ReloadResult()> reload;
 
   RoutingTablePtr Table() const { return table.load(std::memory_order_acquire); }
+  IdentitiesPtr Callers() const { return identities.load(std::memory_order_acquire); }
 };
 
 }  // namespace meridian::gateway

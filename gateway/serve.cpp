@@ -73,6 +73,42 @@ class BackgroundPriority {
 
 }  // namespace
 
+namespace {
+
+bool ReadWhole(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) return false;
+  out = text.str();
+  return true;
+}
+
+/// Limits need the store, which a gateway started without any did not start.
+std::vector<config::FileDiagnostic> CheckLimitsNeedNoStore(const config::GatewayConfig& next,
+                                                           const std::string& file) {
+  std::vector<config::FileDiagnostic> errors;
+  for (const auto& t : next.tenants) {
+    if (!t.limits) continue;
+    errors.push_back({file, t.pos,
+                      "tenant '" + t.id.value +
+                          "': limits added to a gateway that started without any: the store "
+                          "they are counted in is not running; restart the gateway to apply "
+                          "them"});
+  }
+  return errors;
+}
+
+std::size_t KeyCount(const config::GatewayConfig& cfg) {
+  std::size_t n = 0;
+  for (const auto& t : cfg.tenants) {
+    n += t.api_key_sha256.size() + t.client_cert_uris.size() + t.client_cert_cns.size();
+  }
+  return n;
+}
+
+}  // namespace
+
 ReloadResult Gateway::Reload(std::string_view trigger) {
   const BackgroundPriority background;
   std::unique_lock lock(reload_mu_);
@@ -85,44 +121,82 @@ ReloadResult Gateway::Reload(std::string_view trigger) {
     reload_cv_.notify_all();
     return result;
   };
-  r.version = state_->Table()->policy->version;
+  const RoutingTablePtr serving = state_->Table();
+  r.version = serving->policy->version;
   if (policy_path_.empty()) {
     r.errors.push_back("the policy is embedded in the binary (no --config): nothing to reload");
-    Log(LogLevel::kWarning, "policy reload (" + std::string(trigger) + "): " + r.errors.back());
+    Log(LogLevel::kWarning, "reload (" + std::string(trigger) + "): " + r.errors.back());
     return finish(r);
   }
-  std::ifstream in(policy_path_, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) {
-    r.errors.push_back(policy_path_ + ": cannot read");
-  } else if (text.str() == policy_text_) {
+  // Both files are read and validated together; both are swapped in, or neither.
+  std::string policy_text = policy_text_;
+  std::string config_text = config_text_;
+  if (!ReadWhole(policy_path_, policy_text)) r.errors.push_back(policy_path_ + ": cannot read");
+  if (!config_path_.empty() && !ReadWhole(config_path_, config_text)) {
+    r.errors.push_back(config_path_ + ": cannot read");
+  }
+  const bool policy_new = policy_text != policy_text_;
+  const bool config_new = config_text != config_text_;
+  if (r.errors.empty() && !policy_new && !config_new) {
     r.ok = true;
     return finish(r);
-  } else {
-    config::LoadedPolicy policy = config::LoadPolicyText(text.str(), policy_path_);
-    std::vector<config::FileDiagnostic> errors = policy.errors;
-    if (policy.snapshot) {
-      errors = config::CheckTenantFlags(state_->config, *policy.snapshot, config_name_);
+  }
+  std::vector<config::FileDiagnostic> errors;
+  config::GatewayConfig next;
+  std::shared_ptr<Identities> callers;
+  if (r.errors.empty() && config_new) {
+    next = config::LoadGatewayConfigYaml(config_text, config_path_, errors);
+    if (errors.empty())
+      errors = config::RestartOnlyChanges(config_text_, config_text, config_path_);
+    if (errors.empty() && !running_.HasLimits() && next.HasLimits()) {
+      errors = CheckLimitsNeedNoStore(next, config_path_);
     }
-    for (const auto& e : errors) r.errors.push_back(config::FormatDiagnostic(e));
-    if (r.errors.empty()) {
-      auto table = RoutingTable::Build(policy.snapshot, simulate_);
-      for (const auto& w : table->warnings) Log(LogLevel::kWarning, w);
-      state_->table.store(table);
-      state_->metrics->SetPolicyVersion(table->policy->version);
-      policy_text_ = text.str();
-      r.ok = true;
-      r.changed = true;
-      r.version = table->policy->version;
-      Log(LogLevel::kInfo, "policy " + r.version + " loaded (" + std::string(trigger) + ")");
-      return finish(r);
+    if (errors.empty()) {
+      callers = std::make_shared<Identities>();
+      callers->trusted_proxies = identity::ParseTrustedProxies(next, config_path_, errors);
+      callers->tenants = identity::TenantRegistry(next.tenants);
+      callers->region_header = next.trusted_proxies.region_header;
     }
   }
-  for (const auto& e : r.errors) Log(LogLevel::kError, e);
-  Log(LogLevel::kError, "policy reload (" + std::string(trigger) + ") refused with " +
-                            std::to_string(r.errors.size()) + " error(s); policy " + r.version +
-                            " keeps serving");
+  policy::SnapshotPtr snapshot = serving->policy;
+  if (r.errors.empty() && errors.empty() && policy_new) {
+    config::LoadedPolicy policy = config::LoadPolicyText(policy_text, policy_path_);
+    errors = policy.errors;
+    snapshot = policy.snapshot;
+  }
+  if (r.errors.empty() && errors.empty() && snapshot) {
+    errors = config::CheckTenantFlags(config_new ? next : running_, *snapshot, config_name_);
+  }
+  for (const auto& e : errors) r.errors.push_back(config::FormatDiagnostic(e));
+  if (!r.errors.empty()) {
+    for (const auto& e : r.errors) Log(LogLevel::kError, e);
+    Log(LogLevel::kError, "reload (" + std::string(trigger) + ") refused with " +
+                              std::to_string(r.errors.size()) +
+                              " error(s); nothing changed: policy " + r.version +
+                              " and the running tenants keep serving");
+    return finish(r);
+  }
+  if (config_new) {
+    state_->identities.store(std::move(callers));
+    config_text_ = config_text;
+    running_ = std::move(next);
+    r.config_changed = true;
+    Log(LogLevel::kInfo, "gateway config reloaded (" + std::string(trigger) +
+                             "): " + std::to_string(running_.tenants.size()) + " tenants, " +
+                             std::to_string(KeyCount(running_)) + " credentials");
+  }
+  if (policy_new) {
+    auto table = RoutingTable::Build(snapshot, simulate_);
+    for (const auto& w : table->warnings) Log(LogLevel::kWarning, w);
+    state_->table.store(table);
+    state_->metrics->SetPolicyVersion(table->policy->version);
+    policy_text_ = policy_text;
+    r.policy_changed = true;
+    r.version = table->policy->version;
+    Log(LogLevel::kInfo, "policy " + r.version + " loaded (" + std::string(trigger) + ")");
+  }
+  r.ok = true;
+  r.changed = true;
   return finish(r);
 }
 
@@ -307,6 +381,7 @@ namespace {
 
 /// What Create and Check both load and validate before anything is started.
 struct Loaded {
+  std::string cfg_text;  ///< the gateway config as read
   config::GatewayConfig cfg;
   config::LoadedPolicy policy;
   std::vector<identity::Cidr> trusted;
@@ -316,8 +391,9 @@ struct Loaded {
 core::Status Load(const ServeInputs& in, Loaded& out) {
   std::vector<config::FileDiagnostic> errors;
   config::GatewayConfig& cfg = out.cfg;
+  out.cfg_text = in.config_text;
   cfg = in.config_text.empty()
-            ? config::LoadGatewayConfigFile(in.config_name, errors)
+            ? config::LoadGatewayConfigFile(in.config_name, errors, &out.cfg_text)
             : config::LoadGatewayConfigYaml(in.config_text, in.config_name, errors);
   if (!in.policy_text.empty()) {
     // The policy comes with the config (embedded default): its policy_file is not read.
@@ -446,8 +522,13 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
     reg.AddGaugeCallback("meridian_audit_healthy", "1 while the audit sink writes successfully.",
                          [sink] { return sink->stats().healthy ? 1.0 : 0.0; });
   }
-  state.tenants = identity::TenantRegistry(cfg.tenants);
-  state.trusted_proxies = std::move(trusted);
+  g->config_text_ = loaded.cfg_text;
+  g->running_ = cfg;
+  auto callers = std::make_shared<Identities>();
+  callers->tenants = identity::TenantRegistry(cfg.tenants);
+  callers->trusted_proxies = std::move(trusted);
+  callers->region_header = cfg.trusted_proxies.region_header;
+  state.identities.store(std::move(callers));
   state.admin_token = std::move(admin_token);
   state.config = std::move(cfg);
   auto table = RoutingTable::Build(policy.snapshot, in.simulate);
@@ -477,6 +558,7 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
     }
   }
   g->config_name_ = in.config_name;
+  if (in.config_text.empty()) g->config_path_ = in.config_name;
   g->simulate_ = in.simulate;
   if (in.policy_text.empty()) {
     g->policy_path_ = state.config.policy_file;
@@ -491,6 +573,9 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
     }
   }
   state.reload = [gw = g.get()] { return gw->Reload("admin"); };
+  // Reloadable: served from state.identities only, so nothing can read a stale copy here.
+  state.config.tenants.clear();
+  state.config.trusted_proxies = {};
   state.ready.store(true);
   Log(LogLevel::kInfo, "policy " + table->policy->version + " loaded (" +
                            std::to_string(table->policy->providers.size()) + " providers, " +

@@ -59,10 +59,14 @@ class Gateway {
   /// destructor calls Stop).
   void Stop();
 
-  /// Re-reads the policy file, validates it completely (including the tenants' flags) and
-  /// swaps it in atomically; requests in flight finish on the snapshot they started with. A
-  /// file that fails validation is refused, its errors logged and counted, and the last good
-  /// policy keeps serving. An unchanged file is a no-op. Thread-safe; attempts are serialised.
+  /// Re-reads the policy file and the gateway config, validates both completely (the policy,
+  /// the tenants' flags against it, the config; only its reloadable keys may differ from the
+  /// running one: config::RestartOnlyChanges) and swaps in what changed atomically: the
+  /// routing table, and the tenants (keys, certificate bindings, limits) with the trusted
+  /// proxies. Requests in flight finish on what they started with. If anything fails
+  /// validation nothing changes: the errors are logged and counted and the running policy
+  /// and tenants keep serving. Unchanged files are a no-op. Thread-safe; attempts are
+  /// serialised.
   /// `trigger` names the cause in the log ("SIGHUP", "file change", "admin").
   ReloadResult Reload(std::string_view trigger);
 
@@ -89,6 +93,9 @@ class Gateway {
   std::unique_ptr<grpcfe::GrpcServer> grpc_;
   // Reload: the source of the policy (empty path: embedded text, not reloadable).
   std::string config_name_;
+  std::string config_path_;        ///< empty: the config came as text (not reloadable)
+  std::string config_text_;        ///< the config content serving now
+  config::GatewayConfig running_;  ///< parsed from config_text_ (with its tenants)
   std::string policy_path_;
   std::string policy_text_;  ///< the content serving now
   bool simulate_ = false;

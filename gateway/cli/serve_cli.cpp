@@ -194,6 +194,18 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   check->add_flag("--simulate", copts->simulate,
                   "As serve --simulate: provider credentials are not needed");
   check->callback([copts, &run] { run = [copts] { return Check(*copts); }; });
+
+  // `meridian config check FILE`: the same check, named like `meridian policy check FILE`.
+  auto* config = app.add_subcommand("config", "Gateway config files");
+  config->require_subcommand(1);
+  auto* config_check = config->add_subcommand(
+      "check",
+      "Validate a gateway config file and the policy it names (as `meridian check --config "
+      "FILE`): every error as FILE:LINE:COL, exit 0 when serve would start");
+  config_check->add_option("FILE", copts->config, "Gateway config file (YAML)")->required();
+  config_check->add_flag("--simulate", copts->simulate,
+                         "As serve --simulate: provider credentials are not needed");
+  config_check->callback([copts, &run] { run = [copts] { return Check(*copts); }; });
 }
 
 }  // namespace meridian::cli

@@ -67,6 +67,7 @@ std::string ReadFile(const std::string& path) {
 
 /// Who is calling, established on the gRPC thread from the TLS session and metadata.
 struct Caller {
+  IdentitiesPtr identities;  ///< owns `tenant`
   const identity::Tenant* tenant = nullptr;
   std::string key_id;  ///< the credential's (identity::KeyId)
   identity::RegionDecision region;
@@ -101,6 +102,7 @@ Caller Identify(GatewayState& state, const RoutingTable& table,
                 const grpcfe::ClientCertVerifier* verifier,
                 const grpc::CallbackServerContext& ctx) {
   Caller c;
+  c.identities = state.Callers();
   // Two credentials name two identities: refused, never first-wins.
   c.error = identity::CheckSingleCredential(MetadataCopies(ctx, "authorization").size() +
                                             MetadataCopies(ctx, "x-api-key").size() +
@@ -123,7 +125,7 @@ Caller Identify(GatewayState& state, const RoutingTable& table,
     c.error =
         verifier->Verify(std::string_view(leaf.front().data(), leaf.front().size()), chain, id);
     if (!c.error.ok()) return c;
-    c.tenant = state.tenants.AuthenticateCertificate(id.uris, id.common_name, &c.key_id);
+    c.tenant = c.identities->tenants.AuthenticateCertificate(id.uris, id.common_name, &c.key_id);
     if (c.tenant == nullptr) {
       c.error = core::Status::Error(
           core::StatusCode::kUnauthenticated,
@@ -140,7 +142,7 @@ Caller Identify(GatewayState& state, const RoutingTable& table,
                                   "client_certificate_required");
     return c;
   } else if (const auto authorization = Metadata(ctx, "authorization")) {
-    c.tenant = state.tenants.Authenticate(*authorization, &c.key_id);
+    c.tenant = c.identities->tenants.Authenticate(*authorization, &c.key_id);
     if (c.tenant == nullptr) {
       c.error = identity::UnknownApiKey();
       return c;
@@ -157,8 +159,7 @@ Caller Identify(GatewayState& state, const RoutingTable& table,
   // Only a tenant's own certificate may claim the user's region, and only if the tenant is
   // trusted to; API-key callers cannot.
   const policy::Settings& settings = table.policy->settings;
-  const std::vector<std::string_view> claims =
-      MetadataCopies(ctx, state.config.trusted_proxies.region_header);
+  const std::vector<std::string_view> claims = MetadataCopies(ctx, c.identities->region_header);
   c.region = identity::EstablishClaimedRegion(
       *c.tenant, claims, via_certificate && c.tenant->trust_region_claim, settings);
   CountRegionSignals(state, c.region);
@@ -478,6 +479,7 @@ std::optional<Job> GrpcServer::Service::Prepare(grpc::CallbackServerContext& ctx
   job.caller.tenant = caller.tenant->id;
   job.caller.key_id = caller.key_id;
   job.caller.limits = caller.tenant->limits ? &*caller.tenant->limits : nullptr;
+  job.caller.identities = caller.identities;
   grpcfe::Declared declared;
   if (auto st = decode(job.request, declared); !st.ok()) return refuse(st);
   if (const auto tp = Metadata(ctx, "traceparent")) job.caller.traceparent.assign(*tp);

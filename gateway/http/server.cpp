@@ -399,6 +399,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     std::string tenant, reason, provider;
     std::optional<double> ttft_ms;
   } access_;
+  /// The tenants the current request was authenticated against (Authenticate): owns the
+  /// tenant it found, and is handed to the exchange with the caller.
+  IdentitiesPtr identities_;
   double SinceStartMs() const {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
                                                      access_.start)
@@ -1173,10 +1176,11 @@ core::Status Session<Stream>::Authenticate(const Request& req, const identity::T
   const auto authorization = req[bhttp::field::authorization];
   const auto api_key = req["api-key"];
   const auto x_api_key = req["x-api-key"];
+  identities_ = state_.Callers();
   if (!authorization.empty()) {
-    tenant = state_.tenants.Authenticate(authorization, key_id);
+    tenant = identities_->tenants.Authenticate(authorization, key_id);
   } else {
-    tenant = state_.tenants.AuthenticateKey(!api_key.empty() ? api_key : x_api_key, key_id);
+    tenant = identities_->tenants.AuthenticateKey(!api_key.empty() ? api_key : x_api_key, key_id);
   }
   if (tenant != nullptr) {
     access_.tenant = tenant->id;
@@ -1277,15 +1281,15 @@ core::Status Session<Stream>::Identify(const Request& req, const RoutingTable& t
   const identity::Tenant* tenant = nullptr;
   if (auto st = Authenticate(req, tenant, &caller.key_id); !st.ok()) return st;
   // Duplicated or conflicting signals resolve to the most restrictive value (reference §3.1).
-  const std::vector<std::string_view> region_copies =
-      Copies(req, state_.config.trusted_proxies.region_header);
+  const std::vector<std::string_view> region_copies = Copies(req, identities_->region_header);
   const identity::RegionDecision region = identity::EstablishRegion(
-      *tenant, PeerIp(peer_), region_copies, state_.trusted_proxies, table.policy->settings);
+      *tenant, PeerIp(peer_), region_copies, identities_->trusted_proxies, table.policy->settings);
   CountRegionSignals(state_, region);
   caller.front_end = RequestReport::FrontEnd::kHttp;
   caller.id = request_id_;
   caller.tenant = tenant->id;
   caller.limits = tenant->limits ? &*tenant->limits : nullptr;
+  caller.identities = identities_;
   caller.start = access_.start;
   caller.attrs = AttributesOf(*tenant, region);
   bool class_conflict = false;

@@ -903,4 +903,31 @@ TEST_F(CliTest, GatewayCheckReportsWhatServeWouldRefuseWithoutStartingAnything) 
   ::close(holder);
 }
 
+TEST_F(CliTest, ConfigCheckNamesTheFileLineAndColumnOfEachError) {
+  Write("policy.yaml",
+        "version: 1\nproviders:\n  - id: p\n    kind: sim\n    models: {m: m}\n"
+        "    processing: [CN]\nroutes:\n  - id: r\n    allow: [p]\n");
+  const std::string good = Write("good.yaml",
+                                 "listen: 127.0.0.1:0\npolicy_file: policy.yaml\ntenants:\n"
+                                 "  - id: t\n    api_key_sha256: [" +
+                                     std::string(64, 'a') + "]\n");
+  RunResult r = RunMeridian({"config", "check", good});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.out, good + ": ok\n");
+  const std::string bad = Write("bad.yaml",
+                                "listen: 127.0.0.1:0\npolicy_file: policy.yaml\ntenants:\n"
+                                "  - id: t\n    api_key_sha256: [abc]\n    regoins: [CN]\n");
+  r = RunMeridian({"config", "check", bad});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(bad + ":5:22: "));
+  EXPECT_THAT(r.err, HasSubstr(bad + ":6:5: "));
+  EXPECT_THAT(r.err, HasSubstr("regoins"));
+  EXPECT_THAT(r.err, ::testing::EndsWith("2 errors: serve would not start\n"));
+  EXPECT_EQ(r.out, "");
+  // The file is required.
+  r = RunMeridian({"config", "check"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("FILE is required"));
+}
+
 }  // namespace

@@ -577,5 +577,144 @@ TEST_F(OpsTest, PromtoolAcceptsALiveScrape) {
   EXPECT_EQ(rc, 0) << "promtool check metrics failed:\n" << text.str();
 }
 
+// ---- the gateway config's tenants, keys and trusted proxies, without a restart -------------
+
+constexpr const char* kRotatedKey = "sk-test-rotated-0123456789";
+
+/// The default tenant with these API keys (and its other defaults).
+TenantYaml TenantWithKeys(const std::vector<std::string>& keys) {
+  TenantYaml t;
+  t.key.clear();
+  std::string list;
+  for (const auto& k : keys) list += (list.empty() ? "" : ", ") + KeyHash(k);
+  t.extra.push_back("api_key_sha256: [" + list + "]");
+  return t;
+}
+
+TEST_F(OpsTest, KeysTenantsAndTrustedProxiesReloadWhileAStreamOnTheOldKeyFinishes) {
+  GatewayYaml g;
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a", 15, 20), g));
+  g.admin = AdminYaml();
+  const auto version = Version();
+  EXPECT_EQ(Client().Post("/v1/chat/completions", ChatRequest{}.Json(), Auth(kRotatedKey)).status,
+            401u);
+  // A stream on the key that is about to be withdrawn.
+  RawConnection held(gateway_->port());
+  ASSERT_TRUE(held.Send(RawChatRequest({.stream = true})));
+  std::string streamed;
+  while (streamed.find("data: ") == std::string::npos) {
+    ASSERT_EQ(held.Read(5s, streamed), RawConnection::ReadResult::kData) << streamed;
+  }
+
+  // Rotation, step 1: both keys; a second tenant; 127.0.0.0/8 may assert regions.
+  g.tenants = {TenantWithKeys({kTenantKey, kRotatedKey}),
+               TenantYaml{.id = "beta", .key = kOtherTenantKey}};
+  g.trusted_cidrs = "[127.0.0.0/8]";
+  WriteFile(Dir() / "gateway.yaml", g.Render());
+  HttpResult reload = Admin().Post("/admin/reload", "", AdminAuth());
+  ASSERT_EQ(reload.status, 200u) << reload.body;
+  EXPECT_EQ(BodyJson(reload).at("result"), "loaded");
+  EXPECT_EQ(BodyJson(reload).at("changed"), json::array{"config"});
+  EXPECT_EQ(Version(), version) << "the policy did not change";
+  for (const char* key : {kTenantKey, kRotatedKey, kOtherTenantKey}) {
+    EXPECT_EQ(Client().Post("/v1/chat/completions", ChatRequest{}.Json(), Auth(key)).status, 200u)
+        << key;
+  }
+  // A region header from 127.0.0.2 is now a trusted one.
+  const long long ignored = MetricValue(Metrics(), "meridian_region_header_ignored_total").value();
+  EXPECT_EQ(Chat({}, {{"x-meridian-user-region", "HK"}}, "127.0.0.2").status, 200u);
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_region_header_ignored_total").value(), ignored);
+
+  // Step 2: the old key is withdrawn.
+  g.tenants = {TenantWithKeys({kRotatedKey}), TenantYaml{.id = "beta", .key = kOtherTenantKey}};
+  WriteFile(Dir() / "gateway.yaml", g.Render());
+  reload = Admin().Post("/admin/reload", "", AdminAuth());
+  ASSERT_EQ(reload.status, 200u) << reload.body;
+  ExpectOpenAiError(Chat({}), 401, "authentication_error", "invalid_api_key");
+  EXPECT_EQ(Client().Post("/v1/chat/completions", ChatRequest{}.Json(), Auth(kRotatedKey)).status,
+            200u);
+  // The stream that started on the old key runs to its end.
+  const std::size_t before = streamed.size();
+  while (streamed.find("data: [DONE]") == std::string::npos) {
+    ASSERT_EQ(held.Read(5s, streamed), RawConnection::ReadResult::kData) << streamed;
+  }
+  EXPECT_GT(streamed.size(), before);
+  EXPECT_EQ(streamed.find("\"error\""), std::string::npos) << streamed;
+  // Unchanged files: nothing to do.
+  reload = Admin().Post("/admin/reload", "", AdminAuth());
+  EXPECT_EQ(BodyJson(reload).at("result"), "unchanged");
+}
+
+TEST_F(OpsTest, AReloadWithARestartOnlyChangeIsRefusedAsAWholeAndNothingChanges) {
+  GatewayYaml g;
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a"), g));
+  g.admin = AdminYaml();
+  const auto version = Version();
+  // A valid new policy, a new key, and a new listener in the same reload.
+  ReplacePolicy(OneSim("sim-b"));
+  g.tenants = {TenantWithKeys({kTenantKey, kRotatedKey})};
+  g.grpc = {"listen: 127.0.0.1:0", "plaintext: true"};
+  WriteFile(Dir() / "gateway.yaml", g.Render());
+  const HttpResult reload = Admin().Post("/admin/reload", "", AdminAuth());
+  EXPECT_EQ(reload.status, 422u) << reload.body;
+  const json::object b = BodyJson(reload);
+  EXPECT_EQ(b.at("result"), "refused");
+  ASSERT_EQ(b.at("errors").as_array().size(), 1u) << reload.body;
+  EXPECT_EQ(std::string(b.at("errors").at(0).as_string()),
+            (Dir() / "gateway.yaml").string() +
+                ":4:1: 'grpc' changed: a reload applies only 'tenants' and 'trusted_proxies'; "
+                "restart the gateway to apply it");
+  EXPECT_EQ(Version(), version);
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-a");
+  EXPECT_EQ(Client().Post("/v1/chat/completions", ChatRequest{}.Json(), Auth(kRotatedKey)).status,
+            401u);
+  // An invalid tenant is refused with its position; the running ones keep serving.
+  g.grpc.clear();
+  g.tenants = {TenantWithKeys({kTenantKey}), TenantYaml{.id = "bad id!", .key = kRotatedKey}};
+  WriteFile(Dir() / "gateway.yaml", g.Render());
+  const HttpResult bad = Admin().Post("/admin/reload", "", AdminAuth());
+  EXPECT_EQ(bad.status, 422u) << bad.body;
+  EXPECT_THAT(bad.body, HasSubstr("gateway.yaml:"));
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-a");
+  // Fixed: the policy and the tenants are swapped in together.
+  g.tenants = {TenantWithKeys({kTenantKey, kRotatedKey})};
+  WriteFile(Dir() / "gateway.yaml", g.Render());
+  const HttpResult good = Admin().Post("/admin/reload", "", AdminAuth());
+  ASSERT_EQ(good.status, 200u) << good.body;
+  EXPECT_EQ(BodyJson(good).at("changed"), (json::array{"policy", "config"}));
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "sim-b");
+  EXPECT_EQ(Client().Post("/v1/chat/completions", ChatRequest{}.Json(), Auth(kRotatedKey)).status,
+            200u);
+}
+
+TEST_F(OpsTest, ATenantsLimitsChangeOnReloadButCannotAppearWithoutAStore) {
+  GatewayYaml g;
+  g.tenants[0].extra = {"limits: {requests_per_minute: 1000}"};
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a"), g));
+  g.admin = AdminYaml();
+  EXPECT_EQ(Chat({}).header("x-ratelimit-limit-requests"), "1000");
+  g.tenants[0].extra = {"limits: {requests_per_minute: 2}"};
+  WriteFile(Dir() / "gateway.yaml", g.Render());
+  ASSERT_EQ(Admin().Post("/admin/reload", "", AdminAuth()).status, 200u);
+  HttpResult last;
+  for (int i = 0; i < 3 && last.status != 429u; ++i) last = Chat({});
+  ExpectOpenAiError(last, 429, "rate_limit_error", "rate_limit_exceeded");
+  EXPECT_EQ(last.header("x-ratelimit-limit-requests"), "2");
+}
+
+TEST_F(OpsTest, LimitsAddedToAGatewayStartedWithoutAnyAreRefusedOnReload) {
+  GatewayYaml g;
+  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a"), g));
+  g.admin = AdminYaml();
+  g.tenants[0].extra = {"limits: {requests_per_minute: 2}"};
+  WriteFile(Dir() / "gateway.yaml", g.Render());
+  const HttpResult reload = Admin().Post("/admin/reload", "", AdminAuth());
+  EXPECT_EQ(reload.status, 422u) << reload.body;
+  EXPECT_THAT(reload.body, HasSubstr("tenant 'acme': limits added to a gateway that started "
+                                     "without any: the store they are counted in is not "
+                                     "running; restart the gateway to apply them"));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Chat({}).status, 200u);
+}
+
 }  // namespace
 }  // namespace meridian::testing

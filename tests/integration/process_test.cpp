@@ -311,3 +311,74 @@ TEST(AdminTokenTest, RequiredOnTheAdminListenerAndNeverLogged) {
 }
 
 }  // namespace
+
+namespace {
+
+std::size_t Occurrences(const std::string& text, std::string_view what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Tenants and keys change without a restart: SIGHUP re-reads the gateway config as well as the
+// policy. A key rotation keeps both keys valid for as long as the operator lists both; a change
+// only a restart can apply (the listener) is refused and changes nothing. Every worker count a
+// user runs, each run with its own process.
+TEST(ConfigReloadTest, SighupRotatesAKeyWithBothValidMeanwhileAndRefusesRestartOnlyChanges) {
+  constexpr const char* kRotated = "sk-process-test-rotated-7f3a";
+  constexpr const char* kRotatedSha256 =
+      "e916d2632c87163880b044c3310ff7736310aa88771b7e74ae3a50f32b5750b0";
+  for (const int workers : {1, 2, 4}) {
+    SCOPED_TRACE("workers: " + std::to_string(workers));
+    auto config = [workers](const std::string& listen, const std::string& keys) {
+      return "listen: " + listen + "\nworkers: " + std::to_string(workers) +
+             "\npolicy_file: policy.yaml\nlimits:\n  drain_timeout_ms: 1000\n"
+             "tenants:\n  - id: acme\n    api_key_sha256: [" +
+             keys + "]\n    regions: [CN]\n    default_region: CN\n";
+    };
+    auto chat_as = [](unsigned short port, const std::string& key) {
+      std::string request = ChatRequest("chat", false);
+      const std::string demo = std::string("Bearer ") + kKey;
+      request.replace(request.find(demo), demo.size(), "Bearer " + key);
+      return Exchange(port, request).status;
+    };
+    Gateway gw;
+    gw.Start(config("127.0.0.1:0", kKeySha256));
+    ASSERT_NE(gw.port, 0) << gw.child->Log();
+    EXPECT_EQ(chat_as(gw.port, kKey), 200);
+    EXPECT_EQ(chat_as(gw.port, kRotated), 401);
+    auto reloads = [&gw] {
+      return Occurrences(gw.child->Log(), "gateway config reloaded (SIGHUP)");
+    };
+
+    // The new key is added beside the old one: both authenticate.
+    WriteFile(gw.dir.path() / "gateway.yaml",
+              config("127.0.0.1:0", std::string(kKeySha256) + ", " + kRotatedSha256));
+    gw.child->Signal(SIGHUP);
+    ASSERT_TRUE(WaitFor([&] { return reloads() == 1; }, 5s)) << gw.child->Log();
+    EXPECT_NE(gw.child->Log().find("1 tenants, 2 credentials"), std::string::npos);
+    EXPECT_EQ(chat_as(gw.port, kRotated), 200);
+    EXPECT_EQ(chat_as(gw.port, kKey), 200);
+
+    // The old key is withdrawn: only the new one is accepted.
+    WriteFile(gw.dir.path() / "gateway.yaml", config("127.0.0.1:0", kRotatedSha256));
+    gw.child->Signal(SIGHUP);
+    ASSERT_TRUE(WaitFor([&] { return reloads() == 2; }, 5s)) << gw.child->Log();
+    EXPECT_EQ(chat_as(gw.port, kKey), 401);
+    EXPECT_EQ(chat_as(gw.port, kRotated), 200);
+
+    // A new listen address (with the old key back) takes a restart: refused as a whole.
+    WriteFile(gw.dir.path() / "gateway.yaml", config("127.0.0.1:1", kKeySha256));
+    gw.child->Signal(SIGHUP);
+    ASSERT_TRUE(
+        WaitFor([&] { return gw.child->Log().find("'listen' changed") != std::string::npos; }, 5s))
+        << gw.child->Log();
+    EXPECT_EQ(reloads(), 2u);
+    EXPECT_EQ(chat_as(gw.port, kKey), 401) << "part of a refused reload was applied";
+    EXPECT_EQ(chat_as(gw.port, kRotated), 200);
+    const auto status = gw.Stop();
+    ASSERT_TRUE(ExitedZero(status)) << DescribeStatus(status) << "\n" << gw.child->Log();
+  }
+}
+
+}  // namespace

@@ -1,5 +1,6 @@
 #include "config/gateway_config.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -834,6 +835,73 @@ TEST_F(GatewayConfigTest, LimitAndStoreMistakesArePositioned) {
           "tokens_per_minute, concurrent_streams)",
           "gw.yaml:6:76: 'on_store_failure' must be fail_closed or fail_open",
       }));
+}
+
+}  // namespace
+}  // namespace meridian::config
+
+namespace meridian::config {
+namespace {
+
+// ---- what a reload may change --------------------------------------------------------------
+
+std::vector<std::string> RestartOnly(std::string_view running, std::string_view next) {
+  std::vector<std::string> out;
+  for (const auto& e : RestartOnlyChanges(running, next, "gw.yaml")) {
+    out.push_back(FormatDiagnostic(e));
+  }
+  return out;
+}
+
+constexpr std::string_view kRunning =
+    "listen: 127.0.0.1:8080\n"
+    "workers: 2\n"
+    "policy_file: policy.yaml\n"
+    "trusted_proxies: {cidrs: [10.0.0.0/8]}\n"
+    "limits: {max_body_bytes: 1048576}\n"
+    "tenants:\n"
+    "  - id: a\n"
+    "    api_key_sha256: [aaaa]\n";
+
+TEST(RestartOnlyChanges, TenantsAndTrustedProxiesMayChangeWhileLayoutAndOrderDoNotCount) {
+  EXPECT_TRUE(RestartOnly(kRunning, kRunning).empty());
+  // Tenants added, keys rotated, trusted proxies changed and removed: all reloadable.
+  EXPECT_TRUE(RestartOnly(kRunning,
+                          "listen: 127.0.0.1:8080\nworkers: 2\npolicy_file: policy.yaml\n"
+                          "limits: {max_body_bytes: 1048576}\n"
+                          "tenants:\n  - id: a\n    api_key_sha256: [aaaa, bbbb]\n"
+                          "  - id: b\n    api_key_sha256: [cccc]\n")
+                  .empty());
+  // The same data written differently (block style, other key order, a comment).
+  EXPECT_TRUE(RestartOnly(kRunning,
+                          "# edited\nworkers: 2\nlisten: 127.0.0.1:8080\n"
+                          "limits:\n  max_body_bytes: 1048576\n"
+                          "policy_file: policy.yaml\n"
+                          "tenants: [{id: a, api_key_sha256: [aaaa]}]\n"
+                          "trusted_proxies:\n  cidrs:\n    - 10.0.0.0/8\n")
+                  .empty());
+}
+
+TEST(RestartOnlyChanges, EveryOtherChangedAddedOrRemovedKeyIsNamedAtItsPosition) {
+  const auto errors = RestartOnly(kRunning,
+                                  "listen: 127.0.0.1:9090\n"
+                                  "policy_file: policy.yaml\n"
+                                  "limits: {max_body_bytes: 2048}\n"
+                                  "grpc: {listen: 127.0.0.1:9091, plaintext: true}\n"
+                                  "tenants:\n  - id: a\n    api_key_sha256: [aaaa]\n");
+  ASSERT_EQ(errors.size(), 4u) << ::testing::PrintToString(errors);
+  const std::string tail =
+      "a reload applies only 'tenants' and 'trusted_proxies'; restart the gateway to apply it";
+  EXPECT_EQ(errors[0], "gw.yaml:1:1: 'listen' changed: " + tail);
+  EXPECT_EQ(errors[1], "gw.yaml:3:1: 'limits' changed: " + tail);
+  EXPECT_EQ(errors[2], "gw.yaml:4:1: 'grpc' changed: " + tail);
+  EXPECT_EQ(errors[3], "gw.yaml: 'workers' was removed: " + tail);
+}
+
+TEST(RestartOnlyChanges, AnInvalidNewTextIsReportedNotCompared) {
+  const auto errors = RestartOnly(kRunning, "listen: [unclosed\n");
+  ASSERT_FALSE(errors.empty());
+  EXPECT_THAT(errors[0], ::testing::HasSubstr("invalid YAML"));
 }
 
 }  // namespace
