@@ -124,6 +124,10 @@ std::string ToJsonLine(const Record& r) {
     out += '}';
   }
   out += ']';
+  AppendKey(out, "exported");
+  out += r.exported ? "true" : "false";
+  AppendKey(out, "new_individual");
+  out += r.new_individual ? "true" : "false";
   AppendIntField(out, "status", r.status);
   AppendStringField(out, "status_reason", r.status_reason);
   AppendOptionalField(out, "prompt_tokens", r.prompt_tokens);

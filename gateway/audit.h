@@ -115,7 +115,11 @@ struct Record {
   std::vector<std::string> guards;
   std::vector<std::string> candidates;
   std::vector<Attempt> attempts;
-  int status = 0;  // HTTP status, or gRPC code for grpc
+  /// Sent to a provider processing outside the mainland (an attempt the export meter refused
+  /// sent nothing).
+  bool exported = false;
+  bool new_individual = false;  // the export meter counted a new individual (never which)
+  int status = 0;               // HTTP status, or gRPC code for grpc
   std::string status_reason;
   std::optional<std::int64_t> prompt_tokens;
   std::optional<std::int64_t> completion_tokens;

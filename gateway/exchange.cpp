@@ -275,6 +275,7 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
                                           sink, cancel.token(), gate ? &*gate : nullptr);
     report.attempts = std::move(outcome.attempts);
     report.served_by = outcome.served_by;
+    report.new_individual = gate && gate->added();
     result.provider = sink.provider();
     // An answer that completed with nothing but its start still commits (an empty stream); a
     // failed commit cancels (kClient), which the final status then says.
@@ -308,6 +309,7 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
                                         sink, cancel.token(), gate ? &*gate : nullptr);
   report.attempts = std::move(outcome.attempts);
   report.served_by = outcome.served_by;
+  report.new_individual = gate && gate->added();
   result.provider = sink.provider();
   const core::Completion& answer = sink.answer();
   if (answer.has_usage) report.usage = answer.usage;

@@ -143,7 +143,7 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
           "Tokens the providers reported, by tenant and direction (in: prompt, out: completion).",
           {"tenant", "direction"})),
       meter_individuals_(registry_.AddGauge(
-          "meridian_export_meter_individuals",
+          "meridian_xborder_individuals",
           "The cross-border export meter as last read: distinct individuals exported this CST "
           "year, by tenant and class (non_sensitive, sensitive). The law's bands: 10,000 "
           "sensitive; 100,000 and 1,000,000 non-sensitive.",

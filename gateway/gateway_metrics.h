@@ -32,7 +32,8 @@ struct RequestReport {
   std::int64_t decided_unix_ms = 0;
   std::vector<Attempt> attempts;
   std::optional<policy::ProviderIndex> served_by;
-  core::Status status;  ///< the final outcome the client saw
+  bool new_individual = false;  ///< the export meter counted a new individual for it
+  core::Status status;          ///< the final outcome the client saw
   std::optional<core::Usage> usage;
   std::optional<std::chrono::microseconds> ttft;
   std::chrono::microseconds total{0};
@@ -61,7 +62,7 @@ class GatewayMetrics {
   void RecordStoreFailure(bool fail_open);
   /// An event of the export meter (gateway/meter.h): meridian_export_meter_events_total{event}.
   void RecordMeter(std::string_view event);
-  /// The export meter's counts of `tenant` as last read (meridian_export_meter_individuals).
+  /// The export meter's counts of `tenant` as last read (meridian_xborder_individuals).
   void SetMeterReading(std::string_view tenant, std::uint64_t non_sensitive,
                        std::uint64_t sensitive);
 

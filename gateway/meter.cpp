@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "gateway/core/json_text.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/gateway_state.h"
 #include "gateway/log.h"
@@ -125,10 +126,56 @@ asio::awaitable<Status> ExportGate::Check(const policy::Decision& decision,
                      "export_meter_band_reached");
   }
   counted_ = true;
-  if (state_.metrics && added.result == store::MeterAdd::Result::kAdded) {
+  added_ = added.result == store::MeterAdd::Result::kAdded;
+  if (state_.metrics && added_) {
     state_.metrics->RecordMeter(sensitive ? "added_sensitive" : "added_non_sensitive");
   }
   co_return Status::Ok();
+}
+
+bool IsExportGateRefusal(const core::Status& attempt) {
+  return attempt.reason == "export_needs_subject" ||
+         attempt.reason == "export_meter_band_reached" ||
+         attempt.reason == "export_meter_unavailable";
+}
+
+std::string_view LawBand(bool sensitive, std::uint64_t count) {
+  if (sensitive) return count < 10'000 ? "below 10000" : "10000 or more";
+  if (count < 100'000) return "below 100000";
+  return count < 1'000'000 ? "100000 to 999999" : "1000000 or more";
+}
+
+asio::awaitable<std::vector<MeterRow>> ReadMeter(store::ExportMeterStore& meter,
+                                                 std::vector<std::string> tenants, int year) {
+  std::vector<MeterRow> rows;
+  for (auto& tenant : tenants) {
+    store::MeterCounts counts = co_await meter.Read(tenant, year);
+    rows.push_back({std::move(tenant), std::move(counts)});
+  }
+  co_return rows;
+}
+
+std::string MeterReportJson(int year, const std::vector<MeterRow>& rows) {
+  std::string out = "{\"year\":" + std::to_string(year) + ",\"tenants\":[";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const MeterRow& r = rows[i];
+    if (i) out += ',';
+    out += "{\"tenant\":";
+    core::AppendJsonString(out, r.tenant);
+    if (!r.counts.status.ok()) {
+      out += ",\"error\":";
+      core::AppendJsonString(out, r.counts.status.message);
+    } else {
+      out += ",\"non_sensitive\":" + std::to_string(r.counts.non_sensitive) +
+             ",\"non_sensitive_band\":";
+      core::AppendJsonString(out, LawBand(false, r.counts.non_sensitive));
+      out += ",\"sensitive\":" + std::to_string(r.counts.sensitive) + ",\"sensitive_band\":";
+      core::AppendJsonString(out, LawBand(true, r.counts.sensitive));
+    }
+    out += '}';
+  }
+  out += "]}";
+  return out;
 }
 
 }  // namespace meridian::gateway

@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/core/status.h"
 #include "gateway/router.h"
@@ -39,6 +40,29 @@ bool Metered(const policy::Decision& decision);
 /// The provider may process outside the mainland (its processing is not within {CN}).
 bool Exports(const policy::Provider& provider);
 
+/// The band of the law (PIPL 2024 provisions) a count of individuals is in, for operators:
+/// sensitive "below 10000" | "10000 or more"; non-sensitive "below 100000" |
+/// "100000 to 999999" | "1000000 or more".
+std::string_view LawBand(bool sensitive, std::uint64_t count);
+
+/// One tenant's meter as read for a report.
+struct MeterRow {
+  std::string tenant;
+  store::MeterCounts counts;
+};
+
+/// The meter of `tenants` for `year` (CST), read from `meter` one tenant after the other.
+boost::asio::awaitable<std::vector<MeterRow>> ReadMeter(store::ExportMeterStore& meter,
+                                                        std::vector<std::string> tenants, int year);
+
+/// {"year":Y,"tenants":[{"tenant":..,"non_sensitive":N,"non_sensitive_band":..,"sensitive":N,
+/// "sensitive_band":..}, ...]}; a tenant the store could not answer for has "error" instead
+/// of the counts. GET /admin/meter and `meridian meter export`.
+std::string MeterReportJson(int year, const std::vector<MeterRow>& rows);
+
+/// An attempt the export gate refused before anything was sent (its status).
+bool IsExportGateRefusal(const core::Status& attempt);
+
 /// What one request's attempts check before a provider is tried. Single-threaded.
 class ExportGate final : public AttemptGate {
  public:
@@ -54,6 +78,8 @@ class ExportGate final : public AttemptGate {
   /// decision's next candidate, e.g. one in the mainland).
   boost::asio::awaitable<core::Status> Check(const policy::Decision& decision,
                                              policy::ProviderIndex provider) override;
+  /// This request added a new individual to the meter (for its audit line).
+  bool added() const { return added_; }
 
  private:
   GatewayState& state_;
@@ -63,6 +89,7 @@ class ExportGate final : public AttemptGate {
   int year_;
   store::MeterCounts read_;
   bool counted_ = false;  ///< this request's individual is counted already
+  bool added_ = false;    ///< ... and was new to the meter
 };
 
 }  // namespace meridian::gateway

@@ -8,6 +8,7 @@
 
 #include "gateway/audit.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/meter.h"
 #include "policy/explain.h"
 
 namespace meridian::gateway {
@@ -269,12 +270,14 @@ void ReportDecided(GatewayState& state, RequestReport& r) {
   rec.guards = policy::GuardIds(d);
   for (const auto p : d.candidates_after) rec.candidates.push_back(s.providers[p].id);
   for (const auto& at : r.attempts) {
+    if (Exports(s.providers[at.provider]) && !IsExportGateRefusal(at.status)) rec.exported = true;
     rec.attempts.push_back({s.providers[at.provider].id,
                             at.status.ok()             ? std::string("ok")
                             : at.status.reason.empty() ? std::string(OutcomeName(at.status.code))
                                                        : at.status.reason,
                             at.duration.count()});
   }
+  rec.new_individual = r.new_individual;
   rec.status = r.wire_status;
   rec.status_reason = r.status.ok() ? std::string() : std::string(OutcomeName(r.status.code));
   if (!r.status.reason.empty()) rec.status_reason = r.status.reason;

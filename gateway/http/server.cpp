@@ -21,6 +21,7 @@
 #include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -42,6 +43,7 @@
 #include "gateway/http/responses_request.h"
 #include "gateway/http/responses_response.h"
 #include "gateway/log.h"
+#include "gateway/meter.h"
 #include "gateway/pipeline.h"
 #include "gateway/router.h"
 #include "gateway/runtime.h"
@@ -337,6 +339,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   /// A CORS preflight for `path` from an origin that `allowed` says may call the API.
   asio::awaitable<bool> Preflight(const Request& req, std::string_view path, bool allowed,
                                   Headers& headers);
+  /// GET /admin/meter[?year=YYYY]: the export meter of every tenant (MeterReportJson).
+  asio::awaitable<bool> HandleMeter(std::string_view target, Headers& headers, bool keep_alive);
   /// The caller's tenant from its API key (one credential, known); sets access_.tenant.
   core::Status Authenticate(const Request& req, const identity::Tenant*& tenant,
                             std::string* key_id = nullptr);
@@ -999,6 +1003,43 @@ asio::awaitable<beast::error_code> Session<Stream>::ReadWithin(std::chrono::mill
 }
 
 template <class Stream>
+asio::awaitable<bool> Session<Stream>::HandleMeter(std::string_view target, Headers& headers,
+                                                   bool keep_alive) {
+  store::ExportMeterStore* const meter = worker_.meter();
+  if (meter == nullptr) {
+    co_return co_await SendError(
+        core::Status::Error(core::StatusCode::kNotFound,
+                            "the export meter is not configured (export_meter: in the gateway "
+                            "config)",
+                            "meter_not_configured"),
+        headers, keep_alive);
+  }
+  int year = CstYear(UnixMillisNow());
+  const auto query = target.find('?');
+  if (query != std::string_view::npos) {
+    const std::string_view q = target.substr(query + 1);
+    const bool ok = q.starts_with("year=") && q.size() == 9 &&
+                    std::from_chars(q.data() + 5, q.data() + q.size(), year).ec == std::errc() &&
+                    year >= 2000;
+    if (!ok) {
+      co_return co_await SendError(
+          core::Status::Error(core::StatusCode::kInvalidArgument,
+                              "the only parameter is year=YYYY (a calendar year in China "
+                              "Standard Time)",
+                              "invalid_query", "year"),
+          headers, keep_alive);
+    }
+  }
+  std::vector<std::string> tenants;
+  for (const auto& t : state_.Callers()->tenants.tenants()) tenants.push_back(t.id);
+  const std::vector<MeterRow> rows = co_await ReadMeter(*meter, std::move(tenants), year);
+  const bool all_read =
+      std::all_of(rows.begin(), rows.end(), [](const MeterRow& r) { return r.counts.status.ok(); });
+  co_return co_await Send(all_read ? 200 : 503, MeterReportJson(year, rows), "application/json",
+                          headers, keep_alive);
+}
+
+template <class Stream>
 asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& request_id) {
   Headers headers{{"x-request-id", request_id}};
   const bool keep_alive = req.keep_alive();
@@ -1015,7 +1056,8 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
   };
   if (admin_) {
     admin_route_ = "other";
-    for (std::string_view route : {"/healthz", "/readyz", "/metrics", "/admin/reload"}) {
+    for (std::string_view route :
+         {"/healthz", "/readyz", "/metrics", "/admin/reload", "/admin/meter"}) {
       if (path == route) admin_route_ = route;
     }
     // The probes stay open (a kubelet or load balancer sends no credentials); every other
@@ -1050,12 +1092,16 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
       co_return co_await Send(result.ok ? 200 : 422, result.Json(), "application/json", headers,
                               keep_alive);
     }
+    if (path == "/admin/meter") {
+      if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
+      co_return co_await HandleMeter(target, headers, keep_alive);
+    }
     if (path != "/healthz" && path != "/readyz" && path != "/metrics") {
       co_return co_await SendError(
           core::Status::Error(core::StatusCode::kNotFound,
                               "no route for " + std::string(path) +
-                                  " on the admin listener (POST /admin/reload, GET /metrics, "
-                                  "/healthz, /readyz)",
+                                  " on the admin listener (POST /admin/reload, GET /admin/meter, "
+                                  "GET /metrics, /healthz, /readyz)",
                               "not_found"),
           headers, keep_alive);
     }

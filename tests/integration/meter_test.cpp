@@ -287,7 +287,7 @@ TEST_F(MeterTest, ExamplePolicyVectorsT4AndT5HoldAtRunTimeWithTheMeterInRedis) {
   EXPECT_EQ(r.header("x-meridian-policy-rule"), "acme-mainland");
   EXPECT_EQ(r.header("x-meridian-policy-guards"), "");
   EXPECT_EQ(Card(redis, key), 40'001) << "the new individual was counted";
-  EXPECT_THAT(Metrics(), HasSubstr("meridian_export_meter_individuals{tenant=\"acme\","
+  EXPECT_THAT(Metrics(), HasSubstr("meridian_xborder_individuals{tenant=\"acme\","
                                    "class=\"non_sensitive\"} 40000\n"))
       << "as read for the decision";
   EXPECT_EQ(ask("gpt-4.1", "user-t4").status, 200u);
@@ -313,6 +313,74 @@ TEST_F(MeterTest, ExamplePolicyVectorsT4AndT5HoldAtRunTimeWithTheMeterInRedis) {
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.header("x-meridian-provider"), "ds-cn");
   EXPECT_EQ(Card(redis, key), 100'000) << "kept in the mainland: not an export";
+}
+
+/// Runs the built binary with `args` (a shell command line), its stdout and exit status.
+std::pair<std::string, int> RunBinary(const std::string& args) {
+  const std::string command = std::string(MERIDIAN_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return {"popen failed", -1};
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+TEST_F(MeterTest, OperatorsReadTheMeterAndEachAuditLineSaysWhatWasExported) {
+  RedisServer redis({"--appendonly", "yes"});
+  ASSERT_TRUE(redis.ok());
+  GatewayYaml g = OnRedis(redis.port());
+  SetEnv(kAdminTokenEnv, kAdminToken);
+  g.admin = {"listen: 127.0.0.1:0", std::string("token_env: ") + kAdminTokenEnv};
+  g.audit = {"path: audit.jsonl", "flush_interval_ms: 20"};
+  ASSERT_NO_FATAL_FAILURE(StartGateway(MeterPolicy(3), g));
+  for (const char* user : {"alice", "alice", "bob", "carol"}) ASSERT_EQ(As(user).status, 200u);
+
+  const std::map<std::string, std::string> admin = {
+      {"authorization", std::string("Bearer ") + kAdminToken}};
+  const HttpResult report = TestClient(gateway_->admin_port()).Get("/admin/meter", admin);
+  ASSERT_EQ(report.status, 200u) << report.body;
+  EXPECT_EQ(report.body, "{\"year\":" + Year() +
+                             ",\"tenants\":[{\"tenant\":\"acme\",\"non_sensitive\":2,"
+                             "\"non_sensitive_band\":\"below 100000\",\"sensitive\":0,"
+                             "\"sensitive_band\":\"below 10000\"}]}");
+  EXPECT_THAT(TestClient(gateway_->admin_port()).Get("/admin/meter?year=2020", admin).body,
+              HasSubstr("\"year\":2020,\"tenants\":[{\"tenant\":\"acme\",\"non_sensitive\":0"));
+  EXPECT_EQ(TestClient(gateway_->admin_port()).Get("/admin/meter?year=20x6", admin).status, 400u);
+  EXPECT_EQ(TestClient(gateway_->admin_port()).Get("/admin/meter").status, 401u);
+  EXPECT_EQ(Client().Get("/admin/meter", admin).status, 404u) << "on the public listener";
+
+  // The command line reads the same store.
+  const std::string config = (Dir() / "gateway.yaml").string();
+  const auto [shown, shown_rc] = RunBinary("meter show -c " + config);
+  EXPECT_EQ(shown_rc, 0) << shown;
+  EXPECT_THAT(shown, HasSubstr("export meter, " + Year() + " (China Standard Time)"));
+  EXPECT_THAT(shown,
+              ::testing::MatchesRegex("(.|\n)*acme +2  below 100000 +0  below 10000(.|\n)*"));
+  const auto [exported, exported_rc] = RunBinary("meter export -c " + config);
+  EXPECT_EQ(exported_rc, 0) << exported;
+  EXPECT_EQ(exported, report.body + "\n");
+  // Redis gone: the report says it cannot read, with a failing exit status.
+  redis.Stop();
+  const auto [down, down_rc] = RunBinary("meter show -c " + config);
+  EXPECT_EQ(down_rc, 1) << down;
+  EXPECT_THAT(down, HasSubstr("acme"));
+  EXPECT_THAT(down, HasSubstr("unreadable"));
+  EXPECT_EQ(TestClient(gateway_->admin_port()).Get("/admin/meter", admin).status, 503u);
+
+  gateway_->Drain(std::chrono::seconds(5));
+  gateway_->Stop();
+  std::ifstream in(Dir() / "audit.jsonl");
+  std::vector<std::pair<bool, bool>> seen;  // exported, new_individual
+  for (std::string line; std::getline(in, line);) {
+    const json::object o = json::parse(line).as_object();
+    ASSERT_THAT(line, ::testing::Not(HasSubstr("alice"))) << "a subject id in the audit log";
+    seen.emplace_back(o.at("exported").as_bool(), o.at("new_individual").as_bool());
+  }
+  // alice (new), alice again, bob (new), carol kept in the mainland at the band.
+  EXPECT_EQ(seen, (std::vector<std::pair<bool, bool>>{
+                      {true, true}, {true, false}, {true, true}, {false, false}}));
 }
 
 }  // namespace
