@@ -9,6 +9,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libssl-dev openssl libyaml-cpp-dev libcli11-dev libmimalloc-dev libhiredis-dev
   redis-server
+  haproxy    # the rolling-restart rehearsal (tests/deploy/rolling_restart.py)
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
   systemd    # systemd-analyze verify of deploy/meridian.service
