@@ -5,6 +5,7 @@
 
 #include "gateway/classifier.h"
 #include "gateway/gateway_state.h"
+#include "gateway/meter.h"
 #include "gateway/process_metrics.h"
 
 namespace meridian::gateway {
@@ -147,7 +148,27 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
           "The cross-border export meter as last read: distinct individuals exported this CST "
           "year, by tenant and class (non_sensitive, sensitive). The law's bands: 10,000 "
           "sensitive; 100,000 and 1,000,000 non-sensitive.",
-          {"tenant", "class"})) {
+          {"tenant", "class"})),
+      attempt_duration_(registry_.AddHistogram(
+          "meridian_upstream_attempt_duration_seconds",
+          "Upstream attempts by provider: from sending the request to the end of the answer (or "
+          "of the attempt, when it failed).",
+          {"provider"}, metrics::DefaultLatencyBuckets())),
+      provider_ttft_(registry_.AddHistogram(
+          "meridian_provider_time_to_first_token_seconds",
+          "Streams by the provider that answered: from the decision to the first byte of the "
+          "answer reaching the client.",
+          {"provider"}, metrics::DefaultLatencyBuckets())),
+      decisions_by_rule_(registry_.AddCounter(
+          "meridian_decisions_total",
+          "Policy decisions by the rule that decided: the matched route, or the guard that "
+          "denied (none: the default deny). Rules come from the policy, so the set is bounded.",
+          {"rule", "decision"})),
+      guard_applied_(registry_.AddCounter(
+          "meridian_guard_applications_total",
+          "Guards that applied to a decision (narrowed the allowed providers or denied), by "
+          "guard id.",
+          {"guard"})) {
   for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
     raise_by_detector_.push_back(
         &raises_.With({classifier::Name(static_cast<classifier::Detector>(d))}));
@@ -289,6 +310,40 @@ void GatewayMetrics::Record(const RequestReport& r) {
     metrics::Histogram*& t = cache.histograms[fe | 4];
     if (t == nullptr) t = &ttft_.With({kFrontEnds[fe]});
     t->Observe(Seconds(*r.ttft));
+  }
+  // Per provider: TTFT of the one that answered, the duration of every attempt actually sent.
+  constexpr std::uint64_t kProviderTtft = 1ull << 40, kAttemptDuration = 2ull << 40;
+  if (r.ttft && r.served_by) {
+    metrics::Histogram*& t = cache.histograms[kProviderTtft | *r.served_by];
+    if (t == nullptr) t = &provider_ttft_.With({s.providers[*r.served_by].id});
+    t->Observe(Seconds(*r.ttft));
+  }
+  for (const Attempt& a : r.attempts) {
+    if (IsExportGateRefusal(a.status)) continue;  // nothing was sent
+    metrics::Histogram*& h = cache.histograms[kAttemptDuration | a.provider];
+    if (h == nullptr) h = &attempt_duration_.With({s.providers[a.provider].id});
+    h->Observe(Seconds(a.duration));
+  }
+  // By rule (the matched route or the denying guard) and by guard applied.
+  constexpr std::uint64_t kRule = 4ull << 60, kGuard = 5ull << 60;
+  {
+    std::uint64_t rule_key = kRule | (decision << 32) | 0xffffffffull;
+    std::string_view rule = "none";
+    if (const auto* route = d.MatchedRoute()) {
+      rule = route->id;
+      rule_key = kRule | (decision << 32) | *d.route;
+    } else if (d.deny_guard) {
+      rule = s.guards[*d.deny_guard].id;
+      rule_key = kRule | (decision << 32) | (1ull << 31) | *d.deny_guard;
+    }
+    metrics::Counter*& rc = cache.counters[rule_key];
+    if (rc == nullptr) rc = &decisions_by_rule_.With({rule, DecisionName(d)});
+    rc->Inc();
+  }
+  for (const std::uint16_t g : d.guards_applied) {
+    metrics::Counter*& gc = cache.counters[kGuard | g];
+    if (gc == nullptr) gc = &guard_applied_.With({s.guards[g].id});
+    gc->Inc();
   }
   constexpr std::uint64_t kAttempt = 1ull << 60, kFallback = 2ull << 60, kTokens = 3ull << 60;
   for (std::size_t i = 0; i < r.attempts.size(); ++i) {

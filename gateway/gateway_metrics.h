@@ -89,6 +89,10 @@ class GatewayMetrics {
   metrics::Family<metrics::Counter>& tenant_requests_;
   metrics::Family<metrics::Counter>& tenant_tokens_;
   metrics::Family<metrics::Gauge>& meter_individuals_;
+  metrics::Family<metrics::Histogram>& attempt_duration_;
+  metrics::Family<metrics::Histogram>& provider_ttft_;
+  metrics::Family<metrics::Counter>& decisions_by_rule_;
+  metrics::Family<metrics::Counter>& guard_applied_;
   std::vector<metrics::Counter*> raise_by_detector_;
 };
 

@@ -521,7 +521,12 @@ TEST_F(OpsTest, ASecondGatewayOnTheSamePortIsRefusedNotSharing) {
 TEST_F(OpsTest, PromtoolAcceptsALiveScrape) {
   GatewayYaml g;
   g.audit = {"path: audit.jsonl"};
-  ASSERT_NO_FATAL_FAILURE(Start(OneSim("sim-a"), g));
+  // A guard that applies to sensitive data (the resident id below raises the class to it).
+  ASSERT_NO_FATAL_FAILURE(Start(
+      PolicyYaml({Sim("sim-a", "[CN]", "{chat: sim}", 2)}, "  - id: everyone\n    allow: [sim-a]\n",
+                 "  - id: keep-sensitive-here\n    when:\n      data_class: \">= "
+                 "sensitive_personal\"\n    narrow:\n      providers: [sim-a]\n"),
+      g));
   // Traffic of every kind, so labelled families have children.
   EXPECT_EQ(Chat({.stream = true, .include_usage = true}).status, 200u);
   EXPECT_EQ(Chat({.text = "my id is 11010519491231002X"}).status, 200u);  // raised, allowed
@@ -541,6 +546,16 @@ TEST_F(OpsTest, PromtoolAcceptsALiveScrape) {
   EXPECT_THAT(scrape.body,
               HasSubstr("meridian_time_to_first_token_seconds_count{front_end=\"http\"} 1"));
   EXPECT_THAT(scrape.body, HasSubstr("meridian_audit_queue_depth"));
+  // Per provider, rule and guard.
+  EXPECT_THAT(
+      scrape.body,
+      HasSubstr("meridian_provider_time_to_first_token_seconds_count{provider=\"sim-a\"} 1"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("meridian_upstream_attempt_duration_seconds_count{provider=\"sim-a\"} 3"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("meridian_decisions_total{rule=\"everyone\",decision=\"allowed\"} 3"));
+  EXPECT_THAT(scrape.body,
+              HasSubstr("meridian_guard_applications_total{guard=\"keep-sensitive-here\"} 1"));
   // Fleet figures: per tenant (tenants come from the config), circuits, process, build.
   EXPECT_THAT(scrape.body, HasSubstr("meridian_tenant_requests_total{tenant=\"acme\","
                                      "outcome=\"ok\"} 3"));
