@@ -1,5 +1,7 @@
 #include "gateway/serve.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -428,6 +430,41 @@ core::Status Load(const ServeInputs& in, Loaded& out) {
 
 }  // namespace
 
+namespace {
+
+/// What serve would find wrong building a TLS server context from these files (they are
+/// readable: the config loader checked): "" when nothing. `what` names the section.
+std::string TlsFilesProblem(std::string_view what, const std::string& cert, const std::string& key,
+                            const std::string& client_ca) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
+                                                        &SSL_CTX_free);
+  auto why = [] {
+    char buf[256] = {};
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    ERR_clear_error();
+    return std::string(buf);
+  };
+  const std::string w(what);
+  if (!ctx) return w + ": cannot create a TLS context: " + why();
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
+    return w + ".cert_file " + cert + ": not a PEM certificate chain (" + why() + ")";
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return w + ".key_file " + key + ": not a PEM private key, or not the certificate's (" + why() +
+           ")";
+  }
+  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+    return w + ".key_file " + key + " does not match the certificate of " + cert;
+  }
+  if (!client_ca.empty() &&
+      SSL_CTX_load_verify_locations(ctx.get(), client_ca.c_str(), nullptr) != 1) {
+    return w + ".client_ca_file " + client_ca + ": no PEM CA certificate (" + why() + ")";
+  }
+  return {};
+}
+
+}  // namespace
+
 core::Status Gateway::Check(const ServeInputs& in, std::vector<std::string>& warnings) {
   Loaded loaded;
   if (auto st = Load(in, loaded); !st.ok()) {
@@ -449,6 +486,19 @@ core::Status Gateway::Check(const ServeInputs& in, std::vector<std::string>& war
   }
   if (cfg.export_meter && MeterKey(*cfg.export_meter) == nullptr) {
     problems.push_back("export_meter: " + MeterKeyProblem(*cfg.export_meter));
+  }
+  // The TLS material as the listeners would load it (a key that is not the certificate's).
+  if (cfg.tls) {
+    if (auto p = TlsFilesProblem("tls", cfg.tls->cert_file, cfg.tls->key_file, ""); !p.empty()) {
+      problems.push_back(p);
+    }
+  }
+  if (cfg.grpc && cfg.grpc->tls) {
+    const auto& t = *cfg.grpc->tls;
+    if (auto p = TlsFilesProblem("grpc.tls", t.cert_file, t.key_file, t.client_ca_file);
+        !p.empty()) {
+      problems.push_back(p);
+    }
   }
   if (!problems.empty()) {
     std::string message;

@@ -31,6 +31,8 @@ extern char** environ;
 
 #include <boost/json.hpp>
 
+#include "tests/fakes/test_certs.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -928,6 +930,37 @@ TEST_F(CliTest, ConfigCheckNamesTheFileLineAndColumnOfEachError) {
   r = RunMeridian({"config", "check"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("FILE is required"));
+}
+
+TEST_F(CliTest, ConfigCheckLoadsTheTlsMaterialAsTheListenersWould) {
+  const meridian::fakes::TestCerts certs;
+  Write("policy.yaml",
+        "version: 1\nproviders:\n  - id: p\n    kind: sim\n    models: {m: m}\n"
+        "    processing: [CN]\nroutes:\n  - id: r\n    allow: [p]\n");
+  auto config = [&](const std::string& cert, const std::string& key, const std::string& ca) {
+    return "listen: 127.0.0.1:0\npolicy_file: policy.yaml\ntls: {cert_file: " + cert +
+           ", key_file: " + key + "}\ngrpc:\n  listen: 127.0.0.1:0\n  tls: {cert_file: " + cert +
+           ", key_file: " + key + ", client_ca_file: " + ca +
+           "}\ntenants:\n  - id: t\n    api_key_sha256: [" + std::string(64, 'a') + "]\n";
+  };
+  const std::string good =
+      Write("good.yaml", config(certs.server_cert(), certs.server_key(), certs.ca_cert()));
+  RunResult r = RunMeridian({"config", "check", good});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  // The client's key with the server's certificate: serve could not start either listener.
+  const std::string mismatch =
+      Write("mismatch.yaml", config(certs.server_cert(), certs.client_key(), certs.ca_cert()));
+  r = RunMeridian({"config", "check", mismatch});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(mismatch + ": tls.key_file " + certs.client_key()));
+  EXPECT_THAT(r.err, HasSubstr(mismatch + ": grpc.tls.key_file " + certs.client_key()));
+  // A private key where the client CA should be.
+  const std::string bad_ca =
+      Write("bad_ca.yaml", config(certs.server_cert(), certs.server_key(), certs.server_key()));
+  r = RunMeridian({"config", "check", bad_ca});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("grpc.tls.client_ca_file " + certs.server_key() +
+                               ": no PEM CA certificate"));
 }
 
 }  // namespace
