@@ -213,6 +213,8 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
           {"grpc", [&](const Entry& e) { ReadGrpc(e, c.grpc); }},
           {"audit", Section([&](const Entry& e) {
              AuditConfig a;
+             std::optional<SourcePos> key_file_pos;
+             std::optional<SourcePos> key_env_pos;
              ReadSubFields(e, "audit",
                            {
                                {"path",
@@ -236,7 +238,33 @@ GatewayConfig GatewayReader::ReadConfig(const YAML::Node& root) {
                                                     [&](const std::string& v) {
                                                       a.fail_closed = v == "reject";
                                                     })},
+                               {"signing_key_file",
+                                [&](const Entry& k) {
+                                  key_file_pos = k.key_pos;
+                                  ReadablePath(a.signing_key_file)(k);
+                                }},
+                               {"signing_key_env",
+                                [&](const Entry& k) {
+                                  key_env_pos = k.key_pos;
+                                  LocatedString name;
+                                  if (!Read(k, name)) return;
+                                  if (!IsEnvVarName(name.value)) {
+                                    // Never echo the value: it may be the key itself.
+                                    Error(k.pos,
+                                          "'signing_key_env' must be the NAME of an environment "
+                                          "variable (upper case, digits and _), not the key");
+                                    return;
+                                  }
+                                  a.signing_key_env = name.value;
+                                }},
+                               {"checkpoint_interval_s", IntIn(a.checkpoint_interval_s, 1, 86400)},
                            });
+             if (key_file_pos && key_env_pos) {
+               Error(*key_env_pos,
+                     "'signing_key_file' and 'signing_key_env' exclude each other: name one "
+                     "source of the audit signing key");
+             }
+             a.signing_key_pos = key_file_pos ? *key_file_pos : key_env_pos ? *key_env_pos : e.pos;
              c.audit = a;
            })},
           {"log", Section([&](const Entry& e) {

@@ -20,6 +20,10 @@
 //     queue_capacity: 65536      # records waiting to be written             (1..10000000)
 //     on_failure: reject         # reject: refuse requests (503) while records cannot be
 //                                # kept (fail closed); continue: serve, count dropped records
+//     signing_key_file: audit-signing.pem  # optional: an Ed25519 private key (PEM) that signs
+//     signing_key_env: AUDIT_KEY # checkpoints (path + ".checkpoints"); or the variable
+//                                # holding it; one of the two; none: lines are chained only
+//     checkpoint_interval_s: 300 # a signed checkpoint at least this often, and at shutdown
 //   log:
 //     level: info                # info | warn | error
 //     format: text               # text | json (one JSON object per line)
@@ -295,6 +299,12 @@ struct AuditConfig {
   std::uint32_t max_files = 5;
   std::uint64_t queue_capacity = 65536;
   bool fail_closed = true;
+  /// Signed checkpoints (gateway/audit_chain.h): where the Ed25519 private key is (at most one
+  /// of the two; none: no checkpoints). The key itself is never in this file.
+  std::string signing_key_file;  ///< resolved; readable when loaded
+  std::string signing_key_env;   ///< the environment variable holding the PEM key
+  policy::SourcePos signing_key_pos;
+  std::uint32_t checkpoint_interval_s = 300;
 };
 
 /// `cors:`: the web origins whose pages may call the API from a browser.

@@ -101,6 +101,8 @@ std::string ToJsonLine(const Record& r) {
   AppendStringField(out, "request_id", r.request_id);
   AppendStringField(out, "front_end", r.front_end);
   AppendStringField(out, "tenant", r.tenant);
+  AppendStringField(out, "model", r.model);
+  AppendStringField(out, "upstream_model", r.upstream_model);
   AppendStringField(out, "region", r.region);
   AppendStringField(out, "region_source", r.region_source);
   AppendStringField(out, "declared_class", r.declared_class);
@@ -138,6 +140,12 @@ std::string ToJsonLine(const Record& r) {
   AppendStringField(out, "policy_version", r.policy_version);
   out += '}';
   return out;
+}
+
+std::string ToChainedLine(const Record& r, ChainState& state) {
+  std::string line = ToJsonLine(r);
+  ChainLine(line, state);
+  return line;
 }
 
 namespace {
@@ -204,6 +212,71 @@ int RepairTornTail(int fd, const std::string& path, const struct stat& st, std::
 
 }  // namespace
 
+namespace {
+
+// The last complete line of a regular file (without its '\n'); empty when there is none or
+// the file cannot be read. Used once, when the log opens, to resume the chain.
+std::string LastLine(const std::string& path) {
+  const int rd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (rd < 0) return {};
+  struct stat st {};
+  std::string line;
+  if (::fstat(rd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    constexpr std::size_t kStep = 64 * 1024;
+    constexpr std::uint64_t kMaxLine = 64u << 20;
+    auto end = static_cast<std::uint64_t>(st.st_size);
+    char last = 0;
+    if (::pread(rd, &last, 1, static_cast<off_t>(end - 1)) == 1 && last == '\n') --end;
+    std::string buf(kStep, '\0');
+    std::uint64_t begin_line = 0;
+    bool found = false;
+    for (std::uint64_t hi = end; hi > 0 && !found && end - hi < kMaxLine;) {
+      const std::uint64_t lo = hi > kStep ? hi - kStep : 0;
+      if (::pread(rd, buf.data(), hi - lo, static_cast<off_t>(lo)) !=
+          static_cast<ssize_t>(hi - lo)) {
+        ::close(rd);
+        return {};
+      }
+      for (std::uint64_t i = hi - lo; i > 0; --i) {
+        if (buf[i - 1] == '\n') {
+          begin_line = lo + i;
+          found = true;
+          break;
+        }
+      }
+      hi = lo;
+    }
+    line.resize(end - begin_line);
+    if (::pread(rd, line.data(), line.size(), static_cast<off_t>(begin_line)) !=
+        static_cast<ssize_t>(line.size())) {
+      line.clear();
+    }
+  }
+  ::close(rd);
+  return line;
+}
+
+// Opens `path` for appending (created 0640); a regular file's torn last line is repaired
+// first (RepairTornTail). 0 with `fd` and `st` (after the repair) set, or errno.
+int OpenForAppend(const std::string& path, int& fd, struct stat& st, std::string& note,
+                  bool& repaired) {
+  const int f = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (f < 0) return errno;
+  int err = ::fstat(f, &st) != 0 ? errno : 0;
+  if (err == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    err = RepairTornTail(f, path, st, note, repaired);
+    if (err == 0 && ::fstat(f, &st) != 0) err = errno;
+  }
+  if (err != 0) {
+    ::close(f);
+    return err;
+  }
+  fd = f;
+  return 0;
+}
+
+}  // namespace
+
 // Writer-thread state. Only the writer thread touches it once the thread runs.
 struct AuditLog::Pending {
   int fd = -1;
@@ -215,8 +288,92 @@ struct AuditLog::Pending {
   std::string chunk;                // bytes of one write(2)
   std::uint64_t torn_repaired = 0;  // torn tails repaired on opening, not yet counted
   std::vector<std::string> notes;   // warnings (torn tails), not yet reported
+  ChainState chain;                 // of the last line formatted
+  ChainState written;               // of the last line fully written
+  std::deque<ChainState> states;    // of each of `lines`
+  // Signed checkpoints (when a key is configured).
+  int cp_fd = -1;
+  bool cp_regular = false;
+  std::uint64_t cp_n = 0;    // number of the last checkpoint
+  Digest cp_prev{};          // SHA-256 of the last checkpoint line
+  std::uint64_t cp_seq = 0;  // the seq the last checkpoint covered
+  std::chrono::steady_clock::time_point next_checkpoint{};
 
-  ~Pending() { CloseFd(); }
+  ~Pending() {
+    CloseFd();
+    if (cp_fd >= 0) ::close(cp_fd);
+  }
+
+  // Where the chain of an existing log stands: its last line (or, after a rotation, the
+  // previous file's).
+  void ResumeChain(const std::string& path) {
+    if (!regular) return;
+    std::string last = LastLine(path);
+    if (last.empty()) last = LastLine(path + ".1");
+    if (const auto f = ParseChainFields(last)) chain = ChainState{f->seq, f->chain};
+    written = chain;
+  }
+
+  // Opens the checkpoint file; with `resume`, takes the numbering (and, if it is further on,
+  // the chain) from its last checkpoint. Returns 0 or errno.
+  int OpenCheckpoints(const std::string& path, bool resume) {
+    struct stat st {};
+    std::string note;
+    bool repaired = false;
+    if (const int err = OpenForAppend(path, cp_fd, st, note, repaired); err != 0) return err;
+    if (!note.empty()) notes.push_back(std::move(note));
+    cp_regular = S_ISREG(st.st_mode);
+    if (!resume || !cp_regular) return 0;
+    const std::string last = LastLine(path);
+    if (last.empty()) return 0;
+    if (const auto c = ParseCheckpoint(last)) {
+      cp_n = c->n;
+      cp_prev = Sha256(last);
+      cp_seq = c->at.seq;
+      if (c->at.seq > chain.seq) chain = written = c->at;
+    } else {
+      notes.push_back("audit: the last line of " + path +
+                      " is not a checkpoint; numbering checkpoints afresh (audit verify will "
+                      "report the break)");
+    }
+    return 0;
+  }
+
+  // Appends a signed checkpoint of the last line written. "" or what failed.
+  std::string WriteCheckpoint(const std::string& path, bool sync, const Ed25519Key& key,
+                              const char* reason) {
+    if (cp_fd < 0) {
+      if (const int err = OpenCheckpoints(path, false); err != 0) {
+        return ErrnoText("open", path, err);
+      }
+    }
+    Checkpoint c;
+    c.n = cp_n + 1;
+    c.time_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    c.reason = reason;
+    c.at = written;
+    c.prev = cp_prev;
+    std::string line = FormatCheckpoint(c, key);
+    const Digest hash = Sha256(line);
+    line += '\n';
+    struct stat st {};
+    const bool sized = cp_regular && ::fstat(cp_fd, &st) == 0;
+    std::size_t done = 0;
+    int err = WriteAll(cp_fd, line.data(), line.size(), done);
+    if (err == 0 && sync && ::fsync(cp_fd) != 0) err = errno;
+    if (err != 0) {
+      if (done > 0 && sized) (void)::ftruncate(cp_fd, st.st_size);
+      ::close(cp_fd);
+      cp_fd = -1;
+      return ErrnoText("write checkpoint", path, err);
+    }
+    cp_n = c.n;
+    cp_prev = hash;
+    cp_seq = written.seq;
+    return {};
+  }
 
   void CloseFd() {
     if (fd >= 0) ::close(fd);
@@ -224,31 +381,13 @@ struct AuditLog::Pending {
   }
 
   int OpenFile(const std::string& path) {
-    const int f = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (f < 0) return errno;
     struct stat st {};
-    if (::fstat(f, &st) != 0) {
-      const int err = errno;
-      ::close(f);
-      return err;
-    }
+    std::string note;
+    bool repaired = false;
+    if (const int err = OpenForAppend(path, fd, st, note, repaired); err != 0) return err;
     regular = S_ISREG(st.st_mode);
-    if (regular && st.st_size > 0) {
-      std::string note;
-      bool repaired = false;
-      if (const int err = RepairTornTail(f, path, st, note, repaired); err != 0) {
-        ::close(f);
-        return err;
-      }
-      if (repaired) ++torn_repaired;
-      if (!note.empty()) notes.push_back(std::move(note));
-      if (::fstat(f, &st) != 0) {
-        const int err = errno;
-        ::close(f);
-        return err;
-      }
-    }
-    fd = f;
+    if (repaired) ++torn_repaired;
+    if (!note.empty()) notes.push_back(std::move(note));
     file_size = regular ? static_cast<std::uint64_t>(st.st_size) : 0;
     return 0;
   }
@@ -279,6 +418,8 @@ struct Attempted {
   bool ok = true;
   bool did_io = false;  // a write or probe was attempted (health can only change then)
   std::string error;
+  std::uint64_t checkpoints = 0;
+  std::string checkpoint_error;
 };
 
 }  // namespace
@@ -292,16 +433,34 @@ core::Status AuditLog::Open(Options options, std::unique_ptr<AuditLog>& out) {
     return core::Status::Error(core::StatusCode::kInvalidArgument, "audit: path is empty");
   }
   if (options.queue_capacity == 0 || options.max_files == 0 || options.max_file_bytes == 0 ||
-      options.flush_interval.count() <= 0) {
-    return core::Status::Error(
-        core::StatusCode::kInvalidArgument,
-        "audit: queue_capacity, max_files, max_file_bytes and flush_interval must be > 0");
+      options.flush_interval.count() <= 0 || options.checkpoint_interval.count() <= 0) {
+    return core::Status::Error(core::StatusCode::kInvalidArgument,
+                               "audit: queue_capacity, max_files, max_file_bytes, "
+                               "flush_interval and checkpoint_interval must be > 0");
   }
+  if (options.checkpoint_path.empty()) options.checkpoint_path = options.path + ".checkpoints";
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options)));
+  if (!log->options_.signing_key_pem.empty()) {
+    if (auto st = Ed25519Key::FromPrivatePem(log->options_.signing_key_pem, log->signing_key_);
+        !st.ok()) {
+      return core::Status::Error(core::StatusCode::kInvalidArgument,
+                                 "audit: signing key: " + st.message);
+    }
+  }
   if (const int err = log->writer_->OpenFile(log->options_.path); err != 0) {
     return core::Status::Error(core::StatusCode::kInternal,
                                ErrnoText("open", log->options_.path, err));
   }
+  Pending& w = *log->writer_;
+  w.ResumeChain(log->options_.path);
+  if (log->signing_key_) {
+    if (const int err = w.OpenCheckpoints(log->options_.checkpoint_path, true); err != 0) {
+      return core::Status::Error(core::StatusCode::kInternal,
+                                 ErrnoText("open", log->options_.checkpoint_path, err));
+    }
+    w.next_checkpoint = std::chrono::steady_clock::now() + log->options_.checkpoint_interval;
+  }
+  log->last_seq_ = w.written.seq;
   log->torn_repaired_ = std::exchange(log->writer_->torn_repaired, 0);
   log->Warn(std::exchange(log->writer_->notes, {}));
   log->thread_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
@@ -394,8 +553,8 @@ void AuditLog::Close(std::chrono::milliseconds deadline) {
 
 AuditLog::Stats AuditLog::stats() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return Stats{written_,   dropped_, write_errors_, rotations_,
-               unwritten_, healthy_, !closing_,     torn_repaired_};
+  return Stats{written_, dropped_,  write_errors_,  rotations_,   unwritten_,
+               healthy_, !closing_, torn_repaired_, checkpoints_, last_seq_};
 }
 
 void AuditLog::WriterLoop() {
@@ -453,6 +612,8 @@ void AuditLog::WriterLoop() {
         if (left >= rest) {
           left -= rest;
           w.lines.pop_front();
+          w.written = w.states.front();
+          w.states.pop_front();
           w.front_offset = 0;
           ++a.written;
         } else {
@@ -490,9 +651,10 @@ void AuditLog::WriterLoop() {
     lk.unlock();
 
     for (const Record& r : w.batch) {
-      std::string line = ToJsonLine(r);
+      std::string line = ToChainedLine(r, w.chain);
       line += '\n';
       w.lines.push_back(std::move(line));
+      w.states.push_back(w.chain);
     }
     w.batch.clear();
 
@@ -525,6 +687,16 @@ void AuditLog::WriterLoop() {
       const std::size_t keep = w.front_offset > 0 ? 1 : 0;
       a.dropped = w.lines.size() - keep;
       w.lines.resize(keep);
+      w.states.resize(keep);
+      // The chain goes on from the last line that is (or will be) in the file.
+      w.chain = keep != 0 ? w.states.back() : w.written;
+    }
+    const Ed25519Key* const key = signing_key_.get();
+    if (key != nullptr && !stopping && w.written.seq != w.cp_seq &&
+        std::chrono::steady_clock::now() >= w.next_checkpoint) {
+      a.checkpoint_error = w.WriteCheckpoint(o.checkpoint_path, o.fsync, *key, "interval");
+      if (a.checkpoint_error.empty()) ++a.checkpoints;
+      w.next_checkpoint = std::chrono::steady_clock::now() + o.checkpoint_interval;
     }
 
     std::vector<std::string> messages;
@@ -535,6 +707,12 @@ void AuditLog::WriterLoop() {
     dropped_ += a.dropped;
     write_errors_ += a.errors;
     rotations_ += a.rotations;
+    checkpoints_ += a.checkpoints;
+    last_seq_ = w.written.seq;
+    if (!a.checkpoint_error.empty()) {
+      ++write_errors_;
+      messages.push_back(a.checkpoint_error + " (retried at the next checkpoint interval)");
+    }
     unwritten_ -= static_cast<std::size_t>(a.written + a.dropped);
     occupied_ -= static_cast<std::size_t>(a.written + a.dropped);
     if (!a.ok) {
@@ -558,6 +736,7 @@ void AuditLog::WriterLoop() {
         occupied_ -= lost;
         queue_.clear();
         w.lines.clear();
+        w.states.clear();
         w.front_offset = 0;
         messages.push_back("audit: " + std::to_string(lost) +
                            " record(s) not written before the close deadline");
@@ -574,6 +753,17 @@ void AuditLog::WriterLoop() {
         ++write_errors_;
       }
       w.CloseFd();
+      // The last checkpoint: everything this process wrote is signed.
+      if (const Ed25519Key* signer = signing_key_.get(); signer != nullptr) {
+        std::string err = w.WriteCheckpoint(o.checkpoint_path, o.fsync, *signer, "shutdown");
+        std::lock_guard<std::mutex> relock(mu_);
+        if (err.empty()) {
+          ++checkpoints_;
+        } else {
+          ++write_errors_;
+          messages.push_back(std::move(err));
+        }
+      }
       Warn(warnings);
       if (o.on_error) {
         for (const std::string& m : messages) o.on_error(m);

@@ -53,6 +53,9 @@
 //   request_id         string
 //   front_end          string   "http" | "grpc"
 //   tenant             string
+//   model              string   the model alias the client asked for
+//   upstream_model     string   the provider's name for it, of the provider that answered
+//                               (else the last one tried; "" when none was)
 //   region             string
 //   region_source      string
 //   declared_class     string   data class the client declared (or the tenant default)
@@ -73,6 +76,8 @@
 //   ttft_us            int|null time to first token
 //   total_us           int      request duration
 //   policy_version     string
+//   seq                int      added by the writer: the line's number in the chain
+//   chain              string   added by the writer: the hash chain (gateway/audit_chain.h)
 // The Record has no field for prompt or completion content, credentials or matched PII.
 #pragma once
 
@@ -89,6 +94,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/audit_chain.h"
 #include "gateway/core/status.h"
 
 namespace meridian::audit {
@@ -104,6 +110,8 @@ struct Record {
   std::string request_id;
   std::string front_end;  // "http" | "grpc"
   std::string tenant;
+  std::string model;           // the alias requested
+  std::string upstream_model;  // the provider's model name
   std::string region;
   std::string region_source;
   std::string declared_class;
@@ -129,8 +137,11 @@ struct Record {
   std::string policy_version;
 };
 
-/// One line of JSON (no trailing newline) in the schema above. Pure and deterministic.
+/// One line of JSON (no trailing newline) in the schema above, without the writer's `seq` and
+/// `chain`. Pure and deterministic.
 std::string ToJsonLine(const Record& r);
+/// The line as the writer writes it after `state` (advanced): ToJsonLine + ChainLine.
+std::string ToChainedLine(const Record& r, ChainState& state);
 
 enum class OnFailure {
   kRejectRequests,  // fail closed (default): Reserve() fails when full or unhealthy
@@ -147,6 +158,12 @@ struct Options {
   OnFailure on_failure = OnFailure::kRejectRequests;
   std::function<void(std::string_view)> on_error;    // optional; the module never prints
   std::function<void(std::string_view)> on_warning;  // optional; default: on_error
+  /// Signed checkpoints (gateway/audit_chain.h): the PEM Ed25519 private key that signs
+  /// them; empty: none are written (the lines are chained either way). A secret: never
+  /// printed.
+  std::string signing_key_pem;
+  std::string checkpoint_path;  // default: path + ".checkpoints"
+  std::chrono::milliseconds checkpoint_interval{std::chrono::minutes(5)};
 };
 
 class AuditLog {
@@ -191,6 +208,8 @@ class AuditLog {
     bool healthy;                       // last write attempt succeeded
     bool accepting;                     // Close() has not started
     std::uint64_t torn_tails_repaired;  // files opened with a torn last line, repaired
+    std::uint64_t checkpoints;          // signed checkpoints written
+    std::uint64_t last_seq;             // the chain's seq of the last line written
   };
   Stats stats() const;
 
@@ -201,7 +220,8 @@ class AuditLog {
   void Warn(const std::vector<std::string>& messages) const;
 
   const Options options_;
-  std::unique_ptr<Pending> writer_;  // touched only by the writer thread (and Open/Close)
+  std::unique_ptr<Pending> writer_;          // touched only by the writer thread (and Open/Close)
+  std::unique_ptr<Ed25519Key> signing_key_;  // set when checkpoints are signed
 
   mutable std::mutex mu_;
   std::condition_variable writer_cv_;  // wakes the writer
@@ -215,6 +235,8 @@ class AuditLog {
   std::uint64_t write_errors_ = 0;
   std::uint64_t rotations_ = 0;
   std::uint64_t torn_repaired_ = 0;
+  std::uint64_t checkpoints_ = 0;
+  std::uint64_t last_seq_ = 0;
   std::uint64_t flush_requested_ = 0;
   std::uint64_t flush_done_ = 0;
   bool flush_ok_ = true;

@@ -172,6 +172,7 @@ asio::awaitable<ExchangeResult> Exchange(GatewayState& state, WorkerContext& wor
   report.front_end = caller.front_end;
   report.request_id = caller.id.text;
   report.tenant = caller.tenant;
+  report.model = request.model;
   report.decided_unix_ms = UnixMillisNow();
   // The export meter: what has been exported this year feeds the decision (`meter`
   // conditions); unknown when the store cannot say (such conditions are then false).

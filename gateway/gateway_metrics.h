@@ -28,7 +28,8 @@ struct RequestReport {
   const Admission* admission = nullptr;  ///< required: the decision and what led to it
   std::string_view request_id;
   std::string_view tenant;
-  int wire_status = 0;  ///< the HTTP status, or the gRPC status code, the client got
+  std::string_view model;  ///< the alias the client asked for
+  int wire_status = 0;     ///< the HTTP status, or the gRPC status code, the client got
   std::int64_t decided_unix_ms = 0;
   std::vector<Attempt> attempts;
   std::optional<policy::ProviderIndex> served_by;

@@ -3,6 +3,7 @@
 #include <functional>
 #include <iostream>
 
+#include "gateway/cli/audit_cli.h"
 #include "gateway/cli/meter_cli.h"
 #include "gateway/cli/policy_cli.h"
 #include "gateway/cli/serve_cli.h"
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   meridian::cli::AddServeCommand(app, run);
   meridian::cli::AddPolicyCommands(app, run);
   meridian::cli::AddMeterCommands(app, run);
+  meridian::cli::AddAuditCommands(app, run);
   // CLI11 reports a mistyped command as "A subcommand is required"; name the word instead.
   const CLI::App* level = &app;
   std::string parents;  // "meridian policy" when level is `check`, for the usage line

@@ -255,6 +255,15 @@ void ReportDecided(GatewayState& state, RequestReport& r) {
   rec.request_id = r.request_id;
   rec.front_end = r.front_end == RequestReport::FrontEnd::kGrpc ? "grpc" : "http";
   rec.tenant = r.tenant;
+  rec.model = r.model;
+  // The provider's name for the alias: of the provider that answered, else the last one tried.
+  std::optional<policy::ProviderIndex> upstream = r.served_by;
+  if (!upstream && !r.attempts.empty()) upstream = r.attempts.back().provider;
+  if (upstream) {
+    if (const std::string* name = s.providers[*upstream].UpstreamModel(r.model)) {
+      rec.upstream_model = *name;
+    }
+  }
   rec.region = d.region.ToString();
   rec.region_source = std::string(policy::Name(d.region_source));
   rec.declared_class = std::string(policy::Name(a.declared));

@@ -379,6 +379,38 @@ core::Status StartExportMeter(GatewayState& state) {
 
 }  // namespace
 
+std::string ReadAuditSigningKey(const config::GatewayConfig& cfg, const std::string& config_name,
+                                std::vector<config::FileDiagnostic>& errors) {
+  if (!cfg.audit) return {};
+  const config::AuditConfig& a = *cfg.audit;
+  std::string pem;
+  auto fail = [&](std::string message) {
+    errors.push_back({config_name, a.signing_key_pos, "audit: " + std::move(message)});
+    return std::string();
+  };
+  if (!a.signing_key_file.empty()) {
+    std::ifstream in(a.signing_key_file, std::ios::binary);
+    if (!in) return fail("'signing_key_file': cannot read '" + a.signing_key_file + "'");
+    pem.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } else if (!a.signing_key_env.empty()) {
+    const char* v = std::getenv(a.signing_key_env.c_str());
+    if (v == nullptr || *v == '\0') {
+      return fail("'signing_key_env': the environment variable " + a.signing_key_env +
+                  " is not set (it must hold the PEM Ed25519 private key)");
+    }
+    pem = v;
+  } else {
+    return {};
+  }
+  std::unique_ptr<audit::Ed25519Key> key;
+  if (auto st = audit::Ed25519Key::FromPrivatePem(pem, key); !st.ok()) {
+    return fail("signing key from " +
+                (a.signing_key_file.empty() ? "$" + a.signing_key_env : a.signing_key_file) + ": " +
+                st.message);
+  }
+  return pem;
+}
+
 namespace {
 
 /// What Create and Check both load and validate before anything is started.
@@ -388,6 +420,7 @@ struct Loaded {
   config::LoadedPolicy policy;
   std::vector<identity::Cidr> trusted;
   std::optional<AdminToken> admin_token;
+  std::string audit_signing_key;  ///< PEM; a secret
 };
 
 core::Status Load(const ServeInputs& in, Loaded& out) {
@@ -422,6 +455,7 @@ core::Status Load(const ServeInputs& in, Loaded& out) {
   errors = config::CheckTenantFlags(cfg, *out.policy.snapshot, in.config_name);
   out.trusted = identity::ParseTrustedProxies(cfg, in.config_name, errors);
   out.admin_token = AdminToken::Load(cfg, in.config_name, errors);
+  out.audit_signing_key = ReadAuditSigningKey(cfg, in.config_name, errors);
   if (!errors.empty()) {
     return core::Status::Error(core::StatusCode::kInvalidArgument, Report(errors));
   }
@@ -542,6 +576,8 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
     o.queue_capacity = static_cast<std::size_t>(cfg.audit->queue_capacity);
     o.on_failure = cfg.audit->fail_closed ? audit::OnFailure::kRejectRequests
                                           : audit::OnFailure::kDropAndCount;
+    o.signing_key_pem = std::move(loaded.audit_signing_key);
+    o.checkpoint_interval = std::chrono::seconds(cfg.audit->checkpoint_interval_s);
     o.on_error = [](std::string_view message) {
       Log(LogLevel::kError, "audit log: " + std::string(message));
     };
@@ -569,6 +605,9 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
         "Audit files opened with a torn last line (a writer stopped mid-line), truncated back "
         "to their last complete line.",
         [sink] { return static_cast<double>(sink->stats().torn_tails_repaired); });
+    reg.AddCounterCallback("meridian_audit_checkpoints_total",
+                           "Signed audit checkpoints written (audit.signing_key_*).",
+                           [sink] { return static_cast<double>(sink->stats().checkpoints); });
     reg.AddGaugeCallback("meridian_audit_healthy", "1 while the audit sink writes successfully.",
                          [sink] { return sink->stats().healthy ? 1.0 : 0.0; });
   }

@@ -108,4 +108,10 @@ class Gateway {
   std::uint64_t reload_attempts_ = 0;
 };
 
+/// The audit signing key the config names (`audit.signing_key_file` / `_env`) as PEM, checked
+/// to be an Ed25519 private key; "" when none is configured or on an error (appended to
+/// `errors`, which never show key material).
+std::string ReadAuditSigningKey(const config::GatewayConfig& cfg, const std::string& config_name,
+                                std::vector<config::FileDiagnostic>& errors);
+
 }  // namespace meridian::gateway

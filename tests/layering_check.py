@@ -48,7 +48,8 @@ RULES = {
     "gateway/classifier": CORE + ["gateway/classifier.h", "policy/"],
     "gateway/identity": CORE + ["gateway/identity.h", "policy/", "config/"],
     "gateway/metrics.": ["gateway/metrics.h"],
-    "gateway/audit.": CORE + ["gateway/audit.h"],
+    "gateway/audit.": CORE + ["gateway/audit.h", "gateway/audit_chain.h"],
+    "gateway/audit_": CORE + ["gateway/audit_chain.h", "gateway/audit_verify.h"],
     "gateway/store/resp": ["gateway/store/resp.h"],
     "gateway/store/": CORE + ["gateway/store/"],
 }

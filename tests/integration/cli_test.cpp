@@ -31,6 +31,7 @@ extern char** environ;
 
 #include <boost/json.hpp>
 
+#include "gateway/audit.h"
 #include "tests/fakes/test_certs.h"
 
 namespace {
@@ -961,6 +962,106 @@ TEST_F(CliTest, ConfigCheckLoadsTheTlsMaterialAsTheListenersWould) {
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr("grpc.tls.client_ca_file " + certs.server_key() +
                                ": no PEM CA certificate"));
+}
+
+// The auditor's commands: the operator publishes the public key from the gateway's config,
+// the auditor verifies the files with it alone. Exit 0 untouched, 1 tampered (naming the
+// file and line), 2 when a file cannot be read; a key that is not Ed25519 is a config error.
+TEST_F(CliTest, AuditPubkeyAndVerifyTellUntouchedFromTamperedLogs) {
+  // The operator makes the key with the gateway itself (no openssl CLI needed in an image).
+  const std::string key_file = (Dir() / "audit-signing.pem").string();
+  RunResult made = RunMeridian({"audit", "keygen", key_file});
+  ASSERT_EQ(made.exit_code, 0) << Describe(made);
+  EXPECT_THAT(made.err, HasSubstr("key_id "));
+  EXPECT_EQ(made.out, "");  // the secret goes only to the file
+  EXPECT_EQ(fs::status(key_file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_THAT(ReadFile(key_file), StartsWith("-----BEGIN PRIVATE KEY-----\n"));
+  made = RunMeridian({"audit", "keygen", key_file});
+  EXPECT_EQ(made.exit_code, 1) << "an existing key is never overwritten\n" << Describe(made);
+  EXPECT_THAT(made.err, HasSubstr("exists"));
+  Write("policy.yaml",
+        "version: 1\nproviders:\n  - id: p\n    kind: sim\n    models: {m: m}\n"
+        "    processing: [CN]\nroutes:\n  - id: r\n    allow: [p]\n");
+  const std::string config =
+      Write("gateway.yaml",
+            "listen: 127.0.0.1:0\npolicy_file: policy.yaml\naudit:\n  path: audit.jsonl\n"
+            "  signing_key_file: audit-signing.pem\ntenants:\n  - id: t\n    api_key_sha256: [" +
+                std::string(64, 'a') + "]\n");
+  RunResult r = RunMeridian({"config", "check", config});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  r = RunMeridian({"audit", "pubkey", "-c", config});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, StartsWith("-----BEGIN PUBLIC KEY-----\n"));
+  EXPECT_THAT(r.err, StartsWith("key_id "));
+  EXPECT_THAT(r.out, Not(HasSubstr("PRIVATE")));
+  const std::string pub = Write("audit.pub", r.out);
+  EXPECT_EQ(RunMeridian({"audit", "pubkey", "--key", key_file}).out, r.out);
+
+  // Lines written by the gateway's writer, rotated into several files.
+  const std::string log = (Dir() / "audit.jsonl").string();
+  {
+    meridian::audit::Options o;
+    o.path = log;
+    o.max_file_bytes = 1500;
+    o.max_files = 100;
+    o.signing_key_pem = ReadFile(key_file);
+    std::unique_ptr<meridian::audit::AuditLog> sink;
+    ASSERT_TRUE(meridian::audit::AuditLog::Open(o, sink).ok());
+    for (int i = 0; i < 12; ++i) {
+      meridian::audit::Record rec;
+      rec.request_id = "req-" + std::to_string(i);
+      rec.tenant = "t";
+      rec.model = "m";
+      rec.status = 200;
+      ASSERT_TRUE(sink->Reserve());
+      sink->Submit(rec);
+    }
+    sink->Close();
+  }
+  std::vector<std::string> files = {log};  // newest first, as ls shows them: any order will do
+  for (int k = 1; fs::exists(log + "." + std::to_string(k)); ++k) {
+    files.push_back(log + "." + std::to_string(k));
+  }
+  ASSERT_GE(files.size(), 3u);
+  std::vector<std::string> args = {"audit", "verify", "--pubkey", pub};
+  args.insert(args.end(), files.begin(), files.end());
+  r = RunMeridian(args);
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(std::to_string(files.size()) +
+                               " file(s), 12 line(s), seq 1..12; 1 checkpoint(s), 1 with a "
+                               "valid signature, signed through seq 12\n"
+                               "verified: no tampering found\n"));
+
+  // A status changed in the middle file: named with its line, exit 1; as JSON too.
+  std::string middle = ReadFile(log + ".1");
+  const auto at = middle.find("\"status\":200");
+  ASSERT_NE(at, std::string::npos);
+  middle.replace(at, 12, "\"status\":403");
+  Write("audit.jsonl.1", middle);
+  r = RunMeridian(args);
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(log + ".1:1: modified: "));
+  EXPECT_THAT(r.out, HasSubstr("TAMPERED: 1 modified\n"));
+  args.push_back("--json");
+  r = RunMeridian(args);
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  const json::value report = json::parse(r.out);
+  EXPECT_EQ(report.at("verified"), false);
+  EXPECT_EQ(report.at("findings").at(0).at("kind"), "modified");
+  EXPECT_EQ(report.at("findings").at(0).at("line"), 1);
+
+  r = RunMeridian({"audit", "verify", (Dir() / "missing.jsonl").string()});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("cannot read"));
+
+  // Not an Ed25519 key: config check says where and how to make one; nothing of the file shown.
+  Write("audit-signing.pem",
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+  r = RunMeridian({"config", "check", config});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(config + ":5:3: audit: signing key from " + key_file));
+  EXPECT_THAT(r.err, Not(HasSubstr("bm90IGEga2V5")));
 }
 
 }  // namespace

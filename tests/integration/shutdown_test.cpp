@@ -7,8 +7,8 @@
 // stress mode, docs/development.md).
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -38,6 +38,8 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/audit_chain.h"
+#include "gateway/audit_verify.h"
 #include "meridian/v1/assistant.grpc.pb.h"
 #include "tests/integration/process_harness.h"
 
@@ -76,6 +78,12 @@ std::string Policy() {
          "routes:\n  - id: everyone\n    allow: [sim-short, sim-long, sim-flood]\n";
 }
 
+// The Ed25519 key the gateways sign their audit checkpoints with (one per test process).
+const std::string& AuditSigningKey() {
+  static const std::string pem = meridian::audit::Ed25519Key::GeneratePrivatePem();
+  return pem;
+}
+
 struct GatewaySetup {
   bool grpc = false;
   bool admin = false;
@@ -92,7 +100,9 @@ struct GatewaySetup {
       out += "admin:\n  listen: 127.0.0.1:0\n  token_env: " + std::string(kAdminTokenEnv) + "\n";
     }
     // A long flush interval: the lines must come out of the queue at shutdown.
-    out += "audit:\n  path: audit.jsonl\n  flush_interval_ms: 60000\n";
+    out +=
+        "audit:\n  path: audit.jsonl\n  flush_interval_ms: 60000\n"
+        "  signing_key_file: audit-signing.pem\n";
     out += "limits:\n  drain_timeout_ms: " + std::to_string(drain.count()) + "\n";
     out += "trusted_proxies:\n  cidrs: [127.0.0.1/32]\n";
     out += "tenants:\n  - id: acme\n    api_key_sha256: [" + std::string(kKeySha256) +
@@ -134,6 +144,7 @@ void ShutdownTest::RunOnce(int round) {
   GatewaySetup setup{sc.grpc, sc.admin, sc.workers};
   WriteFile(dir.path() / "policy.yaml", Policy());
   WriteFile(dir.path() / "gateway.yaml", setup.Render());
+  WriteFile(dir.path() / "audit-signing.pem", AuditSigningKey());
   Child child(dir.path() / "gateway.yaml", dir.path() / "gateway.log");
   const unsigned short port = child.Port(kHttpLine);
   const unsigned short grpc_port = sc.grpc ? child.Port("info gRPC listening on ") : 0;
@@ -262,6 +273,19 @@ void ShutdownTest::RunOnce(int round) {
     EXPECT_TRUE(it != audit.end() && it->second.size() == 1)
         << id << ": " << (it == audit.end() ? 0 : it->second.size()) << " audit lines";
   }
+  // The lines are chained and the shutdown signed them all: an auditor holding only the
+  // public key finds every decided request, nothing tampered with, nothing unsigned.
+  std::unique_ptr<meridian::audit::Ed25519Key> signer;
+  std::unique_ptr<meridian::audit::Ed25519Key> pub;
+  ASSERT_TRUE(meridian::audit::Ed25519Key::FromPrivatePem(AuditSigningKey(), signer).ok());
+  ASSERT_TRUE(meridian::audit::Ed25519Key::FromPublicPem(signer->PublicPem(), pub).ok());
+  const auto report = meridian::audit::Verify(
+      {{"audit.jsonl", ReadAll(dir.path() / "audit.jsonl")}},
+      {{"audit.jsonl.checkpoints", ReadAll(dir.path() / "audit.jsonl.checkpoints")}}, pub.get());
+  EXPECT_FALSE(report.tampered()) << meridian::audit::FormatReport(report);
+  EXPECT_EQ(report.records, decided.size());
+  EXPECT_EQ(report.signed_through, report.last_seq) << meridian::audit::FormatReport(report);
+  EXPECT_GE(report.checkpoints_valid, 1u);
 }
 
 TEST_P(ShutdownTest, ExitsZeroWithEveryStreamEndedAndEveryDecisionAudited) {
@@ -295,6 +319,7 @@ TEST(ShutdownSlowReaderTest, ClientThatStopsReadingIsEndedAtTheDrainDeadline) {
     setup.drain = 500ms;
     WriteFile(dir.path() / "policy.yaml", Policy());
     WriteFile(dir.path() / "gateway.yaml", setup.Render());
+    WriteFile(dir.path() / "audit-signing.pem", AuditSigningKey());
     Child child(dir.path() / "gateway.yaml", dir.path() / "gateway.log");
     const unsigned short port = child.Port(kHttpLine);
     ASSERT_NE(port, 0) << child.Log();

@@ -78,6 +78,14 @@ Record MakeRecord(std::string id) {
   return r;
 }
 
+// The lines the writer writes for `records`, in order, chained from the start of a log.
+std::vector<std::string> ChainedLines(const std::vector<Record>& records) {
+  ChainState state;
+  std::vector<std::string> lines;
+  for (const Record& r : records) lines.push_back(ToChainedLine(r, state));
+  return lines;
+}
+
 std::unique_ptr<AuditLog> MustOpen(Options o) {
   std::unique_ptr<AuditLog> log;
   const core::Status st = AuditLog::Open(std::move(o), log);
@@ -108,6 +116,8 @@ TEST(AuditJson, FullRecordExactText) {
   r.request_id = "req-1";
   r.front_end = "grpc";
   r.tenant = "acme";
+  r.model = "qwen-plus";
+  r.upstream_model = "qwen-plus-2025-01-25";
   r.region = "cn-north";
   r.region_source = "trusted_proxy";
   r.declared_class = "internal";
@@ -132,7 +142,8 @@ TEST(AuditJson, FullRecordExactText) {
   EXPECT_EQ(
       ToJsonLine(r),
       R"({"v":1,"time_unix_ms":1732300000123,"request_id":"req-1","front_end":"grpc",)"
-      R"("tenant":"acme","region":"cn-north","region_source":"trusted_proxy",)"
+      R"("tenant":"acme","model":"qwen-plus","upstream_model":"qwen-plus-2025-01-25",)"
+      R"("region":"cn-north","region_source":"trusted_proxy",)"
       R"("declared_class":"internal","effective_class":"sensitive_personal",)"
       R"("raised_by":["cn_resident_id","bank_card"],"allowed":true,"reason_code":"",)"
       R"("rule":"cn-sensitive","guards":["no-offshore","pii-local"],)"
@@ -150,7 +161,8 @@ TEST(AuditJson, MinimalRecordExactText) {
   r.status = 403;
   r.total_us = -1;
   EXPECT_EQ(ToJsonLine(r),
-            R"({"v":1,"time_unix_ms":0,"request_id":"r","front_end":"","tenant":"","region":"",)"
+            R"({"v":1,"time_unix_ms":0,"request_id":"r","front_end":"","tenant":"","model":"",)"
+            R"("upstream_model":"","region":"",)"
             R"("region_source":"","declared_class":"","effective_class":"","raised_by":[],)"
             R"("allowed":false,"reason_code":"region_not_allowed","rule":"","guards":[],)"
             R"("candidates":[],"attempts":[],"exported":false,"new_individual":false,)"
@@ -289,7 +301,8 @@ TEST(AuditLog, RotationKeepsEveryLineWhenFilesSuffice) {
   TempDir dir;
   Options o;
   o.path = dir.File("audit.log");
-  const std::size_t line_bytes = ToJsonLine(MakeRecord(FixedId(0))).size() + 1;
+  ChainState two_digits{10, {}};  // the longest lines: seqs 10..20
+  const std::size_t line_bytes = ToChainedLine(MakeRecord(FixedId(0)), two_digits).size() + 1;
   o.max_file_bytes = 3 * line_bytes + 10;  // three lines per file
   o.max_files = 100;
   auto log = MustOpen(o);
@@ -314,16 +327,17 @@ TEST(AuditLog, RotationKeepsEveryLineWhenFilesSuffice) {
   }
   EXPECT_FALSE(fs::exists(o.path + ".7"));
   ASSERT_EQ(all.size(), 20u);
-  for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(all[static_cast<std::size_t>(i)], ToJsonLine(MakeRecord(FixedId(i))));
-  }
+  std::vector<Record> records;
+  for (int i = 0; i < 20; ++i) records.push_back(MakeRecord(FixedId(i)));
+  EXPECT_EQ(all, ChainedLines(records));
 }
 
 TEST(AuditLog, RotationDropsOldestFilesBeyondMaxFiles) {
   TempDir dir;
   Options o;
   o.path = dir.File("audit.log");
-  const std::size_t line_bytes = ToJsonLine(MakeRecord(FixedId(0))).size() + 1;
+  ChainState two_digits{10, {}};  // seqs 11..20 have two digits, 1..9 one
+  const std::size_t line_bytes = ToChainedLine(MakeRecord(FixedId(0)), two_digits).size() + 1;
   o.max_file_bytes = 3 * line_bytes;  // exactly three lines fit
   o.max_files = 3;
   auto log = MustOpen(o);
@@ -340,9 +354,12 @@ TEST(AuditLog, RotationDropsOldestFilesBeyondMaxFiles) {
   ASSERT_EQ(newest.size(), 2u);
   ASSERT_EQ(middle.size(), 3u);
   ASSERT_EQ(oldest.size(), 3u);
-  EXPECT_EQ(oldest[0], ToJsonLine(MakeRecord(FixedId(12))));
-  EXPECT_EQ(middle[0], ToJsonLine(MakeRecord(FixedId(15))));
-  EXPECT_EQ(newest[1], ToJsonLine(MakeRecord(FixedId(19))));
+  std::vector<Record> records;
+  for (int i = 0; i < 20; ++i) records.push_back(MakeRecord(FixedId(i)));
+  const auto expected = ChainedLines(records);
+  EXPECT_EQ(oldest[0], expected[12]);
+  EXPECT_EQ(middle[0], expected[15]);
+  EXPECT_EQ(newest[1], expected[19]);
   EXPECT_EQ(log->stats().written, 20u);
 }
 
@@ -485,9 +502,11 @@ TEST(AuditLog, FailClosedWhileDirectoryIsGoneThenRecovers) {
   EXPECT_TRUE(log->Reserve());
   log->Submit(MakeRecord("third"));
   log->Close();
-  EXPECT_EQ(ReadLines(o.path + ".2"), std::vector<std::string>{ToJsonLine(MakeRecord("first"))});
-  EXPECT_EQ(ReadLines(o.path + ".1"), std::vector<std::string>{ToJsonLine(MakeRecord("second"))});
-  EXPECT_EQ(ReadLines(o.path), std::vector<std::string>{ToJsonLine(MakeRecord("third"))});
+  const auto expected =
+      ChainedLines({MakeRecord("first"), MakeRecord("second"), MakeRecord("third")});
+  EXPECT_EQ(ReadLines(o.path + ".2"), std::vector<std::string>{expected[0]});
+  EXPECT_EQ(ReadLines(o.path + ".1"), std::vector<std::string>{expected[1]});
+  EXPECT_EQ(ReadLines(o.path), std::vector<std::string>{expected[2]});
   const auto s = log->stats();
   EXPECT_EQ(s.written, 3u);
   EXPECT_EQ(s.dropped, 0u);
@@ -666,7 +685,9 @@ TEST(AuditLog, CompleteOrEmptyFilesAreLeftAsTheyAre) {
     log->Close();
     EXPECT_EQ(log->stats().torn_tails_repaired, 0u);
     EXPECT_TRUE(warnings.Get().empty());
-    EXPECT_EQ(ReadAll(path), text + ToJsonLine(MakeRecord("new")) + "\n");
+    // A file without a chained line (empty, or written before lines were chained): the
+    // chain starts afresh.
+    EXPECT_EQ(ReadAll(path), text + ChainedLines({MakeRecord("new")})[0] + "\n");
   }
 }
 
