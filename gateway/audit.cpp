@@ -130,6 +130,15 @@ std::string ToJsonLine(const Record& r) {
   out += r.exported ? "true" : "false";
   AppendKey(out, "new_individual");
   out += r.new_individual ? "true" : "false";
+  AppendKey(out, "echo");
+  if (r.echo_said.empty()) {
+    out += "null";
+  } else {
+    out += "{\"said\":";
+    core::AppendJsonString(out, r.echo_said);
+    AppendStringField(out, "verdict", r.echo_verdict);
+    out += '}';
+  }
   AppendIntField(out, "status", r.status);
   AppendStringField(out, "status_reason", r.status_reason);
   AppendOptionalField(out, "prompt_tokens", r.prompt_tokens);

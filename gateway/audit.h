@@ -68,6 +68,9 @@
 //   candidates         [string] providers the decision allowed, in order
 //   attempts           [object] {"provider": string, "outcome": "ok" | reason code,
 //                               "duration_us": int} in the order tried
+//   echo               object|null {"said": string, "verdict": "within" | "outside" |
+//                               "unrecognised"}: where the answering provider said it
+//                               processed the request; null when it said nothing
 //   status             int      HTTP status, or the gRPC status code for "grpc"
 //   status_reason      string
 //   prompt_tokens      int|null
@@ -127,7 +130,12 @@ struct Record {
   /// sent nothing).
   bool exported = false;
   bool new_individual = false;  // the export meter counted a new individual (never which)
-  int status = 0;               // HTTP status, or gRPC code for grpc
+  /// The residency echo of the provider that answered (gateway/residency_echo.h): what it
+  /// said ("inference_geo=global") and the verdict ("within", "outside", "unrecognised");
+  /// both "" when it said nothing.
+  std::string echo_said;
+  std::string echo_verdict;
+  int status = 0;  // HTTP status, or gRPC code for grpc
   std::string status_reason;
   std::optional<std::int64_t> prompt_tokens;
   std::optional<std::int64_t> completion_tokens;

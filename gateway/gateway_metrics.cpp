@@ -168,7 +168,12 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
           "meridian_guard_applications_total",
           "Guards that applied to a decision (narrowed the allowed providers or denied), by "
           "guard id.",
-          {"guard"})) {
+          {"guard"})),
+      echo_mismatches_(registry_.AddCounter(
+          "meridian_residency_echo_mismatch_total",
+          "Answers whose provider said it processed them outside the processing locations the "
+          "policy declares for it (or somewhere the gateway cannot place), by provider.",
+          {"provider"})) {
   for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
     raise_by_detector_.push_back(
         &raises_.With({classifier::Name(static_cast<classifier::Detector>(d))}));
@@ -389,6 +394,10 @@ void GatewayMetrics::RecordRateLimited(std::string_view tenant, std::string_view
                                        std::string_view limit) {
   // On refusals only; tenants come from the config, so the label set stays bounded.
   rate_limited_.With({tenant, scope, limit}).Inc();
+}
+
+void GatewayMetrics::RecordEchoMismatch(std::string_view provider) {
+  echo_mismatches_.With({provider}).Inc();
 }
 
 void GatewayMetrics::RecordStoreFailure(bool fail_open) {

@@ -50,6 +50,9 @@ class GatewayMetrics {
   void Record(const RequestReport& report);
   /// Detector kinds (policy::Bit(classifier::Detector) mask) that raised a request's class.
   void RecordRaise(std::uint32_t detectors_mask);
+  /// A provider's answer said it was processed outside its declared processing locations
+  /// (gateway/residency_echo.h): meridian_residency_echo_mismatch_total{provider}.
+  void RecordEchoMismatch(std::string_view provider);
   /// The loaded policy version, as meridian_policy_info{version}.
   void SetPolicyVersion(const std::string& version);
   /// One answer of the admin listener (probes, scrapes, reloads), as
@@ -94,6 +97,7 @@ class GatewayMetrics {
   metrics::Family<metrics::Histogram>& provider_ttft_;
   metrics::Family<metrics::Counter>& decisions_by_rule_;
   metrics::Family<metrics::Counter>& guard_applied_;
+  metrics::Family<metrics::Counter>& echo_mismatches_;
   std::vector<metrics::Counter*> raise_by_detector_;
 };
 

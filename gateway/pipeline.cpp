@@ -8,7 +8,9 @@
 
 #include "gateway/audit.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/log.h"
 #include "gateway/meter.h"
+#include "gateway/residency_echo.h"
 #include "policy/explain.h"
 
 namespace meridian::gateway {
@@ -246,10 +248,34 @@ std::int64_t UnixMillisNow() {
 
 void ReportDecided(GatewayState& state, RequestReport& r) {
   if (state.metrics) state.metrics->Record(r);
-  if (!state.audit) return;
   const Admission& a = *r.admission;
   const policy::Decision& d = a.decision;
   const policy::Snapshot& s = *d.snapshot;
+  // The residency echo of the provider that answered: its body's (usage) or a header's.
+  std::string echo;
+  EchoVerdict verdict = EchoVerdict::kNone;
+  if (r.served_by) {
+    if (r.usage) echo = r.usage->processing_echo;
+    for (const auto& at : r.attempts) {
+      if (echo.empty() && at.provider == *r.served_by) echo = at.processing_echo;
+    }
+    const policy::Provider& p = s.providers[*r.served_by];
+    verdict = CheckEcho(echo, p.processing);
+    if (verdict == EchoVerdict::kOutside || verdict == EchoVerdict::kUnrecognised) {
+      if (state.metrics) state.metrics->RecordEchoMismatch(p.id);
+      const policy::Route* route = d.MatchedRoute();
+      Log(LogLevel::kWarning,
+          "residency echo mismatch: provider '" + p.id + "' answered request " +
+              std::string(r.request_id) + " (rule '" + (route ? route->id : std::string()) +
+              "') saying " + echo + ", " +
+              (verdict == EchoVerdict::kOutside ? "outside"
+                                                : "which the gateway cannot place within") +
+              " its declared processing " +
+              (p.processing ? p.processing->ToString() : std::string("(not stated)")) +
+              "; the answer was delivered");
+    }
+  }
+  if (!state.audit) return;
   audit::Record rec;
   rec.time_unix_ms = r.decided_unix_ms;
   rec.request_id = r.request_id;
@@ -287,6 +313,10 @@ void ReportDecided(GatewayState& state, RequestReport& r) {
                             at.duration.count()});
   }
   rec.new_individual = r.new_individual;
+  if (verdict != EchoVerdict::kNone) {
+    rec.echo_said = std::move(echo);
+    rec.echo_verdict = std::string(Name(verdict));
+  }
   rec.status = r.wire_status;
   rec.status_reason = r.status.ok() ? std::string() : std::string(OutcomeName(r.status.code));
   if (!r.status.reason.empty()) rec.status_reason = r.status.reason;

@@ -128,7 +128,7 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
       core::Status allowed = co_await gate->Check(decision, p);
       if (!allowed.ok()) {
         table.health->Abandon(p, model);  // nothing was tried: a probe goes to the next request
-        out.attempts.push_back({p, allowed, std::chrono::microseconds(0)});
+        out.attempts.push_back({p, allowed, std::chrono::microseconds(0), {}});
         out.status = std::move(allowed);
         continue;
       }
@@ -154,8 +154,9 @@ asio::awaitable<RouteOutcome> Route(const policy::Decision& decision, const Rout
                                      "upstream_empty_answer");
       r.status.retryable = true;
     }
-    out.attempts.push_back(
-        {p, r.status, std::chrono::duration_cast<std::chrono::microseconds>(now - started)});
+    out.attempts.push_back({p, r.status,
+                            std::chrono::duration_cast<std::chrono::microseconds>(now - started),
+                            std::move(r.processing_echo)});
     if (r.status.ok()) {
       table.health->RecordSuccess(p, model);
       out.status = core::Status::Ok();

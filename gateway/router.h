@@ -23,6 +23,7 @@ struct Attempt {
   policy::ProviderIndex provider = 0;
   core::Status status;
   std::chrono::microseconds duration{0};
+  std::string processing_echo;  ///< a response header's echo (providers::AttemptResult)
 };
 
 struct RouteOutcome {

@@ -105,6 +105,9 @@ struct Target {
 struct AttemptResult {
   core::Status status;
   bool emitted = false;  ///< the adapter emitted at least one chunk
+  /// Where a response header said the request was processed, "<header>=<value>" (Azure's
+  /// "x-ms-region=East US 2"); "" when none did. (Body echoes come in core::Usage.)
+  std::string processing_echo;
 };
 
 class Provider {

@@ -46,6 +46,7 @@ RULES = {
     "gateway/grpc/grpc_codec": CORE + ["gateway/grpc/grpc_codec.h", "meridian/v1/", "policy/"],
     "gateway/grpc/client_cert": CORE + ["gateway/grpc/client_cert.h"],
     "gateway/classifier": CORE + ["gateway/classifier.h", "policy/"],
+    "gateway/residency_echo": CORE + ["gateway/residency_echo.h", "policy/"],
     "gateway/identity": CORE + ["gateway/identity.h", "policy/", "config/"],
     "gateway/metrics.": ["gateway/metrics.h"],
     "gateway/audit.": CORE + ["gateway/audit.h", "gateway/audit_chain.h"],

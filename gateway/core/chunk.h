@@ -16,6 +16,9 @@ struct Usage {
   std::int64_t total_tokens = 0;
   std::optional<std::int64_t> reasoning_tokens;
   std::optional<std::int64_t> cached_tokens;
+  /// Where the provider said it processed the request, as "<source>=<value>" (Anthropic's
+  /// usage.inference_geo: "inference_geo=global"); "" when it said nothing.
+  std::string processing_echo;
 };
 
 /// One element of a completion stream, in order:

@@ -251,6 +251,9 @@ core::Usage ToUsage(const json::object& u) {
   usage.prompt_tokens = SatAdd(SatAdd(usage.prompt_tokens, cache_read.value_or(0)), cache_creation);
   if (cache_read) usage.cached_tokens = *cache_read;
   usage.total_tokens = SatAdd(usage.prompt_tokens, usage.completion_tokens);
+  if (const std::string_view geo = StringMember(u, "inference_geo"); !geo.empty()) {
+    usage.processing_echo = "inference_geo=" + std::string(geo);
+  }
   return usage;
 }
 
@@ -535,6 +538,9 @@ Status AnthropicStreamDecoder::DecodeEvent(const SseEvent& event, std::vector<Ch
       if (auto n = IntMember(*u, "output_tokens")) output_tokens_ = n;
       if (auto n = IntMember(*u, "cache_read_input_tokens")) cache_read_tokens_ = n;
       if (auto n = IntMember(*u, "cache_creation_input_tokens")) cache_creation_tokens_ = n;
+      if (const std::string_view geo = StringMember(*u, "inference_geo"); !geo.empty()) {
+        inference_geo_.assign(geo);
+      }
     };
     auto delta = [&out](std::string content, std::string reasoning, std::string tool_calls) {
       if (content.empty() && reasoning.empty() && tool_calls.empty()) return;
@@ -621,6 +627,7 @@ Status AnthropicStreamDecoder::DecodeEvent(const SseEvent& event, std::vector<Ch
         if (output_tokens_) u["output_tokens"] = *output_tokens_;
         if (cache_read_tokens_) u["cache_read_input_tokens"] = *cache_read_tokens_;
         if (cache_creation_tokens_) u["cache_creation_input_tokens"] = *cache_creation_tokens_;
+        if (!inference_geo_.empty()) u["inference_geo"] = inference_geo_;
         Chunk c;
         c.kind = Chunk::Kind::kUsage;
         c.usage = ToUsage(u);

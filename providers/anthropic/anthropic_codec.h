@@ -175,6 +175,7 @@ class AnthropicStreamDecoder {
   std::optional<std::int64_t> output_tokens_;
   std::optional<std::int64_t> cache_read_tokens_;
   std::optional<std::int64_t> cache_creation_tokens_;
+  std::string inference_geo_;  ///< usage.inference_geo, where Anthropic says it ran
   /// content block index → tool index, for tool_use blocks.
   std::vector<std::pair<std::int64_t, std::int64_t>> tool_blocks_;
 };

@@ -10,7 +10,9 @@
 //   core::Status DecodeBody(std::string_view body, std::vector<core::Chunk>& out)
 //       a whole non-streaming body;
 //   Decoder StreamDecoder()
-//       a fresh stream decoder for PumpSse (Decode(const SseEvent&, out), Finish(out), done()).
+//       a fresh stream decoder for PumpSse (Decode(const SseEvent&, out), Finish(out), done()),
+//   and optionally std::string ProcessingEcho(const UpstreamResponse&, const Target&)
+//       a response header saying where the request was processed (AttemptResult).
 //
 // (DecodeBody and StreamDecoder may instead take the request and target first, for a vendor
 // whose decoding depends on them: a request sent in its native format, core::NativeBody),
@@ -187,6 +189,9 @@ asio::awaitable<AttemptResult> RunHttpAttempt(HttpClient& client, Vendor vendor,
   std::unique_ptr<UpstreamResponse> response;
   result.status = co_await SendChecked(client, vendor, target, req, response, cancel);
   if (!result.status.ok()) co_return result;
+  if constexpr (requires { vendor.ProcessingEcho(*response, target); }) {
+    result.processing_echo = vendor.ProcessingEcho(*response, target);
+  }
   if (!request.stream) {
     co_await DeliverBody(
         *response,

@@ -129,7 +129,6 @@ void TruncateUtf8(std::string& s, std::size_t max_bytes) {
   s.resize(cut);
 }
 
-
 std::string SanitizeUpstreamText(std::string_view text, std::size_t max_bytes) {
   std::string s = Redact(CleanText(text));
   TruncateUtf8(s, max_bytes);

@@ -74,6 +74,12 @@ struct OpenAiVendor {
                                 std::vector<core::Chunk>& out) const {
     return openai::DecodeEmbeddingsResponse(body, request.embedding.size(), out);
   }
+  /// Azure names the region that served the call in x-ms-region (residency echo).
+  std::string ProcessingEcho(const UpstreamResponse& r, const Target& target) const {
+    if (FlavorOf(target.provider->kind) != OpenAiFlavor::kAzure) return {};
+    const std::string_view region = r.header("x-ms-region");
+    return region.empty() ? std::string() : "x-ms-region=" + std::string(region);
+  }
   core::Status MapError(int status, std::string_view body, const UpstreamResponse& r) const {
     return openai::MapUpstreamError(status, body, r.header("retry-after"),
                                     r.header("retry-after-ms"), r.header("x-should-retry"));

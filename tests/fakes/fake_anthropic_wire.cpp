@@ -173,17 +173,16 @@ std::optional<ErrorReply> AnthropicCheck(const json::value& body, bool has_versi
       tool_use = tool_use || (b.is_object() && b.get_object().if_contains("type") != nullptr &&
                               b.get_object().at("type") == "tool_use");
     }
-    const json::value* first = blocks[0].is_object() ? blocks[0].get_object().if_contains("type")
-                                                     : nullptr;
+    const json::value* first =
+        blocks[0].is_object() ? blocks[0].get_object().if_contains("type") : nullptr;
     const bool thought =
         first != nullptr && (*first == "thinking" || *first == "redacted_thinking");
     if (tool_use && !thought) {
       return Invalid("messages." + std::to_string(j) +
                          ".content.0.type: Expected `thinking` or `redacted_thinking`, but found "
                          "`" +
-                         (first != nullptr && first->is_string()
-                              ? std::string(first->get_string())
-                              : std::string("text")) +
+                         (first != nullptr && first->is_string() ? std::string(first->get_string())
+                                                                 : std::string("text")) +
                          "`. When `thinking` is enabled, a final `assistant` message must start "
                          "with a thinking block.",
                      seq);
@@ -202,6 +201,13 @@ std::vector<std::string> AnthropicToolNames(const json::object& body) {
     if (name != nullptr && name->is_string()) names.emplace_back(name->get_string());
   }
   return names;
+}
+
+// usage, with inference_geo when the scenario says where the request ran.
+json::object Usage(const ChatPlan& plan, std::int64_t input, std::int64_t output) {
+  json::object u{{"input_tokens", input}, {"output_tokens", output}};
+  if (plan.sc.inference_geo) u["inference_geo"] = *plan.sc.inference_geo;
+  return u;
 }
 
 std::string AnthropicBody(const ChatPlan& plan) {
@@ -233,8 +239,7 @@ std::string AnthropicBody(const ChatPlan& plan) {
                    {"content", std::move(content)},
                    {"stop_reason", StopReason(plan.finish)},
                    {"stop_sequence", nullptr},
-                   {"usage", json::object{{"input_tokens", plan.prompt_tokens},
-                                          {"output_tokens", plan.completion_tokens}}}});
+                   {"usage", Usage(plan, plan.prompt_tokens, plan.completion_tokens)}});
 }
 
 StreamScript AnthropicStream(const ChatPlan& plan) {
@@ -245,17 +250,15 @@ StreamScript AnthropicStream(const ChatPlan& plan) {
     s.events.push_back({NamedEvent(sc, name, Spaced(data)), kind});
   };
   add("message_start",
-      json::object{
-          {"type", "message_start"},
-          {"message", json::object{{"id", plan.id},
-                                   {"type", "message"},
-                                   {"role", "assistant"},
-                                   {"content", json::array()},
-                                   {"model", plan.model},
-                                   {"stop_reason", nullptr},
-                                   {"stop_sequence", nullptr},
-                                   {"usage", json::object{{"input_tokens", plan.prompt_tokens},
-                                                          {"output_tokens", 1}}}}}},
+      json::object{{"type", "message_start"},
+                   {"message", json::object{{"id", plan.id},
+                                            {"type", "message"},
+                                            {"role", "assistant"},
+                                            {"content", json::array()},
+                                            {"model", plan.model},
+                                            {"stop_reason", nullptr},
+                                            {"stop_sequence", nullptr},
+                                            {"usage", Usage(plan, plan.prompt_tokens, 1)}}}},
       EventKind::kOther);
   int index = 0;
   bool pinged = false;
@@ -312,12 +315,16 @@ StreamScript AnthropicStream(const ChatPlan& plan) {
   }
   // Verbatim layout of §3.2, including its unspaced `"stop_sequence":null`; output_tokens is
   // cumulative.
-  s.events.push_back({NamedEvent(sc, "message_delta",
-                                 R"({"type": "message_delta", "delta": {"stop_reason": )" +
-                                     json::serialize(json::value(StopReason(plan.finish))) +
-                                     R"(, "stop_sequence":null}, "usage": {"output_tokens": )" +
-                                     std::to_string(plan.completion_tokens) + "}}"),
-                      EventKind::kFinish});
+  s.events.push_back(
+      {NamedEvent(sc, "message_delta",
+                  R"({"type": "message_delta", "delta": {"stop_reason": )" +
+                      json::serialize(json::value(StopReason(plan.finish))) +
+                      R"(, "stop_sequence":null}, "usage": {"output_tokens": )" +
+                      std::to_string(plan.completion_tokens) +
+                      (sc.inference_geo ? R"(, "inference_geo": ")" + *sc.inference_geo + "\""
+                                        : std::string()) +
+                      "}}"),
+       EventKind::kFinish});
   add("message_stop", json::object{{"type", "message_stop"}}, EventKind::kOther);
 
   s.error_frame = NamedEvent(

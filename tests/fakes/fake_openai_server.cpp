@@ -195,6 +195,9 @@ std::string ApplyScenario(std::string_view spec, Scenario& s) {
       }
     } else if (name == "reasoning") {
       ok = int_value(s.reasoning, 0);
+    } else if (name == "inference_geo") {
+      ok = value.has_value() && !value->empty();
+      if (ok) s.inference_geo = std::string(*value);
     } else if (name == "reasoning_field") {
       ok = value.has_value();
       if (ok) s.reasoning_field = std::string(*value);

@@ -204,6 +204,8 @@ struct RecordedRequest {
 /// |                    | DashScope: reasoning_content frames (message format only); Anthropic: a |
 /// |                    | thinking block (thinking_delta x N, one signature_delta) at index 0 |
 /// | reasoning_field=F  | field of those deltas (default per profile; empty = hidden) |
+/// | inference_geo=G    | Anthropic: `usage.inference_geo` G (us, global) in the body's usage and |
+/// |                    | the stream's message_start and message_delta usage (where it ran) |
 /// | think_tags         | reasoning inside content instead: "<think>", ..., "</think>" |
 /// | obfuscation        | "obfuscation" on every chunk (unless include_obfuscation is false) |
 /// | finish=R           | finish_reason R (e.g. length, content_filter); Anthropic stop_reason R |

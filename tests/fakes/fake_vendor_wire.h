@@ -55,6 +55,7 @@ struct Scenario {
   std::optional<std::int64_t> content_length;
   bool endless = false;
   int drip_ms = 0;
+  std::optional<std::string> inference_geo;  // Anthropic: usage.inference_geo
 };
 
 /// Everything a chat response needs, resolved from the request and the scenario.

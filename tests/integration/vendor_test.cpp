@@ -5,6 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+#include <vector>
+
 #include "tests/fakes/fake_openai_server.h"
 #include "tests/integration/grpc_fixture.h"
 
@@ -276,15 +280,15 @@ json::object ThinkingToolTurn(bool stream) {
       {"messages",
        json::array{
            json::object{{"role", "user"}, {"content", "Weather in Paris?"}},
-           json::object{{"role", "assistant"},
-                        {"content", json::array{json::object{{"type", "thinking"},
-                                                             {"thinking", "Use the tool."},
-                                                             {"signature", "EqQBprev"}},
-                                                json::object{{"type", "tool_use"},
-                                                             {"id", "toolu_1"},
-                                                             {"name", "weather"},
-                                                             {"input", json::object{{"city",
-                                                                                     "Paris"}}}}}}},
+           json::object{
+               {"role", "assistant"},
+               {"content", json::array{json::object{{"type", "thinking"},
+                                                    {"thinking", "Use the tool."},
+                                                    {"signature", "EqQBprev"}},
+                                       json::object{{"type", "tool_use"},
+                                                    {"id", "toolu_1"},
+                                                    {"name", "weather"},
+                                                    {"input", json::object{{"city", "Paris"}}}}}}},
            json::object{{"role", "user"},
                         {"content", json::array{json::object{{"type", "tool_result"},
                                                              {"tool_use_id", "toolu_1"},
@@ -297,8 +301,7 @@ TEST_F(VendorTest, MessagesApiToAnAnthropicProviderPassesThrough) {
   const std::map<std::string, std::string> auth = {{"x-api-key", kTenantKey},
                                                    {"anthropic-version", "2023-06-01"}};
   an.PushScenario("reasoning=2");
-  const HttpResult r =
-      Client().Post("/v1/messages", json::serialize(ThinkingToolTurn(true)), auth);
+  const HttpResult r = Client().Post("/v1/messages", json::serialize(ThinkingToolTurn(true)), auth);
   ASSERT_EQ(r.status, 200u) << r.error << r.body;
   EXPECT_EQ(r.header("x-meridian-provider"), "vendor");
   // What Anthropic received: the client's body, only the model replaced.
@@ -310,8 +313,8 @@ TEST_F(VendorTest, MessagesApiToAnAnthropicProviderPassesThrough) {
   EXPECT_THAT(r.body, HasSubstr("\"type\": \"signature_delta\", \"signature\": \"EqQB"));
   ASSERT_THAT(r.body, StartsWith("event: message_start\ndata: "));
   const std::string start_data =
-      r.body.substr(r.body.find("data: ") + 6, r.body.find('\n', r.body.find("data: ")) -
-                                                   r.body.find("data: ") - 6);
+      r.body.substr(r.body.find("data: ") + 6,
+                    r.body.find('\n', r.body.find("data: ")) - r.body.find("data: ") - 6);
   const json::value start = json::parse(start_data);
   EXPECT_EQ(start.at("message").at("model"), "chat");
   EXPECT_THAT(std::string(start.at("message").at("id").as_string()), StartsWith("msg_"));
@@ -348,6 +351,97 @@ TEST_F(VendorTest, MessagesApiFallbackFromAnthropicIsTranslated) {
   const json::value sent = backup_.last_request_json();
   EXPECT_EQ(sent.at("model"), "gpt");
   EXPECT_EQ(sent.at("messages").at(0).at("role"), "system");
+}
+
+// ---- residency echo (T16 of the data-residency reference) ----
+
+// The audit lines of a stopped gateway, parsed.
+std::vector<json::object> AuditObjects(const fs::path& file) {
+  std::vector<json::object> out;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line).as_object());
+  return out;
+}
+
+// A US-residency tenant routed to `anth-us` (processing [US]) whose answer says
+// usage.inference_geo "global": the answer is delivered, and the alert raised: the mismatch
+// counter for the provider, a warning naming the provider, the rule and what it said, the
+// audit line's echo. An answer saying "us" is within and raises nothing.
+TEST_F(VendorTest, AnswerSayingItRanOutsideTheDeclaredRegionIsDeliveredAndAlerted) {
+  FakeServerOptions o = Options(Profile::kAnthropic);
+  o.default_scenario = "inference_geo=global";
+  FakeOpenAiServer an(o);
+  GatewayYaml g;
+  TenantYaml us;
+  us.default_region = "US";
+  g.tenants = {us};
+  g.audit = {"path: audit.jsonl", "flush_interval_ms: 20"};
+  ASSERT_NO_FATAL_FAILURE(StartGateway(
+      PolicyYaml({Upstream("anth-us", "anthropic", an.base_url(), "[US]", "{chat: claude}")},
+                 "  - id: us-users\n    when: {region: [US]}\n    allow: [anth-us]\n"),
+      g));
+  ::testing::internal::CaptureStderr();
+  const HttpResult streamed = Chat({.stream = true, .include_usage = true});
+  const HttpResult within = Chat({.text = "hello <<fake:inference_geo=us>>"});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(streamed.status, 200u) << streamed.error << streamed.body;
+  const ParsedStream s = ParseStream(streamed.body);
+  EXPECT_EQ(s.content, FakeOpenAiServer::TokenText(5)) << "the answer is delivered whole";
+  EXPECT_TRUE(s.done);
+  ASSERT_EQ(within.status, 200u) << within.body;
+
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_residency_echo_mismatch_total{provider=\"anth-us\"}"),
+            1);
+  EXPECT_THAT(log, HasSubstr("residency echo mismatch: provider 'anth-us' answered request " +
+                             streamed.header("x-request-id") +
+                             " (rule 'us-users') saying inference_geo=global, outside its "
+                             "declared processing {US}; the answer was delivered"));
+  EXPECT_THAT(log, Not(HasSubstr("answered request " + within.header("x-request-id"))));
+
+  gateway_->Drain(std::chrono::seconds(5));
+  gateway_->Stop();
+  const auto audit = AuditObjects(Dir() / "audit.jsonl");
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_EQ(audit[0].at("request_id"), streamed.header("x-request-id").c_str());
+  EXPECT_EQ(audit[0].at("echo"),
+            (json::object{{"said", "inference_geo=global"}, {"verdict", "outside"}}));
+  EXPECT_EQ(audit[0].at("model"), "chat");
+  EXPECT_EQ(audit[0].at("upstream_model"), "claude");
+  EXPECT_EQ(audit[1].at("echo"),
+            (json::object{{"said", "inference_geo=us"}, {"verdict", "within"}}));
+}
+
+// Azure names the region that served the call (x-ms-region: the fake says "Sweden Central"):
+// within a provider declared [EU], a mismatch for one declared [US]; OpenAI says nothing.
+TEST_F(VendorTest, AzureRegionHeaderIsCheckedAgainstTheDeclaredProcessing) {
+  FakeOpenAiServer az({.profile = Profile::kAzure});
+  FakeOpenAiServer oa({.profile = Profile::kOpenAi});
+  SetEnv(kUpstreamKeyEnv, FakeOpenAiServer::kDefaultApiKey);
+  ProviderYaml eu = Upstream("az-eu", "azure_openai", az.origin(), "[EU]", "{eu: fake-deployment}");
+  ProviderYaml us = Upstream("az-us", "azure_openai", az.origin(), "[US]", "{us: fake-deployment}");
+  eu.extra = us.extra = {"api_version: \"2024-10-21\""};
+  ProviderYaml plain = Upstream("oa", "openai", oa.base_url(), "[US]", "{plain: gpt}");
+  GatewayYaml g;
+  g.audit = {"path: audit.jsonl", "flush_interval_ms: 20"};
+  ASSERT_NO_FATAL_FAILURE(
+      StartGateway(PolicyYaml({eu, us, plain}, "  - id: all\n    allow: [az-eu, az-us, oa]\n"), g));
+  for (const char* model : {"eu", "us", "plain"}) {
+    const HttpResult r = Chat({.model = model});
+    ASSERT_EQ(r.status, 200u) << model << ": " << r.body;
+  }
+  const std::string metrics = Metrics();
+  EXPECT_EQ(MetricValue(metrics, "meridian_residency_echo_mismatch_total{provider=\"az-us\"}"), 1);
+  EXPECT_EQ(MetricValue(metrics, "meridian_residency_echo_mismatch_total{provider=\"az-eu\"}"),
+            std::nullopt);
+  gateway_->Drain(std::chrono::seconds(5));
+  gateway_->Stop();
+  const auto audit = AuditObjects(Dir() / "audit.jsonl");
+  ASSERT_EQ(audit.size(), 3u);
+  EXPECT_EQ(audit[0].at("echo"),
+            (json::object{{"said", "x-ms-region=Sweden Central"}, {"verdict", "within"}}));
+  EXPECT_EQ(audit[1].at("echo"),
+            (json::object{{"said", "x-ms-region=Sweden Central"}, {"verdict", "outside"}}));
+  EXPECT_TRUE(audit[2].at("echo").is_null());
 }
 
 }  // namespace

@@ -139,6 +139,8 @@ TEST(AuditJson, FullRecordExactText) {
   r.policy_version = "sha256:abc";
   r.exported = true;
   r.new_individual = true;
+  r.echo_said = "inference_geo=global";
+  r.echo_verdict = "outside";
   EXPECT_EQ(
       ToJsonLine(r),
       R"({"v":1,"time_unix_ms":1732300000123,"request_id":"req-1","front_end":"grpc",)"
@@ -150,7 +152,8 @@ TEST(AuditJson, FullRecordExactText) {
       R"("candidates":["local-qwen","dashscope"],"attempts":[)"
       R"({"provider":"local-qwen","outcome":"upstream_timeout","duration_us":30000},)"
       R"({"provider":"dashscope","outcome":"ok","duration_us":812345}],)"
-      R"("exported":true,"new_individual":true,"status":0,"status_reason":"OK","prompt_tokens":12,"completion_tokens":34,)"
+      R"("exported":true,"new_individual":true,)"
+      R"("echo":{"said":"inference_geo=global","verdict":"outside"},"status":0,"status_reason":"OK","prompt_tokens":12,"completion_tokens":34,)"
       R"("total_tokens":46,"ttft_us":90000,"total_us":842345,"policy_version":"sha256:abc"})");
 }
 
@@ -166,6 +169,7 @@ TEST(AuditJson, MinimalRecordExactText) {
             R"("region_source":"","declared_class":"","effective_class":"","raised_by":[],)"
             R"("allowed":false,"reason_code":"region_not_allowed","rule":"","guards":[],)"
             R"("candidates":[],"attempts":[],"exported":false,"new_individual":false,)"
+            R"("echo":null,)"
             R"("status":403,"status_reason":"",)"
             R"("prompt_tokens":null,"completion_tokens":null,"total_tokens":null,)"
             R"("ttft_us":null,"total_us":-1,"policy_version":""})");

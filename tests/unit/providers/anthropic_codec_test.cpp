@@ -761,6 +761,45 @@ TEST(AnthropicStream, MessageDeltaInputUsageOverlaysMessageStart) {
                                    "usage 10/4/14 reasoning=- cached=2"));
 }
 
+// usage.inference_geo (where Anthropic says it ran) is the usage's processing echo, in the
+// stream (message_start's usage, overlaid by message_delta's) and in a whole body.
+TEST(AnthropicStream, InferenceGeoBecomesTheUsagesProcessingEcho) {
+  AnthropicStreamDecoder decoder;
+  std::vector<Chunk> out;
+  auto feed = [&](const char* event, const char* data) {
+    SseEvent e;
+    e.event = event;
+    e.data = data;
+    ASSERT_TRUE(decoder.Decode(e, out).ok()) << data;
+  };
+  feed("message_start", R"({"type":"message_start","message":{"id":"m","model":"c",)"
+                        R"("usage":{"input_tokens":5,"output_tokens":1,"inference_geo":"us"}}})");
+  feed("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},)"
+                        R"("usage":{"output_tokens":4,"inference_geo":"global"}})");
+  feed("message_stop", R"({"type":"message_stop"})");
+  ASSERT_FALSE(out.empty());
+  ASSERT_EQ(out.back().kind, Chunk::Kind::kUsage);
+  EXPECT_EQ(out.back().usage.processing_echo, "inference_geo=global");
+
+  std::vector<Chunk> body;
+  ASSERT_TRUE(DecodeMessagesResponse(
+                  R"({"id":"m","type":"message","role":"assistant","model":"c","content":[)"
+                  R"({"type":"text","text":"Hi"}],"stop_reason":"end_turn","usage":)"
+                  R"({"input_tokens":2,"output_tokens":1,"inference_geo":"us"}})",
+                  body)
+                  .ok());
+  ASSERT_EQ(body.back().kind, Chunk::Kind::kUsage);
+  EXPECT_EQ(body.back().usage.processing_echo, "inference_geo=us");
+  // Said nothing: no echo.
+  std::vector<Chunk> silent;
+  ASSERT_TRUE(
+      DecodeMessagesResponse(
+          R"({"id":"m","model":"c","content":[],"usage":{"input_tokens":1,"output_tokens":1}})",
+          silent)
+          .ok());
+  EXPECT_EQ(silent.back().usage.processing_echo, "");
+}
+
 // ---------------------------------------------------------------------------------------
 // Non-streaming
 
