@@ -253,6 +253,7 @@ void Parser::ReadProvider(const YAML::Node& node, SourcePos pos, std::vector<Pro
                  {"sim_delay_ms", Into(p.sim_delay_ms)},
                  {"max_duration_ms", Into(p.max_duration_ms)},
                  {"responses_api", Into(p.responses_api)},
+                 {"on_echo_mismatch", Into(p.on_echo_mismatch)},
              },
              [this](const Entry& e) {
                if (!IsSecretKeyName(e.name)) {

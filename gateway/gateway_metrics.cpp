@@ -173,6 +173,11 @@ GatewayMetrics::GatewayMetrics(const GatewayState& state)
           "meridian_residency_echo_mismatch_total",
           "Answers whose provider said it processed them outside the processing locations the "
           "policy declares for it (or somewhere the gateway cannot place), by provider.",
+          {"provider"})),
+      quarantined_(registry_.AddGauge(
+          "meridian_provider_quarantined",
+          "1 while a provider is out of rotation after a residency echo mismatch "
+          "(on_echo_mismatch: quarantine), until POST /admin/quarantine/release.",
           {"provider"})) {
   for (std::size_t d = 0; d < classifier::kDetectorCount; ++d) {
     raise_by_detector_.push_back(
@@ -398,6 +403,10 @@ void GatewayMetrics::RecordRateLimited(std::string_view tenant, std::string_view
 
 void GatewayMetrics::RecordEchoMismatch(std::string_view provider) {
   echo_mismatches_.With({provider}).Inc();
+}
+
+void GatewayMetrics::SetQuarantined(std::string_view provider, bool quarantined) {
+  quarantined_.With({provider}).Set(quarantined ? 1 : 0);
 }
 
 void GatewayMetrics::RecordStoreFailure(bool fail_open) {

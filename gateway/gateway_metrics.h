@@ -53,6 +53,8 @@ class GatewayMetrics {
   /// A provider's answer said it was processed outside its declared processing locations
   /// (gateway/residency_echo.h): meridian_residency_echo_mismatch_total{provider}.
   void RecordEchoMismatch(std::string_view provider);
+  /// meridian_provider_quarantined{provider}: 1 while quarantined, 0 once released.
+  void SetQuarantined(std::string_view provider, bool quarantined);
   /// The loaded policy version, as meridian_policy_info{version}.
   void SetPolicyVersion(const std::string& version);
   /// One answer of the admin listener (probes, scrapes, reloads), as
@@ -98,6 +100,7 @@ class GatewayMetrics {
   metrics::Family<metrics::Counter>& decisions_by_rule_;
   metrics::Family<metrics::Counter>& guard_applied_;
   metrics::Family<metrics::Counter>& echo_mismatches_;
+  metrics::Family<metrics::Gauge>& quarantined_;
   std::vector<metrics::Counter*> raise_by_detector_;
 };
 

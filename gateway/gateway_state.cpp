@@ -10,6 +10,58 @@
 
 namespace meridian::gateway {
 
+bool Quarantine::Add(Entry entry) {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const Entry& e : entries_) {
+    if (e.provider == entry.provider) return false;
+  }
+  entries_.push_back(std::move(entry));
+  size_.store(entries_.size(), std::memory_order_release);
+  return true;
+}
+
+bool Quarantine::Release(std::string_view provider) {
+  std::lock_guard<std::mutex> lk(mu_);
+  const auto n = std::erase_if(entries_, [&](const Entry& e) { return e.provider == provider; });
+  size_.store(entries_.size(), std::memory_order_release);
+  return n != 0;
+}
+
+std::vector<Quarantine::Entry> Quarantine::List() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return entries_;
+}
+
+policy::ProviderSet Quarantine::Of(const policy::Snapshot& snapshot) const {
+  policy::ProviderSet out;
+  if (size_.load(std::memory_order_acquire) == 0) return out;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (std::size_t p = 0; p < snapshot.providers.size(); ++p) {
+    for (const Entry& e : entries_) {
+      if (e.provider == snapshot.providers[p].id) out.set(p);
+    }
+  }
+  return out;
+}
+
+std::string Quarantine::Json() const {
+  std::string out = "{\"quarantined\":[";
+  bool first = true;
+  for (const Entry& e : List()) {
+    out += first ? "{" : ",{";
+    first = false;
+    out += "\"provider\":";
+    core::AppendJsonString(out, e.provider);
+    out += ",\"since_unix_ms\":" + std::to_string(e.since_unix_ms) + ",\"said\":";
+    core::AppendJsonString(out, e.said);
+    out += ",\"request_id\":";
+    core::AppendJsonString(out, e.request_id);
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
 GatewayState::GatewayState() = default;
 GatewayState::~GatewayState() = default;
 

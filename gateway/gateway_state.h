@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/gateway_config.h"
@@ -79,6 +81,33 @@ struct Identities {
 };
 using IdentitiesPtr = std::shared_ptr<const Identities>;
 
+/// Providers taken out of rotation because an answer said it was processed outside their
+/// declared locations (`on_echo_mismatch: quarantine`), until an operator releases them
+/// (POST /admin/quarantine/release). Kept by provider id, so a reload does not release them.
+class Quarantine {
+ public:
+  struct Entry {
+    std::string provider;
+    std::int64_t since_unix_ms = 0;
+    std::string said;        ///< the echo that caused it ("inference_geo=global")
+    std::string request_id;  ///< of the answer that said it
+  };
+  /// True when the provider was not quarantined before.
+  bool Add(Entry entry);
+  /// True when the provider was quarantined.
+  bool Release(std::string_view provider);
+  std::vector<Entry> List() const;
+  /// The snapshot's providers that are quarantined (nothing to do while none is).
+  policy::ProviderSet Of(const policy::Snapshot& snapshot) const;
+  /// {"quarantined":[{"provider","since_unix_ms","said","request_id"}]}
+  std::string Json() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Entry> entries_;
+  std::atomic<std::size_t> size_{0};
+};
+
 struct GatewayState {
   GatewayState();
   ~GatewayState();
@@ -101,6 +130,7 @@ struct GatewayState {
   /// The export meter's HMAC key (`export_meter.hmac_key_env`), when configured. Secret:
   /// never logged. Set by Gateway.
   std::string meter_key;
+  Quarantine quarantine;
   /// POST /admin/reload: reloads the policy. Set by Gateway.
   std::function<ReloadResult()> reload;
 

@@ -181,7 +181,8 @@ Admission Admit(GatewayState& state, RoutingTablePtr table, policy::RequestAttri
   a.decision =
       policy::Decide(attrs, a.table->policy,
                      a.table->health->Unhealthy(std::chrono::steady_clock::now(),
-                                                policy::Lookup(snapshot.model_ids, request.model)));
+                                                policy::Lookup(snapshot.model_ids, request.model)) |
+                         state.quarantine.Of(snapshot));
   for (const auto& g : policy::GuardIds(a.decision)) a.guards += (a.guards.empty() ? "" : ",") + g;
   if (a.decision.allowed) return a;
 
@@ -273,6 +274,15 @@ void ReportDecided(GatewayState& state, RequestReport& r) {
               " its declared processing " +
               (p.processing ? p.processing->ToString() : std::string("(not stated)")) +
               "; the answer was delivered");
+      if (p.quarantine_on_echo_mismatch &&
+          state.quarantine.Add({p.id, UnixMillisNow(), echo, std::string(r.request_id)})) {
+        if (state.metrics) state.metrics->SetQuarantined(p.id, true);
+        Log(LogLevel::kWarning, "provider '" + p.id +
+                                    "' quarantined (on_echo_mismatch: quarantine): no request is "
+                                    "routed to it until an operator releases it with POST "
+                                    "/admin/quarantine/release?provider=" +
+                                    p.id + " on the admin listener");
+      }
     }
   }
   if (!state.audit) return;

@@ -538,6 +538,15 @@ class Compiler {
         p.responses_api = ps.responses_api->value;
       }
     }
+    if (ps.on_echo_mismatch) {
+      if (ps.on_echo_mismatch->value == "quarantine") {
+        p.quarantine_on_echo_mismatch = true;
+      } else if (ps.on_echo_mismatch->value != "alert") {
+        Error(ps.on_echo_mismatch->pos,
+              where + ": on_echo_mismatch must be alert or quarantine, not '" +
+                  ps.on_echo_mismatch->value + "'");
+      }
+    }
     if (only_for(ps.sim_delay_ms, "sim_delay_ms", ProviderKind::kSim)) {
       if (ps.sim_delay_ms->value < 0 || ps.sim_delay_ms->value > 60000) {
         Error(ps.sim_delay_ms->pos, where + ": sim_delay_ms must be between 0 and 60000");
@@ -1029,6 +1038,7 @@ json::value Canonical(const PolicySpec& spec) {
     Put(o, "anthropic_version", p.anthropic_version);
     Put(o, "max_tokens_default", p.max_tokens_default);
     Put(o, "responses_api", p.responses_api);
+    Put(o, "on_echo_mismatch", p.on_echo_mismatch);
     Put(o, "sim_tokens", p.sim_tokens);
     Put(o, "sim_delay_ms", p.sim_delay_ms);
     Put(o, "max_duration_ms", p.max_duration_ms);

@@ -63,6 +63,10 @@ struct Provider {
   /// Cap on one attempt's whole time, request sent to answer finished (0: none). Ends an
   /// upstream that drip-feeds bytes and so never trips the idle timeout.
   std::int64_t max_duration_ms = 0;
+  /// `on_echo_mismatch: quarantine`: an answer saying it was processed outside `processing`
+  /// takes the provider out of rotation until an operator releases it (gateway/
+  /// residency_echo.h); false (`alert`, the default): the mismatch is reported only.
+  bool quarantine_on_echo_mismatch = false;
   SourcePos pos;
 
   /// The upstream model name for a client-facing alias, or nullptr.

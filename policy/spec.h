@@ -99,7 +99,8 @@ struct ProviderSpec {
   std::optional<Located<std::int64_t>> sim_tokens;       ///< sim: tokens per answer
   std::optional<Located<std::int64_t>> sim_delay_ms;     ///< sim: pause between tokens
   std::optional<Located<std::int64_t>> max_duration_ms;  ///< any kind: one attempt's total time
-  std::optional<Located<bool>> responses_api;  ///< openai, openai_compatible: /v1/responses
+  std::optional<Located<bool>> responses_api;     ///< openai, openai_compatible: /v1/responses
+  std::optional<LocatedString> on_echo_mismatch;  ///< alert (default) | quarantine
 };
 
 struct NarrowSpec {

@@ -29,6 +29,7 @@
 
 #include "gateway/admin_auth.h"
 #include "gateway/classifier.h"
+#include "gateway/core/json_text.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/http/chat_request.h"
@@ -1057,7 +1058,8 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
   if (admin_) {
     admin_route_ = "other";
     for (std::string_view route :
-         {"/healthz", "/readyz", "/metrics", "/admin/reload", "/admin/meter"}) {
+         {"/healthz", "/readyz", "/metrics", "/admin/reload", "/admin/meter", "/admin/quarantine",
+          "/admin/quarantine/release"}) {
       if (path == route) admin_route_ = route;
     }
     // The probes stay open (a kubelet or load balancer sends no credentials); every other
@@ -1096,11 +1098,45 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
       if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
       co_return co_await HandleMeter(target, headers, keep_alive);
     }
+    if (path == "/admin/quarantine") {
+      if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
+      co_return co_await Send(200, state_.quarantine.Json(), "application/json", headers,
+                              keep_alive);
+    }
+    if (path == "/admin/quarantine/release") {
+      if (req.method() != bhttp::verb::post) co_return co_await method_not_allowed("POST");
+      const auto query = target.find('?');
+      const std::string_view q =
+          query == std::string_view::npos ? std::string_view() : target.substr(query + 1);
+      if (!q.starts_with("provider=") || q.size() == 9 || q.find('&') != std::string_view::npos) {
+        co_return co_await SendError(core::Status::Error(core::StatusCode::kInvalidArgument,
+                                                         "name the provider to release: POST "
+                                                         "/admin/quarantine/release?provider=ID",
+                                                         "invalid_query", "provider"),
+                                     headers, keep_alive);
+      }
+      const std::string provider(q.substr(9));
+      if (!state_.quarantine.Release(provider)) {
+        co_return co_await SendError(
+            core::Status::Error(core::StatusCode::kNotFound,
+                                "provider '" + provider + "' is not quarantined", "not_quarantined",
+                                "provider"),
+            headers, keep_alive);
+      }
+      if (state_.metrics) state_.metrics->SetQuarantined(provider, false);
+      Log(LogLevel::kInfo,
+          "provider '" + provider + "' released from quarantine by an operator (admin API)");
+      std::string body = "{\"released\":";
+      core::AppendJsonString(body, provider);
+      body += '}';
+      co_return co_await Send(200, body, "application/json", headers, keep_alive);
+    }
     if (path != "/healthz" && path != "/readyz" && path != "/metrics") {
       co_return co_await SendError(
           core::Status::Error(core::StatusCode::kNotFound,
                               "no route for " + std::string(path) +
                                   " on the admin listener (POST /admin/reload, GET /admin/meter, "
+                                  "GET /admin/quarantine, POST /admin/quarantine/release, "
                                   "GET /metrics, /healthz, /readyz)",
                               "not_found"),
           headers, keep_alive);

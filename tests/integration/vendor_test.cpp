@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -442,6 +443,61 @@ TEST_F(VendorTest, AzureRegionHeaderIsCheckedAgainstTheDeclaredProcessing) {
   EXPECT_EQ(audit[1].at("echo"),
             (json::object{{"said", "x-ms-region=Sweden Central"}, {"verdict", "outside"}}));
   EXPECT_TRUE(audit[2].at("echo").is_null());
+}
+
+// on_echo_mismatch: quarantine. The mismatching answer is still delivered; then no request is
+// routed to the provider (the next goes to the other allowed one) until an operator releases
+// it on the admin listener; a reload does not release it.
+TEST_F(VendorTest, QuarantinedProviderIsRoutedAroundUntilAnOperatorReleasesIt) {
+  FakeServerOptions o = Options(Profile::kAnthropic);
+  o.default_scenario = "inference_geo=global";
+  FakeOpenAiServer an(o);
+  FakeOpenAiServer backup({.profile = Profile::kOpenAi});
+  SetEnv(kUpstreamKeyEnv, FakeOpenAiServer::kDefaultApiKey);
+  SetEnv(kAdminTokenEnv, kAdminToken);
+  ProviderYaml anth = Upstream("anth-us", "anthropic", an.base_url(), "[US]", "{chat: claude}");
+  anth.extra = {"on_echo_mismatch: quarantine"};
+  GatewayYaml g;
+  g.admin = {"listen: 127.0.0.1:0", std::string("token_env: ") + kAdminTokenEnv};
+  ASSERT_NO_FATAL_FAILURE(StartGateway(
+      PolicyYaml({anth, Upstream("oa-us", "openai", backup.base_url(), "[US]", "{chat: gpt}")},
+                 "  - id: us\n    allow: [anth-us, oa-us]\n"),
+      g));
+  const std::map<std::string, std::string> admin = {
+      {"authorization", std::string("Bearer ") + kAdminToken}};
+  auto admin_client = [&] { return TestClient(gateway_->admin_port()); };
+
+  const HttpResult first = Chat({});
+  ASSERT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(first.header("x-meridian-provider"), "anth-us") << "the answer is delivered";
+  const HttpResult listed = admin_client().Get("/admin/quarantine", admin);
+  ASSERT_EQ(listed.status, 200u);
+  const json::object entry =
+      json::parse(listed.body).at("quarantined").as_array().at(0).as_object();
+  EXPECT_EQ(entry.at("provider"), "anth-us");
+  EXPECT_EQ(entry.at("said"), "inference_geo=global");
+  EXPECT_EQ(entry.at("request_id"), first.header("x-request-id").c_str());
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_provider_quarantined{provider=\"anth-us\"}"), 1);
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "oa-us");
+
+  // A reload keeps it out.
+  EXPECT_EQ(admin_client().Post("/admin/reload", "", admin).status, 200u);
+  EXPECT_EQ(Chat({}).header("x-meridian-provider"), "oa-us");
+
+  // Releasing: bad requests are named; the release puts it back in rotation.
+  EXPECT_EQ(admin_client().Get("/admin/quarantine/release?provider=anth-us", admin).status, 405u);
+  EXPECT_EQ(admin_client().Post("/admin/quarantine/release", "", admin).status, 400u);
+  EXPECT_EQ(admin_client().Post("/admin/quarantine/release?provider=anth-us", "").status, 401u);
+  const HttpResult released =
+      admin_client().Post("/admin/quarantine/release?provider=anth-us", "", admin);
+  EXPECT_EQ(released.status, 200u);
+  EXPECT_EQ(released.body, R"({"released":"anth-us"})");
+  EXPECT_EQ(admin_client().Post("/admin/quarantine/release?provider=anth-us", "", admin).status,
+            404u);
+  EXPECT_EQ(MetricValue(Metrics(), "meridian_provider_quarantined{provider=\"anth-us\"}"), 0);
+  const HttpResult back = Chat({.text = "hello <<fake:inference_geo=us>>"});
+  EXPECT_EQ(back.header("x-meridian-provider"), "anth-us");
+  EXPECT_EQ(admin_client().Get("/admin/quarantine", admin).body, R"({"quarantined":[]})");
 }
 
 }  // namespace

@@ -83,7 +83,7 @@ constexpr std::string_view kProviderKeys =
     "storage, on_prem, cn_filing, cn_filing_number, retention_days, zdr, trains_on_data, "
     "eu_transfer_basis, operator_jurisdiction, api_version, dashscope_region, "
     "anthropic_version, max_tokens_default, sim_tokens, sim_delay_ms, max_duration_ms, "
-    "responses_api";
+    "responses_api, on_echo_mismatch";
 
 constexpr std::string_view kNarrowKeys =
     "providers, processing_within, processing_excludes, storage_within, cn_filing, "

@@ -253,6 +253,24 @@ routes:
   }
 }
 
+TEST(Compile, OnEchoMismatchIsAlertByDefaultOrQuarantine) {
+  const auto s = MustCompile(R"(providers:
+  - {id: a, kind: sim, models: {m: m}}
+  - {id: b, kind: sim, models: {m: m}, on_echo_mismatch: alert}
+  - {id: c, kind: sim, models: {m: m}, on_echo_mismatch: quarantine}
+routes:
+  - {id: r, allow: [a, b, c]}
+)");
+  ASSERT_EQ(s->providers.size(), 3u);
+  EXPECT_FALSE(s->providers[0].quarantine_on_echo_mismatch);
+  EXPECT_FALSE(s->providers[1].quarantine_on_echo_mismatch);
+  EXPECT_TRUE(s->providers[2].quarantine_on_echo_mismatch);
+  EXPECT_THAT(CompileErrors("providers:\n  - {id: p, kind: sim, models: {m: m}, "
+                            "on_echo_mismatch: block}\nroutes:\n  - {id: r, allow: [p]}\n"),
+              ::testing::Contains(HasSubstr(
+                  "provider 'p': on_echo_mismatch must be alert or quarantine, not 'block'")));
+}
+
 TEST(Compile, ConditionCyclesAndBadComparisons) {
   auto errors = CompileErrors(R"(conditions:
   a: {ref: b}
