@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "config/yaml_json.h"
+#include "policy/suggest.h"
 
 namespace meridian::config {
 
@@ -185,7 +186,24 @@ std::optional<YAML::Node> YamlReader::Load(std::string_view text, std::string_vi
     Error(ToPos(e.mark), "invalid YAML: values are nested too deeply");
     return std::nullopt;
   } catch (const YAML::ParserException& e) {
-    Error(ToPos(e.mark), "invalid YAML: " + e.msg);
+    // yaml-cpp names a tab in the indentation only by its consequence ("illegal block
+    // entry", "illegal map value"): name the tab, on the first line before the error that has one.
+    const SourcePos at = ToPos(e.mark);
+    std::uint32_t line_no = 0;
+    for (std::string_view rest = text; !rest.empty() && line_no < at.line;) {
+      ++line_no;
+      const auto nl = rest.find('\n');
+      const std::string_view line = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+      const auto first = line.find_first_not_of(" \t");
+      const auto tab = line.substr(0, first).find('\t');
+      if (tab != std::string_view::npos) {
+        Error({line_no, static_cast<std::uint32_t>(tab + 1)},
+              "invalid YAML: a tab in the indentation (YAML indents with spaces only)");
+        return std::nullopt;
+      }
+    }
+    Error(at, "invalid YAML: " + e.msg);
     return std::nullopt;
   }
   const std::string kind(file_kind);
@@ -326,7 +344,11 @@ void YamlReader::ReadFields(const YAML::Node& map, SourcePos pos, std::string_vi
       if (unknown && unknown(e)) {
         return;
       }
+      std::vector<std::string> keys;
+      for (const Field& f : fields) keys.emplace_back(f.key);
+      const std::string closest = policy::ClosestName(e.name, keys);
       Error(e.key_pos, "unknown key " + Quoted(e.name) + " in " + std::string(what) +
+                           (closest.empty() ? "" : "; did you mean " + Quoted(closest) + "?") +
                            " (expected one of: " + KeyList(fields) + ")");
       return;
     }

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "policy/env_name.h"
+#include "policy/suggest.h"
 
 namespace meridian::policy {
 namespace {
@@ -116,9 +117,12 @@ class Compiler {
                             "decides which region an unknown one is treated as");
         ok = false;
       } else {
+        const std::string hint = RegionHint(item.value);
         Error(item.pos, std::string(what) + ": unknown region code or region group '" + item.value +
-                            "' (codes are ISO 3166-1 alpha-2 such as CN, HK, MO, TW, or EU; "
-                            "groups are declared under region_groups)");
+                            "'" +
+                            (hint.empty() ? " (codes are ISO 3166-1 alpha-2 such as CN, HK, MO, "
+                                            "TW, or EU; groups are declared under region_groups)"
+                                          : hint));
         ok = false;
       }
     }
@@ -154,7 +158,10 @@ class Compiler {
     for (const auto& id : ids) {
       auto index = s_->FindProvider(id.value);
       if (!index) {
-        Error(id.pos, std::string(what) + ": unknown provider '" + id.value + "'");
+        std::vector<std::string> known;
+        for (const auto& p : s_->providers) known.push_back(p.id);
+        Error(id.pos, std::string(what) + ": unknown provider '" + id.value + "'" +
+                          DidYouMean(id.value, known));
         ok = false;
         continue;
       }
@@ -218,8 +225,10 @@ class Compiler {
         if (auto code = RegionCode::Parse(m.value)) {
           set.set(code->index());
         } else {
-          Error(m.pos, "region group '" + g.name.value + "': unknown region code '" + m.value +
-                           "' (ISO 3166-1 alpha-2 such as CN, HK, MO, TW, or EU)");
+          const std::string hint = RegionHint(m.value);
+          Error(m.pos,
+                "region group '" + g.name.value + "': unknown region code '" + m.value + "'" +
+                    (hint.empty() ? " (ISO 3166-1 alpha-2 such as CN, HK, MO, TW, or EU)" : hint));
         }
       }
       region_groups_.emplace(g.name.value, set);
@@ -232,7 +241,8 @@ class Compiler {
         s_->settings.unknown_region_as = *code;
       } else {
         Error(st.unknown_region_as->pos, "settings.unknown_region_as: unknown region code '" +
-                                             st.unknown_region_as->value + "'");
+                                             st.unknown_region_as->value + "'" +
+                                             RegionHint(st.unknown_region_as->value));
       }
     }
     if (st.default_data_class) {
@@ -256,7 +266,8 @@ class Compiler {
         if (auto code = RegionCode::Parse(r.value)) {
           s_->settings.region_restrictiveness.push_back(*code);
         } else {
-          Error(r.pos, "settings.region_restrictiveness: unknown region code '" + r.value + "'");
+          Error(r.pos, "settings.region_restrictiveness: unknown region code '" + r.value + "'" +
+                           RegionHint(r.value));
         }
       }
     } else {
@@ -410,7 +421,8 @@ class Compiler {
         if (!RegionCode::Parse(ps.operator_jurisdiction->value)) {
           Error(ps.operator_jurisdiction->pos,
                 where + ": operator_jurisdiction: unknown region code '" +
-                    ps.operator_jurisdiction->value + "'");
+                    ps.operator_jurisdiction->value + "'" +
+                    RegionHint(ps.operator_jurisdiction->value));
         }
         p.operator_jurisdiction = ps.operator_jurisdiction->value;
       }

@@ -2,6 +2,10 @@
 
 #include <array>
 #include <boost/json.hpp>
+#include <string>
+#include <vector>
+
+#include "policy/suggest.h"
 
 namespace meridian::policy {
 namespace {
@@ -20,7 +24,11 @@ class RequestReader {
         "tenant_flags", "mechanisms", "meter",          "model", "requires",   "unhealthy"};
     for (const auto& kv : *obj) {
       if (std::find(kKeys.begin(), kKeys.end(), kv.key()) == kKeys.end()) {
-        return Fail("request." + std::string(kv.key()), "unknown field");
+        const std::vector<std::string> keys(kKeys.begin(), kKeys.end());
+        std::string valid;
+        for (const auto k : kKeys) valid += (valid.empty() ? "" : ", ") + std::string(k);
+        return Fail("request." + std::string(kv.key()),
+                    "unknown field" + DidYouMean(kv.key(), keys) + "; the fields are " + valid);
       }
     }
     ParsedRequest r;
@@ -148,7 +156,7 @@ class RequestReader {
     if (!shorthand.empty() && shorthand != "unknown") {
       auto code = RegionCode::Parse(shorthand);
       if (!code) {
-        Fail("request.region", "unknown region code '" + shorthand + "'");
+        Fail("request.region", "unknown region code '" + shorthand + "'" + RegionHint(shorthand));
         return false;
       }
       signals.push_back({RegionSource::kTenantBinding, *code});
@@ -172,7 +180,7 @@ class RequestReader {
         const std::string reg(region->get_string());
         auto code = RegionCode::Parse(reg);
         if (!code) {
-          Fail("request.region_signals", "unknown region code '" + reg + "'");
+          Fail("request.region_signals", "unknown region code '" + reg + "'" + RegionHint(reg));
           return false;
         }
         if (src == "client_header") {

@@ -8,6 +8,7 @@
 #include "config/policy_file.h"
 #include "policy/compile.h"
 #include "policy/decide.h"
+#include "policy/diff.h"
 #include "policy/request_json.h"
 
 namespace meridian::policy {
@@ -56,9 +57,10 @@ LocatedString L(std::string s) {
   return {std::move(s), {}};
 }
 
-// 200 providers, 20 guards, 1,000 routes keyed on tenant and region.
-SnapshotPtr Large() {
-  static SnapshotPtr s = [] {
+// 200 providers, 20 guards, 1,000 routes keyed on tenant and region; `changed`: route r500
+// allows other providers (a policy change for the diff benchmark).
+SnapshotPtr BuildLarge(bool changed) {
+  {
     std::mt19937 rng(42);
     const std::vector<std::string> regions = {"CN", "HK", "US", "DE", "SG", "JP", "EU"};
     PolicySpec spec;
@@ -90,7 +92,8 @@ SnapshotPtr Large() {
       rs.when.tenant = StringList{L("tenant" + std::to_string(r))};
       rs.when.region = StringList{L(regions[static_cast<std::size_t>(r) % regions.size()])};
       for (int k = 0; k < 8; ++k) {
-        const std::string id = "p" + std::to_string((r * 7 + k * 13) % 200);
+        const int shift = changed && r == 500 ? 1 : 0;
+        const std::string id = "p" + std::to_string((r * 7 + k * 13 + shift) % 200);
         rs.allow.push_back(L(id));
       }
       spec.routes.push_back(rs);
@@ -98,7 +101,11 @@ SnapshotPtr Large() {
     auto result = Compile(spec);
     if (!result.snapshot) std::abort();
     return result.snapshot;
-  }();
+  }
+}
+
+SnapshotPtr Large() {
+  static SnapshotPtr s = BuildLarge(false);
   return s;
 }
 
@@ -117,6 +124,29 @@ void BM_DecideLargeNoMatch(benchmark::State& state) {
       R"({"tenant":"stranger","region":"CN","data_class":"personal","model":"shared"})");
 }
 BENCHMARK(BM_DecideLargeNoMatch);
+
+// `meridian policy diff` on the example policy against itself, and on the 1,000-route policy
+// against a copy whose route r500 allows other providers.
+void BM_DiffExample(benchmark::State& state) {
+  for (auto _ : state) {
+    const DiffReport r = Diff(Example(), Example());
+    benchmark::DoNotOptimize(r.points);
+  }
+}
+BENCHMARK(BM_DiffExample)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+void BM_DiffLargeOneRouteChanged(benchmark::State& state) {
+  static const SnapshotPtr changed = BuildLarge(true);
+  DiffReport r;
+  for (auto _ : state) {
+    r = Diff(Large(), changed);
+    benchmark::DoNotOptimize(r.points);
+  }
+  state.counters["points"] = static_cast<double>(r.points);
+  state.counters["changed"] = static_cast<double>(r.changed);
+  state.counters["decided"] = static_cast<double>(r.decided);
+}
+BENCHMARK(BM_DiffLargeOneRouteChanged)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 }  // namespace meridian::policy

@@ -720,7 +720,11 @@ TEST_F(CliTest, ExplainNamesTheBadRequestField) {
       {"policy", "explain", ExamplePolicy(), "--request", R"({"tenant":"acme","regoin":"CN"})"});
   EXPECT_EQ(typo.exit_code, 1) << Describe(typo);
   EXPECT_EQ(typo.out, "");
-  EXPECT_EQ(typo.err, "meridian: request.regoin: unknown field\n");
+  EXPECT_EQ(
+      typo.err,
+      "meridian: request.regoin: unknown field (did you mean 'region'?); the fields are tenant, "
+      "region, region_signals, city, data_class, consent, tenant_flags, mechanisms, meter, "
+      "model, requires, unhealthy\n");
 
   const RunResult region = RunMeridian(
       {"policy", "explain", ExamplePolicy(), "--request", R"({"tenant":"acme","region":"XX"})"});
@@ -1062,6 +1066,106 @@ TEST_F(CliTest, AuditPubkeyAndVerifyTellUntouchedFromTamperedLogs) {
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_THAT(r.err, HasSubstr(config + ":5:3: audit: signing key from " + key_file));
   EXPECT_THAT(r.err, Not(HasSubstr("bm90IGEga2V5")));
+}
+
+// Lint: what compiles but cannot mean what it says is a warning (exit 0), an error with
+// --strict (exit 1); typos and tabs are errors that say what was meant.
+TEST_F(CliTest, PolicyCheckWarnsAboutUnreachableRoutesAndStrictFailsOnThem) {
+  const std::string policy = Write(
+      "policy.yaml",
+      "version: 1\nproviders:\n  - {id: cn, kind: sim, models: {m: m}, processing: [CN]}\n"
+      "  - {id: us, kind: sim, models: {m: m}, processing: [US]}\nroutes:\n"
+      "  - {id: everyone, allow: [cn]}\n  - {id: us-users, when: {region: [US]}, allow: [us]}\n");
+  RunResult r = RunMeridian({"policy", "check", policy});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(policy + ":7:5: warning: route 'us-users' can never match: route "
+                                        "'everyone' (line 6) comes first"));
+  EXPECT_THAT(r.err, HasSubstr(policy + ":4:5: warning: provider 'us' is allowed by no route"));
+  EXPECT_THAT(r.out, HasSubstr("; 2 warnings)\n"));
+  r = RunMeridian({"policy", "check", "--strict", policy});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(policy + ":7:5: route 'us-users' can never match"));
+  EXPECT_THAT(r.err, HasSubstr("2 errors (--strict)\n"));
+  EXPECT_EQ(r.out, "");
+  // The example policy is clean.
+  r = RunMeridian({"policy", "check", "--strict", ExamplePolicy()});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(r.err, "");
+
+  const std::string tabbed =
+      Write("tabbed.yaml", "version: 1\nproviders:\n\t- {id: cn, kind: sim, models: {m: m}}\n");
+  r = RunMeridian({"policy", "check", tabbed});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(tabbed + ":3:1: invalid YAML: a tab in the indentation (YAML "
+                                        "indents with spaces only)"));
+  const std::string typo =
+      Write("typo.yaml",
+            "version: 1\nproviders:\n  - {id: cn, kind: sim, models: {m: m}, procesing: "
+            "[CN]}\nroutes:\n  - {id: r, allow: [cn]}\n");
+  r = RunMeridian({"policy", "check", typo});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("unknown key 'procesing' in provider; did you mean 'processing'?"));
+  const std::string unknown_id =
+      Write("unknown_id.yaml",
+            "version: 1\nproviders:\n  - {id: cn, kind: sim, models: {m: m}}\nroutes:\n"
+            "  - {id: r, allow: [cm]}\n");
+  r = RunMeridian({"policy", "check", unknown_id});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr(unknown_id + ":5:21: route 'r' allow: unknown provider 'cm' (did "
+                                            "you mean 'cn'?)"));
+}
+
+// The CI gate for a policy change: diff exits 0 when nothing changes, 1 when something does
+// (grouped, counted, with requests to explain), 2 on an invalid policy; replay re-decides
+// recorded requests.
+TEST_F(CliTest, PolicyDiffAndReplayGateAPolicyChange) {
+  const std::string before =
+      Write("before.yaml",
+            "version: 1\nproviders:\n  - {id: cn, kind: sim, models: {m: m}, "
+            "processing: [CN]}\n  - {id: hk, kind: sim, models: {m: m}, processing: "
+            "[HK]}\nroutes:\n  - {id: mainland, when: {region: [CN]}, allow: [cn]}\n"
+            "  - {id: hk, when: {region: [HK]}, allow: [hk]}\n");
+  const std::string after =
+      Write("after.yaml",
+            "version: 1\nproviders:\n  - {id: cn, kind: sim, models: {m: m}, "
+            "processing: [CN]}\n  - {id: hk, kind: sim, models: {m: m}, processing: "
+            "[HK]}\nroutes:\n  - {id: mainland, when: {region: [CN, HK]}, allow: [cn]}\n"
+            "  - {id: hk, when: {region: [HK]}, allow: [hk]}\n");
+  RunResult r = RunMeridian({"policy", "diff", before, before});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("no decision changes\n"));
+  r = RunMeridian({"policy", "diff", before, after});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("24 of 96 points change, in 2 group(s):"));
+  EXPECT_THAT(r.out,
+              HasSubstr("6 point(s): rule, provider set\n"
+                        "  before: allow via hk -> [hk]\n"
+                        "  after:  allow via mainland -> [cn]\n"
+                        "  e.g. {\"tenant\":\"*other*\",\"region\":\"HK\",\"model\":\"m\"}\n"));
+  r = RunMeridian({"policy", "diff", "--json", before, after});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  const json::value report = json::parse(r.out);
+  EXPECT_EQ(report.at("changed"), 24);
+  EXPECT_EQ(report.at("groups").as_array().size(), 2u);
+  r = RunMeridian({"policy", "diff", before, (Dir() / "missing.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+
+  const std::string audit =
+      Write("audit.jsonl",
+            R"({"v":1,"request_id":"req-1","tenant":"acme","model":"m","region":"CN",)"
+            R"("effective_class":"personal","allowed":true,"rule":"mainland","candidates":["cn"]})"
+            "\n"
+            R"({"v":1,"request_id":"req-2","tenant":"acme","model":"m","region":"HK",)"
+            R"("effective_class":"personal","allowed":true,"rule":"hk","candidates":["hk"]})"
+            "\n");
+  r = RunMeridian({"policy", "replay", after, "--audit", audit});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("2 recorded decision(s) replayed under " + after));
+  EXPECT_THAT(r.out, HasSubstr(": 1 would change\n  1 rule\n  e.g. req-2: rule: was allow via hk "
+                               "-> [hk], now allow via mainland -> [cn]\n"));
+  r = RunMeridian({"policy", "replay", before, "--audit", audit});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr(": 0 would change\n"));
 }
 
 }  // namespace

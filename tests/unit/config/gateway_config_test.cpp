@@ -225,14 +225,16 @@ TEST_F(GatewayConfigTest, UnknownKeysNameTheExpectedOnes) {
   EXPECT_EQ(
       Errors("listener: 1.2.3.4:80\nlimits: {max_body: 1}\n" + WithTenant("    region: CN\n")),
       (Strings{
-          "gw.yaml:1:1: unknown key 'listener' in the gateway config (expected one of: "
+          "gw.yaml:1:1: unknown key 'listener' in the gateway config; did you mean 'listen'? "
+          "(expected one of: "
           "listen, workers, tls, grpc, audit, log, admin, metrics, cors, policy_file, limits, "
           "upstream, trusted_proxies, tenants, store, export_meter)",
           "gw.yaml:2:10: unknown key 'max_body' in limits (expected one of: "
           "max_body_bytes, max_header_bytes, header_timeout_ms, body_timeout_ms, "
           "idle_timeout_ms, max_concurrent_streams, retry_after_s, drain_timeout_ms, "
           "drain_delay_ms)",
-          "gw.yaml:7:5: unknown key 'region' in tenant (expected one of: id, "
+          "gw.yaml:7:5: unknown key 'region' in tenant; did you mean 'regions'? (expected one "
+          "of: id, "
           "api_key_sha256, client_cert_uris, client_cert_cns, trust_region_claim, regions, "
           "default_region, default_data_class, tenant_flags, mechanisms, consent, limits)",
       }));

@@ -453,11 +453,13 @@ TEST(PolicyYamlErrorTest, UnknownKey) {
   EXPECT_EQ(PolicyErrors("providers:\n  - id: a\n    kind: sim\n    colour: red\n"),
             (Strings{"p.yaml:4:5: unknown key 'colour' in provider (expected one of: " +
                      std::string(kProviderKeys) + ")"}));
-  EXPECT_EQ(PolicyErrors("guards:\n  - id: g\n    narrow: {zdrr: true}\n"),
-            (Strings{"p.yaml:3:14: unknown key 'zdrr' in narrow (expected one of: " +
-                     std::string(kNarrowKeys) + ")"}));
+  EXPECT_EQ(
+      PolicyErrors("guards:\n  - id: g\n    narrow: {zdrr: true}\n"),
+      (Strings{"p.yaml:3:14: unknown key 'zdrr' in narrow; did you mean 'zdr'? (expected one of: " +
+               std::string(kNarrowKeys) + ")"}));
   EXPECT_EQ(PolicyErrors("conditions:\n  c: {mechanisms: {one_of: [x]}}\n"),
-            (Strings{"p.yaml:2:20: unknown key 'one_of' in mechanisms (expected one of: "
+            (Strings{"p.yaml:2:20: unknown key 'one_of' in mechanisms; did you mean 'none_of'? "
+                     "(expected one of: "
                      "any_of, all_of, none_of)"}));
   EXPECT_EQ(
       PolicyErrors("settings:\n  default_region: CN\n"),

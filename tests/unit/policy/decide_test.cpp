@@ -300,7 +300,12 @@ TEST_F(DecideTest, IpGeolocationAloneEstablishesNothing) {
 
 TEST_F(DecideTest, RequestFieldsAreValidatedByName) {
   EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"tenant":"acme","regoin":"CN"})"), *s_).error,
-            "request.regoin: unknown field");
+            "request.regoin: unknown field (did you mean 'region'?); the fields are tenant, "
+            "region, region_signals, city, data_class, consent, tenant_flags, mechanisms, meter, "
+            "model, requires, unhealthy");
+  EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"region":"uk"})"), *s_).error,
+            "request.region: unknown region code 'uk' (did you mean 'GB'? the ISO 3166-1 code "
+            "of the United Kingdom)");
   EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"region":"XX"})"), *s_).error,
             "request.region: unknown region code 'XX'");
   EXPECT_EQ(ParseRequestJson(boost::json::parse(R"({"tenant_flags":["vip"]})"), *s_).error,
