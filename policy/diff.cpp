@@ -91,6 +91,12 @@ std::vector<std::uint32_t> Subsets(std::uint32_t mask) {
   return out;
 }
 
+json::array Array(const std::vector<std::string>& items) {
+  json::array a;
+  for (const auto& item : items) a.emplace_back(item);
+  return a;
+}
+
 std::vector<std::string> Names(std::uint32_t mask, std::span<const std::string_view> names) {
   std::vector<std::string> out;
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -173,16 +179,8 @@ std::string RequestPoint::Json() const {
     for (const auto& n : Names(consent, kConsentNames)) c[n] = true;
     o["consent"] = std::move(c);
   }
-  if (!tenant_flags.empty()) {
-    json::array a;
-    for (const auto& f : tenant_flags) a.emplace_back(f);
-    o["tenant_flags"] = std::move(a);
-  }
-  if (mechanisms != 0) {
-    json::array a;
-    for (const auto& n : Names(mechanisms, kMechanismNames)) a.emplace_back(n);
-    o["mechanisms"] = std::move(a);
-  }
+  if (!tenant_flags.empty()) o["tenant_flags"] = Array(tenant_flags);
+  if (mechanisms != 0) o["mechanisms"] = Array(Names(mechanisms, kMechanismNames));
   if (meter_non_sensitive || meter_sensitive) {
     json::object m;
     if (meter_non_sensitive) m["non_sensitive"] = *meter_non_sensitive;
@@ -190,11 +188,7 @@ std::string RequestPoint::Json() const {
     o["meter"] = std::move(m);
   }
   o["model"] = model;
-  if (capabilities != 0) {
-    json::array a;
-    for (const auto& n : Names(capabilities, kCapabilityNames)) a.emplace_back(n);
-    o["requires"] = std::move(a);
-  }
+  if (capabilities != 0) o["requires"] = Array(Names(capabilities, kCapabilityNames));
   return json::serialize(o);
 }
 
@@ -250,10 +244,8 @@ DiffReport Diff(const SnapshotPtr& before, const SnapshotPtr& after, const DiffO
   for (std::size_t i = 0; i < kRegionSpace; ++i) {
     if (named.test(i)) add_code(i);
   }
-  std::string outsider;  // a valid code no condition names
-  for (const char* candidate : {"ZZ", "AQ", "XK", "QA"}) {
+  for (const char* candidate : {"ZZ", "AQ", "XK", "QA"}) {  // a valid code no condition names
     if (auto c = RegionCode::Parse(candidate); c && !named.test(c->index())) {
-      outsider = candidate;
       add_code(c->index());
       break;
     }
@@ -712,29 +704,21 @@ std::string DiffJson(const DiffReport& r) {
   o["points"] = r.points;
   o["changed"] = r.changed;
   o["decided"] = r.decided;
-  json::array space;
-  for (const auto& s : r.space) space.emplace_back(s);
-  o["space"] = std::move(space);
+  o["space"] = Array(r.space);
   auto outcome = [](const Outcome& x) {
     json::object j;
     j["allowed"] = x.allowed;
     j["reason"] = x.reason;
     j["rule"] = x.rule;
-    json::array g;
-    for (const auto& s : x.guards) g.emplace_back(s);
-    j["guards"] = std::move(g);
-    json::array p;
-    for (const auto& s : x.providers) p.emplace_back(s);
-    j["providers"] = std::move(p);
+    j["guards"] = Array(x.guards);
+    j["providers"] = Array(x.providers);
     return j;
   };
   json::array groups;
   for (const DiffGroup& g : r.groups) {
     json::object j;
     j["points"] = g.points;
-    json::array what;
-    for (const auto& w : g.what) what.emplace_back(w);
-    j["what"] = std::move(what);
+    j["what"] = Array(g.what);
     j["before"] = outcome(g.before);
     j["after"] = outcome(g.after);
     json::array ex;

@@ -141,14 +141,14 @@ int Test(const PolicyOptions& o) {
   return report.failed == 0 ? 0 : 1;
 }
 
-struct DiffOptions {
+struct ChangeOptions {  ///< policy diff and replay
   std::string before;
   std::string after;
   std::vector<std::string> audit;
   bool json = false;
 };
 
-int Diff(const DiffOptions& o) {
+int Diff(const ChangeOptions& o) {
   const auto before = config::LoadPolicyFile(o.before);
   const auto after = config::LoadPolicyFile(o.after);
   const bool ok = ReportLoad(before);
@@ -203,7 +203,7 @@ bool ReadAuditRecords(const std::vector<std::string>& files, std::vector<policy:
   return true;
 }
 
-int Replay(const DiffOptions& o) {
+int Replay(const ChangeOptions& o) {
   const auto loaded = config::LoadPolicyFile(o.after);
   if (!ReportLoad(loaded)) return 2;
   std::vector<policy::ReplayRecord> records;
@@ -268,19 +268,21 @@ void AddPolicyCommands(CLI::App& app, std::function<int()>& run) {
   test->add_flag("-v,--verbose", opts->verbose, "Also list the tests that passed");
   test->callback([opts, &run] { run = [opts] { return Test(*opts); }; });
 
-  auto d = std::make_shared<DiffOptions>();
+  auto d = std::make_shared<ChangeOptions>();
   auto* diff = policy->add_subcommand(
-      "diff", "Print every decision that changes from OLD to NEW, grouped and counted; exit 1 "
-              "when any does (a CI gate)");
+      "diff",
+      "Print every decision that changes from OLD to NEW, grouped and counted; exit 1 "
+      "when any does (a CI gate)");
   diff->add_option("OLD", d->before, "The policy serving now")->required();
   diff->add_option("NEW", d->after, "The proposed policy")->required();
   diff->add_flag("--json", d->json, "Print the report as JSON");
   diff->callback([d, &run] { run = [d] { return Diff(*d); }; });
 
-  auto rp = std::make_shared<DiffOptions>();
+  auto rp = std::make_shared<ChangeOptions>();
   auto* replay = policy->add_subcommand(
-      "replay", "Re-decide the requests recorded in audit files under NEW; exit 1 when any "
-                "would change");
+      "replay",
+      "Re-decide the requests recorded in audit files under NEW; exit 1 when any "
+      "would change");
   replay->add_option("NEW", rp->after, "The proposed policy")->required();
   replay->add_option("--audit", rp->audit, "Audit files (audit.jsonl, audit.jsonl.1, ...)")
       ->required();
