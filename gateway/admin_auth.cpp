@@ -1,6 +1,7 @@
 #include "gateway/admin_auth.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -71,21 +72,46 @@ AdminToken AdminToken::FromSecret(std::string_view secret) {
   return token;
 }
 
-AdminToken::Check AdminToken::Verify(std::string_view authorization, std::size_t copies) const {
+AdminToken::Check AdminToken::Verify(std::string_view authorization, std::size_t copies,
+                                     bool allow_basic) const {
   if (copies == 0 || Trim(authorization).empty()) return Check::kMissing;
   if (copies > 1) return Check::kInvalid;
   std::string_view value = Trim(authorization);
-  constexpr std::string_view kScheme = "bearer ";
-  if (value.size() <= kScheme.size()) return Check::kInvalid;
-  for (std::size_t i = 0; i < kScheme.size(); ++i) {
-    const char c = value[i];
-    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kScheme[i]) {
-      return Check::kInvalid;
+  auto scheme_is = [&](std::string_view scheme) {
+    if (value.size() <= scheme.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+      const char c = value[i];
+      if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != scheme[i]) {
+        return false;
+      }
     }
-  }
-  const identity::Sha256Digest presented = identity::Sha256(Trim(value.substr(kScheme.size())));
-  return CRYPTO_memcmp(presented.data(), digest_.data(), digest_.size()) == 0 ? Check::kOk
-                                                                              : Check::kInvalid;
+    return true;
+  };
+  auto matches = [&](std::string_view secret) {
+    const identity::Sha256Digest presented = identity::Sha256(secret);
+    return CRYPTO_memcmp(presented.data(), digest_.data(), digest_.size()) == 0 ? Check::kOk
+                                                                                : Check::kInvalid;
+  };
+  constexpr std::string_view kBearer = "bearer ";
+  constexpr std::string_view kBasic = "basic ";
+  if (scheme_is(kBearer)) return matches(Trim(value.substr(kBearer.size())));
+  if (!allow_basic || !scheme_is(kBasic)) return Check::kInvalid;
+  const std::string_view encoded = Trim(value.substr(kBasic.size()));
+  if (encoded.size() % 4 != 0 || encoded.size() > 4096) return Check::kInvalid;
+  std::string decoded(encoded.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                                reinterpret_cast<const unsigned char*>(encoded.data()),
+                                static_cast<int>(encoded.size()));
+  if (n < 0) return Check::kInvalid;
+  std::size_t size = static_cast<std::size_t>(n);
+  for (std::size_t i = encoded.size(); i > 0 && encoded[i - 1] == '=' && size > 0; --i) --size;
+  decoded.resize(size);
+  const std::size_t colon = decoded.find(':');
+  const Check check = colon == std::string::npos
+                          ? Check::kInvalid
+                          : matches(std::string_view(decoded).substr(colon + 1));
+  OPENSSL_cleanse(decoded.data(), decoded.size());
+  return check;
 }
 
 }  // namespace meridian::gateway

@@ -35,7 +35,11 @@ class AdminToken {
   /// case); `copies` how many Authorization headers it sent (more than one is invalid). The
   /// comparison is of SHA-256 digests with CRYPTO_memcmp: its time depends on neither the
   /// token's content nor its length.
-  Check Verify(std::string_view authorization, std::size_t copies) const;
+  /// With `allow_basic`, "Basic base64(user:token)" is accepted too (any user name, the token as
+  /// the password): what a browser sends for the operator console once asked. Only for GETs:
+  /// a browser attaches remembered Basic credentials to cross-site requests too, so nothing
+  /// that changes state may accept them.
+  Check Verify(std::string_view authorization, std::size_t copies, bool allow_basic = false) const;
 
   /// Where the token came from, for the startup log ("environment variable X", "file Y").
   const std::string& source() const { return source_; }

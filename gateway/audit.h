@@ -221,6 +221,13 @@ class AuditLog {
   };
   Stats stats() const;
 
+  /// Where it writes (checkpoint_path filled in when the options left it empty).
+  const std::string& path() const { return options_.path; }
+  const std::string& checkpoint_path() const { return options_.checkpoint_path; }
+  unsigned max_files() const { return options_.max_files; }
+  /// The key that signs checkpoints; null when none are written.
+  const Ed25519Key* signing_key() const { return signing_key_.get(); }
+
  private:
   struct Pending;  // writer-owned state: fd, formatted lines, sizes
   explicit AuditLog(Options options);

@@ -62,6 +62,54 @@ std::string Quarantine::Json() const {
   return out;
 }
 
+void ReloadHistory::Add(std::string trigger, std::int64_t at_unix_ms, const ReloadResult& result,
+                        policy::SnapshotPtr before, policy::SnapshotPtr after) {
+  std::lock_guard lock(mu_);
+  Entry e;
+  e.n = next_++;
+  e.at_unix_ms = at_unix_ms;
+  e.trigger = std::move(trigger);
+  e.result = result;
+  e.before = std::move(before);
+  e.after = std::move(after);
+  entries_.push_back(std::move(e));
+  if (entries_.size() > kKept) entries_.erase(entries_.begin());
+  const std::uint64_t oldest = entries_.front().n;
+  std::erase_if(diffs_, [oldest](const auto& d) { return d.first < oldest; });
+}
+
+std::vector<ReloadHistory::Entry> ReloadHistory::List() const {
+  std::lock_guard lock(mu_);
+  return entries_;
+}
+
+std::optional<ReloadHistory::Entry> ReloadHistory::Find(std::uint64_t n) const {
+  std::lock_guard lock(mu_);
+  for (const Entry& e : entries_) {
+    if (e.n == n) return e;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ReloadHistory::Diff(
+    std::uint64_t n, const std::function<std::string(const Entry&)>& compute) {
+  std::optional<Entry> entry;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [at, json] : diffs_) {
+      if (at == n) return json;
+    }
+    for (const Entry& e : entries_) {
+      if (e.n == n) entry = e;
+    }
+  }
+  if (!entry || !entry->before || !entry->after) return std::nullopt;
+  std::string json = compute(*entry);  // unlocked: seconds on a large policy
+  std::lock_guard lock(mu_);
+  if (!entries_.empty() && n >= entries_.front().n) diffs_.emplace_back(n, json);
+  return json;
+}
+
 GatewayState::GatewayState() = default;
 GatewayState::~GatewayState() = default;
 

@@ -108,6 +108,36 @@ class Quarantine {
   std::atomic<std::size_t> size_{0};
 };
 
+/// The last reloads (and the start), newest last, for the operator console: what each did and
+/// the policies on either side, so the diff a reload made can be computed when asked for
+/// (policy::Diff takes seconds on a large policy: never at reload time).
+class ReloadHistory {
+ public:
+  static constexpr std::size_t kKept = 20;
+  struct Entry {
+    std::uint64_t n = 0;  ///< 0: the start
+    std::int64_t at_unix_ms = 0;
+    std::string trigger;  ///< "start", "SIGHUP", "admin API", "policy file watch", ...
+    ReloadResult result;
+    policy::SnapshotPtr before;  ///< null for the start and when the policy did not change
+    policy::SnapshotPtr after;   ///< the policy serving after it
+  };
+  void Add(std::string trigger, std::int64_t at_unix_ms, const ReloadResult& result,
+           policy::SnapshotPtr before, policy::SnapshotPtr after);
+  std::vector<Entry> List() const;
+  std::optional<Entry> Find(std::uint64_t n) const;
+  /// The diff of entry n as policy::DiffJson, computed once (by `compute`, which the caller
+  /// runs off the request threads); nullopt when there is no such entry or it changed no policy.
+  std::optional<std::string> Diff(std::uint64_t n,
+                                  const std::function<std::string(const Entry&)>& compute);
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Entry> entries_;
+  std::vector<std::pair<std::uint64_t, std::string>> diffs_;  ///< cached, by entry n
+  std::uint64_t next_ = 0;
+};
+
 struct GatewayState {
   GatewayState();
   ~GatewayState();
@@ -131,6 +161,7 @@ struct GatewayState {
   /// never logged. Set by Gateway.
   std::string meter_key;
   Quarantine quarantine;
+  ReloadHistory reloads;
   /// POST /admin/reload: reloads the policy. Set by Gateway.
   std::function<ReloadResult()> reload;
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "gateway/core/json_text.h"
 #include "gateway/gateway_metrics.h"
@@ -155,7 +156,14 @@ asio::awaitable<std::vector<MeterRow>> ReadMeter(store::ExportMeterStore& meter,
   co_return rows;
 }
 
-std::string MeterReportJson(int year, const std::vector<MeterRow>& rows) {
+std::string MeterReportJson(int year, const std::vector<MeterRow>& rows,
+                            const policy::Snapshot* snapshot) {
+  auto next = [&](std::string_view name, bool sensitive, std::uint64_t count) {
+    if (snapshot == nullptr) return std::string();
+    const std::uint64_t b = NextBoundary(*snapshot, sensitive, count);
+    if (b == std::numeric_limits<std::uint64_t>::max()) return std::string();
+    return ",\"" + std::string(name) + "\":" + std::to_string(b);
+  };
   std::string out = "{\"year\":" + std::to_string(year) + ",\"tenants\":[";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const MeterRow& r = rows[i];
@@ -169,8 +177,10 @@ std::string MeterReportJson(int year, const std::vector<MeterRow>& rows) {
       out += ",\"non_sensitive\":" + std::to_string(r.counts.non_sensitive) +
              ",\"non_sensitive_band\":";
       core::AppendJsonString(out, LawBand(false, r.counts.non_sensitive));
+      out += next("non_sensitive_next", false, r.counts.non_sensitive);
       out += ",\"sensitive\":" + std::to_string(r.counts.sensitive) + ",\"sensitive_band\":";
       core::AppendJsonString(out, LawBand(true, r.counts.sensitive));
+      out += next("sensitive_next", true, r.counts.sensitive);
     }
     out += '}';
   }

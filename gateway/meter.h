@@ -57,8 +57,11 @@ boost::asio::awaitable<std::vector<MeterRow>> ReadMeter(store::ExportMeterStore&
 
 /// {"year":Y,"tenants":[{"tenant":..,"non_sensitive":N,"non_sensitive_band":..,"sensitive":N,
 /// "sensitive_band":..}, ...]}; a tenant the store could not answer for has "error" instead
-/// of the counts. GET /admin/meter and `meridian meter export`.
-std::string MeterReportJson(int year, const std::vector<MeterRow>& rows);
+/// of the counts. GET /admin/meter and `meridian meter export`. With `snapshot`, each count
+/// also has the next boundary (NextBoundary) as "non_sensitive_next" / "sensitive_next" (absent
+/// when there is none): where the next band, or a condition of the policy, begins.
+std::string MeterReportJson(int year, const std::vector<MeterRow>& rows,
+                            const policy::Snapshot* snapshot = nullptr);
 
 /// An attempt the export gate refused before anything was sent (its status).
 bool IsExportGateRefusal(const core::Status& attempt);

@@ -23,6 +23,7 @@
 #include "gateway/core/json_text.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/log.h"
+#include "gateway/pipeline.h"
 #include "gateway/store/redis_client.h"
 
 namespace meridian::gateway {
@@ -115,7 +116,14 @@ ReloadResult Gateway::Reload(std::string_view trigger) {
   const BackgroundPriority background;
   std::unique_lock lock(reload_mu_);
   ReloadResult r;
+  policy::SnapshotPtr before;
   auto finish = [&](ReloadResult result) {
+    // A watched directory changes for many reasons (an audit log beside the policy): the
+    // console lists what an operator did, and every reload that changed or refused something.
+    if (!(result.ok && !result.changed && trigger == "file change")) {
+      state_->reloads.Add(std::string(trigger), UnixMillisNow(), result,
+                          result.policy_changed ? before : nullptr, state_->Table()->policy);
+    }
     ++reload_attempts_;
     (result.ok ? state_->counters.policy_reloads_ok : state_->counters.policy_reloads_failed)
         .fetch_add(result.ok ? (result.changed ? 1 : 0) : 1, std::memory_order_relaxed);
@@ -124,6 +132,7 @@ ReloadResult Gateway::Reload(std::string_view trigger) {
     return result;
   };
   const RoutingTablePtr serving = state_->Table();
+  before = serving->policy;
   r.version = serving->policy->version;
   if (policy_path_.empty()) {
     r.errors.push_back("the policy is embedded in the binary (no --config): nothing to reload");
@@ -662,6 +671,15 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
     }
   }
   state.reload = [gw = g.get()] { return gw->Reload("admin"); };
+  {
+    ReloadResult started;
+    started.ok = true;
+    started.changed = true;
+    started.policy_changed = true;
+    started.config_changed = true;
+    started.version = table->policy->version;
+    state.reloads.Add("start", UnixMillisNow(), started, nullptr, table->policy);
+  }
   // Reloadable: served from state.identities only, so nothing can read a stale copy here.
   state.config.tenants.clear();
   state.config.trusted_proxies = {};

@@ -105,6 +105,8 @@ std::vector<std::string> Names(std::uint32_t mask, std::span<const std::string_v
   return out;
 }
 
+}  // namespace
+
 Outcome OutcomeOf(const Decision& d) {
   Outcome o;
   const Snapshot& s = *d.snapshot;
@@ -120,6 +122,8 @@ Outcome OutcomeOf(const Decision& d) {
   for (const auto p : d.candidates_after) o.providers.push_back(s.providers[p].id);
   return o;
 }
+
+namespace {
 
 // Cheap equality of two decisions of different snapshots, by names.
 bool SameDecision(const Decision& a, const Decision& b) {
@@ -203,6 +207,41 @@ std::string Outcome::Summary() const {
   return out;
 }
 
+std::vector<RegionClass> RegionClasses(std::span<const Snapshot* const> snapshots) {
+  Uses u;
+  for (const Snapshot* s : snapshots) Collect(*s, u);
+  RegionSet named;
+  for (const RegionSet& r : u.region_sets) named |= r;
+  for (const Snapshot* s : snapshots) named.set(s->settings.unknown_region_as.index());
+  std::map<std::vector<bool>, std::size_t> index_of;
+  std::vector<RegionClass> classes;
+  auto add_code = [&](std::size_t index) {
+    RegionSet one;
+    one.set(index);
+    const std::string code = ToString(one);
+    std::vector<bool> sig;
+    for (const RegionSet& r : u.region_sets) sig.push_back(r.test(index));
+    // Each policy's unknown_region_as is a class of its own (it is what "unknown" becomes).
+    for (const Snapshot* s : snapshots) {
+      sig.push_back(s->settings.unknown_region_as.index() == index);
+    }
+    auto [it, fresh] = index_of.try_emplace(sig, classes.size());
+    if (fresh) classes.emplace_back();
+    classes[it->second].codes.push_back(code.substr(1, code.size() - 2));  // "{CN}" -> "CN"
+  };
+  for (std::size_t i = 0; i < kRegionSpace; ++i) {
+    if (named.test(i)) add_code(i);
+  }
+  for (const char* candidate : {"ZZ", "AQ", "XK", "QA"}) {  // a valid code no condition names
+    if (auto c = RegionCode::Parse(candidate); c && !named.test(c->index())) {
+      add_code(c->index());
+      classes.back().unnamed = classes.back().codes.size() == 1;
+      break;
+    }
+  }
+  return classes;
+}
+
 DiffReport Diff(const SnapshotPtr& before, const SnapshotPtr& after, const DiffOptions& options) {
   DiffReport report;
   Uses u;
@@ -218,45 +257,14 @@ DiffReport Diff(const SnapshotPtr& before, const SnapshotPtr& after, const DiffO
   tenants.emplace_back("*other*");
 
   // Regions: one per class of codes the region sets cannot tell apart.
-  RegionSet named;
-  for (const RegionSet& r : u.region_sets) named |= r;
-  for (const Snapshot* s : {before.get(), after.get()}) {
-    named.set(s->settings.unknown_region_as.index());
-  }
-  std::map<std::vector<bool>, std::vector<std::string>> classes;
-  std::vector<std::vector<bool>> class_order;
-  auto add_code = [&](std::size_t index) {
-    const std::string code = ToString([&] {
-      RegionSet one;
-      one.set(index);
-      return one;
-    }());
-    std::vector<bool> sig;
-    for (const RegionSet& r : u.region_sets) sig.push_back(r.test(index));
-    // Each policy's unknown_region_as is a class of its own (it is what "unknown" becomes).
-    for (const Snapshot* s : {before.get(), after.get()}) {
-      sig.push_back(s->settings.unknown_region_as.index() == index);
-    }
-    auto [it, fresh] = classes.try_emplace(sig);
-    if (fresh) class_order.push_back(sig);
-    it->second.push_back(code.substr(1, code.size() - 2));  // "{CN}" -> "CN"
-  };
-  for (std::size_t i = 0; i < kRegionSpace; ++i) {
-    if (named.test(i)) add_code(i);
-  }
-  for (const char* candidate : {"ZZ", "AQ", "XK", "QA"}) {  // a valid code no condition names
-    if (auto c = RegionCode::Parse(candidate); c && !named.test(c->index())) {
-      add_code(c->index());
-      break;
-    }
-  }
   std::vector<std::string> regions;
   std::vector<std::string> region_notes;
-  for (const auto& sig : class_order) {
-    const auto& codes = classes[sig];
-    regions.push_back(codes.front());
-    region_notes.push_back(codes.size() == 1 ? codes.front()
-                                             : codes.front() + " (as " + Join(codes, ", ") + ")");
+  const Snapshot* const both[] = {before.get(), after.get()};
+  for (const RegionClass& c : RegionClasses(both)) {
+    regions.push_back(c.codes.front());
+    region_notes.push_back(c.codes.size() == 1
+                               ? c.codes.front()
+                               : c.codes.front() + " (as " + Join(c.codes, ", ") + ")");
   }
   regions.emplace_back("unknown");
   region_notes.emplace_back("unknown");

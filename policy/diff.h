@@ -21,9 +21,11 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "policy/decide.h"
 #include "policy/snapshot.h"
 
 namespace meridian::policy {
@@ -57,6 +59,18 @@ struct Outcome {
   std::string Summary() const;
   friend bool operator==(const Outcome&, const Outcome&) = default;
 };
+
+/// The decision's outcome by name.
+Outcome OutcomeOf(const Decision& d);
+
+/// The region codes `snapshots` can tell apart: one class per group of codes no region set of
+/// any of them distinguishes (each policy's unknown_region_as alone), and one class for a code
+/// none of them names (`unnamed`). Each class's first code stands for it.
+struct RegionClass {
+  std::vector<std::string> codes;
+  bool unnamed = false;
+};
+std::vector<RegionClass> RegionClasses(std::span<const Snapshot* const> snapshots);
 
 struct DiffGroup {
   Outcome before;

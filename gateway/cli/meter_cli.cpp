@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/gateway_config.h"
+#include "config/policy_file.h"
 #include "gateway/meter.h"
 #include "gateway/pipeline.h"
 #include "gateway/runtime.h"
@@ -30,7 +31,8 @@ struct MeterOptions {
 
 /// Reads the meter of every tenant of the config; 0 with `rows` filled, else the exit status
 /// after printing why.
-int Read(const MeterOptions& o, int& year, std::vector<gateway::MeterRow>& rows) {
+int Read(const MeterOptions& o, int& year, std::vector<gateway::MeterRow>& rows,
+         policy::SnapshotPtr* policy = nullptr) {
   std::vector<config::FileDiagnostic> errors;
   const config::GatewayConfig cfg = config::LoadGatewayConfigFile(o.config, errors);
   if (!errors.empty()) {
@@ -52,6 +54,17 @@ int Read(const MeterOptions& o, int& year, std::vector<gateway::MeterRow>& rows)
     std::cerr << o.config << ": " << st.message << "\n";
     return 1;
   }
+  if (policy != nullptr) {
+    // For the next boundary of each count, as GET /admin/meter reports it: the config's policy.
+    // One that does not load only leaves the boundaries out.
+    config::LoadedPolicy loaded = config::LoadPolicyFile(cfg.policy_file);
+    if (loaded.snapshot) {
+      *policy = loaded.snapshot;
+    } else {
+      std::cerr << cfg.policy_file
+                << ": the policy does not load; the report leaves out the next boundaries\n";
+    }
+  }
   year = o.year != 0 ? o.year : gateway::CstYear(gateway::UnixMillisNow());
   std::vector<std::string> tenants;
   for (const auto& t : cfg.tenants) tenants.push_back(t.id.value);
@@ -68,10 +81,11 @@ int Read(const MeterOptions& o, int& year, std::vector<gateway::MeterRow>& rows)
 int Show(const MeterOptions& o) {
   int year = 0;
   std::vector<gateway::MeterRow> rows;
-  if (const int rc = Read(o, year, rows); rc != 0) return rc;
+  policy::SnapshotPtr policy;
+  if (const int rc = Read(o, year, rows, o.json ? &policy : nullptr); rc != 0) return rc;
   bool failed = false;
   if (o.json) {
-    std::cout << gateway::MeterReportJson(year, rows) << "\n";
+    std::cout << gateway::MeterReportJson(year, rows, policy.get()) << "\n";
     for (const auto& r : rows) failed = failed || !r.counts.status.ok();
     return failed ? 1 : 0;
   }

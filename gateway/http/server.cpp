@@ -29,6 +29,7 @@
 
 #include "gateway/admin_auth.h"
 #include "gateway/classifier.h"
+#include "gateway/console.h"
 #include "gateway/core/json_text.h"
 #include "gateway/exchange.h"
 #include "gateway/gateway_metrics.h"
@@ -340,6 +341,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   /// A CORS preflight for `path` from an origin that `allowed` says may call the API.
   asio::awaitable<bool> Preflight(const Request& req, std::string_view path, bool allowed,
                                   Headers& headers);
+  /// GET /admin/console[/FILE] and /admin/api/*: the operator console (gateway/console.h).
+  asio::awaitable<bool> HandleConsole(std::string_view target, std::string_view path,
+                                      Headers& headers, bool keep_alive);
   /// GET /admin/meter[?year=YYYY]: the export meter of every tenant (MeterReportJson).
   asio::awaitable<bool> HandleMeter(std::string_view target, Headers& headers, bool keep_alive);
   /// The caller's tenant from its API key (one credential, known); sets access_.tenant.
@@ -1036,8 +1040,66 @@ asio::awaitable<bool> Session<Stream>::HandleMeter(std::string_view target, Head
   const std::vector<MeterRow> rows = co_await ReadMeter(*meter, std::move(tenants), year);
   const bool all_read =
       std::all_of(rows.begin(), rows.end(), [](const MeterRow& r) { return r.counts.status.ok(); });
-  co_return co_await Send(all_read ? 200 : 503, MeterReportJson(year, rows), "application/json",
-                          headers, keep_alive);
+  co_return co_await Send(all_read ? 200 : 503,
+                          MeterReportJson(year, rows, state_.Table()->policy.get()),
+                          "application/json", headers, keep_alive);
+}
+
+template <class Stream>
+asio::awaitable<bool> Session<Stream>::HandleConsole(std::string_view target, std::string_view path,
+                                                     Headers& headers, bool keep_alive) {
+  headers.emplace_back("cache-control", "no-store");
+  headers.emplace_back("x-content-type-options", "nosniff");
+  headers.emplace_back("content-security-policy", std::string(console::kContentSecurityPolicy));
+  headers.emplace_back("x-frame-options", "DENY");
+  headers.emplace_back("referrer-policy", "no-referrer");
+  if (!path.starts_with("/admin/api/")) {
+    const std::optional<console::Asset> asset =
+        console::FindAsset(path.substr(std::string_view("/admin/console").size()));
+    if (!asset) {
+      co_return co_await SendError(core::Status::Error(core::StatusCode::kNotFound,
+                                                       "no console file " + std::string(path) +
+                                                           " (the console is "
+                                                           "GET /admin/console)",
+                                                       "not_found"),
+                                   headers, keep_alive);
+    }
+    co_return co_await Send(200, std::string(asset->body), asset->content_type, headers,
+                            keep_alive);
+  }
+  const auto q = target.find('?');
+  const std::string query(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  const std::string_view api = path.substr(std::string_view("/admin/api/").size());
+  console::Reply reply;
+  if (api == "overview") {
+    reply.body = console::Overview(state_);
+  } else if (api == "matrix") {
+    reply = console::Matrix(state_, query);
+  } else if (api == "explain") {
+    reply = console::Explain(state_, query);
+  } else if (api == "providers") {
+    reply.body = console::Providers(state_);
+  } else if (api == "reloads") {
+    reply.body = console::Reloads(state_);
+  } else if (api == "reloads/diff") {
+    // Deciding two policies' whole request space takes seconds on a large one: off the
+    // request threads, like a reload.
+    reply = co_await OnControlThread(
+        worker_.control_executor(), worker_.executor(),
+        [&state = state_, &query] { return console::ReloadDiff(state, query); });
+  } else if (api == "audit") {
+    reply.body =
+        co_await OnControlThread(worker_.control_executor(), worker_.executor(),
+                                 [&state = state_] { return console::AuditStatus(state); });
+  } else {
+    reply.status = core::Status::Error(
+        core::StatusCode::kNotFound,
+        "no console API " + std::string(path) +
+            " (overview, matrix, explain, providers, reloads, reloads/diff, audit)",
+        "not_found");
+  }
+  if (!reply.status.ok()) co_return co_await SendError(reply.status, headers, keep_alive);
+  co_return co_await Send(200, std::move(reply.body), "application/json", headers, keep_alive);
 }
 
 template <class Stream>
@@ -1062,16 +1124,25 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
           "/admin/quarantine/release"}) {
       if (path == route) admin_route_ = route;
     }
+    const bool console_path = path == "/admin/console" || path.starts_with("/admin/console/");
+    if (console_path) admin_route_ = "/admin/console";
+    if (path.starts_with("/admin/api/")) admin_route_ = "/admin/api";
     // The probes stay open (a kubelet or load balancer sends no credentials); every other
-    // admin route, unknown ones included, needs the admin token (docs/security.md).
+    // admin route, unknown ones included, needs the admin token (docs/security.md). A GET may
+    // present it as a Basic password (the console in a browser); nothing else may.
     if (path != "/healthz" && path != "/readyz") {
+      const bool read_only = req.method() == bhttp::verb::get;
       const AdminToken::Check check =
-          state_.admin_token ? state_.admin_token->Verify(req[bhttp::field::authorization],
-                                                          req.count(bhttp::field::authorization))
-                             : AdminToken::Check::kInvalid;
+          state_.admin_token
+              ? state_.admin_token->Verify(req[bhttp::field::authorization],
+                                           req.count(bhttp::field::authorization), read_only)
+              : AdminToken::Check::kInvalid;
       if (check != AdminToken::Check::kOk) {
         const bool missing = check == AdminToken::Check::kMissing;
-        headers.emplace_back("www-authenticate", "Bearer realm=\"meridian-admin\"");
+        headers.emplace_back("www-authenticate",
+                             console_path && read_only
+                                 ? "Basic realm=\"meridian-admin\", charset=\"UTF-8\""
+                                 : "Bearer realm=\"meridian-admin\"");
         co_return co_await SendError(
             core::Status::Error(core::StatusCode::kUnauthenticated,
                                 missing ? "missing admin token: send Authorization: Bearer "
@@ -1093,6 +1164,10 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
       }
       co_return co_await Send(result.ok ? 200 : 422, result.Json(), "application/json", headers,
                               keep_alive);
+    }
+    if (console_path || path.starts_with("/admin/api/")) {
+      if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
+      co_return co_await HandleConsole(target, path, headers, keep_alive);
     }
     if (path == "/admin/meter") {
       if (req.method() != bhttp::verb::get) co_return co_await method_not_allowed("GET");
@@ -1135,7 +1210,8 @@ asio::awaitable<bool> Session<Stream>::Handle(Request& req, const std::string& r
       co_return co_await SendError(
           core::Status::Error(core::StatusCode::kNotFound,
                               "no route for " + std::string(path) +
-                                  " on the admin listener (POST /admin/reload, GET /admin/meter, "
+                                  " on the admin listener (GET /admin/console, POST /admin/reload, "
+                                  "GET /admin/meter, "
                                   "GET /admin/quarantine, POST /admin/quarantine/release, "
                                   "GET /metrics, /healthz, /readyz)",
                               "not_found"),

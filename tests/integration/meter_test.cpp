@@ -343,8 +343,9 @@ TEST_F(MeterTest, OperatorsReadTheMeterAndEachAuditLineSaysWhatWasExported) {
   ASSERT_EQ(report.status, 200u) << report.body;
   EXPECT_EQ(report.body, "{\"year\":" + Year() +
                              ",\"tenants\":[{\"tenant\":\"acme\",\"non_sensitive\":2,"
-                             "\"non_sensitive_band\":\"below 100000\",\"sensitive\":0,"
-                             "\"sensitive_band\":\"below 10000\"}]}");
+                             "\"non_sensitive_band\":\"below 100000\",\"non_sensitive_next\":3,"
+                             "\"sensitive\":0,\"sensitive_band\":\"below 10000\","
+                             "\"sensitive_next\":10000}]}");
   EXPECT_THAT(TestClient(gateway_->admin_port()).Get("/admin/meter?year=2020", admin).body,
               HasSubstr("\"year\":2020,\"tenants\":[{\"tenant\":\"acme\",\"non_sensitive\":0"));
   EXPECT_EQ(TestClient(gateway_->admin_port()).Get("/admin/meter?year=20x6", admin).status, 400u);
