@@ -13,6 +13,7 @@
 #include "providers/common/embeddings.h"
 #include "providers/common/json_util.h"
 #include "providers/common/sanitize.h"
+#include "providers/openai/chunk_scan.h"
 
 namespace meridian::providers::openai {
 namespace {
@@ -423,6 +424,19 @@ Status OpenAiStreamDecoder::Decode(std::string_view data, std::vector<Chunk>& ou
     EmitPendingUsage(out);
     done_ = true;
     return Status::Ok();
+  }
+  if (scan_ && started_ && !finished_) {
+    // The steady state of a stream: one content delta. (Before kStart the full decode reads
+    // id, model and created; after a finish nothing of a delta is forwarded.)
+    if (std::optional<std::string> content = ScanContentChunk(payload)) {
+      if (!content->empty()) {
+        Chunk d;
+        d.kind = Chunk::Kind::kDelta;
+        d.content = std::move(*content);
+        out.push_back(std::move(d));
+      }
+      return Status::Ok();
+    }
   }
   try {
     // Most chunks are a few hundred bytes: parse into a stack arena, no heap traffic.

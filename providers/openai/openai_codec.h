@@ -115,8 +115,13 @@ core::Status DecodeEmbeddingsResponse(std::string_view body, std::size_t inputs,
 /// - Empty / whitespace-only data (keep-alives) is ignored. Unknown fields are ignored.
 /// Decode returns the error Status when it emitted kError (the decoder is then done()), else
 /// Ok. Thread-safety: none; one decoder per stream.
+///
+/// Once started, a payload ScanContentChunk recognises (a content delta and nothing else) is
+/// decoded by it, without a JSON DOM; `full_decode_only` turns that off (the fuzz target checks
+/// both decode every input alike).
 class OpenAiStreamDecoder {
  public:
+  explicit OpenAiStreamDecoder(bool full_decode_only = false) : scan_(!full_decode_only) {}
   core::Status Decode(std::string_view data, std::vector<core::Chunk>& out);
 
   /// The upstream connection ended. After [DONE] or an error: nothing. After a finish_reason
@@ -142,6 +147,7 @@ class OpenAiStreamDecoder {
   bool finished_ = false;
   bool usage_emitted_ = false;
   bool done_ = false;
+  bool scan_ = true;
 };
 
 /// Decodes a non-streaming chat completion body into kStart, kDelta (message.content,

@@ -51,13 +51,15 @@ void BM_SseParse(benchmark::State& state) {
 }
 BENCHMARK(BM_SseParse);
 
+// Arg 0: with the DOM-free scanner for content deltas (what serves); 1: full decode only.
 void BM_OpenAiStreamDecode(benchmark::State& state) {
   meridian::providers::SseParser parser;
   std::vector<meridian::providers::SseEvent> events;
   parser.Feed(UpstreamStream(), events);
   std::vector<Chunk> chunks;
+  const bool full_decode_only = state.range(0) != 0;
   for (auto _ : state) {
-    meridian::providers::openai::OpenAiStreamDecoder decoder;
+    meridian::providers::openai::OpenAiStreamDecoder decoder(full_decode_only);
     chunks.clear();
     for (const auto& e : events) (void)decoder.Decode(e.data, chunks);
     benchmark::DoNotOptimize(chunks.data());
@@ -66,7 +68,7 @@ void BM_OpenAiStreamDecode(benchmark::State& state) {
       static_cast<double>(state.iterations()) * static_cast<double>(events.size()),
       benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_OpenAiStreamDecode);
+BENCHMARK(BM_OpenAiStreamDecode)->Arg(0)->Arg(1)->ArgName("full_decode_only");
 
 void BM_ClientSseEncode(benchmark::State& state) {
   meridian::providers::SseParser parser;

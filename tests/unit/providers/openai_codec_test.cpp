@@ -11,6 +11,7 @@
 
 #include "providers/common/sanitize.h"
 #include "providers/common/sse_parser.h"
+#include "providers/openai/chunk_scan.h"
 #include "tests/unit/passthrough_members.h"
 #include "tests/unit/providers/chunk_lines.h"
 
@@ -1208,6 +1209,93 @@ TEST(ResponsesUpstream, NonStreamingBody) {
     ASSERT_EQ(out.size(), 1u) << bad;
     EXPECT_EQ(out[0].kind, Chunk::Kind::kError);
   }
+}
+
+}  // namespace
+}  // namespace meridian::providers::openai
+
+namespace meridian::providers::openai {
+namespace {
+
+// The DOM-free scanner: the steady-state content chunk is recognised and decoded; anything
+// else is declined, for the full decoder.
+TEST(ScanContentChunk, RecognisesContentDeltasAndDecodesTheirText) {
+  EXPECT_EQ(ScanContentChunk(
+                R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1796400000,)"
+                R"("model":"gpt-4.1","system_fingerprint":"fp_x","service_tier":null,)"
+                R"("obfuscation":"q1","usage":null,"choices":[{"index":0,"delta":)"
+                R"({"content":"Hello"},"logprobs":null,"finish_reason":null}]})"),
+            "Hello");
+  EXPECT_EQ(
+      ScanContentChunk(R"( { "choices" : [ { "delta" : { "content" : "a\"b\\c\/d\n" } } ] } )"),
+      "a\"b\\c/d\n");
+  EXPECT_EQ(ScanContentChunk(R"({"choices":[{"delta":{"content":"\u4f60\u597d\ud83d\ude00"}}]})"),
+            "你好😀");
+  EXPECT_EQ(ScanContentChunk(R"({"choices":[{"delta":{"content":"你好，世界"}}]})"), "你好，世界");
+  EXPECT_EQ(
+      ScanContentChunk(R"({"choices":[{"index":0,"delta":{"content":null,"role":"assistant"}}]})"),
+      "");
+  EXPECT_EQ(ScanContentChunk(R"({"choices":[{"delta":{}}]})"), "");
+  EXPECT_EQ(ScanContentChunk(R"({"\u0063hoices":[{"delta":{"content":"k"}}]})"), "k");
+}
+
+TEST(ScanContentChunk, DeclinesEveryOtherShape) {
+  for (const char* payload : {
+           R"({"choices":[{"delta":{"content":"a"},"finish_reason":"stop"}]})",
+           R"({"choices":[{"delta":{"reasoning_content":"think"}}]})",
+           R"({"choices":[{"delta":{"tool_calls":[]}}]})",
+           R"({"choices":[{"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]})",
+           R"({"choices":[{"index":1,"delta":{"content":"b"}}]})",
+           R"({"choices":[{"index":-0,"delta":{"content":"b"}}]})",
+           R"({"choices":[{"index":0.0,"delta":{"content":"b"}}]})",
+           R"({"choices":[{"delta":{"content":"a","content":"b"}}]})",
+           R"({"choices":[{"delta":{"content":"a"}}],"choices":[]})",
+           R"({"choices":[],"usage":{"prompt_tokens":1}})",
+           R"({"choices":[{"delta":{"content":"a"}}],"usage":{"prompt_tokens":1}})",
+           R"({"choices":[{"delta":{"content":"a"}}],"error":null})",
+           R"({"choices":[{"delta":{"content":"a"}}],"x_vendor":1})",
+           R"({"choices":[{"delta":{"content":"a"}}]} x)",
+           R"({"choices":[{"delta":{"content":"a"}}],})",
+           R"({"choices":[{"delta":{"content":"a\x"}}]})",
+           R"({"choices":[{"delta":{"content":"\ud83d"}}]})",
+           R"({"choices":[{"delta":{"content":"\ude00"}}]})",
+           R"({"created":01,"choices":[{"delta":{"content":"a"}}]})",
+           R"({"created":1.5,"choices":[{"delta":{"content":"a"}}]})",
+           R"({"choices":[{"delta":{"content":"a"}}])",
+           R"({"choices":[{"delta":null}]})",
+           R"({"choices":[{}]})",
+           R"({"model":"m"})",
+           "{\"choices\":[{\"delta\":{\"content\":\"tab\there\"}}]}",
+           "{\"choices\":[{\"delta\":{\"content\":\"\xc3\x28\"}}]}",      // invalid UTF-8
+           "{\"choices\":[{\"delta\":{\"content\":\"\xc0\xaf\"}}]}",      // overlong
+           "{\"choices\":[{\"delta\":{\"content\":\"\xed\xa0\x80\"}}]}",  // a surrogate
+           "",
+           "[DONE]",
+       }) {
+    EXPECT_EQ(ScanContentChunk(payload), std::nullopt) << payload;
+  }
+}
+
+// What the stream decoder makes of a stream is the same with the scanner as without it.
+TEST(OpenAiStreamDecoder, TheScannerDecodesAStreamAsTheFullDecoderDoes) {
+  const std::vector<std::string> payloads = {
+      R"({"id":"c1","object":"chat.completion.chunk","created":5,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})",
+      R"({"id":"c1","object":"chat.completion.chunk","created":5,"model":"m","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]})",
+      R"({"id":"c1","choices":[{"index":0,"delta":{"content":"lo \u4f60"},"finish_reason":null}]})",
+      R"({"id":"c1","choices":[{"index":0,"delta":{"reasoning_content":"hm"}}]})",
+      R"({"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})",
+      R"({"id":"c1","choices":[{"index":0,"delta":{"content":"after the finish"}}]})",
+      R"({"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}})",
+      "[DONE]"};
+  OpenAiStreamDecoder scanned;
+  OpenAiStreamDecoder full(/*full_decode_only=*/true);
+  std::vector<Chunk> a, b;
+  for (const auto& p : payloads) {
+    ASSERT_TRUE(scanned.Decode(p, a).ok());
+    ASSERT_TRUE(full.Decode(p, b).ok());
+  }
+  EXPECT_EQ(testing::Lines(a), testing::Lines(b));
+  EXPECT_THAT(testing::Lines(a), ::testing::Contains(::testing::HasSubstr("lo 你")));
 }
 
 }  // namespace
