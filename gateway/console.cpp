@@ -6,15 +6,14 @@
 #include <boost/url/parse_query.hpp>
 #include <charconv>
 #include <chrono>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <vector>
 
 #include "gateway/audit.h"
 #include "gateway/audit_verify.h"
+#include "gateway/file_text.h"
 #include "gateway/pipeline.h"
 #include "policy/diff.h"
 #include "policy/explain.h"
@@ -77,19 +76,16 @@ std::vector<std::string> Tenants(const GatewayState& state, const policy::Snapsh
   return out;
 }
 
-json::array Strings(const std::vector<std::string>& items) {
-  json::array a;
-  for (const auto& s : items) a.emplace_back(s);
-  return a;
-}
-
-bool ReadFile(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream text;
-  text << in.rdbuf();
-  out = text.str();
-  return static_cast<bool>(in) || in.eof();
+const char* CircuitName(HealthTracker::CircuitState st) {
+  switch (st) {
+    case HealthTracker::CircuitState::kOpen:
+      return "open";
+    case HealthTracker::CircuitState::kHalfOpen:
+      return "half_open";
+    case HealthTracker::CircuitState::kClosed:
+      break;
+  }
+  return "closed";
 }
 
 }  // namespace
@@ -106,8 +102,8 @@ std::string Overview(const GatewayState& state) {
   const policy::SnapshotPtr s = state.Table()->policy;
   json::object out;
   out["policy_version"] = s->version;
-  out["tenants"] = Strings(Tenants(state, *s));
-  out["models"] = Strings(s->model_names);
+  out["tenants"] = policy::JsonStrings(Tenants(state, *s));
+  out["models"] = policy::JsonStrings(s->model_names);
   json::array classes;
   for (const auto n : policy::kDataClassNames) classes.emplace_back(n);
   out["data_classes"] = std::move(classes);
@@ -188,24 +184,18 @@ std::string Providers(const GatewayState& state) {
     o["processing"] = p.processing ? p.processing->ToString() : "undeclared";
     o["storage"] = p.storage ? p.storage->ToString() : "undeclared";
     json::array circuits;
-    std::string worst = "closed";
+    // The states are ordered closed < half-open < open: the provider shows its worst.
+    auto worst = HealthTracker::CircuitState::kClosed;
     for (const auto& m : p.models) {
-      const auto model = policy::Lookup(s.model_ids, m.alias);
-      const auto st = table->health->State(index, model, now);
-      const char* name = st == HealthTracker::CircuitState::kOpen       ? "open"
-                         : st == HealthTracker::CircuitState::kHalfOpen ? "half_open"
-                                                                        : "closed";
-      if (std::string_view(name) == "open" ||
-          (worst == "closed" && std::string_view(name) != "closed")) {
-        worst = name;
-      }
+      const auto st = table->health->State(index, policy::Lookup(s.model_ids, m.alias), now);
+      worst = std::max(worst, st);
       json::object c;
       c["model"] = m.alias;
       c["upstream_model"] = m.upstream;
-      c["state"] = name;
+      c["state"] = CircuitName(st);
       circuits.push_back(std::move(c));
     }
-    o["circuit"] = worst;
+    o["circuit"] = CircuitName(worst);
     o["circuits"] = std::move(circuits);
     if (const auto it = quarantined.find(p.id); it != quarantined.end()) {
       json::object qo;
@@ -221,7 +211,7 @@ std::string Providers(const GatewayState& state) {
   json::object out;
   out["policy_version"] = s.version;
   out["providers"] = std::move(providers);
-  out["warnings"] = Strings(table->warnings);
+  out["warnings"] = policy::JsonStrings(table->warnings);
   return json::serialize(out);
 }
 
@@ -238,10 +228,10 @@ std::string Reloads(const GatewayState& state) {
     std::vector<std::string> changed;
     if (e.result.policy_changed) changed.emplace_back("policy");
     if (e.result.config_changed) changed.emplace_back("config");
-    o["changed"] = Strings(changed);
+    o["changed"] = policy::JsonStrings(changed);
     o["policy_before"] = e.before ? e.before->version : "";
     o["policy_after"] = e.after ? e.after->version : "";
-    o["errors"] = Strings(e.result.errors);
+    o["errors"] = policy::JsonStrings(e.result.errors);
     o["diff"] = e.before != nullptr && e.after != nullptr;
     list.push_back(std::move(o));
   }
@@ -320,8 +310,8 @@ std::string AuditStatus(const GatewayState& state) {
   checkpoints[0].name = log->checkpoint_path();
   logs[0].name = log->path();
   if (!audit::Ed25519Key::FromPublicPem(public_pem, verifier).ok() ||
-      !ReadFile(checkpoints[0].name, checkpoints[0].text) ||
-      !ReadFile(logs[0].name, logs[0].text)) {
+      !ReadWholeFile(checkpoints[0].name, checkpoints[0].text) ||
+      !ReadWholeFile(logs[0].name, logs[0].text)) {
     verify["error"] = "cannot read " + logs[0].name + " or " + checkpoints[0].name;
   } else {
     audit::VerifyReport report = audit::Verify(logs, checkpoints, verifier.get());

@@ -1,5 +1,6 @@
 #include "gateway/gateway_state.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <string_view>
@@ -106,7 +107,9 @@ std::optional<std::string> ReloadHistory::Diff(
   if (!entry || !entry->before || !entry->after) return std::nullopt;
   std::string json = compute(*entry);  // unlocked: seconds on a large policy
   std::lock_guard lock(mu_);
-  if (!entries_.empty() && n >= entries_.front().n) diffs_.emplace_back(n, json);
+  const bool cached =
+      std::any_of(diffs_.begin(), diffs_.end(), [n](const auto& d) { return d.first == n; });
+  if (!cached && !entries_.empty() && n >= entries_.front().n) diffs_.emplace_back(n, json);
   return json;
 }
 

@@ -12,15 +12,14 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "config/gateway_config.h"
 #include "config/policy_file.h"
 #include "gateway/audit.h"
 #include "gateway/core/json_text.h"
+#include "gateway/file_text.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/log.h"
 #include "gateway/pipeline.h"
@@ -78,14 +77,8 @@ class BackgroundPriority {
 
 namespace {
 
-bool ReadWhole(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) return false;
-  out = text.str();
-  return true;
-}
+/// What the policy directory's watcher names its reloads.
+constexpr std::string_view kFileChangeTrigger = "file change";
 
 /// Limits need the store, which a gateway started without any did not start.
 std::vector<config::FileDiagnostic> CheckLimitsNeedNoStore(const config::GatewayConfig& next,
@@ -120,7 +113,7 @@ ReloadResult Gateway::Reload(std::string_view trigger) {
   auto finish = [&](ReloadResult result) {
     // A watched directory changes for many reasons (an audit log beside the policy): the
     // console lists what an operator did, and every reload that changed or refused something.
-    if (!(result.ok && !result.changed && trigger == "file change")) {
+    if (!(result.ok && !result.changed && trigger == kFileChangeTrigger)) {
       state_->reloads.Add(std::string(trigger), UnixMillisNow(), result,
                           result.policy_changed ? before : nullptr, state_->Table()->policy);
     }
@@ -142,8 +135,8 @@ ReloadResult Gateway::Reload(std::string_view trigger) {
   // Both files are read and validated together; both are swapped in, or neither.
   std::string policy_text = policy_text_;
   std::string config_text = config_text_;
-  if (!ReadWhole(policy_path_, policy_text)) r.errors.push_back(policy_path_ + ": cannot read");
-  if (!config_path_.empty() && !ReadWhole(config_path_, config_text)) {
+  if (!ReadWholeFile(policy_path_, policy_text)) r.errors.push_back(policy_path_ + ": cannot read");
+  if (!config_path_.empty() && !ReadWholeFile(config_path_, config_text)) {
     r.errors.push_back(config_path_ + ": cannot read");
   }
   const bool policy_new = policy_text != policy_text_;
@@ -398,9 +391,9 @@ std::string ReadAuditSigningKey(const config::GatewayConfig& cfg, const std::str
     return std::string();
   };
   if (!a.signing_key_file.empty()) {
-    std::ifstream in(a.signing_key_file, std::ios::binary);
-    if (!in) return fail("'signing_key_file': cannot read '" + a.signing_key_file + "'");
-    pem.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!ReadWholeFile(a.signing_key_file, pem)) {
+      return fail("'signing_key_file': cannot read '" + a.signing_key_file + "'");
+    }
   } else if (!a.signing_key_env.empty()) {
     const char* v = std::getenv(a.signing_key_env.c_str());
     if (v == nullptr || *v == '\0') {
@@ -660,12 +653,9 @@ core::Status Gateway::Create(const ServeInputs& in, std::unique_ptr<Gateway>& ou
   g->simulate_ = in.simulate;
   if (in.policy_text.empty()) {
     g->policy_path_ = state.config.policy_file;
-    std::ifstream file(g->policy_path_, std::ios::binary);
-    std::ostringstream text;
-    text << file.rdbuf();
-    g->policy_text_ = text.str();
+    (void)ReadWholeFile(g->policy_path_, g->policy_text_);  // what a reload compares with
     if (auto st = DirectoryWatcher::Start(
-            g->policy_path_, [gw = g.get()] { (void)gw->Reload("file change"); }, g->watcher_);
+            g->policy_path_, [gw = g.get()] { (void)gw->Reload(kFileChangeTrigger); }, g->watcher_);
         !st.ok()) {
       Log(LogLevel::kWarning, st.message + " (reload with SIGHUP instead)");
     }

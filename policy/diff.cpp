@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "policy/decide.h"
+#include "policy/explain.h"
 
 namespace meridian::policy {
 namespace {
@@ -89,12 +90,6 @@ std::vector<std::uint32_t> Subsets(std::uint32_t mask) {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-json::array Array(const std::vector<std::string>& items) {
-  json::array a;
-  for (const auto& item : items) a.emplace_back(item);
-  return a;
 }
 
 std::vector<std::string> Names(std::uint32_t mask, std::span<const std::string_view> names) {
@@ -183,8 +178,8 @@ std::string RequestPoint::Json() const {
     for (const auto& n : Names(consent, kConsentNames)) c[n] = true;
     o["consent"] = std::move(c);
   }
-  if (!tenant_flags.empty()) o["tenant_flags"] = Array(tenant_flags);
-  if (mechanisms != 0) o["mechanisms"] = Array(Names(mechanisms, kMechanismNames));
+  if (!tenant_flags.empty()) o["tenant_flags"] = JsonStrings(tenant_flags);
+  if (mechanisms != 0) o["mechanisms"] = JsonStrings(Names(mechanisms, kMechanismNames));
   if (meter_non_sensitive || meter_sensitive) {
     json::object m;
     if (meter_non_sensitive) m["non_sensitive"] = *meter_non_sensitive;
@@ -192,7 +187,7 @@ std::string RequestPoint::Json() const {
     o["meter"] = std::move(m);
   }
   o["model"] = model;
-  if (capabilities != 0) o["requires"] = Array(Names(capabilities, kCapabilityNames));
+  if (capabilities != 0) o["requires"] = JsonStrings(Names(capabilities, kCapabilityNames));
   return json::serialize(o);
 }
 
@@ -235,7 +230,7 @@ std::vector<RegionClass> RegionClasses(std::span<const Snapshot* const> snapshot
   for (const char* candidate : {"ZZ", "AQ", "XK", "QA"}) {  // a valid code no condition names
     if (auto c = RegionCode::Parse(candidate); c && !named.test(c->index())) {
       add_code(c->index());
-      classes.back().unnamed = classes.back().codes.size() == 1;
+      classes.back().unnamed = true;  // named codes all match some set: a class of its own
       break;
     }
   }
@@ -712,21 +707,21 @@ std::string DiffJson(const DiffReport& r) {
   o["points"] = r.points;
   o["changed"] = r.changed;
   o["decided"] = r.decided;
-  o["space"] = Array(r.space);
+  o["space"] = JsonStrings(r.space);
   auto outcome = [](const Outcome& x) {
     json::object j;
     j["allowed"] = x.allowed;
     j["reason"] = x.reason;
     j["rule"] = x.rule;
-    j["guards"] = Array(x.guards);
-    j["providers"] = Array(x.providers);
+    j["guards"] = JsonStrings(x.guards);
+    j["providers"] = JsonStrings(x.providers);
     return j;
   };
   json::array groups;
   for (const DiffGroup& g : r.groups) {
     json::object j;
     j["points"] = g.points;
-    j["what"] = Array(g.what);
+    j["what"] = JsonStrings(g.what);
     j["before"] = outcome(g.before);
     j["after"] = outcome(g.after);
     json::array ex;

@@ -92,24 +92,26 @@ std::string ExplainText(const Decision& d, const std::vector<std::string>& notes
   return out;
 }
 
+boost::json::array JsonStrings(const std::vector<std::string>& items) {
+  boost::json::array a;
+  a.reserve(items.size());
+  for (const auto& item : items) a.emplace_back(item);
+  return a;
+}
+
 boost::json::object ExplainJson(const Decision& d, const std::vector<std::string>& notes) {
   namespace json = boost::json;
   const Snapshot& s = *d.snapshot;
-  auto strings = [](const std::vector<std::string>& v) {
-    json::array a;
-    for (const auto& x : v) a.emplace_back(x);
-    return a;
-  };
   json::object o;
   o["decision"] = d.allowed ? "allow" : "deny";
   o["reason"] = d.allowed ? json::value(nullptr) : json::value(d.ReasonCode());
   o["unavailable"] = d.Unavailable();
   o["chosen"] = d.allowed ? json::value(d.Chosen()->id) : json::value(nullptr);
   o["matched_rule"] = d.route ? json::value(s.routes[*d.route].id) : json::value(nullptr);
-  o["guards_applied"] = strings(GuardIds(d));
+  o["guards_applied"] = JsonStrings(GuardIds(d));
   if (d.deny_guard) o["deny_message"] = s.guards[*d.deny_guard].deny_reason;
-  o["candidates_before"] = strings(ProviderIds(s, d.candidates_before));
-  o["candidates_after"] = strings(ProviderIds(s, d.candidates_after));
+  o["candidates_before"] = JsonStrings(ProviderIds(s, d.candidates_before));
+  o["candidates_after"] = JsonStrings(ProviderIds(s, d.candidates_after));
   json::array excluded;
   for (const auto& e : d.excluded) {
     json::object x;
@@ -134,7 +136,7 @@ boost::json::object ExplainJson(const Decision& d, const std::vector<std::string
                              {"source", std::string(Name(d.region_source))}};
   o["data_class"] = json::object{{"effective", std::string(Name(d.data_class))},
                                  {"defaulted", d.data_class_defaulted}};
-  o["notes"] = strings(notes);
+  o["notes"] = JsonStrings(notes);
   o["policy_version"] = s.version;
   return o;
 }

@@ -1,6 +1,7 @@
 // Renders a Decision for people (CLI) and machines (JSON). Pure.
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <string>
 #include <vector>
@@ -8,6 +9,9 @@
 #include "policy/decide.h"
 
 namespace meridian::policy {
+
+/// A JSON array of the strings, in order (the policy's JSON outputs name things this way).
+boost::json::array JsonStrings(const std::vector<std::string>& items);
 
 /// Names of providers, in order.
 std::vector<std::string> ProviderIds(const Snapshot& s, const std::vector<ProviderIndex>& ps);

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "policy/decide.h"
+#include "policy/explain.h"
 #include "policy/model.h"
 
 namespace meridian::policy {
@@ -43,12 +44,6 @@ bool SameCells(const MatrixRow& a, const MatrixRow& b) {
     if (!(a.cells[i].outcome == b.cells[i].outcome)) return false;
   }
   return a.cells.size() == b.cells.size();
-}
-
-json::array Strings(const std::vector<std::string>& items) {
-  json::array a;
-  for (const auto& s : items) a.emplace_back(s);
-  return a;
 }
 
 }  // namespace
@@ -125,10 +120,10 @@ std::string MatrixJson(const Matrix& matrix, const Snapshot& snapshot) {
   for (const MatrixRow& r : matrix.rows) {
     json::object row;
     row["region"] = r.region;
-    row["codes"] = Strings(r.codes);
+    row["codes"] = JsonStrings(r.codes);
     row["unnamed"] = r.unnamed;
     row["city"] = r.city;
-    row["cities"] = Strings(r.cities);
+    row["cities"] = JsonStrings(r.cities);
     json::array cells;
     for (const MatrixCell& c : r.cells) {
       json::object cell;
@@ -136,8 +131,8 @@ std::string MatrixJson(const Matrix& matrix, const Snapshot& snapshot) {
       cell["allowed"] = c.outcome.allowed;
       cell["reason"] = c.outcome.reason;
       cell["rule"] = c.outcome.rule;
-      cell["guards"] = Strings(c.outcome.guards);
-      cell["providers"] = Strings(c.outcome.providers);
+      cell["guards"] = JsonStrings(c.outcome.guards);
+      cell["providers"] = JsonStrings(c.outcome.providers);
       cell["chosen"] = c.outcome.providers.empty() ? "" : c.outcome.providers.front();
       cells.push_back(std::move(cell));
     }

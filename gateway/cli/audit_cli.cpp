@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -16,17 +15,11 @@
 #include "config/gateway_config.h"
 #include "gateway/audit_chain.h"
 #include "gateway/audit_verify.h"
+#include "gateway/file_text.h"
 #include "gateway/serve.h"
 
 namespace meridian::cli {
 namespace {
-
-bool ReadFile(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return !in.bad();
-}
 
 // audit.jsonl.3 -> audit.jsonl: the file the writer rotates from.
 std::string RotationBase(const std::string& path) {
@@ -49,7 +42,7 @@ int Verify(const VerifyOptions& o) {
   std::vector<audit::NamedText> logs;
   for (const std::string& f : o.files) {
     audit::NamedText t{f, {}};
-    if (!ReadFile(f, t.text)) {
+    if (!gateway::ReadWholeFile(f, t.text)) {
       std::cerr << "meridian audit verify: cannot read '" << f << "'\n";
       return 2;
     }
@@ -67,7 +60,7 @@ int Verify(const VerifyOptions& o) {
   std::vector<audit::NamedText> checkpoints;
   for (const std::string& f : cp_paths) {
     audit::NamedText t{f, {}};
-    if (!ReadFile(f, t.text)) {
+    if (!gateway::ReadWholeFile(f, t.text)) {
       std::cerr << "meridian audit verify: cannot read '" << f << "'\n";
       return 2;
     }
@@ -76,7 +69,7 @@ int Verify(const VerifyOptions& o) {
   std::unique_ptr<audit::Ed25519Key> key;
   if (!o.pubkey.empty()) {
     std::string pem;
-    if (!ReadFile(o.pubkey, pem)) {
+    if (!gateway::ReadWholeFile(o.pubkey, pem)) {
       std::cerr << "meridian audit verify: cannot read '" << o.pubkey << "'\n";
       return 2;
     }
@@ -102,7 +95,7 @@ struct PubkeyOptions {
 int Pubkey(const PubkeyOptions& o) {
   std::string pem;
   if (!o.key_file.empty()) {
-    if (!ReadFile(o.key_file, pem)) {
+    if (!gateway::ReadWholeFile(o.key_file, pem)) {
       std::cerr << "meridian audit pubkey: cannot read '" << o.key_file << "'\n";
       return 1;
     }
