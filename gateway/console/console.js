@@ -52,7 +52,7 @@ function fill(table, head, rows) {
 
 // ---------------------------------------------------------------- residency matrix
 
-const state = { overview: null, locations: new Map() };
+const state = { overview: null, locations: new Map(), loads: 0 };
 
 function locationClass(processing) {
   if (!state.locations.has(processing)) state.locations.set(processing, state.locations.size % 8);
@@ -289,7 +289,8 @@ async function load() {
     loadReloads(), loadAudit()]);
   const failed = results.filter((r) => r.status === 'rejected');
   if (failed.length) showError(failed.map((r) => r.reason.message).join('; '));
-  document.body.dataset.loaded = String(Date.now());
+  state.loads += 1;
+  document.body.dataset.loaded = String(state.loads);  // each load finished, counted
 }
 
 $('refresh').addEventListener('click', () => load().catch(showError));
